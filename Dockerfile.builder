@@ -1,0 +1,8 @@
+# The builder image: the host image (or builder.base) plus the toolchain, installed with the
+# image's own package manager so the C library stays the one the host loads plugins with.
+# Built by `builder build` through the Docker API; the context holds only images/install-toolchain.sh.
+ARG BASE
+FROM ${BASE}
+ARG PACKAGES=""
+COPY images/install-toolchain.sh /usr/local/lib/plugin-builder/install-toolchain.sh
+RUN sh /usr/local/lib/plugin-builder/install-toolchain.sh ${PACKAGES}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Build a host image from Dockerfile.host:  make-host-image.sh BASE TAG
+# The context is a staging copy of dist/ and production node_modules from this machine
+# (containers here cannot reach the npm registry; koffi's prebuilt binary works on glibc).
+# Docker's layer cache makes an unchanged rebuild take about a second.
+set -euo pipefail
+base=$1 tag=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+say() { printf '[host-image] %s\n' "$*" >&2; }
+
+[ -d "$root/dist" ] || { say "dist/ missing: run npm run build first"; exit 1; }
+ctx=$(mktemp -d /tmp/pb-host-context.XXXXXX)
+trap 'rm -rf "$ctx"' EXIT
+cp -r "$root/dist" "$root/package.json" "$root/package-lock.json" "$ctx/"
+cp -r "$root/node_modules" "$ctx/node_modules"
+(cd "$ctx" && npm prune --omit=dev --no-audit --no-fund >/dev/null 2>&1)
+rm -f "$ctx/package-lock.json"
+# Normalise mtimes so an unchanged context hits the layer cache whatever the copy time.
+find "$ctx" -exec touch -h -d @0 {} +
+id=$(docker build -q -f "$root/Dockerfile.host" --build-arg "BASE=$base" -t "$tag" "$ctx")
+say "$tag ready (${id:7:12}, base $base)."

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README quick start, step 1: set the machine up, then build the bundled example's plugins
+# for its host image and print the lockfile summary.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/setup.sh"
+cd "$root/examples/hello"
+node "$root/dist/cli/main.js" build "$@"

@@ -1,0 +1,9 @@
+/** Progress of a build, for people (stderr lines) or machines (ignored under --json). */
+export type BuildEvent =
+  | { type: 'step'; message: string }
+  | { type: 'image-output'; line: string }
+  | { type: 'plugin-start'; name: string; kind: string }
+  | { type: 'plugin-built'; name: string; seconds: number; sha256: string; size: number }
+  | { type: 'plugin-failed'; name: string; seconds: number; reason: string; output: string };
+
+export type BuildReporter = (event: BuildEvent) => void;

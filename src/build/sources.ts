@@ -1,0 +1,39 @@
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { sha256Hex } from '../util/sha256.js';
+
+export interface SourceFile {
+  /** Path relative to the plugin directory, with `/` separators. */
+  path: string;
+  sha256: string;
+}
+
+/**
+ * Every file of a plugin directory, sorted, with its hash. Dot-files and dot-directories
+ * (.git, editor state) are left out; symlinks are refused because their target would be
+ * read from outside the plugin directory and would not travel in the build context.
+ */
+export async function collectSources(dir: string): Promise<SourceFile[]> {
+  const files: SourceFile[] = [];
+  async function walk(current: string): Promise<void> {
+    const entries = await readdir(current, { withFileTypes: true });
+    for (const entry of entries) {
+      if (entry.name.startsWith('.')) continue;
+      const full = join(current, entry.name);
+      const rel = relative(dir, full).split(sep).join('/');
+      if (entry.isSymbolicLink()) {
+        throw new BuilderError('SOURCE_SYMLINK', `Plugin source ${full} is a symbolic link.`, {
+          fix: 'Replace the link with the file itself; sources are sent to the builder as they are in the plugin directory.',
+          exitCode: EXIT_UNUSABLE,
+        });
+      }
+      if (entry.isDirectory()) await walk(full);
+      else if (entry.isFile()) files.push({ path: rel, sha256: sha256Hex(await readFile(full)) });
+    }
+  }
+  const info = await lstat(dir);
+  if (!info.isDirectory()) throw new BuilderError('SOURCE_MISSING', `${dir} is not a directory.`, { exitCode: EXIT_UNUSABLE });
+  await walk(dir);
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

@@ -1,0 +1,59 @@
+import type { BuildEvent } from '../build/build-events.js';
+import type { BuildReport } from '../build/build-project.js';
+
+const OUTPUT_TAIL_LINES = 40;
+
+function tail(text: string, lines: number): string {
+  const all = text.replace(/\s+$/, '').split('\n');
+  const shown = all.slice(-lines);
+  return (all.length > lines ? `  | … (${all.length - lines} earlier lines)\n` : '') + shown.map((l) => `  | ${l}`).join('\n');
+}
+
+/** One readable stderr line per event; image build output only when debugging. */
+export function formatBuildEvent(event: BuildEvent, debug: boolean): string | null {
+  switch (event.type) {
+    case 'step':
+      return `• ${event.message}`;
+    case 'image-output':
+      return debug ? `  | ${event.line}` : null;
+    case 'plugin-start':
+      return `  ${event.name} (${event.kind}): building…`;
+    case 'plugin-built':
+      return `  ${event.name}: built in ${event.seconds.toFixed(1)} s  ${event.sha256.slice(0, 16)}…  ${event.size} bytes`;
+    case 'plugin-failed':
+      return `  ${event.name}: FAILED after ${event.seconds.toFixed(1)} s — ${event.reason}\n${tail(event.output, OUTPUT_TAIL_LINES)}`;
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+const HEADLINE: Record<BuildReport['outcome'], string> = {
+  built: 'Built',
+  failed: 'Build FAILED: nothing was written',
+  'check-passed': 'Check passed: every plugin rebuilt byte-identical to',
+  'check-failed': 'Check FAILED: rebuilt plugins differ from',
+};
+
+/** The stdout summary: what was built, for which environment, where it went. */
+export function formatBuildSummary(report: BuildReport): string {
+  const rows = [['plugin', 'kind', 'status', 'size', 'sha256', 'note']];
+  for (const p of report.plugins) {
+    rows.push([p.name, p.kind, p.status, p.size === undefined ? '-' : String(p.size), p.sha256 ? p.sha256.slice(0, 16) : '-', p.reason ?? '']);
+  }
+  const env = report.host.fingerprint;
+  const headline =
+    report.outcome === 'built' ? `Built ${report.plugins.length} plugin(s) into ${report.outDir}; lockfile ${report.lockfile}` :
+    report.outcome === 'failed' ? `${HEADLINE.failed} (lockfile and ${report.outDir} untouched)` :
+    `${HEADLINE[report.outcome]} ${report.lockfile}`;
+  return [
+    headline,
+    `host     ${report.host.image} (${report.host.imageId.slice(0, 19)})  ${env.os.id} ${env.os.versionId}, ${env.arch}, ${env.libc.family} ${env.libc.version}  ${report.host.fingerprintHash.slice(0, 19)}`,
+    `builder  ${report.builder.image}  ${Object.entries(report.builder.toolchain).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    '',
+    table(rows),
+    '',
+  ].join('\n');
+}

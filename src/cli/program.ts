@@ -1,0 +1,25 @@
+import { Command, CommanderError } from 'commander';
+import { EXIT_UNUSABLE } from '../errors.js';
+import { registerBuild } from './commands/build.js';
+import type { CliIo } from './io.js';
+import { type CommandResult, runCommand } from './run-command.js';
+
+/** Parse argv, run the command, return the exit code. Never calls process.exit. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('builder')
+    .description('Build native plugins pinned to their host image, lock them, and verify them.')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  const run = async (action: () => Promise<CommandResult>, json: boolean) => {
+    exitCode = await runCommand(io, action, json);
+  };
+  registerBuild(program, io, run);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_UNUSABLE;
+    throw err;
+  }
+  return exitCode;
+}

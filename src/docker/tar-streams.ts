@@ -1,0 +1,100 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import * as tarFs from 'tar-fs';
+import * as tarStream from 'tar-stream';
+import { UnsafeArtifactError } from '../errors.js';
+import type { FsEntry } from '../env/file-source.js';
+
+/**
+ * Pack `files` (relative to `dir`) with normalised owner and mtime: what goes into a build
+ * container must not depend on who checked the sources out, or when. `prefix` puts every
+ * entry under that directory inside the archive.
+ */
+export function packFiles(dir: string, files: readonly string[], prefix = ''): Readable {
+  const pack = tarFs.pack(dir, {
+    entries: [...files],
+    map: (header) => ({
+      ...header,
+      name: prefix ? `${prefix}/${header.name}` : header.name,
+      uid: 0,
+      gid: 0,
+      uname: '',
+      gname: '',
+      mtime: new Date(0),
+    }),
+  });
+  // tar-fs streams are streamx streams: pipe-compatible with Node's, typed differently.
+  return pack as unknown as Readable;
+}
+
+async function collect(stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new Error(`entry larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The first entry of a tar stream (Docker's archive of a single path). */
+export async function readFirstEntry(tar: Readable, limit = 256 * 1024 * 1024): Promise<FsEntry | null> {
+  const extract = tarStream.extract();
+  tar.pipe(extract);
+  try {
+    for await (const entry of extract) {
+      const header = entry.header;
+      if (header.type === 'file' || header.type === 'contiguous-file') return { type: 'file', data: await collect(entry, limit) };
+      entry.resume();
+      if (header.type === 'symlink') return { type: 'symlink', target: header.linkname ?? '' };
+      return { type: 'other' };
+    }
+    return null;
+  } finally {
+    tar.destroy();
+  }
+}
+
+const SAFE_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
+
+/**
+ * Extract Docker's archive of a directory into `destDir`, accepting only regular files that
+ * sit directly in that directory. A build container is not trusted: a `../` name, an absolute
+ * path, a symlink or a hard link could make a later write land outside the output directory,
+ * so any of them rejects the whole archive. `destDir` must be a fresh, empty staging directory.
+ */
+export async function extractFlatFiles(tar: Readable, destDir: string, maxBytes: number): Promise<string[]> {
+  const extract = tarStream.extract();
+  tar.pipe(extract);
+  const written: string[] = [];
+  let total = 0;
+  try {
+    for await (const entry of extract) {
+      const { name, type } = entry.header;
+      // Docker names entries after the archived directory: `out/`, `out/libx.so`.
+      const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+      const inner = parts.slice(1);
+      if (name.startsWith('/') || parts.includes('..')) throw new UnsafeArtifactError(name, 'path escapes the output directory');
+      if (inner.length === 0 && type === 'directory') {
+        entry.resume();
+        continue;
+      }
+      if (type !== 'file' && type !== 'contiguous-file') {
+        throw new UnsafeArtifactError(name, `${type ?? 'unknown'} entries are not allowed (only regular files)`);
+      }
+      const fileName = inner.length === 1 ? (inner[0] as string) : null;
+      if (!fileName || !SAFE_FILE_NAME.test(fileName)) {
+        throw new UnsafeArtifactError(name, 'only plain file names directly in the output directory are allowed');
+      }
+      total += entry.header.size ?? 0;
+      if (total > maxBytes) throw new UnsafeArtifactError(name, `build output exceeds ${maxBytes} bytes`);
+      await writeFile(join(destDir, fileName), await collect(entry, maxBytes), { flag: 'wx', mode: 0o644 });
+      written.push(fileName);
+    }
+  } finally {
+    tar.destroy();
+  }
+  return written.sort();
+}

@@ -1,0 +1,47 @@
+/** One entry of a root filesystem, as read without following a final symlink. */
+export type FsEntry = { type: 'file'; data: Buffer } | { type: 'symlink'; target: string } | { type: 'other' };
+
+/**
+ * Reads single entries of a root filesystem: an image (through a created container) or the
+ * live system. Implementations return null for a missing path.
+ */
+export interface RootEntryReader {
+  readEntry(path: string): Promise<FsEntry | null>;
+}
+
+/** Reads a file's bytes, following symlinks (relative or absolute) within the same root. */
+export interface RootFileSource {
+  readFile(path: string): Promise<Buffer | null>;
+}
+
+const MAX_LINKS = 16;
+
+function resolveLink(from: string, target: string): string {
+  const base = target.startsWith('/') ? [] : from.split('/').slice(0, -1);
+  for (const part of target.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') base.pop();
+    else base.push(part);
+  }
+  return '/' + base.filter(Boolean).join('/');
+}
+
+/**
+ * Follow symlinks ourselves rather than trusting the reader to: an image's absolute link
+ * (`/lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/…`) must resolve inside the image,
+ * never on the machine running this tool.
+ */
+export function followingSymlinks(reader: RootEntryReader): RootFileSource {
+  return {
+    async readFile(path: string): Promise<Buffer | null> {
+      let current = path;
+      for (let hops = 0; hops <= MAX_LINKS; hops++) {
+        const entry = await reader.readEntry(current);
+        if (entry === null || entry.type === 'other') return null;
+        if (entry.type === 'file') return entry.data;
+        current = resolveLink(current, entry.target);
+      }
+      return null;
+    },
+  };
+}

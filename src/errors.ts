@@ -1,0 +1,128 @@
+/**
+ * Typed errors. The library never prints or exits: `cli/` maps these to messages and exit
+ * codes. Every error says what went wrong, names the culprit, and (in `fix`) what to do.
+ */
+
+/** Exit code for "the job ran and the answer is no" (build failed, bytes differ, mismatch). */
+export const EXIT_FAILED = 1;
+/** Exit code for "the job could not run" (bad config, no engine, unreadable input). */
+export const EXIT_UNUSABLE = 2;
+
+export class BuilderError extends Error {
+  readonly code: string;
+  readonly fix: string | undefined;
+  readonly exitCode: number;
+
+  constructor(
+    code: string,
+    message: string,
+    options: { fix?: string; cause?: unknown; exitCode?: number } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.fix = options.fix;
+    this.exitCode = options.exitCode ?? EXIT_FAILED;
+  }
+}
+
+export interface ConfigIssue {
+  /** Dotted path of the offending field, e.g. `plugins[1].kind`; `(root)` for the file itself. */
+  field: string;
+  message: string;
+}
+
+export class ConfigError extends BuilderError {
+  readonly issues: readonly ConfigIssue[];
+  constructor(file: string, issues: readonly ConfigIssue[]) {
+    super(
+      'CONFIG_INVALID',
+      `${file} is invalid:\n` + issues.map((i) => `  - ${i.field}: ${i.message}`).join('\n'),
+      { fix: `Correct the fields listed above in ${file}.`, exitCode: EXIT_UNUSABLE },
+    );
+    this.issues = issues;
+  }
+}
+
+export class DockerUnavailableError extends BuilderError {
+  constructor(dockerHost: string, cause: unknown) {
+    super('DOCKER_UNAVAILABLE', `No Docker engine answers at ${dockerHost}: ${describeCause(cause)}`, {
+      fix:
+        'Start a Docker engine (on Debian as root: bash scripts/ensure-docker.sh), ' +
+        'or set DOCKER_HOST to a reachable one, e.g. DOCKER_HOST=tcp://127.0.0.1:2375.',
+      cause,
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
+export class ImageNotFoundError extends BuilderError {
+  constructor(image: string, role: string) {
+    super('IMAGE_NOT_FOUND', `The ${role} image ${image} is not present on the Docker engine.`, {
+      fix: `Build or load ${image} first (this tool never pulls: docker build / docker load it).`,
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
+export class ImageBuildError extends BuilderError {
+  readonly logTail: readonly string[];
+  constructor(image: string, reason: string, logTail: readonly string[]) {
+    super(
+      'IMAGE_BUILD_FAILED',
+      `Building image ${image} failed: ${reason}` +
+        (logTail.length > 0 ? `\nLast build output:\n${logTail.map((l) => `  | ${l}`).join('\n')}` : ''),
+      { fix: 'Read the build output above; a package name or the base image is the usual culprit.' },
+    );
+    this.logTail = logTail;
+  }
+}
+
+export class ProbeError extends BuilderError {
+  constructor(what: string, message: string) {
+    super('PROBE_FAILED', `Cannot determine the environment of ${what}: ${message}`, {
+      fix: 'The image must contain /etc/os-release (or /usr/lib/os-release) and a glibc or musl C library.',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
+export interface FieldDifference {
+  field: string;
+  expected: string;
+  actual: string;
+}
+
+export function formatDifferences(differences: readonly FieldDifference[]): string {
+  return differences.map((d) => `  - ${d.field}: ${d.expected} → ${d.actual}`).join('\n');
+}
+
+export class EnvironmentMismatchError extends BuilderError {
+  readonly differences: readonly FieldDifference[];
+  constructor(subject: string, differences: readonly FieldDifference[], fix: string) {
+    super('ENVIRONMENT_MISMATCH', `${subject}:\n${formatDifferences(differences)}`, { fix });
+    this.differences = differences;
+  }
+}
+
+export class UnsafeArtifactError extends BuilderError {
+  constructor(entry: string, reason: string) {
+    super('UNSAFE_ARTIFACT', `Refused build output entry "${entry}": ${reason}`, {
+      fix: 'A plugin build may only produce regular files directly inside its output directory.',
+    });
+  }
+}
+
+export class LockfileError extends BuilderError {
+  constructor(file: string, message: string) {
+    super('LOCKFILE_INVALID', `${file}: ${message}`, {
+      fix: `Regenerate it with \`builder build\`, or restore it from version control.`,
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
+export function describeCause(cause: unknown): string {
+  if (cause instanceof Error) return cause.message;
+  return String(cause);
+}

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { LockfileError } from '../errors.js';
+import { PLUGIN_KINDS } from '../config/schema.js';
+import type { EnvironmentFingerprint } from '../env/fingerprint.js';
+import { prettyCanonicalJson } from '../util/canonical-json.js';
+
+export const LOCKFILE_VERSION = 1;
+
+const hashTagged = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256:<64 hex digits>');
+const fingerprintSchema = z.object({
+  os: z.object({ id: z.string(), versionId: z.string() }),
+  arch: z.string(),
+  libc: z.object({ family: z.enum(['glibc', 'musl']), version: z.string() }),
+});
+
+const lockedPluginSchema = z.looseObject({
+  kind: z.enum(PLUGIN_KINDS),
+  file: z.string().regex(/^[A-Za-z0-9_.-]+\.so$/, 'must be a plain .so file name'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex digits'),
+  size: z.number().int().nonnegative(),
+  inputsHash: hashTagged,
+});
+
+const lockfileSchema = z.looseObject({
+  lockfileVersion: z.literal(LOCKFILE_VERSION),
+  host: z.looseObject({ image: z.string(), imageId: z.string(), fingerprint: fingerprintSchema, fingerprintHash: hashTagged }),
+  builder: z.looseObject({
+    image: z.string(),
+    imageId: z.string(),
+    fingerprint: fingerprintSchema,
+    fingerprintHash: hashTagged,
+    toolchain: z.record(z.string(), z.string()),
+  }),
+  plugins: z.record(z.string(), lockedPluginSchema),
+});
+
+export interface LockedPlugin {
+  kind: (typeof PLUGIN_KINDS)[number];
+  /** File name inside the plugin directory, e.g. `libgreet.so`. */
+  file: string;
+  /** Hex sha256 of the file's bytes (as `sha256sum` prints it). */
+  sha256: string;
+  size: number;
+  /** sha256 over sources, build settings and the builder image ID. */
+  inputsHash: string;
+}
+
+export interface LockedEnvironment {
+  image: string;
+  imageId: string;
+  fingerprint: EnvironmentFingerprint;
+  fingerprintHash: string;
+}
+
+export interface Lockfile {
+  lockfileVersion: typeof LOCKFILE_VERSION;
+  host: LockedEnvironment;
+  builder: LockedEnvironment & { toolchain: Record<string, string> };
+  plugins: Record<string, LockedPlugin>;
+}
+
+/** Canonical text: sorted keys, 2-space indent, trailing newline — stable diffs in review. */
+export function serializeLockfile(lock: Lockfile): string {
+  return prettyCanonicalJson(lock);
+}
+
+export function parseLockfile(text: string, file = 'builder.lock.json'): Lockfile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new LockfileError(file, `not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = lockfileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const where = first?.path.map(String).join('.') || '(root)';
+    throw new LockfileError(file, `${where}: ${first?.message ?? 'invalid'}`);
+  }
+  return parsed.data as Lockfile;
+}

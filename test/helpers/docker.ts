@@ -1,0 +1,30 @@
+import { DockerodeEngine } from '../../src/docker/dockerode-engine.js';
+
+/**
+ * Docker tests run against the real engine. In CI (CI=true) an unreachable engine is a
+ * failure, never a skip: `requireDocker()` throws there. Elsewhere the suite is skipped with
+ * a loud reason so a laptop without Docker can still run the unit tests.
+ */
+export const engine = DockerodeEngine.fromEnv(process.env);
+
+const reachable = await engine.ping().then(
+  () => true,
+  (err: unknown) => {
+    if (process.env.CI === 'true') return false;
+    console.warn(`[docker tests skipped: ${(err as Error).message}]`);
+    return false;
+  },
+);
+
+/** True when docker tests must be skipped (only ever outside CI). */
+export const skipDocker = !reachable && process.env.CI !== 'true';
+
+/** Call in beforeAll: fails the suite in CI when no engine answers. */
+export async function requireDocker(): Promise<void> {
+  if (!reachable) await engine.ping();
+}
+
+export const HOST_BOOKWORM = 'plugin-builder/example-host:bookworm';
+export const HOST_TRIXIE = 'plugin-builder/example-host:trixie';
+export const BASE_BOOKWORM = 'plugin-builder/debian:bookworm';
+export const BASE_TRIXIE = 'plugin-builder/debian:trixie';
