@@ -17,5 +17,9 @@ cp -r "$root/node_modules" "$ctx/node_modules"
 rm -f "$ctx/package-lock.json"
 # Normalise mtimes so an unchanged context hits the layer cache whatever the copy time.
 find "$ctx" -exec touch -h -d @0 {} +
-id=$(docker build -q -f "$root/Dockerfile.host" --build-arg "BASE=$base" -t "$tag" "$ctx")
+# The legacy builder's deprecation banner is noise here; real errors are shown in full.
+if ! id=$(docker build -q -f "$root/Dockerfile.host" --build-arg "BASE=$base" -t "$tag" "$ctx" 2>"$ctx.err"); then
+  cat "$ctx.err" >&2; rm -f "$ctx.err"; exit 1
+fi
+rm -f "$ctx.err"
 say "$tag ready (${id:7:12}, base $base)."

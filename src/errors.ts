@@ -126,3 +126,49 @@ export function describeCause(cause: unknown): string {
   if (cause instanceof Error) return cause.message;
   return String(cause);
 }
+
+/** A plugin the caller asked for (or a .so found on disk) is not in the lockfile. */
+export class UnknownPluginError extends BuilderError {
+  constructor(name: string, detail = 'it is not in the lockfile') {
+    super('UNKNOWN_PLUGIN', `Plugin "${name}" is not loadable: ${detail}.`, {
+      fix: 'Only plugins listed in builder.lock.json are loaded: build it with `builder build` and deploy the new lockfile.',
+    });
+  }
+}
+
+export class HashMismatchError extends BuilderError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(name: string, file: string, expected: string, actual: string) {
+    super('HASH_MISMATCH', `Plugin "${name}" (${file}): sha256 ${actual} does not match the lockfile's ${expected}.`, {
+      fix: 'The file was modified or belongs to another build: deploy the .so and the lockfile from the same `builder build`.',
+    });
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+export class BadManifestError extends BuilderError {
+  constructor(name: string, reason: string) {
+    super('BAD_MANIFEST', `Plugin "${name}" has no usable manifest: ${reason}.`, {
+      fix: 'Export `const char *builder_plugin_manifest(void)` returning {"name","version","functions":{"Fn":"<koffi prototype>"}}.',
+    });
+  }
+}
+
+export class PluginLoadError extends BuilderError {
+  constructor(name: string, file: string, loaderMessage: string) {
+    super('LOAD_FAILED', `Plugin "${name}" (${file}) could not be loaded: ${loaderMessage}`, {
+      fix: 'Run `builder verify` against this host image to see which library or symbol version is missing.',
+    });
+  }
+}
+
+/** A call that cannot be made as asked (unknown function, wrong arguments). */
+export class BadCallError extends BuilderError {
+  readonly status: number;
+  constructor(message: string, status = 400) {
+    super('BAD_CALL', message);
+    this.status = status;
+  }
+}

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_UNUSABLE } from '../errors.js';
 import { registerBuild } from './commands/build.js';
+import { registerEnv } from './commands/env.js';
+import { registerHost } from './commands/host.js';
 import type { CliIo } from './io.js';
 import { type CommandResult, runCommand } from './run-command.js';
 
@@ -15,6 +17,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     exitCode = await runCommand(io, action, json);
   };
   registerBuild(program, io, run);
+  registerEnv(program, io, run);
+  registerHost(program, io, (code) => {
+    exitCode = code;
+  });
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {

@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { fingerprintHash } from '../../env/fingerprint.js';
+import type { CliIo } from '../io.js';
+import type { CommandResult } from '../run-command.js';
+
+interface EnvOptions {
+  image?: string;
+  json?: boolean;
+}
+
+/** `builder env`: the fingerprint of this system, or of an image (read without running it). */
+export function registerEnv(program: Command, io: CliIo, run: (action: () => Promise<CommandResult>, json: boolean) => Promise<void>): void {
+  program
+    .command('env')
+    .description("print the environment fingerprint of this system, or of an image with --image")
+    .option('--image <ref>', 'probe this image instead of the running system')
+    .option('--json', 'print JSON')
+    .action((options: EnvOptions) =>
+      run(async () => {
+        let fingerprint;
+        let subject = 'this system';
+        if (options.image) {
+          const [{ DockerodeEngine }, { probeImage }] = await Promise.all([
+            import('../../docker/dockerode-engine.js'),
+            import('../../env/probe-image.js'),
+          ]);
+          const engine = DockerodeEngine.fromEnv(io.env);
+          await engine.ping();
+          fingerprint = (await probeImage(engine, options.image, 'requested')).fingerprint;
+          subject = options.image;
+        } else {
+          const { liveFingerprint } = await import('../../runtime/live-environment.js');
+          fingerprint = await liveFingerprint();
+        }
+        const hash = fingerprintHash(fingerprint);
+        const f = fingerprint;
+        return {
+          json: { outcome: 'ok', subject, fingerprint, fingerprintHash: hash },
+          text: `${subject}: ${f.os.id} ${f.os.versionId}, ${f.arch}, ${f.libc.family} ${f.libc.version}\n${hash}\n`,
+          exitCode: 0,
+        };
+      }, options.json === true),
+    );
+}
