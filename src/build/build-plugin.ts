@@ -23,7 +23,7 @@ export async function buildPlugin(
   engine: DockerEngine,
   builderImageId: string,
   plan: PluginBuildPlan,
-  sourceDir: string,
+  projectDir: string,
   sources: readonly SourceFile[],
   stagingDir: string,
 ): Promise<PluginBuildOutcome> {
@@ -31,13 +31,13 @@ export async function buildPlugin(
     image: builderImageId,
     cmd: plan.cmd,
     env: plan.env,
-    workingDir: SOURCE_DIR,
+    workingDir: plan.workdir,
     labels: managedLabels('build', { 'io.plugin-builder.plugin': plan.plugin }),
   });
   try {
     // Docker's archive API needs an existing directory: unpack at / with names under src/.
     const files = sources.map((s) => s.path);
-    await container.putArchive(packFiles(sourceDir, files, SOURCE_DIR.slice(1)), '/');
+    await container.putArchive(packFiles(projectDir, files, SOURCE_DIR.slice(1)), '/');
     const run = await container.run();
     if (run.exitCode !== 0) return { ok: false, reason: `compiler exited with status ${run.exitCode}`, output: run.output };
     const outDir = join(stagingDir, plan.plugin);

@@ -4,7 +4,7 @@ import { canonicalJson } from '../util/canonical-json.js';
 import { sha256Tagged } from '../util/sha256.js';
 import type { SourceFile } from './sources.js';
 
-/** Sources always sit at this path in the build container: paths in debug info stay fixed. */
+/** Sources always sit under this path in the build container: paths in debug info stay fixed. */
 export const SOURCE_DIR = '/src';
 export const OUTPUT_DIR = '/out';
 
@@ -14,53 +14,76 @@ export interface PluginBuildPlan {
   file: string;
   cmd: string[];
   env: string[];
+  /** Working directory in the container (the plugin's directory under SOURCE_DIR). */
+  workdir: string;
   inputsHash: string;
+}
+
+export interface PlanSources {
+  /** Files relative to the project directory. */
+  files: readonly SourceFile[];
+  workdir: string;
+  hasGoMod: boolean;
 }
 
 export interface PlanSettings {
   builderImageId: string;
   sourceDateEpoch: number;
+  /** `musl-gcc` when a glibc builder targets a musl host; default gcc. */
+  cCompiler?: 'gcc' | 'musl-gcc';
+  /** For go-plugin: the host binary's build settings (GOAMD64, CGO_ENABLED, -trimpath, -tags). */
+  goHostSettings?: Readonly<Record<string, string>>;
 }
 
 // `mkdir` then exec the compiler with its argv intact: no shell ever parses user flags.
 const WITH_OUTPUT_DIR = ['sh', '-c', `mkdir -p ${OUTPUT_DIR} && exec "$@"`, 'sh'];
+// Offline and pinned: no module proxy, no toolchain download, caches inside the container.
+const GO_ENV = ['GOPROXY=off', 'GOTOOLCHAIN=local', 'GOCACHE=/tmp/go-cache', 'GOPATH=/tmp/go'];
 
-function compileCommand(plugin: PluginConfig, sources: readonly SourceFile[], file: string): string[] {
-  const output = `${OUTPUT_DIR}/${file}`;
-  if (plugin.kind === 'c') {
-    const cFiles = sources.map((s) => s.path).filter((p) => p.endsWith('.c'));
-    if (cFiles.length === 0) {
-      throw new BuilderError('NO_SOURCES', `Plugin "${plugin.name}" (${plugin.path}) has no .c files.`, {
-        fix: 'Put the plugin\'s C sources in its directory, or correct its "path" in builder.config.json.',
-        exitCode: EXIT_UNUSABLE,
-      });
-    }
-    return [
-      'gcc', '-shared', '-fPIC', '-O2',
-      // Debug info and __FILE__ name sources by a fixed, relative path.
-      `-ffile-prefix-map=${SOURCE_DIR}=.`,
-      '-fdiagnostics-color=never',
-      ...plugin.cflags,
-      '-o', output,
-      ...cFiles,
-      ...plugin.libs,
-    ];
+function noSources(plugin: PluginConfig, what: string, fix: string): BuilderError {
+  return new BuilderError('NO_SOURCES', `Plugin "${plugin.name}" (${plugin.path}) has no ${what}.`, { fix, exitCode: EXIT_UNUSABLE });
+}
+
+function cCommand(plugin: PluginConfig, sources: PlanSources, output: string, cc: string): string[] {
+  const prefix = sources.workdir === SOURCE_DIR ? '' : `${sources.workdir.slice(SOURCE_DIR.length + 1)}/`;
+  const cFiles = sources.files
+    .map((s) => s.path)
+    .filter((p) => p.startsWith(prefix) && p.endsWith('.c'))
+    .map((p) => p.slice(prefix.length));
+  if (cFiles.length === 0) throw noSources(plugin, '.c files', "Put the plugin's C sources in its directory, or correct its \"path\" in builder.config.json.");
+  return [
+    cc, '-shared', '-fPIC', '-O2',
+    // Debug info and __FILE__ name sources by a fixed, relative path.
+    `-ffile-prefix-map=${SOURCE_DIR}=.`,
+    '-fdiagnostics-color=never',
+    ...plugin.cflags,
+    '-o', output,
+    ...cFiles,
+    ...plugin.libs,
+  ];
+}
+
+function goCommand(plugin: PluginConfig, output: string, host: Readonly<Record<string, string>>): string[] {
+  if (plugin.kind === 'go-c-shared') {
+    // -trimpath and an empty build ID are what makes two builds byte-identical.
+    return ['go', 'build', '-trimpath', '-buildvcs=false', '-buildmode=c-shared', '-ldflags=-buildid=', '-o', output, '.'];
   }
-  if (!sources.some((s) => s.path === 'go.mod')) {
-    throw new BuilderError('NO_SOURCES', `Plugin "${plugin.name}" (${plugin.path}) has no go.mod.`, {
-      fix: 'A go-c-shared plugin is a Go main package with its go.mod in the plugin directory.',
-      exitCode: EXIT_UNUSABLE,
-    });
-  }
-  // -trimpath and an empty build ID are what makes two builds byte-identical.
-  return ['go', 'build', '-trimpath', '-buildvcs=false', '-buildmode=c-shared', '-ldflags=-buildid=', '-o', output, '.'];
+  // A Go plugin must be built like its host: same -trimpath and tags, or the runtime refuses it.
+  return [
+    'go', 'build',
+    ...(host['-trimpath'] === 'true' ? ['-trimpath'] : []),
+    ...(host['-tags'] ? [`-tags=${host['-tags']}`] : []),
+    '-buildvcs=false', '-buildmode=plugin', '-ldflags=-buildid=', '-o', output, '.',
+  ];
 }
 
 function buildEnv(plugin: PluginConfig, settings: PlanSettings): string[] {
   const env = [`SOURCE_DATE_EPOCH=${settings.sourceDateEpoch}`, 'HOME=/tmp', 'LC_ALL=C'];
-  if (plugin.kind === 'go-c-shared') {
-    // Offline and pinned: no module proxy, no toolchain download, caches in the container.
-    env.push('CGO_ENABLED=1', 'GOPROXY=off', 'GOTOOLCHAIN=local', 'GOCACHE=/tmp/go-cache', 'GOPATH=/tmp/go');
+  if (plugin.kind === 'go-c-shared') env.push('CGO_ENABLED=1', ...GO_ENV);
+  if (plugin.kind === 'go-plugin') {
+    const host = settings.goHostSettings ?? {};
+    env.push(`CGO_ENABLED=${host.CGO_ENABLED ?? '1'}`, ...GO_ENV);
+    for (const key of ['GOAMD64', 'GOARM', 'GOARM64'] as const) if (host[key]) env.push(`${key}=${host[key]}`);
   }
   return env;
 }
@@ -69,9 +92,13 @@ function buildEnv(plugin: PluginConfig, settings: PlanSettings): string[] {
  * How to build one plugin and the hash of everything that decides its bytes. Pure: the same
  * plugin, sources and settings always give the same plan.
  */
-export function planPluginBuild(plugin: PluginConfig, sources: readonly SourceFile[], settings: PlanSettings): PluginBuildPlan {
+export function planPluginBuild(plugin: PluginConfig, sources: PlanSources, settings: PlanSettings): PluginBuildPlan {
   const file = `lib${plugin.name}.so`;
-  const compile = compileCommand(plugin, sources, file);
+  const output = `${OUTPUT_DIR}/${file}`;
+  let compile: string[];
+  if (plugin.kind === 'c') compile = cCommand(plugin, sources, output, settings.cCompiler ?? 'gcc');
+  else if (!sources.hasGoMod) throw noSources(plugin, 'go.mod', 'A Go plugin is a main package with its go.mod in the plugin directory.');
+  else compile = goCommand(plugin, output, settings.goHostSettings ?? {});
   const env = buildEnv(plugin, settings);
   const inputsHash = sha256Tagged(
     canonicalJson({
@@ -79,8 +106,9 @@ export function planPluginBuild(plugin: PluginConfig, sources: readonly SourceFi
       kind: plugin.kind,
       compile,
       env,
-      sources: sources.map((s) => [s.path, s.sha256]),
+      workdir: sources.workdir,
+      sources: sources.files.map((s) => [s.path, s.sha256]),
     }),
   );
-  return { plugin: plugin.name, file, cmd: [...WITH_OUTPUT_DIR, ...compile], env, inputsHash };
+  return { plugin: plugin.name, file, cmd: [...WITH_OUTPUT_DIR, ...compile], env, workdir: sources.workdir, inputsHash };
 }

@@ -3,6 +3,7 @@ import { EXIT_UNUSABLE } from '../errors.js';
 import { registerBuild } from './commands/build.js';
 import { registerEnv } from './commands/env.js';
 import { registerHost } from './commands/host.js';
+import { registerDrift, registerVerify } from './commands/verify.js';
 import type { CliIo } from './io.js';
 import { type CommandResult, runCommand } from './run-command.js';
 
@@ -18,6 +19,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   };
   registerBuild(program, io, run);
   registerEnv(program, io, run);
+  registerVerify(program, io, run);
+  registerDrift(program, io, run);
   registerHost(program, io, (code) => {
     exitCode = code;
   });

@@ -18,6 +18,8 @@ export interface ProjectConfig {
   projectDir: string;
   configFile: string;
   hostImage: string;
+  /** Path of the Go host executable inside the host image (for go-plugin). */
+  hostBinary: string | undefined;
   builderBase: string | undefined;
   builderPackages: readonly string[];
   plugins: readonly PluginConfig[];

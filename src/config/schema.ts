@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const PLUGIN_KINDS = ['c', 'go-c-shared'] as const;
+export const PLUGIN_KINDS = ['c', 'go-c-shared', 'go-plugin'] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 // Plugin names become file names (lib<name>.so) and lockfile keys: keep them boring.
@@ -25,6 +25,7 @@ export const pluginSchema = z.looseObject({
 export const configSchema = z.looseObject({
   host: z.looseObject({
     image: nonEmpty('host.image'),
+    binary: nonEmpty('host.binary').regex(/^\//, 'must be an absolute path inside the host image').optional(),
   }),
   builder: z
     .looseObject({

@@ -44,12 +44,16 @@ export function validateConfig(raw: unknown, projectDir: string, configFile = 'b
       issues.push({ field: `${field}.path`, message: `"${plugin.path}" is outside the project directory ${projectDir}` });
     }
   });
+  if (config.plugins.some((p) => p.kind === 'go-plugin') && !config.host.binary) {
+    issues.push({ field: 'host.binary', message: 'is required for go-plugin plugins: the path of the Go host executable inside the host image' });
+  }
   if (issues.length > 0) throw new ConfigError(configFile, issues);
 
   return {
     projectDir,
     configFile,
     hostImage: config.host.image,
+    hostBinary: config.host.binary,
     builderBase: config.builder?.base,
     builderPackages: config.builder?.packages ?? [],
     plugins: config.plugins.map((p) => ({

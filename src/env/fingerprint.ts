@@ -13,6 +13,17 @@ export interface EnvironmentFingerprint {
   /** ELF machine of the system C library: `x86_64`, `aarch64`, … */
   arch: string;
   libc: { family: LibcFamily; version: string };
+  /** For Go hosts (config host.binary): what a go-plugin must match exactly. */
+  go?: GoFingerprint;
+}
+
+export interface GoFingerprint {
+  /** `go1.19.8`: a plugin built by any other Go crashes the host. */
+  version: string;
+  /** Build settings a plugin must share: GOOS, GOARCH, GOAMD64, CGO_ENABLED, -trimpath, -tags. */
+  settings: Record<string, string>;
+  /** Every module the host links, `path → version` (`version => replacement` when replaced). */
+  deps: Record<string, string>;
 }
 
 export function fingerprintHash(fingerprint: EnvironmentFingerprint): string {

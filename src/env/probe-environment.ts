@@ -86,7 +86,15 @@ async function readText(source: RootFileSource, path: string): Promise<string | 
  * Compute the environment fingerprint of a root filesystem from files alone — no shell, no
  * process in the target — so it works on distroless images and live inside a host alike.
  */
-export async function probeEnvironment(source: RootFileSource): Promise<EnvironmentFingerprint> {
+export interface ProbeOptions {
+  /**
+   * Which C library to report when the filesystem has both (a Debian builder with musl-tools
+   * installed targets musl): the one plugins are built against, not the one the OS runs on.
+   */
+  libc?: LibcFamily;
+}
+
+export async function probeEnvironment(source: RootFileSource, options: ProbeOptions = {}): Promise<EnvironmentFingerprint> {
   const osRelease = await firstFile(source, OS_RELEASE_PATHS);
   if (!osRelease) throw new ProbeFailure('no /etc/os-release or /usr/lib/os-release');
   const os = parseOsRelease(osRelease.data.toString('utf8'));
@@ -95,22 +103,24 @@ export async function probeEnvironment(source: RootFileSource): Promise<Environm
   let family: LibcFamily;
   let version: string | null;
   let libcBytes: Buffer;
-  // A Debian image with musl-tools has both; the system libc is glibc when libc.so.6 exists.
-  const glibc = await firstFile(source, LIB_DIRS.map((dir) => `${dir}/libc.so.6`));
+  // A Debian image with musl-tools has both; the system libc is glibc when libc.so.6 exists,
+  // unless the caller asks for the musl a cross toolchain links against.
+  const musl = options.libc === 'musl' ? await firstFile(source, MUSL_LOADERS) : null;
+  const glibc = musl ? null : await firstFile(source, LIB_DIRS.map((dir) => `${dir}/libc.so.6`));
   if (glibc) {
     family = 'glibc';
     libcBytes = glibc.data;
     version = glibcVersionFromLibc(glibc.data);
     if (!version) throw new ProbeFailure(`${glibc.path} carries no glibc release banner`);
   } else {
-    const musl = await firstFile(source, MUSL_LOADERS);
-    if (!musl) throw new ProbeFailure('found neither glibc (libc.so.6) nor a musl loader (/lib/ld-musl-*.so.1)');
+    const loader = musl ?? (await firstFile(source, MUSL_LOADERS));
+    if (!loader) throw new ProbeFailure('found neither glibc (libc.so.6) nor a musl loader (/lib/ld-musl-*.so.1)');
     family = 'musl';
-    libcBytes = musl.data;
+    libcBytes = loader.data;
     version =
       muslVersionFromPackageDb(await readText(source, '/lib/apk/db/installed'), await readText(source, '/var/lib/dpkg/status')) ??
-      muslVersionFromLoader(musl.data);
-    if (!version) throw new ProbeFailure(`cannot tell the musl version of ${musl.path}`);
+      muslVersionFromLoader(loader.data);
+    if (!version) throw new ProbeFailure(`cannot tell the musl version of ${loader.path}`);
   }
   const elf = readElfHeader(libcBytes);
   if (!elf) throw new ProbeFailure('the C library is not an ELF file');

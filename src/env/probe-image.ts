@@ -1,9 +1,9 @@
 import type { DockerEngine } from '../docker/engine.js';
-import { managedLabels } from '../docker/engine.js';
-import { ImageNotFoundError, ProbeError } from '../errors.js';
-import { followingSymlinks } from './file-source.js';
+import { ProbeError } from '../errors.js';
+import type { RootFileSource } from './file-source.js';
 import type { EnvironmentFingerprint } from './fingerprint.js';
-import { ProbeFailure, probeEnvironment } from './probe-environment.js';
+import { withImageFiles } from './image-files.js';
+import { type ProbeOptions, ProbeFailure, probeEnvironment } from './probe-environment.js';
 
 export interface ProbedImage {
   image: string;
@@ -11,22 +11,21 @@ export interface ProbedImage {
   fingerprint: EnvironmentFingerprint;
 }
 
-/**
- * Fingerprint an image by reading files out of a created — never started — container, so
- * images without a shell (distroless) probe the same as any other.
- */
-export async function probeImage(engine: DockerEngine, image: string, role: string): Promise<ProbedImage> {
-  const info = await engine.inspectImage(image);
-  if (!info) throw new ImageNotFoundError(image, role);
-  // Cmd is required by the API even though the container never runs.
-  const container = await engine.createContainer({ image: info.id, cmd: ['/probe-never-runs'], labels: managedLabels('probe') });
+/** The fingerprint of a root filesystem, with probe failures named after their subject. */
+export async function probeFiles(files: RootFileSource, subject: string, options: ProbeOptions = {}): Promise<EnvironmentFingerprint> {
   try {
-    const fingerprint = await probeEnvironment(followingSymlinks(container));
-    return { image, imageId: info.id, fingerprint };
+    return await probeEnvironment(files, options);
   } catch (err) {
-    if (err instanceof ProbeFailure) throw new ProbeError(`${role} image ${image}`, err.message);
+    if (err instanceof ProbeFailure) throw new ProbeError(subject, err.message);
     throw err;
-  } finally {
-    await container.remove();
   }
+}
+
+/** Fingerprint an image from its files alone (see withImageFiles). */
+export function probeImage(engine: DockerEngine, image: string, role: string, options: ProbeOptions = {}): Promise<ProbedImage> {
+  return withImageFiles(engine, image, role, async ({ imageId, files }) => ({
+    image,
+    imageId,
+    fingerprint: await probeFiles(files, `${role} image ${image}`, options),
+  }));
 }

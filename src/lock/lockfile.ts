@@ -11,7 +11,19 @@ const fingerprintSchema = z.object({
   os: z.object({ id: z.string(), versionId: z.string() }),
   arch: z.string(),
   libc: z.object({ family: z.enum(['glibc', 'musl']), version: z.string() }),
+  go: z
+    .object({ version: z.string(), settings: z.record(z.string(), z.string()), deps: z.record(z.string(), z.string()) })
+    .optional(),
 });
+
+interface ModuleShape {
+  path: string;
+  version: string;
+  replace?: ModuleShape;
+}
+const goModuleSchema: z.ZodType<ModuleShape> = z.lazy(() =>
+  z.object({ path: z.string(), version: z.string(), replace: goModuleSchema.optional() }),
+);
 
 const lockedPluginSchema = z.looseObject({
   kind: z.enum(PLUGIN_KINDS),
@@ -19,11 +31,19 @@ const lockedPluginSchema = z.looseObject({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex digits'),
   size: z.number().int().nonnegative(),
   inputsHash: hashTagged,
+  goVersion: z.string().optional(),
+  deps: z.array(goModuleSchema).optional(),
 });
 
 const lockfileSchema = z.looseObject({
   lockfileVersion: z.literal(LOCKFILE_VERSION),
-  host: z.looseObject({ image: z.string(), imageId: z.string(), fingerprint: fingerprintSchema, fingerprintHash: hashTagged }),
+  host: z.looseObject({
+    image: z.string(),
+    imageId: z.string(),
+    binary: z.string().optional(),
+    fingerprint: fingerprintSchema,
+    fingerprintHash: hashTagged,
+  }),
   builder: z.looseObject({
     image: z.string(),
     imageId: z.string(),
@@ -43,11 +63,22 @@ export interface LockedPlugin {
   size: number;
   /** sha256 over sources, build settings and the builder image ID. */
   inputsHash: string;
+  /** Go kinds: the Go version and modules read from the built artifact's build info. */
+  goVersion?: string;
+  deps?: LockedGoModule[];
+}
+
+export interface LockedGoModule {
+  path: string;
+  version: string;
+  replace?: LockedGoModule;
 }
 
 export interface LockedEnvironment {
   image: string;
   imageId: string;
+  /** Go host executable inside the image (config host.binary). */
+  binary?: string;
   fingerprint: EnvironmentFingerprint;
   fingerprintHash: string;
 }

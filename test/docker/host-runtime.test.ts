@@ -12,6 +12,7 @@ import { PluginHost, type PluginStatus } from '../../src/runtime/plugin-host.js'
 import { engine, HOST_BOOKWORM, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { type HostContainer, runInImage, startHostContainer } from '../helpers/host-container.js';
 import { cli, copyProject } from '../helpers/project.js';
+import { flipByte } from '../helpers/bytes.js';
 
 const byName = (plugins: PluginStatus[] | undefined, name: string) => plugins?.find((p) => p.name === name);
 
@@ -78,7 +79,7 @@ describe.skipIf(skipDocker)('host runtime in host images (real engine, real koff
   it('rejects a plugin with one flipped byte and an unlisted .so; the others keep working', async () => {
     const dir = await pluginDirCopy(built);
     const shout = await readFile(join(dir, 'libshout.so'));
-    shout[shout.length >> 1] ^= 0x01;
+    flipByte(shout, shout.length >> 1);
     await writeFile(join(dir, 'libshout.so'), shout);
     await cp(join(dir, 'libgreet.so'), join(dir, 'libextra.so'));
 
@@ -125,7 +126,7 @@ describe.skipIf(skipDocker)('host runtime in host images (real engine, real koff
 
     // Now tamper: the lockfile still says v2, the file on disk is v1 with a flipped byte.
     const tampered = await readFile(join(built, 'libgreet.so'));
-    tampered[100] ^= 0xff;
+    flipByte(tampered, 100, 0xff);
     await writeFile(join(staged, 'libgreet.so'), tampered);
     await host.deploy(staged, ['libgreet.so']);
     const next2: Lockfile = { ...next, plugins: { ...next.plugins, greet: { ...next.plugins.greet!, sha256: lock.plugins.greet!.sha256.replace(/^./, 'f') } } };

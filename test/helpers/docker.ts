@@ -28,3 +28,5 @@ export const HOST_BOOKWORM = 'plugin-builder/example-host:bookworm';
 export const HOST_TRIXIE = 'plugin-builder/example-host:trixie';
 export const BASE_BOOKWORM = 'plugin-builder/debian:bookworm';
 export const BASE_TRIXIE = 'plugin-builder/debian:trixie';
+export const HOST_MUSL = 'plugin-builder/musl-host:trixie';
+export const HOST_NOZLIB = 'plugin-builder/nozlib-host:bookworm';

@@ -1,0 +1,56 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { PluginConfig } from '../config/config.js';
+import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { type GoModFile, isLocalReplacement, parseGoMod } from '../gomod/parse-go-mod.js';
+import { SOURCE_DIR } from './plan-plugin-build.js';
+import { collectSources, type SourceFile } from './sources.js';
+
+export interface PluginSources {
+  /** Files relative to the project directory, sorted; sent to the container under SOURCE_DIR. */
+  files: SourceFile[];
+  /** Where the build runs in the container: the plugin's directory under SOURCE_DIR. */
+  workdir: string;
+  /** The plugin's go.mod, for Go kinds. */
+  goMod: GoModFile | null;
+}
+
+const toPosix = (path: string) => path.split(sep).join('/');
+
+/**
+ * A plugin's sources, laid out as in the project. Go modules that go.mod replaces with local
+ * directories travel along (offline builds: no module proxy), so they must be inside the
+ * project too.
+ */
+export async function collectPluginSources(plugin: PluginConfig, projectDir: string): Promise<PluginSources> {
+  const dirs = [plugin.dir];
+  let goMod: GoModFile | null = null;
+  if (plugin.kind !== 'c') {
+    const text = await readFile(join(plugin.dir, 'go.mod'), 'utf8').catch(() => null);
+    if (text !== null) {
+      goMod = parseGoMod(text);
+      for (const r of goMod.replace.filter((r) => isLocalReplacement(r.to))) {
+        const target = resolve(plugin.dir, r.to);
+        const rel = relative(projectDir, target);
+        if (rel.startsWith('..') || isAbsolute(rel)) {
+          throw new BuilderError('SOURCE_OUTSIDE_PROJECT', `Plugin "${plugin.name}": go.mod replaces ${r.from} with ${r.to}, which is outside the project ${projectDir}.`, {
+            fix: 'Move the replaced module inside the project directory (or vendor it), so it can be sent to the builder.',
+            exitCode: EXIT_UNUSABLE,
+          });
+        }
+        dirs.push(target);
+      }
+    }
+  }
+  const seen = new Map<string, SourceFile>();
+  for (const dir of dirs) {
+    const prefix = toPosix(relative(projectDir, dir));
+    for (const file of await collectSources(dir)) {
+      const path = prefix ? `${prefix}/${file.path}` : file.path;
+      seen.set(path, { path, sha256: file.sha256 });
+    }
+  }
+  const files = [...seen.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const relDir = toPosix(relative(projectDir, plugin.dir));
+  return { files, workdir: relDir ? `${SOURCE_DIR}/${relDir}` : SOURCE_DIR, goMod };
+}

@@ -1,0 +1,77 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { DockerodeEngine } from '../../docker/dockerode-engine.js';
+import { detectDrift } from '../../drift/detect-drift.js';
+import { EXIT_FAILED } from '../../errors.js';
+import { verifyPlugins } from '../../verify/verify-plugins.js';
+import { formatDrift, formatVerify } from '../format-verify.js';
+import type { CliIo } from '../io.js';
+import { locateLock } from '../lock-location.js';
+import type { CommandResult } from '../run-command.js';
+
+type Run = (action: () => Promise<CommandResult>, json: boolean) => Promise<void>;
+
+interface VerifyOptions {
+  image?: string;
+  dir?: string;
+  lock?: string;
+  config?: string;
+  pluginsPath: string;
+  json?: boolean;
+}
+
+export function registerVerify(program: Command, io: CliIo, run: Run): void {
+  program
+    .command('verify')
+    .description("check a lockfile's plugins: bytes, environment, and whether the host image's loader would load them")
+    .option('--image <ref>', "host image to check against (default: the lockfile's host image)")
+    .option('--dir <dir>', 'plugin files to check (default: read them out of --image, or the local build output)')
+    .option('--lock <file>', 'lockfile (default: <dir>/builder.lock.json, or the one in builder.config.json)')
+    .option('-c, --config <file>', 'config file used to find the lockfile and build output')
+    .option('--plugins-path <path>', 'plugin directory inside the image', '/app/plugins')
+    .option('--json', 'print one JSON object with an "outcome"')
+    .action((options: VerifyOptions) =>
+      run(async () => {
+        const located = await locateLock(io.cwd, options);
+        const engine = DockerodeEngine.fromEnv(io.env);
+        await engine.ping();
+        // With an explicit --image and no --dir, the plugins are the ones deployed in it.
+        const dir = options.dir ? resolve(io.cwd, options.dir) : options.image ? undefined : located.localDir;
+        const report = await verifyPlugins(engine, {
+          lock: located.lock,
+          image: options.image ?? located.lock.host.image,
+          ...(dir ? { dir } : {}),
+          pluginsPath: options.pluginsPath,
+        });
+        return { json: { ...report, lockfile: located.lockPath }, text: formatVerify(report), exitCode: report.outcome === 'ok' ? 0 : EXIT_FAILED };
+      }, options.json === true),
+    );
+}
+
+interface DriftOptions {
+  image: string;
+  dir?: string;
+  lock?: string;
+  config?: string;
+  json?: boolean;
+}
+
+export function registerDrift(program: Command, io: CliIo, run: Run): void {
+  program
+    .command('drift')
+    .description("compare a host image's current environment with the lockfile's; list what must be rebuilt")
+    .requiredOption('--image <ref>', 'the host image as it is now')
+    .option('--lock <file>', 'lockfile (default: <dir>/builder.lock.json, or the one in builder.config.json)')
+    .option('--dir <dir>', 'the built plugin files, for the load prediction (default: beside the lockfile / outDir)')
+    .option('-c, --config <file>', 'config file used to find the lockfile and build output')
+    .option('--json', 'print one JSON object with an "outcome"')
+    .action((options: DriftOptions) =>
+      run(async () => {
+        const located = await locateLock(io.cwd, options);
+        const engine = DockerodeEngine.fromEnv(io.env);
+        await engine.ping();
+        const report = await detectDrift(engine, { lock: located.lock, image: options.image, dir: located.localDir });
+        return { json: { ...report, lockfile: located.lockPath }, text: formatDrift(report), exitCode: report.outcome === 'breaking' ? EXIT_FAILED : 0 };
+      }, options.json === true),
+    );
+}

@@ -1,0 +1,48 @@
+import type { DriftReport } from '../drift/detect-drift.js';
+import type { EnvironmentFingerprint } from '../env/fingerprint.js';
+import type { Problem, VerifyReport } from '../verify/verify-plugins.js';
+
+const describe = (f: EnvironmentFingerprint) => `${f.os.id} ${f.os.versionId}, ${f.arch}, ${f.libc.family} ${f.libc.version}`;
+
+function problemLines(problems: readonly Problem[]): string[] {
+  return problems.flatMap((p) => [`    - ${p.check}: ${p.message}`, `      fix: ${p.fix}`]);
+}
+
+export function formatVerify(report: VerifyReport): string {
+  const lines = [`verify against ${report.image} (${report.imageId.slice(0, 19)}): ${describe(report.fingerprint)}`];
+  lines.push(
+    report.environment.length === 0
+      ? 'environment: matches the lockfile'
+      : `environment: DIFFERS from the lockfile: ${report.environment.map((d) => `${d.field} ${d.expected} → ${d.actual}`).join(', ')}`,
+  );
+  for (const p of report.plugins) {
+    const load = p.loadable === null ? 'load unknown' : p.loadable ? 'loads' : 'would NOT load';
+    lines.push(`  ${p.name.padEnd(16)} ${p.problems.length === 0 ? 'ok' : 'PROBLEMS'}  bytes ${p.bytes}, ${load}`);
+    lines.push(...problemLines(p.problems));
+  }
+  const bad = report.plugins.filter((p) => p.problems.length > 0).length;
+  lines.push(`${report.plugins.length} plugin(s), ${bad} with problems`, '');
+  return lines.join('\n');
+}
+
+const HEADLINE: Record<DriftReport['outcome'], string> = {
+  'no-drift': 'no drift: same image, same environment',
+  benign: 'benign drift: the image changed, its environment fingerprint did not',
+  breaking: 'BREAKING drift: the environment changed; the host runtime will refuse every plugin until rebuilt',
+};
+
+export function formatDrift(report: DriftReport): string {
+  const lines = [`drift of ${report.image}: ${HEADLINE[report.outcome]}`];
+  if (report.imageId.locked !== report.imageId.current) lines.push(`  image ID: ${report.imageId.locked} → ${report.imageId.current}`);
+  for (const d of report.differences) lines.push(`  ${d.field}: ${d.expected} → ${d.actual}`);
+  if (report.outcome === 'breaking') {
+    lines.push('plugins to rebuild:');
+    for (const p of report.plugins) {
+      const load = p.stillLoads === null ? 'artifact not found, load unknown' : p.stillLoads ? 'its current bytes would still load' : 'its current bytes would NOT load';
+      lines.push(`  ${p.name.padEnd(16)} ${load}`);
+      lines.push(...problemLines(p.problems));
+    }
+  }
+  lines.push('');
+  return lines.join('\n');
+}

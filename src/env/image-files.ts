@@ -1,0 +1,32 @@
+import type { DockerEngine } from '../docker/engine.js';
+import { managedLabels } from '../docker/engine.js';
+import { ImageNotFoundError } from '../errors.js';
+import { followingSymlinks, type RootFileSource } from './file-source.js';
+
+export interface ImageFiles {
+  image: string;
+  imageId: string;
+  files: RootFileSource;
+}
+
+/**
+ * Give `use` read access to an image's files through a created — never started — container,
+ * so images without a shell (distroless, scratch) are read like any other. The container is
+ * removed afterwards, whatever happens.
+ */
+export async function withImageFiles<T>(
+  engine: DockerEngine,
+  image: string,
+  role: string,
+  use: (image: ImageFiles) => Promise<T>,
+): Promise<T> {
+  const info = await engine.inspectImage(image);
+  if (!info) throw new ImageNotFoundError(image, role);
+  // Cmd is required by the API even though the container never runs.
+  const container = await engine.createContainer({ image: info.id, cmd: ['/never-runs'], labels: managedLabels('probe') });
+  try {
+    return await use({ image, imageId: info.id, files: followingSymlinks(container) });
+  } finally {
+    await container.remove();
+  }
+}

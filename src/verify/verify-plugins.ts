@@ -1,0 +1,108 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DockerEngine } from '../docker/engine.js';
+import type { FieldDifference } from '../errors.js';
+import { diffFingerprints, type EnvironmentFingerprint } from '../env/fingerprint.js';
+import { withImageFiles } from '../env/image-files.js';
+import { probeFiles } from '../env/probe-image.js';
+import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
+import type { Lockfile } from '../lock/lockfile.js';
+import { sha256Hex } from '../util/sha256.js';
+import { imageLibraries, librarySearchPath } from './image-libraries.js';
+import { type LoadCheck, predictLoad } from './predict-load.js';
+
+export type ProblemCheck = 'bytes' | 'environment' | 'elf' | LoadCheck;
+
+export interface Problem {
+  check: ProblemCheck;
+  message: string;
+  fix: string;
+}
+
+export interface PluginVerdict {
+  name: string;
+  file: string;
+  bytes: 'ok' | 'mismatch' | 'missing';
+  /** sha256 of the bytes found (absent when missing). */
+  sha256?: string;
+  /** Would the host's dynamic loader load it? null when it could not be judged. */
+  loadable: boolean | null;
+  problems: Problem[];
+}
+
+export interface VerifyReport {
+  outcome: 'ok' | 'problems';
+  image: string;
+  imageId: string;
+  fingerprint: EnvironmentFingerprint;
+  environment: FieldDifference[];
+  plugins: PluginVerdict[];
+}
+
+export interface VerifyRequest {
+  lock: Lockfile;
+  /** The host image to judge against. */
+  image: string;
+  /** Where the plugin files are: a local directory, or (when absent) `pluginsPath` inside the image. */
+  dir?: string;
+  pluginsPath: string;
+}
+
+/**
+ * `builder verify`: for every plugin of a lockfile, (1) are the bytes the locked ones,
+ * (2) is the image's environment the locked one, (3) would the image's loader load it.
+ * Each problem names the culprit and the fix.
+ */
+export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest): Promise<VerifyReport> {
+  return withImageFiles(engine, request.image, 'host', async ({ imageId, files }) => {
+    const fingerprint = await probeFiles(files, `host image ${request.image}`);
+    const environment = diffFingerprints(request.lock.host.fingerprint, fingerprint);
+    const libraries = (facts: ElfFacts) => imageLibraries(files, searchPath, { class: facts.class, machine: facts.machine });
+    const searchPath = await librarySearchPath(files, fingerprint);
+
+    const plugins: PluginVerdict[] = [];
+    for (const [name, entry] of Object.entries(request.lock.plugins).sort(([a], [b]) => a.localeCompare(b))) {
+      const problems: Problem[] = [];
+      const where = request.dir ? join(request.dir, entry.file) : `${request.image}:${request.pluginsPath}/${entry.file}`;
+      const bytes = request.dir
+        ? await readFile(join(request.dir, entry.file)).catch(() => null)
+        : await files.readFile(`${request.pluginsPath}/${entry.file}`);
+      if (!bytes) {
+        plugins.push({
+          name, file: entry.file, bytes: 'missing', loadable: null,
+          problems: [{ check: 'bytes', message: `${where} does not exist`, fix: 'deploy the plugin files together with their lockfile' }],
+        });
+        continue;
+      }
+      const sha256 = sha256Hex(bytes);
+      if (sha256 !== entry.sha256) {
+        problems.push({
+          check: 'bytes',
+          message: `${where} has sha256 ${sha256}, the lockfile says ${entry.sha256}`,
+          fix: 'deploy the .so and the lockfile from the same builder build (the host runtime will refuse these bytes)',
+        });
+      }
+      if (environment.length > 0) {
+        problems.push({
+          check: 'environment',
+          message: `built for ${request.lock.host.image}, whose environment differs from this image: ${environment.map((d) => `${d.field} ${d.expected} → ${d.actual}`).join(', ')}`,
+          fix: 'rebuild with builder build against this host image (the host runtime refuses mismatched environments)',
+        });
+      }
+      let loadable: boolean | null = null;
+      try {
+        const facts = readElf(bytes);
+        const loadProblems = await predictLoad(facts, { fingerprint, libraries: libraries(facts) });
+        loadable = loadProblems.length === 0;
+        problems.push(...loadProblems);
+      } catch (err) {
+        if (!(err instanceof ElfFormatError)) throw err;
+        loadable = false;
+        problems.push({ check: 'elf', message: `${where} is not a valid shared object: ${err.message}`, fix: 'rebuild it with builder build' });
+      }
+      plugins.push({ name, file: entry.file, bytes: sha256 === entry.sha256 ? 'ok' : 'mismatch', sha256, loadable, problems });
+    }
+    const outcome = environment.length === 0 && plugins.every((p) => p.problems.length === 0) ? 'ok' : 'problems';
+    return { outcome, image: request.image, imageId, fingerprint, environment, plugins };
+  });
+}
