@@ -32,11 +32,13 @@ function uvarint(bytes: Uint8Array, offset: number): { value: number; next: numb
   throw new ElfFormatError(`varint at offset ${offset} of .go.buildinfo is longer than 10 bytes`);
 }
 
-function inlineString(bytes: Uint8Array, offset: number, what: string): { text: string; next: number } {
+function inlineBytes(bytes: Uint8Array, offset: number, what: string): { data: Uint8Array; next: number } {
   const { value, next } = uvarint(bytes, offset);
   if (next + value > bytes.length) throw new ElfFormatError(`${what} (${value} bytes at offset ${next}) runs past the end of .go.buildinfo`);
-  return { text: Buffer.from(bytes.buffer, bytes.byteOffset + next, value).toString('utf8'), next: next + value };
+  return { data: bytes.subarray(next, next + value), next: next + value };
 }
+
+const utf8 = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
 
 /** Parse the `.go.buildinfo` section (Go ≥ 1.18 inline format), as debug/buildinfo does. */
 export function parseGoBuildInfo(section: Uint8Array): GoBuildInfo {
@@ -45,11 +47,11 @@ export function parseGoBuildInfo(section: Uint8Array): GoBuildInfo {
   }
   const flags = section[15] as number;
   if ((flags & FLAG_INLINE_STRINGS) === 0) throw new ElfFormatError('unsupported Go build info format (Go < 1.18)');
-  const version = inlineString(section, 32, 'the Go version');
-  let mod = inlineString(section, version.next, 'the module info').text;
-  // The module info is framed by 16-byte sentinels.
-  mod = mod.length >= 33 && mod[mod.length - 17] === '\n' ? mod.slice(16, -16) : '';
-  return { goVersion: version.text, ...parseModInfo(mod) };
+  const version = inlineBytes(section, 32, 'the Go version');
+  const mod = inlineBytes(section, version.next, 'the module info').data;
+  // The module info is framed by 16-byte binary sentinels: cut them as bytes, then decode.
+  const text = mod.length >= 33 && mod[mod.length - 17] === 0x0a ? utf8(mod.subarray(16, mod.length - 16)) : '';
+  return { goVersion: utf8(version.data), ...parseModInfo(text) };
 }
 
 function unquote(value: string): string {

@@ -131,6 +131,12 @@ function interpreter(r: ByteReader, is64: boolean): string | null {
   return null;
 }
 
+/** sh_info holds a version section's entry count; an empty section has none. */
+function entryCount(s: Section): number {
+  if (s.size === 0) return 0;
+  return s.info > 0 ? s.info : MAX_ENTRIES;
+}
+
 /** A chain of fixed-size records linked by relative `next` offsets (verneed, verdef). */
 function* chain(r: ByteReader, start: number, end: number, count: number, nextAt: number, what: string): Generator<number> {
   let at = start;
@@ -197,7 +203,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
   if (verneed) {
     const { start, end } = contents(r, verneed, '.gnu.version_r');
     const strings = stringsOf(verneed);
-    for (const at of chain(r, start, end, verneed.info || MAX_ENTRIES, 12, 'verneed')) {
+    for (const at of chain(r, start, end, entryCount(verneed), 12, 'verneed')) {
       const library = r.cstring(strings.start, strings.end, r.u32(at + 4, 'vn_file'), 'verneed file');
       const versions: string[] = [];
       const count = r.u16(at + 2, 'vn_cnt');
@@ -213,7 +219,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
   if (verdef) {
     const { start, end } = contents(r, verdef, '.gnu.version_d');
     const strings = stringsOf(verdef);
-    for (const at of chain(r, start, end, verdef.info || MAX_ENTRIES, 16, 'verdef')) {
+    for (const at of chain(r, start, end, entryCount(verdef), 16, 'verdef')) {
       if ((r.u16(at + 2, 'vd_flags') & VER_FLG_BASE) !== 0) continue;
       const aux = at + r.u32(at + 12, 'vd_aux');
       facts.versionDefinitions.push(r.cstring(strings.start, strings.end, r.u32(aux, 'vda_name'), 'verdef name'));

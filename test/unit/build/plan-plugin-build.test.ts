@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import type { PluginConfig } from '../../../src/config/config.js';
+import { planPluginBuild, type PlanSources } from '../../../src/build/plan-plugin-build.js';
+import { cCompiler, packageManagerFor, toolchainPackages } from '../../../src/build/toolchain.js';
+import { parseToolchainOutput } from '../../../src/build/read-toolchain.js';
+import { BuilderError } from '../../../src/errors.js';
+
+const plugin = (kind: PluginConfig['kind'], extra: Partial<PluginConfig> = {}): PluginConfig => ({
+  name: 'p', kind, dir: '/project/plugins/p', path: 'plugins/p', cflags: [], libs: [], ...extra,
+});
+const sources = (files: string[], hasGoMod = false): PlanSources => ({
+  files: files.map((path, i) => ({ path, sha256: String(i).repeat(64) })),
+  workdir: '/src/plugins/p',
+  hasGoMod,
+});
+const settings = { builderImageId: 'sha256:builder', sourceDateEpoch: 0 };
+
+describe('planPluginBuild', () => {
+  it('C: gcc with fixed paths, sorted sources, user flags in place', () => {
+    const plan = planPluginBuild(plugin('c', { cflags: ['-DX=1'], libs: ['-lz'] }), sources(['plugins/p/a.c', 'plugins/p/b.c', 'plugins/p/h.h']), settings);
+    expect(plan.file).toBe('libp.so');
+    expect(plan.workdir).toBe('/src/plugins/p');
+    expect(plan.cmd.slice(4)).toEqual(['gcc', '-shared', '-fPIC', '-O2', '-ffile-prefix-map=/src=.', '-fdiagnostics-color=never', '-DX=1', '-o', '/out/libp.so', 'a.c', 'b.c', '-lz']);
+    expect(plan.env).toContain('SOURCE_DATE_EPOCH=0');
+    expect(planPluginBuild(plugin('c'), sources(['plugins/p/a.c']), { ...settings, cCompiler: 'musl-gcc' }).cmd[4]).toBe('musl-gcc');
+  });
+
+  it('Go c-shared and Go plugin: reproducible flags, offline env, host settings for plugins', () => {
+    const shared = planPluginBuild(plugin('go-c-shared'), sources(['plugins/p/go.mod', 'plugins/p/main.go'], true), settings);
+    expect(shared.cmd).toEqual(expect.arrayContaining(['-trimpath', '-buildmode=c-shared', '-ldflags=-buildid=']));
+    expect(shared.env).toEqual(expect.arrayContaining(['GOPROXY=off', 'GOTOOLCHAIN=local', 'CGO_ENABLED=1']));
+    const goPlugin = planPluginBuild(plugin('go-plugin'), sources(['plugins/p/go.mod'], true), {
+      ...settings,
+      goHostSettings: { '-trimpath': 'true', '-tags': 'netgo', GOAMD64: 'v3', CGO_ENABLED: '1' },
+    });
+    expect(goPlugin.cmd).toEqual(expect.arrayContaining(['-trimpath', '-tags=netgo', '-buildmode=plugin']));
+    expect(goPlugin.env).toContain('GOAMD64=v3');
+    const noTrim = planPluginBuild(plugin('go-plugin'), sources(['plugins/p/go.mod'], true), { ...settings, goHostSettings: {} });
+    expect(noTrim.cmd).not.toContain('-trimpath');
+  });
+
+  it('inputsHash is deterministic and covers sources, flags and the builder image', () => {
+    const base = planPluginBuild(plugin('c'), sources(['plugins/p/a.c']), settings).inputsHash;
+    expect(planPluginBuild(plugin('c'), sources(['plugins/p/a.c']), settings).inputsHash).toBe(base);
+    const changedSource = { ...sources(['plugins/p/a.c']), files: [{ path: 'plugins/p/a.c', sha256: 'f'.repeat(64) }] };
+    expect(planPluginBuild(plugin('c'), changedSource, settings).inputsHash).not.toBe(base);
+    expect(planPluginBuild(plugin('c', { cflags: ['-O3'] }), sources(['plugins/p/a.c']), settings).inputsHash).not.toBe(base);
+    expect(planPluginBuild(plugin('c'), sources(['plugins/p/a.c']), { ...settings, builderImageId: 'sha256:other' }).inputsHash).not.toBe(base);
+  });
+
+  it('refuses a C plugin without .c files and a Go plugin without go.mod', () => {
+    expect(() => planPluginBuild(plugin('c'), sources(['plugins/p/readme.txt']), settings)).toThrow(BuilderError);
+    expect(() => planPluginBuild(plugin('go-plugin'), sources(['plugins/p/main.go']), settings)).toThrow(/has no go.mod/);
+  });
+});
+
+describe('toolchain', () => {
+  it('chooses packages per package manager, kind and target libc', () => {
+    expect(toolchainPackages('apt', ['c'], [])).toEqual(['gcc', 'libc6-dev']);
+    expect(toolchainPackages('apt', ['c', 'go-c-shared'], ['zlib1g-dev', 'gcc'])).toEqual(['gcc', 'golang-go', 'libc6-dev', 'zlib1g-dev']);
+    expect(toolchainPackages('apt', ['c'], [], 'musl')).toEqual(['gcc', 'musl-tools']);
+    expect(toolchainPackages('apk', ['c'], [])).toEqual(['gcc', 'musl-dev']);
+    expect(packageManagerFor('debian')).toBe('apt');
+    expect(packageManagerFor('alpine')).toBe('apk');
+    expect(packageManagerFor('fedora')).toBeNull();
+    expect(cCompiler('apt', 'musl')).toBe('musl-gcc');
+    expect(cCompiler('apk', 'musl')).toBe('gcc');
+  });
+
+  it('reads compiler versions from the probe output', () => {
+    expect(parseToolchainOutput('gcc=12.2.0\ngo=go1.19.8\n')).toEqual({ gcc: '12.2.0', go: 'go1.19.8' });
+    expect(parseToolchainOutput('gcc=\ngo=\n')).toEqual({});
+  });
+});

@@ -1,0 +1,59 @@
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LockfileError } from '../../../src/errors.js';
+import { readLockfile, writeLockfile } from '../../../src/lock/lockfile-io.js';
+import { type Lockfile, parseLockfile, serializeLockfile } from '../../../src/lock/lockfile.js';
+import { canonicalJson, prettyCanonicalJson } from '../../../src/util/canonical-json.js';
+
+const H = (c: string) => `sha256:${c.repeat(64)}`;
+export const sampleLock = (): Lockfile => ({
+  lockfileVersion: 1,
+  host: { image: 'host:1', imageId: H('a'), fingerprint: { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc: { family: 'glibc', version: '2.36' } }, fingerprintHash: H('b') },
+  builder: { image: 'b:1', imageId: H('c'), fingerprint: { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc: { family: 'glibc', version: '2.36' } }, fingerprintHash: H('b'), toolchain: { gcc: '12.2.0' } },
+  plugins: { greet: { kind: 'c', file: 'libgreet.so', sha256: 'd'.repeat(64), size: 10, inputsHash: H('e') } },
+});
+
+describe('canonical JSON', () => {
+  it('ignores key order and drops undefined', () => {
+    expect(canonicalJson({ b: 1, a: { d: undefined, c: [2, 1] } })).toBe('{"a":{"c":[2,1]},"b":1}');
+    expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
+  });
+  it('pretty form: 2-space indent and a trailing newline', () => {
+    expect(prettyCanonicalJson({ b: 1, a: 2 })).toBe('{\n  "a": 2,\n  "b": 1\n}\n');
+  });
+});
+
+describe('lockfile', () => {
+  it('round-trips, and serialises the same whatever the key order', () => {
+    const lock = sampleLock();
+    const text = serializeLockfile(lock);
+    expect(parseLockfile(text)).toEqual(lock);
+    const reordered = JSON.parse(JSON.stringify({ plugins: lock.plugins, host: lock.host, lockfileVersion: 1, builder: lock.builder })) as Lockfile;
+    expect(serializeLockfile(reordered)).toBe(text);
+    expect(text.endsWith('}\n')).toBe(true);
+  });
+
+  it.each([
+    ['a wrong version', (l: Record<string, unknown>) => (l.lockfileVersion = 2), 'lockfileVersion'],
+    ['a bad sha256', (l: Record<string, any>) => (l.plugins.greet.sha256 = 'xyz'), 'plugins.greet.sha256'],
+    ['a file name with a slash', (l: Record<string, any>) => (l.plugins.greet.file = '../x.so'), 'plugins.greet.file'],
+  ])('rejects %s, naming the field', (_what, edit, field) => {
+    const raw = JSON.parse(serializeLockfile(sampleLock())) as Record<string, unknown>;
+    edit(raw);
+    expect(() => parseLockfile(JSON.stringify(raw), 'x.lock.json')).toThrow(LockfileError);
+    expect(() => parseLockfile(JSON.stringify(raw), 'x.lock.json')).toThrow(new RegExp(`x\\.lock\\.json: ${field.replace(/\./g, '\\.')}`));
+  });
+
+  it('writes atomically: no temp files left, readable back; missing → null', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pb-lock-'));
+    const path = join(dir, 'builder.lock.json');
+    expect(await readLockfile(path)).toBeNull();
+    await writeLockfile(path, sampleLock());
+    await writeLockfile(path, sampleLock());
+    expect(await readdir(dir)).toEqual(['builder.lock.json']);
+    expect(await readLockfile(path)).toEqual(sampleLock());
+    expect(await readFile(path, 'utf8')).toBe(serializeLockfile(sampleLock()));
+  });
+});

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { readElf } from '../../../src/elf/read-elf.js';
+import type { ResolvedLibrary } from '../../../src/verify/image-libraries.js';
+import { builtAgainst, isMuslBuiltin, predictLoad } from '../../../src/verify/predict-load.js';
+import { buildElf } from '../elf/build-elf.js';
+
+const GLIBC_236 = { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc: { family: 'glibc' as const, version: '2.36' } };
+
+function lookup(libs: Record<string, { versionDefinitions?: string[]; exports?: string[] }>) {
+  return {
+    async find(name: string): Promise<ResolvedLibrary | null> {
+      const lib = libs[name];
+      if (!lib) return null;
+      const facts = readElf(buildElf({ soname: name }));
+      return { name, path: `/lib/x86_64-linux-gnu/${name}`, facts: { ...facts, versionDefinitions: lib.versionDefinitions ?? [], exports: lib.exports ?? [] } };
+    },
+  };
+}
+
+describe('predictLoad (with fake host libraries)', () => {
+  const strl = readElf(buildElf({ needed: ['libc.so.6'], imports: [{ symbol: 'strlcpy', version: 'GLIBC_2.38', library: 'libc.so.6' }] }));
+
+  it('a required version the host libc lacks is a symbol-version problem naming the symbol', async () => {
+    const problems = await predictLoad(strl, { fingerprint: GLIBC_236, libraries: lookup({ 'libc.so.6': { versionDefinitions: ['GLIBC_2.2.5', 'GLIBC_2.36'], exports: ['strlen'] } }) });
+    expect(problems.map((p) => p.check)).toEqual(['symbol-version']);
+    expect(problems[0]?.message).toContain('strlcpy needs GLIBC_2.38 from libc.so.6');
+    expect(problems[0]?.message).toContain('provides up to GLIBC_2.36');
+  });
+
+  it('loads when versions and symbols are there; a missing library names its package', async () => {
+    const ok = await predictLoad(strl, { fingerprint: GLIBC_236, libraries: lookup({ 'libc.so.6': { versionDefinitions: ['GLIBC_2.38'], exports: ['strlcpy'] } }) });
+    expect(ok).toEqual([]);
+    const zlib = readElf(buildElf({ needed: ['libz.so.1', 'libc.so.6'] }));
+    const missing = await predictLoad(zlib, { fingerprint: GLIBC_236, libraries: lookup({ 'libc.so.6': {} }) });
+    expect(missing).toEqual([{ check: 'missing-library', message: "needs libz.so.1, which is not on this host's library path", fix: 'apt-get install zlib1g in the host image' }]);
+  });
+
+  it('knows musl answers glibc library names itself, and which libc an object was built against', () => {
+    expect(['libc.so', 'libc.so.6', 'libm.so.6', 'libpthread.so.0', 'libdl.so.2', 'ld-musl-x86_64.so.1'].every(isMuslBuiltin)).toBe(true);
+    expect(isMuslBuiltin('libz.so.1')).toBe(false);
+    expect(isMuslBuiltin('libcrypt.so.1')).toBe(false);
+    expect(builtAgainst(readElf(buildElf({ needed: ['libc.so'] })))).toBe('musl');
+    expect(builtAgainst(strl)).toBe('glibc');
+  });
+});
