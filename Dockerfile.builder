@@ -6,3 +6,6 @@ FROM ${BASE}
 ARG PACKAGES=""
 COPY images/install-toolchain.sh /usr/local/lib/plugin-builder/install-toolchain.sh
 RUN sh /usr/local/lib/plugin-builder/install-toolchain.sh ${PACKAGES}
+# A host image's ENTRYPOINT (a Go host binary, a service) must not wrap the compiler commands.
+ENTRYPOINT []
+CMD ["sh"]

@@ -5,7 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Docker tests share one engine and two cores: one file at a time keeps timings sane.
     fileParallelism: false,
-    testTimeout: 30_000,
+    // Docker tests may build a builder image (apt inside: ~30 s) before their first assertion.
+    testTimeout: 300_000,
     hookTimeout: 600_000,
   },
 });

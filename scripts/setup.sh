@@ -19,18 +19,28 @@ bash scripts/make-base-images.sh
 bash scripts/make-host-image.sh plugin-builder/debian:bookworm plugin-builder/example-host:bookworm
 bash scripts/make-host-image.sh plugin-builder/debian:trixie plugin-builder/example-host:trixie
 
-# Hosts for the loadability tests: a musl stand-in and a glibc host without zlib.
+# Host images for the loadability and Go plugin tests. Each is rebuilt only when its recipe
+# (Dockerfile, context files, build args) changed: the hash is kept in an image label.
 build_fixture_image() {
-  local tag=$1 dockerfile=$2
-  if docker image inspect "$tag" >/dev/null 2>&1; then
+  local tag=$1 dockerfile=$2 context=$3; shift 3
+  local recipe
+  recipe=$( (cat "$dockerfile"; printf '%s\n' "$@"; find "$context" -type f \( -path '*/dist/*' -prune -o -print \) | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -c1-16)
+  if [ "$(docker image inspect -f '{{ index .Config.Labels "io.plugin-builder.recipe" }}' "$tag" 2>/dev/null)" = "$recipe" ]; then
     say "$tag present, reused."
     return 0
   fi
   say "Building $tag (apt inside the build: about a minute)..."
-  if ! docker build -q -f "$dockerfile" -t "$tag" images >/tmp/pb-fixture-image.log 2>&1; then
+  local args=()
+  for a in "$@"; do args+=(--build-arg "$a"); done
+  if ! docker build -q -f "$dockerfile" "${args[@]}" --label "io.plugin-builder.recipe=$recipe" \
+      --label io.plugin-builder.managed=true -t "$tag" "$context" >/tmp/pb-fixture-image.log 2>&1; then
     tail -n 30 /tmp/pb-fixture-image.log >&2
     return 1
   fi
 }
-build_fixture_image plugin-builder/musl-host:trixie images/musl-host/Dockerfile
-build_fixture_image plugin-builder/nozlib-host:bookworm images/nozlib-host/Dockerfile
+build_fixture_image plugin-builder/musl-host:trixie images/musl-host/Dockerfile images
+build_fixture_image plugin-builder/nozlib-host:bookworm images/nozlib-host/Dockerfile images
+go=examples/go-host
+build_fixture_image plugin-builder/go-host:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0
+build_fixture_image plugin-builder/go-host-shared11:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.1
+build_fixture_image plugin-builder/go-host:trixie $go/Dockerfile $go BASE=plugin-builder/debian:trixie SHARED=v1.0

@@ -8,7 +8,8 @@ import { type ProbedImage, probeImage } from '../env/probe-image.js';
 import { readElf } from '../elf/read-elf.js';
 import { lockedModules } from '../gomod/go-fingerprint.js';
 import { checkModuleCompat } from '../gomod/module-compat.js';
-import { parseGoMod } from '../gomod/parse-go-mod.js';
+import { type GoModFile, parseGoMod } from '../gomod/parse-go-mod.js';
+import { modulesFromFilePaths } from '../elf/go-file-modules.js';
 import { readLockfile, writeLockfile } from '../lock/lockfile-io.js';
 import { LOCKFILE_VERSION, type LockedEnvironment, type LockedGoModule, type Lockfile } from '../lock/lockfile.js';
 import type { BuildReporter } from './build-events.js';
@@ -190,7 +191,7 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
       const status: PluginStatus = !options.check ? 'built' : lockedSha256 === outcome.sha256 ? 'identical' : 'differs';
       plugins.push({
         ...base,
-        ...(plugin.kind === 'c' ? {} : await goFacts(outcome.path)),
+        ...(plugin.kind === 'c' ? {} : await goFacts(outcome.path, toolchain.go, sources.goMod)),
         status,
         sha256: outcome.sha256,
         size: outcome.size,
@@ -225,10 +226,20 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
   }
 }
 
-/** Go version and modules of a built Go artifact, from its own build info. */
-async function goFacts(path: string): Promise<{ goVersion?: string; deps?: LockedGoModule[] }> {
-  const info = readElf(await readFile(path)).goBuildInfo;
-  return info ? { goVersion: info.goVersion, deps: lockedModules(info.deps) } : {};
+/**
+ * Go version and modules of a built Go artifact. A c-shared library carries Go's build info;
+ * a Go plugin carries none, so its modules are read from its file table (module@version
+ * paths, replacements from go.mod) and its Go version is the builder's, which built it.
+ */
+async function goFacts(path: string, toolchainGo: string | undefined, goMod: GoModFile | null): Promise<{ goVersion?: string; deps?: LockedGoModule[] }> {
+  const bytes = await readFile(path);
+  const info = readElf(bytes).goBuildInfo;
+  if (info) return { goVersion: info.goVersion, deps: lockedModules(info.deps) };
+  const deps = modulesFromFilePaths(bytes).map((m): LockedGoModule => {
+    const replace = goMod?.replace.find((r) => r.from === m.path && (r.fromVersion === null || r.fromVersion === m.version));
+    return { ...m, ...(replace ? { replace: { path: replace.to, version: replace.toVersion ?? '(devel)' } } : {}) };
+  });
+  return { ...(toolchainGo ? { goVersion: toolchainGo } : {}), deps };
 }
 
 /**

@@ -9,9 +9,12 @@ import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
 import type { Lockfile } from '../lock/lockfile.js';
 import { sha256Hex } from '../util/sha256.js';
 import { imageLibraries, librarySearchPath } from './image-libraries.js';
+import { type GoProblem, checkGoPlugin } from './go-plugin-checks.js';
 import { type LoadCheck, predictLoad } from './predict-load.js';
+import { goFingerprint } from '../gomod/go-fingerprint.js';
+import { readGoBinary } from '../gomod/read-go-binary.js';
 
-export type ProblemCheck = 'bytes' | 'environment' | 'elf' | LoadCheck;
+export type ProblemCheck = 'bytes' | 'environment' | 'elf' | LoadCheck | GoProblem['check'];
 
 export interface Problem {
   check: ProblemCheck;
@@ -55,7 +58,11 @@ export interface VerifyRequest {
  */
 export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest): Promise<VerifyReport> {
   return withImageFiles(engine, request.image, 'host', async ({ imageId, files }) => {
-    const fingerprint = await probeFiles(files, `host image ${request.image}`);
+    const binary = request.lock.host.binary;
+    // A Go host's fingerprint includes its binary's Go version and modules, as at build time.
+    const goHost = binary ? await readGoBinary(files, request.image, binary) : null;
+    const probed = await probeFiles(files, `host image ${request.image}`);
+    const fingerprint = goHost ? { ...probed, go: goFingerprint(goHost) } : probed;
     const environment = diffFingerprints(request.lock.host.fingerprint, fingerprint);
     const libraries = (facts: ElfFacts) => imageLibraries(files, searchPath, { class: facts.class, machine: facts.machine });
     const searchPath = await librarySearchPath(files, fingerprint);
@@ -92,7 +99,8 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
       let loadable: boolean | null = null;
       try {
         const facts = readElf(bytes);
-        const loadProblems = await predictLoad(facts, { fingerprint, libraries: libraries(facts) });
+        const loadProblems: Problem[] = await predictLoad(facts, { fingerprint, libraries: libraries(facts) });
+        if (goHost && binary && entry.kind === 'go-plugin') loadProblems.push(...checkGoPlugin(entry, bytes, goHost, binary));
         loadable = loadProblems.length === 0;
         problems.push(...loadProblems);
       } catch (err) {

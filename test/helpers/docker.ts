@@ -30,3 +30,6 @@ export const BASE_BOOKWORM = 'plugin-builder/debian:bookworm';
 export const BASE_TRIXIE = 'plugin-builder/debian:trixie';
 export const HOST_MUSL = 'plugin-builder/musl-host:trixie';
 export const HOST_NOZLIB = 'plugin-builder/nozlib-host:bookworm';
+export const GO_HOST_BOOKWORM = 'plugin-builder/go-host:bookworm';
+export const GO_HOST_SHARED11 = 'plugin-builder/go-host-shared11:bookworm';
+export const GO_HOST_TRIXIE = 'plugin-builder/go-host:trixie';

@@ -42,3 +42,17 @@ export async function runWithFile(image: string, file: { path: string; data: Buf
     await container.remove({ force: true }).catch(() => {});
   }
 }
+
+/** Copy a directory's files to `target` in a fresh container of `image` and run it (entrypoint + `args`). */
+export async function runWithDir(image: string, dir: string, target: string, args: string[]): Promise<{ exitCode: number; output: string }> {
+  const container = await docker.createContainer({ Image: image, Cmd: args, Labels: managedLabels('test'), HostConfig: { NetworkMode: 'none' } });
+  try {
+    await container.putArchive(tarFs.pack(dir) as unknown as NodeJS.ReadableStream, { path: target });
+    await container.start();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const logs = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
+    return { exitCode: StatusCode, output: demuxDockerStream(logs).trim() };
+  } finally {
+    await container.remove({ force: true }).catch(() => {});
+  }
+}

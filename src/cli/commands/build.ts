@@ -12,6 +12,7 @@ import { isDebug, type CommandResult } from '../run-command.js';
 interface BuildOptions {
   config: string;
   check?: boolean;
+  skipGoModuleCheck?: boolean;
   json?: boolean;
 }
 
@@ -21,12 +22,13 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .description('build every plugin in a builder image matched to the host image, and write the lockfile')
     .option('-c, --config <file>', 'config file', 'builder.config.json')
     .option('--check', 'rebuild in fresh containers and verify the bytes equal the lockfile; writes nothing')
+    .option('--skip-go-module-check', 'build go-plugins even if their modules differ from the host binary\'s (they will fail to load)')
     .option('--json', 'print one JSON object with an "outcome" instead of text')
     .action((options: BuildOptions) =>
       run(async () => {
         const config = await loadConfig(resolve(io.cwd, options.config));
         const debug = isDebug(io.env);
-        const report = await buildProject(config, { check: options.check === true }, {
+        const report = await buildProject(config, { check: options.check === true, skipGoModuleCheck: options.skipGoModuleCheck === true }, {
           engine: DockerodeEngine.fromEnv(io.env),
           recipeDir: packageRoot(),
           report: (event) => {

@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EnvironmentMismatchError } from '../../src/errors.js';
+import { parseLockfile } from '../../src/lock/lockfile.js';
+import type { VerifyReport } from '../../src/verify/verify-plugins.js';
+import { BASE_TRIXIE, GO_HOST_BOOKWORM, GO_HOST_SHARED11, GO_HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
+import { runWithDir } from '../helpers/images.js';
+import { cli, copyProject, editJson } from '../helpers/project.js';
+
+/** A copy of the Go host example, optionally pointed at another host image / builder base. */
+async function goProject(host = GO_HOST_BOOKWORM, builderBase?: string): Promise<string> {
+  const dir = await copyProject('examples/go-host');
+  await editJson(join(dir, 'builder.config.json'), (c) => {
+    (c.host as { image: string }).image = host;
+    if (builderBase) c.builder = { base: builderBase };
+  });
+  return dir;
+}
+
+const lockOf = async (dir: string) => parseLockfile(await readFile(join(dir, 'dist/plugins/builder.lock.json'), 'utf8'));
+
+describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Open)', () => {
+  let good: string;
+
+  beforeAll(async () => {
+    await requireDocker();
+    good = await goProject();
+    const run = await cli(good, ['build']);
+    expect(run.code, run.stderr).toBe(0);
+  });
+
+  it('builds with the host binary\'s Go and modules, records them, and the Go host loads and calls it', async () => {
+    const lock = await lockOf(good);
+    expect(lock.host.binary).toBe('/app/gohost');
+    expect(lock.host.fingerprint.go).toEqual({
+      version: 'go1.19.8',
+      settings: { '-trimpath': 'true', CGO_ENABLED: '1', GOAMD64: 'v1', GOARCH: 'amd64', GOOS: 'linux' },
+      deps: { 'example.com/shared': 'v1.0.0 => ../shared' },
+    });
+    expect(lock.plugins.hello).toMatchObject({
+      kind: 'go-plugin',
+      goVersion: 'go1.19.8',
+      deps: [{ path: 'example.com/shared', version: 'v1.0.0', replace: { path: '../../shared', version: '(devel)' } }],
+    });
+    const run = await runWithDir(GO_HOST_BOOKWORM, join(good, 'dist/plugins'), '/app/plugins', []);
+    expect(run.output).toContain('loaded hello: greet("world") = "Hello, world (shared v1.0.0)"');
+    expect(run.exitCode).toBe(0);
+  });
+
+  it('two builds of the same go-plugin are byte-identical', async () => {
+    const again = await goProject();
+    expect((await cli(again, ['build'])).code).toBe(0);
+    expect((await lockOf(again)).plugins.hello?.sha256).toBe((await lockOf(good)).plugins.hello?.sha256);
+  });
+
+  it('a host built with another version of the shared module: refused, and forcing it really fails in the host', async () => {
+    const dir = await goProject(GO_HOST_SHARED11);
+    const refused = await cli(dir, ['build']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('hello: example.com/shared: host /app/gohost has v1.1.0, the plugin requires v1.0.0');
+    expect(refused.stderr).toContain('go mod edit -require=example.com/shared@v1.1.0');
+
+    const forced = await cli(dir, ['build', '--skip-go-module-check']);
+    expect(forced.code, forced.stderr).toBe(0);
+    const verify = await cli(dir, ['verify', '--json']);
+    const verdict = (JSON.parse(verify.stdout) as VerifyReport).plugins[0];
+    expect(verdict?.loadable).toBe(false);
+    expect(verdict?.problems.map((p) => p.check)).toContain('go-module');
+
+    const checked = await runWithDir(GO_HOST_SHARED11, join(dir, 'dist/plugins'), '/app/plugins', []);
+    expect(checked.output).toContain('rejected hello: module example.com/shared: plugin has v1.0.0, host has v1.1.0');
+    const unchecked = await runWithDir(GO_HOST_SHARED11, join(dir, 'dist/plugins'), '/app/plugins', ['-no-verify']);
+    expect(unchecked.output).toContain('plugin was built with a different version of package example.com/shared');
+    expect(unchecked.exitCode).toBe(1);
+  });
+
+  it('Go 1.24 (trixie) for the Go 1.19 host: refused before building; verify flags such a plugin; loading it crashes the host', async () => {
+    const mismatched = await goProject(GO_HOST_BOOKWORM, BASE_TRIXIE);
+    const { loadConfig } = await import('../../src/config/load-config.js');
+    const { buildProject } = await import('../../src/build/build-project.js');
+    const { packageRoot } = await import('../../src/package-root.js');
+    const { engine } = await import('../helpers/docker.js');
+    const steps: string[] = [];
+    const error = await buildProject(await loadConfig(join(mismatched, 'builder.config.json')), { check: false }, {
+      engine,
+      recipeDir: packageRoot(),
+      report: (e) => e.type === 'step' && steps.push(e.message),
+    }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(EnvironmentMismatchError);
+    expect((error as EnvironmentMismatchError).fix).toContain('exactly go1.19.8');
+    expect(steps.some((s) => s.startsWith('preparing builder'))).toBe(false);
+
+    // A plugin really built with Go 1.24: for the trixie Go host.
+    const newer = await goProject(GO_HOST_TRIXIE);
+    const built = await cli(newer, ['build']);
+    expect(built.code, built.stderr).toBe(0);
+    expect((await lockOf(newer)).plugins.hello?.goVersion).toBe('go1.24.4');
+    const verify = await cli(newer, ['verify', '--image', GO_HOST_BOOKWORM, '--dir', join(newer, 'dist/plugins'), '--json']);
+    expect(verify.code).toBe(1);
+    const verdict = (JSON.parse(verify.stdout) as VerifyReport).plugins[0];
+    expect(verdict?.loadable).toBe(false);
+    expect(verdict?.problems.find((p) => p.check === 'go-version')?.message).toContain('built with go1.24.4, the host binary /app/gohost with go1.19.8');
+
+    const checked = await runWithDir(GO_HOST_BOOKWORM, join(newer, 'dist/plugins'), '/app/plugins', []);
+    expect(checked.output).toContain('rejected hello: built with go1.24.4, this host runs go1.19.8');
+    const crash = await runWithDir(GO_HOST_BOOKWORM, join(newer, 'dist/plugins'), '/app/plugins', ['-no-verify']);
+    expect(crash.output).toContain('fatal error: runtime: no plugin module data');
+    expect(crash.exitCode).not.toBe(0);
+  });
+});
