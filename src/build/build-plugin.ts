@@ -4,7 +4,10 @@ import type { DockerEngine } from '../docker/engine.js';
 import { managedLabels } from '../docker/engine.js';
 import { extractFlatFiles, packFiles } from '../docker/tar-streams.js';
 import { sha256FileHex } from '../util/sha256.js';
-import { OUTPUT_DIR, type PluginBuildPlan, SOURCE_DIR } from './plan-plugin-build.js';
+import { CACHE_DIR, OUTPUT_DIR, type PluginBuildPlan, SOURCE_DIR } from './plan-plugin-build.js';
+
+/** The named volume holding GOCACHE and ccache between builds. */
+export const CACHE_VOLUME = 'plugin-builder-cache';
 import type { SourceFile } from './sources.js';
 
 // A plugin larger than this is almost certainly a runaway build, not a plugin.
@@ -32,6 +35,7 @@ export async function buildPlugin(
     cmd: plan.cmd,
     env: plan.env,
     workingDir: plan.workdir,
+    ...(plan.usesCache ? { volumes: [{ name: CACHE_VOLUME, target: CACHE_DIR }] } : {}),
     labels: managedLabels('build', { 'io.plugin-builder.plugin': plan.plugin }),
   });
   try {

@@ -17,6 +17,8 @@ export interface PluginBuildPlan {
   /** Working directory in the container (the plugin's directory under SOURCE_DIR). */
   workdir: string;
   inputsHash: string;
+  /** Mount the compiler cache volume at CACHE_DIR. */
+  usesCache: boolean;
 }
 
 export interface PlanSources {
@@ -33,33 +35,48 @@ export interface PlanSettings {
   cCompiler?: 'gcc' | 'musl-gcc';
   /** For go-plugin: the host binary's build settings (GOAMD64, CGO_ENABLED, -trimpath, -tags). */
   goHostSettings?: Readonly<Record<string, string>>;
+  /**
+   * Compiler caches mounted at CACHE_DIR (GOCACHE, ccache). They never change the artifact,
+   * so they are left out of the inputs hash.
+   */
+  cache?: boolean;
 }
 
-// `mkdir` then exec the compiler with its argv intact: no shell ever parses user flags.
-const WITH_OUTPUT_DIR = ['sh', '-c', `mkdir -p ${OUTPUT_DIR} && exec "$@"`, 'sh'];
-// Offline and pinned: no module proxy, no toolchain download, caches inside the container.
-const GO_ENV = ['GOPROXY=off', 'GOTOOLCHAIN=local', 'GOCACHE=/tmp/go-cache', 'GOPATH=/tmp/go'];
+/** Where the persistent compiler cache volume is mounted in build containers. */
+export const CACHE_DIR = '/cache';
+
+// Offline and pinned: no module proxy, no toolchain download.
+const GO_ENV = ['GOPROXY=off', 'GOTOOLCHAIN=local', 'GOPATH=/tmp/go'];
+
+/** Single-quote for sh: the script is generated, but every user-provided word is data. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
 
 function noSources(plugin: PluginConfig, what: string, fix: string): BuilderError {
   return new BuilderError('NO_SOURCES', `Plugin "${plugin.name}" (${plugin.path}) has no ${what}.`, { fix, exitCode: EXIT_UNUSABLE });
 }
 
-function cCommand(plugin: PluginConfig, sources: PlanSources, output: string, cc: string): string[] {
+/** C: compile each file to an object (cacheable by ccache), then link the shared object. */
+function cSteps(plugin: PluginConfig, sources: PlanSources, output: string, cc: string): string[][] {
   const prefix = sources.workdir === SOURCE_DIR ? '' : `${sources.workdir.slice(SOURCE_DIR.length + 1)}/`;
   const cFiles = sources.files
     .map((s) => s.path)
     .filter((p) => p.startsWith(prefix) && p.endsWith('.c'))
     .map((p) => p.slice(prefix.length));
   if (cFiles.length === 0) throw noSources(plugin, '.c files', "Put the plugin's C sources in its directory, or correct its \"path\" in builder.config.json.");
+  const objects = cFiles.map((_, i) => `/tmp/obj/${i}.o`);
   return [
-    cc, '-shared', '-fPIC', '-O2',
-    // Debug info and __FILE__ name sources by a fixed, relative path.
-    `-ffile-prefix-map=${SOURCE_DIR}=.`,
-    '-fdiagnostics-color=never',
-    ...plugin.cflags,
-    '-o', output,
-    ...cFiles,
-    ...plugin.libs,
+    ...cFiles.map((file, i) => [
+      cc, '-c', '-fPIC', '-O2',
+      // Debug info and __FILE__ name sources by a fixed, relative path.
+      `-ffile-prefix-map=${SOURCE_DIR}=.`,
+      '-fdiagnostics-color=never',
+      ...plugin.cflags,
+      '-o', objects[i] as string,
+      file,
+    ]),
+    [cc, '-shared', ...plugin.cflags, '-o', output, ...objects, ...plugin.libs],
   ];
 }
 
@@ -88,6 +105,21 @@ function buildEnv(plugin: PluginConfig, settings: PlanSettings): string[] {
   return env;
 }
 
+function cacheEnv(plugin: PluginConfig, cache: boolean): string[] {
+  if (plugin.kind === 'c') return cache ? [`CCACHE_DIR=${CACHE_DIR}/ccache`, `CCACHE_BASEDIR=${SOURCE_DIR}`] : [];
+  return [`GOCACHE=${cache ? `${CACHE_DIR}/go` : '/tmp/go-cache'}`];
+}
+
+/** The steps as one sh script; with the cache, C compile steps go through ccache. */
+function script(steps: readonly string[][], kind: PluginConfig['kind'], cache: boolean): string {
+  const lines = ['set -e', `mkdir -p ${OUTPUT_DIR} /tmp/obj`];
+  steps.forEach((step, i) => {
+    const viaCcache = cache && kind === 'c' && i < steps.length - 1;
+    lines.push((viaCcache ? 'ccache ' : '') + step.map(shellQuote).join(' '));
+  });
+  return lines.join('\n');
+}
+
 /**
  * How to build one plugin and the hash of everything that decides its bytes. Pure: the same
  * plugin, sources and settings always give the same plan.
@@ -95,20 +127,29 @@ function buildEnv(plugin: PluginConfig, settings: PlanSettings): string[] {
 export function planPluginBuild(plugin: PluginConfig, sources: PlanSources, settings: PlanSettings): PluginBuildPlan {
   const file = `lib${plugin.name}.so`;
   const output = `${OUTPUT_DIR}/${file}`;
-  let compile: string[];
-  if (plugin.kind === 'c') compile = cCommand(plugin, sources, output, settings.cCompiler ?? 'gcc');
+  let steps: string[][];
+  if (plugin.kind === 'c') steps = cSteps(plugin, sources, output, settings.cCompiler ?? 'gcc');
   else if (!sources.hasGoMod) throw noSources(plugin, 'go.mod', 'A Go plugin is a main package with its go.mod in the plugin directory.');
-  else compile = goCommand(plugin, output, settings.goHostSettings ?? {});
+  else steps = [goCommand(plugin, output, settings.goHostSettings ?? {})];
   const env = buildEnv(plugin, settings);
+  const cache = settings.cache === true;
   const inputsHash = sha256Tagged(
     canonicalJson({
       builderImageId: settings.builderImageId,
       kind: plugin.kind,
-      compile,
+      steps,
       env,
       workdir: sources.workdir,
       sources: sources.files.map((s) => [s.path, s.sha256]),
     }),
   );
-  return { plugin: plugin.name, file, cmd: [...WITH_OUTPUT_DIR, ...compile], env, workdir: sources.workdir, inputsHash };
+  return {
+    plugin: plugin.name,
+    file,
+    cmd: ['sh', '-c', script(steps, plugin.kind, cache)],
+    env: [...env, ...cacheEnv(plugin, cache)],
+    workdir: sources.workdir,
+    inputsHash,
+    usesCache: cache,
+  };
 }

@@ -12,12 +12,12 @@ export function packageManagerFor(osId: string): PackageManager | null {
 
 // Go's c-shared mode goes through cgo, so every kind needs the C compiler and libc headers.
 const PACKAGES: Record<PackageManager, Record<PluginKind, readonly string[]>> = {
-  apt: { c: ['gcc', 'libc6-dev'], 'go-c-shared': ['gcc', 'libc6-dev', 'golang-go'], 'go-plugin': ['gcc', 'libc6-dev', 'golang-go'] },
-  apk: { c: ['gcc', 'musl-dev'], 'go-c-shared': ['gcc', 'musl-dev', 'go'], 'go-plugin': ['gcc', 'musl-dev', 'go'] },
+  apt: { c: ['ccache', 'gcc', 'libc6-dev'], 'go-c-shared': ['gcc', 'libc6-dev', 'golang-go'], 'go-plugin': ['gcc', 'libc6-dev', 'golang-go'] },
+  apk: { c: ['ccache', 'gcc', 'musl-dev'], 'go-c-shared': ['gcc', 'musl-dev', 'go'], 'go-plugin': ['gcc', 'musl-dev', 'go'] },
 };
 
 // Debian's musl cross toolchain: musl-gcc wraps gcc with musl's headers, crt files and libc.
-const APT_MUSL: readonly string[] = ['gcc', 'musl-tools'];
+const APT_MUSL: readonly string[] = ['ccache', 'gcc', 'musl-tools'];
 
 /**
  * The packages a builder needs for these plugin kinds plus the user's extras, sorted and

@@ -16,6 +16,8 @@ export function formatBuildEvent(event: BuildEvent, debug: boolean): string | nu
       return `• ${event.message}`;
     case 'image-output':
       return debug ? `  | ${event.line}` : null;
+    case 'plugin-unchanged':
+      return `  ${event.name}: unchanged (inputs and artifact match the lockfile)`;
     case 'plugin-start':
       return `  ${event.name} (${event.kind}): building…`;
     case 'plugin-built':

@@ -124,10 +124,22 @@ export class DockerodeEngine implements DockerEngine {
       Env: spec.env ? [...spec.env] : undefined,
       WorkingDir: spec.workingDir,
       Labels: spec.labels,
-      // No network is needed to compile: sources come in as a tar stream.
-      HostConfig: { NetworkMode: 'none' },
+      HostConfig: {
+        // No network is needed to compile: sources come in as a tar stream.
+        NetworkMode: 'none',
+        ...(spec.volumes ? { Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })) } : {}),
+      },
     });
     return new DockerodeContainer(container);
+  }
+
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.docker.getVolume(name).inspect();
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      await this.docker.createVolume({ Name: name, Labels: labels });
+    }
   }
 }
 

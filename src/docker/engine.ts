@@ -14,6 +14,8 @@ export interface DockerEngine {
   /** Build an image; resolves only when the stream reported no error (rejects with ImageBuildError). */
   buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo>;
   createContainer(spec: ContainerSpec): Promise<ContainerHandle>;
+  /** Create a named volume unless it exists (it lives in the engine, so remote engines work). */
+  ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
 }
 
 export interface ImageInfo {
@@ -41,6 +43,8 @@ export interface ContainerSpec {
   env?: readonly string[];
   workingDir?: string;
   labels?: Record<string, string>;
+  /** Named volumes to mount: `{ name, target }`. */
+  volumes?: ReadonlyArray<{ name: string; target: string }>;
 }
 
 export interface RunResult {

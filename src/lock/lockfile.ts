@@ -47,6 +47,7 @@ const lockfileSchema = z.looseObject({
   builder: z.looseObject({
     image: z.string(),
     imageId: z.string(),
+    base: z.object({ image: z.string(), imageId: z.string(), fingerprint: fingerprintSchema, fingerprintHash: hashTagged }).optional(),
     fingerprint: fingerprintSchema,
     fingerprintHash: hashTagged,
     toolchain: z.record(z.string(), z.string()),
@@ -86,7 +87,7 @@ export interface LockedEnvironment {
 export interface Lockfile {
   lockfileVersion: typeof LOCKFILE_VERSION;
   host: LockedEnvironment;
-  builder: LockedEnvironment & { toolchain: Record<string, string> };
+  builder: LockedEnvironment & { toolchain: Record<string, string>; base?: LockedEnvironment };
   plugins: Record<string, LockedPlugin>;
 }
 

@@ -9,6 +9,7 @@ import { extractFlatFiles } from '../../src/docker/tar-streams.js';
 import { EnvironmentMismatchError, UnsafeArtifactError } from '../../src/errors.js';
 import { packageRoot } from '../../src/package-root.js';
 import { BASE_BOOKWORM, engine, requireDocker, skipDocker } from '../helpers/docker.js';
+import { CountingEngine } from '../helpers/counting-engine.js';
 import { cli, copyProject } from '../helpers/project.js';
 
 describe.skipIf(skipDocker)('builder build refusals and failures (real engine)', () => {
@@ -18,15 +19,17 @@ describe.skipIf(skipDocker)('builder build refusals and failures (real engine)',
     const dir = await copyProject('test/fixtures/mismatched-base');
     const events: BuildEvent[] = [];
     const config = await loadConfig(join(dir, 'builder.config.json'));
-    const error = await buildProject(config, { check: false }, { engine, recipeDir: packageRoot(), report: (e) => events.push(e) }).then(
+    const counting = new CountingEngine(engine);
+    const error = await buildProject(config, { check: false }, { engine: counting, recipeDir: packageRoot(), report: (e) => events.push(e) }).then(
       () => null,
       (err: unknown) => err,
     );
     expect(error).toBeInstanceOf(EnvironmentMismatchError);
     const fields = (error as EnvironmentMismatchError).differences.map((d) => `${d.field}: ${d.expected} → ${d.actual}`);
     expect(fields).toEqual(['libc.version: 2.36 → 2.41', 'os.versionId: 12 → 13']);
-    // Nothing was built: no builder image step, no plugin step.
-    expect(events.some((e) => e.type === 'plugin-start' || (e.type === 'step' && e.message.startsWith('preparing builder')))).toBe(false);
+    // Nothing was built: no image build, no builder image step, no plugin step.
+    expect(counting.imagesBuilt).toBe(0);
+    expect(events.some((e) => e.type === 'plugin-start' || (e.type === 'step' && e.message.startsWith('builder image')))).toBe(false);
 
     const run = await cli(dir, ['build']);
     expect(run.code).toBe(1);

@@ -5,6 +5,7 @@ import { EnvironmentMismatchError } from '../../src/errors.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import type { VerifyReport } from '../../src/verify/verify-plugins.js';
 import { BASE_TRIXIE, GO_HOST_BOOKWORM, GO_HOST_SHARED11, GO_HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
+import { CountingEngine } from '../helpers/counting-engine.js';
 import { runWithDir } from '../helpers/images.js';
 import { cli, copyProject, editJson } from '../helpers/project.js';
 
@@ -82,14 +83,16 @@ describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Op
     const { packageRoot } = await import('../../src/package-root.js');
     const { engine } = await import('../helpers/docker.js');
     const steps: string[] = [];
+    const counting = new CountingEngine(engine);
     const error = await buildProject(await loadConfig(join(mismatched, 'builder.config.json')), { check: false }, {
-      engine,
+      engine: counting,
       recipeDir: packageRoot(),
       report: (e) => e.type === 'step' && steps.push(e.message),
     }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(EnvironmentMismatchError);
     expect((error as EnvironmentMismatchError).fix).toContain('exactly go1.19.8');
-    expect(steps.some((s) => s.startsWith('preparing builder'))).toBe(false);
+    expect(counting.imagesBuilt).toBe(0);
+    expect(steps.some((s) => s.startsWith('builder image'))).toBe(false);
 
     // A plugin really built with Go 1.24: for the trixie Go host.
     const newer = await goProject(GO_HOST_TRIXIE);

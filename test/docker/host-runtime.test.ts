@@ -10,7 +10,8 @@ import { createKoffiLoader } from '../../src/runtime/koffi-loader.js';
 import type { NativeLoader } from '../../src/runtime/native-loader.js';
 import { PluginHost, type PluginStatus } from '../../src/runtime/plugin-host.js';
 import { engine, HOST_BOOKWORM, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
-import { type HostContainer, runInImage, startHostContainer } from '../helpers/host-container.js';
+import { type HostContainer, startHostContainer } from '../helpers/host-container.js';
+import { runContainer } from '../helpers/images.js';
 import { cli, copyProject } from '../helpers/project.js';
 import { flipByte } from '../helpers/bytes.js';
 
@@ -51,7 +52,7 @@ describe.skipIf(skipDocker)('host runtime in host images (real engine, real koff
 
   it.each([HOST_BOOKWORM, HOST_TRIXIE])('the live fingerprint inside %s equals the probe of the image', async (image) => {
     const probed = await probeImage(engine, image, 'host');
-    const live = await runInImage(image, ['node', '/app/dist/cli/main.js', 'env', '--json']);
+    const live = await runContainer(image, ['node', '/app/dist/cli/main.js', 'env', '--json']);
     expect(live.exitCode, live.output).toBe(0);
     const answer = JSON.parse(live.output) as { fingerprintHash: string; fingerprint: unknown };
     expect(answer.fingerprint).toEqual(probed.fingerprint);

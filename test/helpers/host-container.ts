@@ -96,17 +96,3 @@ export async function startHostContainer(image: string, dir: string): Promise<Ho
     put: (path, body) => request('PUT', path, body),
   };
 }
-
-/** Run a one-off command in an image and return its stdout+stderr and exit code. */
-export async function runInImage(image: string, cmd: string[]): Promise<{ exitCode: number; output: string }> {
-  const container = await docker.createContainer({ Image: image, Cmd: cmd, Labels: managedLabels('test'), HostConfig: { NetworkMode: 'none' } });
-  try {
-    await container.start();
-    const { StatusCode } = (await container.wait()) as { StatusCode: number };
-    const buffer = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
-    const { demuxDockerStream } = await import('../../src/docker/demux.js');
-    return { exitCode: StatusCode, output: demuxDockerStream(buffer) };
-  } finally {
-    await container.remove({ force: true }).catch(() => {});
-  }
-}

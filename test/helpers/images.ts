@@ -25,15 +25,19 @@ export async function buildTestImage(tag: string, dockerfile: string, files: Rec
   return (await docker.getImage(tag).inspect()).Id;
 }
 
-/** Put one file into a fresh container of `image` and run `cmd` there (no network). */
-export async function runWithFile(image: string, file: { path: string; data: Buffer }, cmd: string[]): Promise<{ exitCode: number; output: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'pb-file-'));
-  const name = file.path.split('/').pop() as string;
-  await writeFile(join(dir, name), file.data);
-  const container = await docker.createContainer({ Image: image, Cmd: cmd, Labels: managedLabels('test'), HostConfig: { NetworkMode: 'none' } });
+export interface RunOutput {
+  exitCode: number;
+  output: string;
+}
+
+/**
+ * Create a container of `image` (no network), let `prepare` put files into it, run it to the
+ * end and return its exit code and output. The container is always removed.
+ */
+export async function runContainer(image: string, cmd: string[] | undefined, prepare: (c: Docker.Container) => Promise<void> = async () => {}): Promise<RunOutput> {
+  const container = await docker.createContainer({ Image: image, ...(cmd ? { Cmd: cmd } : {}), Labels: managedLabels('test'), HostConfig: { NetworkMode: 'none' } });
   try {
-    const parent = file.path.slice(0, file.path.lastIndexOf('/')) || '/';
-    await container.putArchive(tarFs.pack(dir) as unknown as NodeJS.ReadableStream, { path: parent });
+    await prepare(container);
     await container.start();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
     const logs = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
@@ -43,16 +47,15 @@ export async function runWithFile(image: string, file: { path: string; data: Buf
   }
 }
 
+/** Put one file into a fresh container of `image` and run `cmd` there. */
+export async function runWithFile(image: string, file: { path: string; data: Buffer }, cmd: string[]): Promise<RunOutput> {
+  const dir = await mkdtemp(join(tmpdir(), 'pb-file-'));
+  await writeFile(join(dir, file.path.split('/').pop() as string), file.data);
+  const parent = file.path.slice(0, file.path.lastIndexOf('/')) || '/';
+  return runContainer(image, cmd, (c) => c.putArchive(tarFs.pack(dir) as unknown as NodeJS.ReadableStream, { path: parent }).then(() => {}));
+}
+
 /** Copy a directory's files to `target` in a fresh container of `image` and run it (entrypoint + `args`). */
-export async function runWithDir(image: string, dir: string, target: string, args: string[]): Promise<{ exitCode: number; output: string }> {
-  const container = await docker.createContainer({ Image: image, Cmd: args, Labels: managedLabels('test'), HostConfig: { NetworkMode: 'none' } });
-  try {
-    await container.putArchive(tarFs.pack(dir) as unknown as NodeJS.ReadableStream, { path: target });
-    await container.start();
-    const { StatusCode } = (await container.wait()) as { StatusCode: number };
-    const logs = (await container.logs({ stdout: true, stderr: true })) as unknown as Buffer;
-    return { exitCode: StatusCode, output: demuxDockerStream(logs).trim() };
-  } finally {
-    await container.remove({ force: true }).catch(() => {});
-  }
+export async function runWithDir(image: string, dir: string, target: string, args: string[]): Promise<RunOutput> {
+  return runContainer(image, args, (c) => c.putArchive(tarFs.pack(dir) as unknown as NodeJS.ReadableStream, { path: target }).then(() => {}));
 }

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { buildProject } from '../../build/build-project.js';
 import { loadConfig } from '../../config/load-config.js';
 import { DockerodeEngine } from '../../docker/dockerode-engine.js';
-import { EXIT_FAILED } from '../../errors.js';
+import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../../errors.js';
+import { FileProbeCache, probeCacheFile } from '../../env/probe-cache.js';
 import { packageRoot } from '../../package-root.js';
 import { formatBuildEvent, formatBuildSummary } from '../format-build.js';
 import type { CliIo } from '../io.js';
@@ -13,6 +14,8 @@ interface BuildOptions {
   config: string;
   check?: boolean;
   skipGoModuleCheck?: boolean;
+  jobs?: string;
+  cache: boolean;
   json?: boolean;
 }
 
@@ -22,15 +25,27 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .description('build every plugin in a builder image matched to the host image, and write the lockfile')
     .option('-c, --config <file>', 'config file', 'builder.config.json')
     .option('--check', 'rebuild in fresh containers and verify the bytes equal the lockfile; writes nothing')
+    .option('-j, --jobs <n>', 'plugins built at once (default: number of CPUs)')
+    .option('--no-cache', 'do not use the persistent compiler cache volume (it never changes the artifacts)')
     .option('--skip-go-module-check', 'build go-plugins even if their modules differ from the host binary\'s (they will fail to load)')
     .option('--json', 'print one JSON object with an "outcome" instead of text')
     .action((options: BuildOptions) =>
       run(async () => {
+        const jobs = options.jobs === undefined ? undefined : Number(options.jobs);
+        if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) {
+          throw new BuilderError('BAD_OPTION', `-j/--jobs must be a positive whole number, got "${options.jobs}".`, { exitCode: EXIT_UNUSABLE });
+        }
         const config = await loadConfig(resolve(io.cwd, options.config));
         const debug = isDebug(io.env);
-        const report = await buildProject(config, { check: options.check === true, skipGoModuleCheck: options.skipGoModuleCheck === true }, {
+        const report = await buildProject(config, {
+          check: options.check === true,
+          skipGoModuleCheck: options.skipGoModuleCheck === true,
+          cache: options.cache,
+          ...(jobs ? { jobs } : {}),
+        }, {
           engine: DockerodeEngine.fromEnv(io.env),
           recipeDir: packageRoot(),
+          probeCache: new FileProbeCache(probeCacheFile(io.env)),
           report: (event) => {
             if (options.json) return;
             const line = formatBuildEvent(event, debug);

@@ -16,27 +16,49 @@ const sources = (files: string[], hasGoMod = false): PlanSources => ({
 const settings = { builderImageId: 'sha256:builder', sourceDateEpoch: 0 };
 
 describe('planPluginBuild', () => {
-  it('C: gcc with fixed paths, sorted sources, user flags in place', () => {
-    const plan = planPluginBuild(plugin('c', { cflags: ['-DX=1'], libs: ['-lz'] }), sources(['plugins/p/a.c', 'plugins/p/b.c', 'plugins/p/h.h']), settings);
+  it('C: each file compiled with fixed paths, then linked; ccache only with the cache', () => {
+    const plan = planPluginBuild(plugin('c', { cflags: ['-DX=1', "-DQ='a b'"], libs: ['-lz'] }), sources(['plugins/p/a.c', 'plugins/p/b.c', 'plugins/p/h.h']), settings);
     expect(plan.file).toBe('libp.so');
     expect(plan.workdir).toBe('/src/plugins/p');
-    expect(plan.cmd.slice(4)).toEqual(['gcc', '-shared', '-fPIC', '-O2', '-ffile-prefix-map=/src=.', '-fdiagnostics-color=never', '-DX=1', '-o', '/out/libp.so', 'a.c', 'b.c', '-lz']);
+    expect(plan.cmd.slice(0, 2)).toEqual(['sh', '-c']);
+    const quoted = `'-DQ='\\''a b'\\'''`;
+    expect(plan.cmd[2]?.split('\n')).toEqual([
+      'set -e',
+      'mkdir -p /out /tmp/obj',
+      `gcc -c -fPIC -O2 -ffile-prefix-map=/src=. -fdiagnostics-color=never -DX=1 ${quoted} -o /tmp/obj/0.o a.c`,
+      `gcc -c -fPIC -O2 -ffile-prefix-map=/src=. -fdiagnostics-color=never -DX=1 ${quoted} -o /tmp/obj/1.o b.c`,
+      `gcc -shared -DX=1 ${quoted} -o /out/libp.so /tmp/obj/0.o /tmp/obj/1.o -lz`,
+    ]);
     expect(plan.env).toContain('SOURCE_DATE_EPOCH=0');
-    expect(planPluginBuild(plugin('c'), sources(['plugins/p/a.c']), { ...settings, cCompiler: 'musl-gcc' }).cmd[4]).toBe('musl-gcc');
+    expect(plan.usesCache).toBe(false);
+    const cached = planPluginBuild(plugin('c'), sources(['plugins/p/a.c']), { ...settings, cache: true, cCompiler: 'musl-gcc' });
+    expect(cached.cmd[2]).toContain('ccache musl-gcc -c');
+    expect(cached.cmd[2]).toContain('\nmusl-gcc -shared');
+    expect(cached.env).toContain('CCACHE_DIR=/cache/ccache');
+    expect(cached.usesCache).toBe(true);
+  });
+
+  it('the cache never changes the inputs hash', () => {
+    const files = sources(['plugins/p/a.c']);
+    expect(planPluginBuild(plugin('c'), files, { ...settings, cache: true }).inputsHash).toBe(planPluginBuild(plugin('c'), files, settings).inputsHash);
+    const go = sources(['plugins/p/go.mod'], true);
+    const cachedGo = planPluginBuild(plugin('go-c-shared'), go, { ...settings, cache: true });
+    expect(cachedGo.env).toContain('GOCACHE=/cache/go');
+    expect(cachedGo.inputsHash).toBe(planPluginBuild(plugin('go-c-shared'), go, settings).inputsHash);
   });
 
   it('Go c-shared and Go plugin: reproducible flags, offline env, host settings for plugins', () => {
     const shared = planPluginBuild(plugin('go-c-shared'), sources(['plugins/p/go.mod', 'plugins/p/main.go'], true), settings);
-    expect(shared.cmd).toEqual(expect.arrayContaining(['-trimpath', '-buildmode=c-shared', '-ldflags=-buildid=']));
+    expect(shared.cmd[2]).toContain('go build -trimpath -buildvcs=false -buildmode=c-shared -ldflags=-buildid= -o /out/libp.so .');
     expect(shared.env).toEqual(expect.arrayContaining(['GOPROXY=off', 'GOTOOLCHAIN=local', 'CGO_ENABLED=1']));
     const goPlugin = planPluginBuild(plugin('go-plugin'), sources(['plugins/p/go.mod'], true), {
       ...settings,
       goHostSettings: { '-trimpath': 'true', '-tags': 'netgo', GOAMD64: 'v3', CGO_ENABLED: '1' },
     });
-    expect(goPlugin.cmd).toEqual(expect.arrayContaining(['-trimpath', '-tags=netgo', '-buildmode=plugin']));
+    expect(goPlugin.cmd[2]).toContain('go build -trimpath -tags=netgo -buildvcs=false -buildmode=plugin');
     expect(goPlugin.env).toContain('GOAMD64=v3');
     const noTrim = planPluginBuild(plugin('go-plugin'), sources(['plugins/p/go.mod'], true), { ...settings, goHostSettings: {} });
-    expect(noTrim.cmd).not.toContain('-trimpath');
+    expect(noTrim.cmd[2]).not.toContain('-trimpath');
   });
 
   it('inputsHash is deterministic and covers sources, flags and the builder image', () => {
@@ -56,10 +78,10 @@ describe('planPluginBuild', () => {
 
 describe('toolchain', () => {
   it('chooses packages per package manager, kind and target libc', () => {
-    expect(toolchainPackages('apt', ['c'], [])).toEqual(['gcc', 'libc6-dev']);
-    expect(toolchainPackages('apt', ['c', 'go-c-shared'], ['zlib1g-dev', 'gcc'])).toEqual(['gcc', 'golang-go', 'libc6-dev', 'zlib1g-dev']);
-    expect(toolchainPackages('apt', ['c'], [], 'musl')).toEqual(['gcc', 'musl-tools']);
-    expect(toolchainPackages('apk', ['c'], [])).toEqual(['gcc', 'musl-dev']);
+    expect(toolchainPackages('apt', ['c'], [])).toEqual(['ccache', 'gcc', 'libc6-dev']);
+    expect(toolchainPackages('apt', ['c', 'go-c-shared'], ['zlib1g-dev', 'gcc'])).toEqual(['ccache', 'gcc', 'golang-go', 'libc6-dev', 'zlib1g-dev']);
+    expect(toolchainPackages('apt', ['c'], [], 'musl')).toEqual(['ccache', 'gcc', 'musl-tools']);
+    expect(toolchainPackages('apk', ['c'], [])).toEqual(['ccache', 'gcc', 'musl-dev']);
     expect(packageManagerFor('debian')).toBe('apt');
     expect(packageManagerFor('alpine')).toBe('apk');
     expect(packageManagerFor('fedora')).toBeNull();

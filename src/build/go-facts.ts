@@ -1,0 +1,53 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ProjectConfig } from '../config/config.js';
+import { BuilderError } from '../errors.js';
+import { modulesFromFilePaths } from '../elf/go-file-modules.js';
+import { readElf } from '../elf/read-elf.js';
+import { lockedModules } from '../gomod/go-fingerprint.js';
+import { checkModuleCompat } from '../gomod/module-compat.js';
+import { type GoModFile, parseGoMod } from '../gomod/parse-go-mod.js';
+import type { LockedGoModule } from '../lock/lockfile.js';
+import type { BuildReporter } from './build-events.js';
+import type { ProbedHost } from './probe-host.js';
+
+/**
+ * Go version and modules of a built Go artifact. A c-shared library carries Go's build info;
+ * a Go plugin carries none, so its modules are read from its file table (module@version
+ * paths, replacements from go.mod) and its Go version is the builder's, which built it.
+ */
+export async function goFacts(path: string, toolchainGo: string | undefined, goMod: GoModFile | null): Promise<{ goVersion?: string; deps?: LockedGoModule[] }> {
+  const bytes = await readFile(path);
+  const info = readElf(bytes).goBuildInfo;
+  if (info) return { goVersion: info.goVersion, deps: lockedModules(info.deps) };
+  const deps = modulesFromFilePaths(bytes).map((m): LockedGoModule => {
+    const replace = goMod?.replace.find((r) => r.from === m.path && (r.fromVersion === null || r.fromVersion === m.version));
+    return { ...m, ...(replace ? { replace: { path: replace.to, version: replace.toVersion ?? '(devel)' } } : {}) };
+  });
+  return { ...(toolchainGo ? { goVersion: toolchainGo } : {}), deps };
+}
+
+/**
+ * Refuse to build go-plugins whose go.mod disagrees with the modules the host binary links:
+ * the Go runtime would refuse them at plugin.Open. Every difference of every plugin is listed
+ * with the go.mod edit that fixes it.
+ */
+export async function refuseGoModuleMismatches(config: ProjectConfig, host: ProbedHost, skip: boolean, report: BuildReporter): Promise<void> {
+  if (!host.goBuildInfo) return;
+  const lines: string[] = [];
+  for (const plugin of config.plugins.filter((p) => p.kind === 'go-plugin')) {
+    const text = await readFile(join(plugin.dir, 'go.mod'), 'utf8').catch(() => null);
+    if (text === null) continue;
+    for (const d of checkModuleCompat(host.goBuildInfo.deps, parseGoMod(text))) {
+      lines.push(`  - ${plugin.name}: ${d.module}: host ${host.binary} has ${d.host}, the plugin requires ${d.plugin}\n      fix: (cd ${plugin.path} && ${d.fix})`);
+    }
+  }
+  if (lines.length === 0) return;
+  if (skip) {
+    report({ type: 'step', message: `WARNING: building despite module differences (--skip-go-module-check):\n${lines.join('\n')}` });
+    return;
+  }
+  throw new BuilderError('GO_MODULE_MISMATCH', `Go plugins disagree with the host binary's modules; the Go runtime would refuse them:\n${lines.join('\n')}`, {
+    fix: "Apply the go mod edit lines above (or rebuild the host with the plugin's versions), then build again.",
+  });
+}

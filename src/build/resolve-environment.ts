@@ -1,0 +1,141 @@
+import type { ProjectConfig } from '../config/config.js';
+import type { DockerEngine } from '../docker/engine.js';
+import { BuilderError, EnvironmentMismatchError, EXIT_UNUSABLE, ImageNotFoundError } from '../errors.js';
+import type { LibcFamily } from '../env/fingerprint.js';
+import { diffFingerprints } from '../env/fingerprint.js';
+import { cachedProbe, noProbeCache, type ProbeCache } from '../env/probe-cache.js';
+import { type ProbedImage, probeImage } from '../env/probe-image.js';
+import type { Lockfile } from '../lock/lockfile.js';
+import type { BuildReporter } from './build-events.js';
+import { type BuilderImage, ensureBuilderImage } from './builder-image.js';
+import { type ProbedHost, probeHost } from './probe-host.js';
+import { readToolchain } from './read-toolchain.js';
+import { type PackageManager, packageManagerFor, toolchainPackages } from './toolchain.js';
+
+export interface BuildEnvironment {
+  host: ProbedHost;
+  base: ProbedImage;
+  builderImage: BuilderImage;
+  /** The builder as checked against the host (with the host's Go part when it has one). */
+  builder: ProbedImage;
+  toolchain: Record<string, string>;
+  manager: PackageManager;
+  target: LibcFamily;
+}
+
+const GO_RELEASES = 'Debian 12 ships go1.19.8 (plugin-builder/debian:bookworm), Debian 13 go1.24.4, elsewhere golang:<version>-<distro>';
+
+function refuseMismatch(host: ProbedImage, other: ProbedImage, role: string): void {
+  const differences = diffFingerprints(host.fingerprint, other.fingerprint);
+  if (differences.length === 0) return;
+  const goVersion = host.fingerprint.go?.version;
+  throw new EnvironmentMismatchError(
+    `The ${role} ${other.image} does not match the host image ${host.image} (host → ${role})`,
+    differences,
+    'Plugins built there would not load reliably in the host. Remove builder.base so the builder is derived ' +
+      'from the host image, or choose a base with the same OS release, C library and architecture as the host' +
+      (goVersion ? ` and whose Go toolchain is exactly ${goVersion}, the host binary's (${GO_RELEASES}).` : '.'),
+  );
+}
+
+async function imageId(engine: DockerEngine, image: string, role: string): Promise<string> {
+  const info = await engine.inspectImage(image);
+  if (!info) throw new ImageNotFoundError(image, role);
+  return info.id;
+}
+
+/**
+ * Probe the host, derive and check the builder. An image ID is a hash of the image's content,
+ * so a probe recorded in the previous lockfile for the same ID is reused instead of creating a
+ * container: an unchanged project resolves with a few inspect calls. (Go hosts are always
+ * probed: the module check needs the binary's full build info.)
+ */
+export async function resolveEnvironment(
+  engine: DockerEngine,
+  config: ProjectConfig,
+  previous: Lockfile | null,
+  ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache },
+): Promise<BuildEnvironment> {
+  const { report } = ctx;
+  const cache = ctx.probeCache ?? noProbeCache;
+  const hostId = await imageId(engine, config.hostImage, 'host');
+  let host: ProbedHost;
+  if (!config.hostBinary && previous && previous.host.imageId === hostId && !previous.host.binary) {
+    host = { image: config.hostImage, imageId: hostId, fingerprint: previous.host.fingerprint, goBuildInfo: null };
+  } else if (!config.hostBinary) {
+    const fingerprint = await cachedProbe(cache, `${hostId} host`, async () => {
+      report({ type: 'step', message: `probing host image ${config.hostImage}` });
+      return (await probeHost(engine, config)).fingerprint;
+    });
+    host = { image: config.hostImage, imageId: hostId, fingerprint, goBuildInfo: null };
+  } else {
+    report({ type: 'step', message: `probing host image ${config.hostImage}` });
+    host = await probeHost(engine, config);
+  }
+  const target = host.fingerprint.libc.family;
+
+  let base: ProbedImage = host;
+  if (config.builderBase !== undefined) {
+    const baseId = await imageId(engine, config.builderBase, 'builder base');
+    const known = previous?.builder.base;
+    if (known && known.imageId === baseId) {
+      base = { image: config.builderBase, imageId: baseId, fingerprint: known.fingerprint };
+    } else {
+      const fingerprint = await cachedProbe(cache, `${baseId} ${target}`, async () => {
+        report({ type: 'step', message: `probing builder base ${config.builderBase}` });
+        return (await probeImage(engine, config.builderBase as string, 'builder base', { libc: target })).fingerprint;
+      });
+      base = { image: config.builderBase, imageId: baseId, fingerprint };
+    }
+    // Refuse before spending minutes on a toolchain install into the wrong C library. A glibc
+    // distribution may still build for a musl host (it gets musl's cross toolchain), so then
+    // only the OS release and architecture can be checked here; the builder is checked in full.
+    const crossMusl = target === 'musl' && base.fingerprint.libc.family === 'glibc';
+    const comparable = { ...base.fingerprint, ...(crossMusl ? { libc: host.fingerprint.libc } : {}), ...(host.fingerprint.go ? { go: host.fingerprint.go } : {}) };
+    refuseMismatch(host, { ...base, fingerprint: comparable }, 'builder base');
+  }
+
+  const manager = packageManagerFor(base.fingerprint.os.id);
+  if (!manager) {
+    throw new BuilderError('NO_PACKAGE_MANAGER', `Cannot install a toolchain into ${base.image} (OS "${base.fingerprint.os.id}").`, {
+      fix: 'Set builder.base to a Debian, Ubuntu or Alpine image with the same C library as the host.',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+  if (target === 'musl' && config.plugins.some((p) => p.kind === 'go-c-shared')) {
+    throw new BuilderError('UNSUPPORTED_TARGET', `The host ${host.image} uses musl, and go-c-shared plugins cannot be loaded there.`, {
+      fix: "Go's c-shared libraries use initial-exec TLS, which musl's dlopen rejects (golang/go#54805, #13492): use kind c for musl hosts.",
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+  const packages = toolchainPackages(manager, config.plugins.map((p) => p.kind), config.builderPackages, target);
+  const started = ctx.now();
+  const builderImage = await ensureBuilderImage(engine, { baseImageId: base.imageId, packages, recipeDir: ctx.recipeDir }, (line) =>
+    report({ type: 'image-output', line }),
+  );
+  report({
+    type: 'step',
+    message: `builder image ${builderImage.tag} ${builderImage.reused ? 'reused' : `built in ${((ctx.now() - started) / 1000).toFixed(1)} s`} (${packages.join(' ')})`,
+  });
+
+  let builderProbe: ProbedImage;
+  let toolchain: Record<string, string>;
+  if (previous && previous.builder.imageId === builderImage.id) {
+    const { go: _hostGo, ...recorded } = previous.builder.fingerprint;
+    builderProbe = { image: builderImage.tag, imageId: builderImage.id, fingerprint: recorded };
+    toolchain = previous.builder.toolchain;
+  } else {
+    const fingerprint = await cachedProbe(cache, `${builderImage.id} ${target}`, async () =>
+      (await probeImage(engine, builderImage.tag, 'builder', { libc: target })).fingerprint,
+    );
+    builderProbe = { image: builderImage.tag, imageId: builderImage.id, fingerprint };
+    toolchain = await cachedProbe(cache, `${builderImage.id} toolchain`, () => readToolchain(engine, builderImage.id));
+  }
+  // A go-plugin host adds its Go version to the fingerprint: the builder's Go must equal it.
+  const builder: ProbedImage = host.fingerprint.go
+    ? { ...builderProbe, fingerprint: { ...builderProbe.fingerprint, go: { ...host.fingerprint.go, version: toolchain.go ?? '(no Go toolchain)' } } }
+    : builderProbe;
+  // The toolchain install may have upgraded libc; the builder itself is what must match.
+  refuseMismatch(host, builder, 'builder image');
+  return { host, base, builderImage, builder, toolchain, manager, target };
+}
