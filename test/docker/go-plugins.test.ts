@@ -49,6 +49,19 @@ describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Op
     expect(run.exitCode).toBe(0);
   });
 
+  it('drift: a host binary rebuilt with another Go or another module version is breaking for its go-plugins', async () => {
+    const modules = await cli(good, ['drift', '--image', GO_HOST_SHARED11, '--json']);
+    expect(modules.code).toBe(1);
+    const moduleReport = JSON.parse(modules.stdout) as { outcome: string; differences: Array<{ field: string; expected: string; actual: string }>; plugins: Array<{ name: string; stillLoads: boolean | null }> };
+    expect(moduleReport.outcome).toBe('breaking');
+    expect(moduleReport.differences).toEqual([{ field: 'go.deps.example.com/shared', expected: 'v1.0.0 => ../shared', actual: 'v1.1.0 => ../shared-v1.1' }]);
+    expect(moduleReport.plugins).toMatchObject([{ name: 'hello', stillLoads: false }]);
+    const go = await cli(good, ['drift', '--image', GO_HOST_TRIXIE]);
+    expect(go.code).toBe(1);
+    expect(go.stdout).toContain('go.version: go1.19.8 → go1.24.4');
+    expect(go.stdout).toContain('plugin.Open would crash the host');
+  });
+
   it('two builds of the same go-plugin are byte-identical', async () => {
     const again = await goProject();
     expect((await cli(again, ['build'])).code).toBe(0);

@@ -166,6 +166,17 @@ describe.skipIf(skipDocker)('host runtime in host images (real engine, real koff
     expect(wrong).toBe(0);
     expect((await host.get('/healthz')).status).toBe(200);
   }, 180_000);
+  it('rejects, with koffi for real, a .so without the registration manifest', async () => {
+    const lock = parseLockfile(await readFile(join(v2, 'builder.lock.json'), 'utf8'));
+    const dir = await pluginDirCopy(v2);
+    const host = await PluginHost.open({ pluginDir: dir, loader: await createKoffiLoader(), liveEnvironment: lock.host.fingerprint });
+    const status = host.plugins().find((p) => p.name === 'nomanifest');
+    expect(status).toMatchObject({ status: 'rejected', code: 'BAD_MANIFEST' });
+    expect(status?.reason).toContain('builder_plugin_manifest');
+    expect(host.plugins().find((p) => p.name === 'greet')?.status).toBe('loaded');
+    await host.close();
+  });
+
   describe('swapping the file during verify-and-load (in this process, real koffi)', () => {
     async function raceSetup() {
       const dir = await mkdtemp(join(tmpdir(), 'pb-race-'));
