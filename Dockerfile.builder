@@ -4,6 +4,9 @@
 ARG BASE
 FROM ${BASE}
 ARG PACKAGES=""
+# Host images usually run their service as a non-root USER; installing the toolchain (and the
+# builds, which write /src and /out) needs root inside this throwaway image.
+USER root
 COPY images/install-toolchain.sh /usr/local/lib/plugin-builder/install-toolchain.sh
 RUN sh /usr/local/lib/plugin-builder/install-toolchain.sh ${PACKAGES}
 # A host image's ENTRYPOINT (a Go host binary, a service) must not wrap the compiler commands.

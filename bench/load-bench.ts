@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createKoffiLoader } from '../src/runtime/koffi-loader.js';
+import { createKoffiLoader } from '../src/runtime/koffi-native.js';
 import { PluginHost } from '../src/runtime/plugin-host.js';
 import { parseLockfile, serializeLockfile } from '../src/lock/lockfile.js';
 

@@ -172,3 +172,19 @@ export class BadCallError extends BuilderError {
     this.status = status;
   }
 }
+
+/** The lockfile as a whole was refused by the host runtime; nothing new from it loads. */
+export class LockfileRefusedError extends BuilderError {
+  constructor(code: 'LOCKFILE_MISSING' | 'LOCKFILE_TOO_LARGE', message: string, fix: string) {
+    super(code, message, { fix });
+  }
+}
+
+/** A reload did not finish within its time limit; it was abandoned and committed nothing. */
+export class ReloadTimeoutError extends BuilderError {
+  constructor(ms: number) {
+    super('RELOAD_TIMEOUT', `The reload did not finish within ${ms} ms and was abandoned; what served before keeps serving.`, {
+      fix: 'Look for a plugin file on a slow or hung filesystem; raise --reload-timeout if the files are just large.',
+    });
+  }
+}

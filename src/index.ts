@@ -13,3 +13,4 @@ export { parseLockfile, serializeLockfile, type Lockfile, type LockedPlugin } fr
 export { readLockfile, writeLockfile } from './lock/lockfile-io.js';
 export * from './errors.js';
 export * as runtime from './runtime/index.js';
+export * as trust from './trust/index.js';

@@ -9,7 +9,9 @@ import { fingerprintHash } from '../env/fingerprint.js';
 import type { ProbeCache } from '../env/probe-cache.js';
 import type { ProbedImage } from '../env/probe-image.js';
 import { readLockfile, writeLockfile } from '../lock/lockfile-io.js';
-import { LOCKFILE_VERSION, type LockedEnvironment, type LockedGoModule, type Lockfile, serializeLockfile } from '../lock/lockfile.js';
+import { signaturePathFor } from '../trust/lockfile-signature.js';
+import { writeFileAtomic } from '../util/write-file-atomic.js';
+import { LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type Lockfile, serializeLockfile } from '../lock/lockfile.js';
 import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
@@ -26,8 +28,16 @@ export interface BuildContext {
   /** Directory with Dockerfile.builder and images/ (the package root). */
   recipeDir: string;
   now?: () => number;
+  /** Signs the lockfile written (`builder build --sign-key`): its envelope goes to `<lockfile>.sig`. */
+  signer?: LockfileSigner;
   /** Remembers probes by image ID across builds (the CLI uses a file in the user's cache). */
   probeCache?: ProbeCache;
+}
+
+export interface LockfileSigner {
+  keyId: string;
+  /** The DSSE envelope text for these exact lockfile bytes. */
+  sign(lock: Lockfile, lockfileText: string): string;
 }
 
 export interface BuildOptions {
@@ -67,6 +77,8 @@ export interface BuildReport {
   host: LockedEnvironment;
   builder: LockedEnvironment & { toolchain: Record<string, string>; base?: LockedEnvironment };
   plugins: PluginReport[];
+  /** Where the lockfile's signature was written, and by which key (with a signer). */
+  signature?: { path: string; keyId: string };
 }
 
 function locked(probe: ProbedImage & { binary?: string }, image = probe.image): LockedEnvironment {
@@ -163,10 +175,13 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
       if (staged) await rename(staged, join(config.outDir, plugin.file));
     }
     const lock = toLockfile(result);
+    const text = serializeLockfile(lock);
+    const envelope = ctx.signer?.sign(lock, text);
     // An unchanged project leaves its lockfile untouched (same bytes, same mtime).
     const current = await readFile(config.lockfile, 'utf8').catch(() => null);
-    if (current !== serializeLockfile(lock)) await writeLockfile(config.lockfile, lock);
-    return { outcome: 'built', ...result };
+    if (current !== text) await writeLockfile(config.lockfile, lock);
+    const signature = await writeSignature(config.lockfile, envelope, current !== text, report);
+    return { outcome: 'built', ...result, ...(signature && ctx.signer ? { signature: { path: signature, keyId: ctx.signer.keyId } } : {}) };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -199,7 +214,7 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
     },
   );
   const base = { name: plugin.name, kind: plugin.kind, file: plan.file, inputsHash: plan.inputsHash };
-  const lockedEntry = previous?.plugins[plugin.name];
+  const lockedEntry = previous ? lockedPlugin(previous, plugin.name) : undefined;
   if (!job.options.check && lockedEntry?.inputsHash === plan.inputsHash && lockedEntry.file === plan.file && (await artifactIntact(config.outDir, lockedEntry))) {
     ctx.report({ type: 'plugin-unchanged', name: plugin.name });
     return { ...lockedEntry, ...base, status: 'unchanged', seconds: 0 };
@@ -246,4 +261,23 @@ export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugi
     };
   }
   return { lockfileVersion: LOCKFILE_VERSION, host: report.host, builder: report.builder, plugins };
+}
+
+/**
+ * Keep `<lockfile>.sig` in step with the lockfile: write the new envelope (Ed25519 is
+ * deterministic, so an unchanged lockfile keeps identical bytes), or, for an unsigned build that
+ * changed the lockfile, remove the old signature — it no longer matches and a host would refuse it.
+ */
+async function writeSignature(lockfile: string, envelope: string | undefined, lockChanged: boolean, report: BuildReporter): Promise<string | null> {
+  const path = signaturePathFor(lockfile);
+  const existing = await readFile(path, 'utf8').catch(() => null);
+  if (envelope !== undefined) {
+    if (existing !== envelope) await writeFileAtomic(path, envelope);
+    return path;
+  }
+  if (existing !== null && lockChanged) {
+    await rm(path, { force: true });
+    report({ type: 'step', message: `removed ${path}: it signed the previous lockfile (sign this one with \`builder sign --key KEY\`)` });
+  }
+  return null;
 }

@@ -3,6 +3,8 @@ import { EXIT_UNUSABLE } from '../errors.js';
 import { registerBuild } from './commands/build.js';
 import { registerEnv } from './commands/env.js';
 import { registerHost } from './commands/host.js';
+import { registerKeygen } from './commands/keygen.js';
+import { registerSign } from './commands/sign.js';
 import { registerDrift, registerVerify } from './commands/verify.js';
 import type { CliIo } from './io.js';
 import { type CommandResult, runCommand } from './run-command.js';
@@ -21,6 +23,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   registerEnv(program, io, run);
   registerVerify(program, io, run);
   registerDrift(program, io, run);
+  registerKeygen(program, io, run);
+  registerSign(program, io, run);
   registerHost(program, io, (code) => {
     exitCode = code;
   });

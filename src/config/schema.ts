@@ -4,7 +4,7 @@ export const PLUGIN_KINDS = ['c', 'go-c-shared', 'go-plugin'] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 // Plugin names become file names (lib<name>.so) and lockfile keys: keep them boring.
-const PLUGIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+export const PLUGIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 // Packages are passed to apt-get/apk as arguments: refuse anything that could be an option or
 // a shell word, so a config can never smuggle flags into the builder image build.
 const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.:=~_-]*$/;

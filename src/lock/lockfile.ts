@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { LockfileError } from '../errors.js';
-import { PLUGIN_KINDS } from '../config/schema.js';
+import { PLUGIN_KINDS, PLUGIN_NAME } from '../config/schema.js';
 import type { EnvironmentFingerprint } from '../env/fingerprint.js';
 import { prettyCanonicalJson } from '../util/canonical-json.js';
 
@@ -52,7 +52,8 @@ const lockfileSchema = z.looseObject({
     fingerprintHash: hashTagged,
     toolchain: z.record(z.string(), z.string()),
   }),
-  plugins: z.record(z.string(), lockedPluginSchema),
+  // Checked entry by entry in parseLockfile: names from a file never index a plain object.
+  plugins: z.looseObject({}),
 });
 
 export interface LockedPlugin {
@@ -103,11 +104,25 @@ export function parseLockfile(text: string, file = 'builder.lock.json'): Lockfil
   } catch (err) {
     throw new LockfileError(file, `not valid JSON: ${(err as Error).message}`);
   }
+  const fail = (issue: z.core.$ZodIssue | undefined, prefix: (string | number)[] = []): never => {
+    const where = [...prefix, ...(issue?.path ?? []).map((p) => (typeof p === 'symbol' ? String(p) : p))].join('.') || '(root)';
+    throw new LockfileError(file, `${where}: ${issue?.message ?? 'invalid'}`);
+  };
   const parsed = lockfileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    const where = first?.path.map(String).join('.') || '(root)';
-    throw new LockfileError(file, `${where}: ${first?.message ?? 'invalid'}`);
+  if (!parsed.success) return fail(parsed.error.issues[0]);
+  // A null-prototype record: a plugin called "constructor" or "toString" is just a key, and
+  // `plugins[name]` for a name that is not there is undefined, never an inherited function.
+  const plugins: Record<string, LockedPlugin> = Object.create(null) as Record<string, LockedPlugin>;
+  for (const [name, value] of Object.entries((raw as { plugins: object }).plugins)) {
+    if (!PLUGIN_NAME.test(name)) throw new LockfileError(file, `plugins.${JSON.stringify(name).slice(0, 80)}: not a valid plugin name`);
+    const entry = lockedPluginSchema.safeParse(value);
+    if (!entry.success) return fail(entry.error.issues[0], ['plugins', name]);
+    plugins[name] = entry.data as LockedPlugin;
   }
-  return parsed.data as Lockfile;
+  return { ...(parsed.data as Omit<Lockfile, 'plugins'>), plugins };
+}
+
+/** Whether the lockfile lists a plugin of that name (own keys only). */
+export function lockedPlugin(lock: Lockfile, name: string): LockedPlugin | undefined {
+  return Object.hasOwn(lock.plugins, name) ? lock.plugins[name] : undefined;
 }

@@ -1,5 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { opendir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BadCallError,
@@ -8,33 +7,65 @@ import {
   EnvironmentMismatchError,
   HashMismatchError,
   PluginLoadError,
+  ReloadTimeoutError,
   UnknownPluginError,
   describeCause,
 } from '../errors.js';
 import { diffFingerprints, type EnvironmentFingerprint } from '../env/fingerprint.js';
-import { type LockedPlugin, type Lockfile, parseLockfile } from '../lock/lockfile.js';
-import { sha256Hex } from '../util/sha256.js';
+import type { LockedPlugin, Lockfile } from '../lock/lockfile.js';
+import { signaturePathFor } from '../trust/lockfile-signature.js';
+import type { TrustedKey } from '../trust/keys.js';
+import { type AcceptedLockfile, acceptLockfile, isLockfileRefusal, type LockfileLimits } from './accept-lockfile.js';
+import { convertArguments, resultToJson } from './call-values.js';
+import { type DeployedState, DeployedFileChecker } from './deployed-file.js';
 import { MANIFEST_PROTOTYPE, type PluginManifest, parseManifest } from './manifest.js';
 import type { NativeLoader } from './native-loader.js';
-import { checkArguments } from './prototype.js';
+import { openRegularFile } from '../util/safe-file.js';
+import type { Sealer } from './sealer.js';
+
+export interface HostLimits extends LockfileLimits {
+  /** A reload that takes longer is abandoned (it commits nothing) and the next may start. */
+  reloadTimeoutMs: number;
+}
+
+export const DEFAULT_HOST_LIMITS: HostLimits = {
+  maxLockfileBytes: 1024 * 1024,
+  maxSignatureBytes: 4 * 1024 * 1024,
+  maxPlugins: 1000,
+  reloadTimeoutMs: 60_000,
+};
+
+/** Unlisted .so files reported per reload, at most: a directory of a million files is not a report. */
+const MAX_UNKNOWN_REPORTED = 64;
 
 export interface PluginHostOptions {
   /** Directory with the .so files (and, by default, builder.lock.json). */
   pluginDir: string;
   /** Lockfile path; default `<pluginDir>/builder.lock.json`. */
   lockfile?: string;
+  /** Signature path; default `<lockfile>.sig`. */
+  signature?: string;
   loader: NativeLoader;
+  /** Where the private, immutable copies that get hashed and loaded are made. */
+  sealer: Sealer;
   /** The running system's fingerprint (computed by `liveFingerprint()`). */
   liveEnvironment: EnvironmentFingerprint;
+  /**
+   * Public keys whose signature a lockfile must carry. Empty: lockfiles are not
+   * authenticated (reported as trust "unsigned", warned about once).
+   */
+  trustedKeys?: readonly TrustedKey[];
   /**
    * Emergency override: load despite an environment mismatch. Every load under it is logged
    * as a warning, because it gives up the guarantee this runtime exists for.
    */
   allowEnvironmentMismatch?: boolean;
+  limits?: Partial<HostLimits>;
   log?: (level: 'info' | 'warn', message: string) => void;
 }
 
 export type PluginState = 'loaded' | 'rejected';
+export type TrustMode = 'signed' | 'unsigned';
 
 export interface PluginStatus {
   name: string;
@@ -47,54 +78,116 @@ export interface PluginStatus {
   /** Why it was rejected; or, for a loaded plugin, why its newer version was not taken. */
   reason?: string;
   code?: string;
+  /** From `inspect()`: whether the deployed file still holds the serving bytes. */
+  onDisk?: DeployedState;
+  onDiskReason?: string;
+}
+
+export interface LockfileState {
+  status: 'accepted' | 'refused';
+  path: string;
+  /** sha256 of the accepted lockfile's bytes. */
+  sha256?: string;
+  /** Key ids whose signature was verified. */
+  signedBy?: string[];
+  code?: string;
+  reason?: string;
+  fix?: string;
+}
+
+export interface HostReport {
+  trust: TrustMode;
+  lockfile: LockfileState;
+  plugins: PluginStatus[];
 }
 
 interface LoadedPlugin {
   name: string;
   file: string;
   sha256: string;
+  size: number;
   manifest: PluginManifest;
   functions: Map<string, (...args: unknown[]) => unknown>;
 }
 
+const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+
 /**
- * Loads only what the lockfile lists, only with the locked bytes, only in the locked
- * environment. A loaded .so cannot be unloaded and must not be dlopen'ed twice, so versions
- * are additive: a new sha256 is loaded from a new private file name, the old one keeps
- * serving until then, and a rejected update never replaces a good version.
+ * Loads only what the lockfile lists (signed by a trusted key, when keys are configured),
+ * only with the locked bytes, only in the locked environment. Each version is copied into a
+ * sealed private copy, hashed there and loaded from there. Loaded code cannot be unloaded, so
+ * versions are additive: a new sha256 loads beside the old, the old serves until then, and a
+ * refused update (or a refused lockfile) never replaces what serves.
  */
 export class PluginHost {
-  private readonly active = new Map<string, LoadedPlugin>();
+  private active = new Map<string, LoadedPlugin>();
+  /** Every version ever dlopen'ed (or refused after dlopen), by name and sha256: never twice. */
+  private readonly versions = new Map<string, LoadedPlugin | BuilderError>();
   private statuses: PluginStatus[] = [];
-  private reloading: Promise<PluginStatus[]> = Promise.resolve([]);
-  private readonly lockfile: string;
+  private lockState: LockfileState;
+  private queue: Promise<unknown> = Promise.resolve();
+  private warnedUnsigned = false;
+  private readonly lockPath: string;
+  private readonly signaturePath: string;
+  private readonly limits: HostLimits;
+  private readonly trusted: readonly TrustedKey[];
+  private readonly deployed: DeployedFileChecker;
   private readonly log: NonNullable<PluginHostOptions['log']>;
 
-  private constructor(
-    private readonly options: PluginHostOptions,
-    private readonly privateDir: string,
-  ) {
-    this.lockfile = options.lockfile ?? join(options.pluginDir, 'builder.lock.json');
+  private constructor(private readonly options: PluginHostOptions) {
+    this.lockPath = options.lockfile ?? join(options.pluginDir, 'builder.lock.json');
+    this.signaturePath = options.signature ?? signaturePathFor(this.lockPath);
+    this.limits = { ...DEFAULT_HOST_LIMITS, ...options.limits };
+    this.trusted = options.trustedKeys ?? [];
+    this.deployed = new DeployedFileChecker(options.pluginDir);
     this.log = options.log ?? (() => {});
+    this.lockState = { status: 'refused', path: this.lockPath, code: 'NOT_LOADED', reason: 'no reload has finished yet' };
   }
 
+  /** Open a host and run its first reload. A refused lockfile is reported, not thrown. */
   static async open(options: PluginHostOptions): Promise<PluginHost> {
-    // 0700, ours alone: the bytes we hash are the bytes we copy here and load from here, so
-    // swapping the deployed file between check and load cannot slip anything in.
-    const privateDir = await mkdtemp(join(tmpdir(), 'builder-plugins-'));
-    const host = new PluginHost(options, privateDir);
-    await host.reload();
+    const host = new PluginHost(options);
+    try {
+      await host.reload();
+    } catch (err) {
+      if (!(err instanceof ReloadTimeoutError)) {
+        await host.close();
+        throw err;
+      }
+    }
     return host;
   }
 
-  /** Re-read the lockfile and load what is new; serialised, so reloads never interleave. */
-  reload(): Promise<PluginStatus[]> {
-    this.reloading = this.reloading.catch(() => []).then(() => this.doReload());
-    return this.reloading;
+  get trust(): TrustMode {
+    return this.trusted.length > 0 ? 'signed' : 'unsigned';
+  }
+
+  /**
+   * Re-read the lockfile and load what is new. Reloads are serialised; each has a time limit,
+   * after which it is abandoned (it commits nothing) and the next one may start.
+   */
+  reload(): Promise<HostReport> {
+    const run = this.queue.then(() => this.reloadWithDeadline());
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   plugins(): PluginStatus[] {
     return this.statuses.map((s) => ({ ...s }));
+  }
+
+  report(): HostReport {
+    return { trust: this.trust, lockfile: { ...this.lockState }, plugins: this.plugins() };
+  }
+
+  /** The report, with each serving plugin's deployed file re-checked against its bytes. */
+  async inspect(): Promise<HostReport> {
+    const report = this.report();
+    for (const status of report.plugins) {
+      const plugin = status.status === 'loaded' ? this.active.get(status.name) : undefined;
+      if (plugin) Object.assign(status, await this.deployed.check(plugin.file, plugin.size, plugin.sha256, this.limits.reloadTimeoutMs));
+    }
+    return report;
   }
 
   call(name: string, fn: string, args: readonly unknown[]): unknown {
@@ -106,49 +199,90 @@ export class PluginHost {
         404,
       );
     }
-    const entry = plugin.manifest.functions[fn];
+    const prototype = plugin.manifest.functions.get(fn);
     const bound = plugin.functions.get(fn);
-    if (!entry || !bound) throw new BadCallError(`plugin "${name}" has no function "${fn}" (it has: ${[...plugin.functions.keys()].join(', ')})`, 404);
-    const problem = checkArguments(entry.parsed, args);
-    if (problem) throw new BadCallError(problem);
-    return bound(...args);
+    if (!prototype || !bound) throw new BadCallError(`plugin "${name}" has no function "${fn}" (it has: ${[...plugin.functions.keys()].join(', ')})`, 404);
+    const converted = convertArguments(prototype, args);
+    if (!converted.ok) throw new BadCallError(converted.reason);
+    return resultToJson(prototype.returns, bound(...converted.values));
   }
 
   async close(): Promise<void> {
-    // Loaded code stays mapped; removing the directory only drops the names.
-    await rm(this.privateDir, { recursive: true, force: true });
+    // Loaded code stays mapped for the life of the process; this drops what was never loaded.
+    await this.options.sealer.close();
   }
 
-  private async doReload(): Promise<PluginStatus[]> {
-    const lock = parseLockfile(await readFile(this.lockfile, 'utf8'), this.lockfile);
+  private async reloadWithDeadline(): Promise<HostReport> {
+    const ms = this.limits.reloadTimeoutMs;
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new ReloadTimeoutError(ms);
+        controller.abort(error);
+        this.log('warn', error.message);
+        reject(error);
+      }, ms);
+    });
+    const work = this.doReload(controller.signal);
+    work.catch(() => {}); // an abandoned reload rejects later, unobserved
+    try {
+      return await Promise.race([work, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async doReload(signal: AbortSignal): Promise<HostReport> {
+    let accepted: AcceptedLockfile;
+    try {
+      accepted = await acceptLockfile(this.lockPath, this.signaturePath, this.trusted, this.limits);
+    } catch (err) {
+      signal.throwIfAborted();
+      if (!isLockfileRefusal(err)) throw err;
+      this.lockState = { status: 'refused', path: this.lockPath, code: err.code, reason: err.message, ...(err.fix ? { fix: err.fix } : {}) };
+      this.log('warn', `lockfile refused (${err.code}); ${this.active.size} plugin(s) keep serving: ${err.message}`);
+      return this.report();
+    }
+    signal.throwIfAborted();
+    if (this.trusted.length === 0 && !this.warnedUnsigned) {
+      this.warnedUnsigned = true;
+      this.log('warn', `no trusted signing keys: lockfile signatures are not checked, so whoever can write ${this.options.pluginDir} decides what loads (configure --trust-key / --trust-dir)`);
+    }
+    const { lock } = accepted;
     const envProblem = this.checkEnvironment(lock);
+    const next = new Map<string, LoadedPlugin>();
     const statuses: PluginStatus[] = [];
-    for (const [name, entry] of Object.entries(lock.plugins).sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [name, entry] of Object.entries(lock.plugins).sort(byName)) {
       const current = this.active.get(name);
       if (current && current.sha256 === entry.sha256) {
-        statuses.push(this.loadedStatus(current));
+        next.set(name, current);
+        statuses.push(loadedStatus(current));
         continue;
       }
       try {
         if (envProblem) throw envProblem;
-        const loaded = await this.load(name, entry);
-        this.active.set(name, loaded);
-        this.log('info', `loaded ${name} ${loaded.manifest.version} (${entry.file}, sha256 ${entry.sha256.slice(0, 16)}…)`);
-        statuses.push(this.loadedStatus(loaded));
+        const loaded = await this.load(name, entry, signal);
+        next.set(name, loaded);
+        statuses.push(loadedStatus(loaded));
       } catch (err) {
+        signal.throwIfAborted();
         const { reason, code } = explain(err);
         this.log('warn', `rejected ${name}${current ? ' update (previous version keeps serving)' : ''}: ${reason}`);
+        if (current) next.set(name, current);
         statuses.push(
           current
-            ? { ...this.loadedStatus(current), reason: `update to sha256 ${entry.sha256.slice(0, 16)}… rejected: ${reason}`, code }
+            ? { ...loadedStatus(current), reason: `update to sha256 ${entry.sha256.slice(0, 16)}… rejected: ${reason}`, code }
             : { name, status: 'rejected', file: entry.file, sha256: entry.sha256, reason, code },
         );
       }
     }
-    for (const name of [...this.active.keys()]) if (!(name in lock.plugins)) this.active.delete(name);
     statuses.push(...(await this.unknownFiles(lock)));
+    signal.throwIfAborted();
+    this.active = next;
     this.statuses = statuses;
-    return this.plugins();
+    this.lockState = { status: 'accepted', path: this.lockPath, sha256: accepted.sha256, signedBy: accepted.signedBy };
+    return this.report();
   }
 
   private checkEnvironment(lock: Lockfile): BuilderError | null {
@@ -164,68 +298,98 @@ export class PluginHost {
     return null;
   }
 
-  private async load(name: string, entry: LockedPlugin): Promise<LoadedPlugin> {
+  private async load(name: string, entry: LockedPlugin, signal: AbortSignal): Promise<LoadedPlugin> {
+    const versionKey = `${name}\n${entry.sha256}`;
+    const known = this.versions.get(versionKey);
+    if (known instanceof BuilderError) throw known;
+    if (known) return known;
+
     const source = join(this.options.pluginDir, entry.file);
-    let bytes: Buffer;
+    const { handle } = await openRegularFile(source, `Plugin "${name}":`, { exactSize: entry.size });
+    let sealed;
     try {
-      bytes = await readFile(source);
-    } catch (err) {
-      throw new PluginLoadError(name, entry.file, `cannot read ${source}: ${describeCause(err)}`);
+      signal.throwIfAborted();
+      sealed = await this.options.sealer.seal(handle, entry.size, name, signal);
+    } finally {
+      await handle.close();
     }
-    const actual = sha256Hex(bytes);
-    if (actual !== entry.sha256) throw new HashMismatchError(name, entry.file, entry.sha256, actual);
-    // A new name per version: dlopen of a path it already opened returns the old handle.
-    const privatePath = join(this.privateDir, `${name}-${actual.slice(0, 32)}.so`);
-    await writeFile(privatePath, bytes, { mode: 0o500, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err;
-    });
     let library;
     try {
-      library = this.options.loader.load(privatePath);
-    } catch (err) {
-      throw new PluginLoadError(name, entry.file, describeCause(err));
-    }
-    let manifestText: unknown;
-    try {
-      manifestText = library.func(MANIFEST_PROTOTYPE)();
-    } catch (err) {
-      throw new BadManifestError(name, `cannot call ${MANIFEST_PROTOTYPE}: ${describeCause(err)}`);
-    }
-    const manifest = parseManifest(manifestText, name);
-    const functions = new Map<string, (...args: unknown[]) => unknown>();
-    for (const [fn, { prototype }] of Object.entries(manifest.functions)) {
+      const actual = await sealed.sha256(signal);
+      if (actual !== entry.sha256) throw new HashMismatchError(name, entry.file, entry.sha256, actual);
+      signal.throwIfAborted();
       try {
-        functions.set(fn, library.func(prototype));
+        library = this.options.loader.load(sealed.path);
       } catch (err) {
-        throw new BadManifestError(name, `cannot bind "${prototype}": ${describeCause(err)}`);
+        throw new PluginLoadError(name, entry.file, describeCause(err));
       }
+    } catch (err) {
+      await sealed.release();
+      throw err;
     }
-    return { name, file: entry.file, sha256: actual, manifest, functions };
-  }
-
-  private loadedStatus(plugin: LoadedPlugin): PluginStatus {
-    return {
-      name: plugin.name,
-      status: 'loaded',
-      file: plugin.file,
-      sha256: plugin.sha256,
-      version: plugin.manifest.version,
-      functions: Object.keys(plugin.manifest.functions),
-    };
+    // From here the copy is mapped and is never released or loaded again.
+    try {
+      const loaded = bindManifest(name, entry, library);
+      this.versions.set(versionKey, loaded);
+      this.log('info', `loaded ${name} ${loaded.manifest.version} (${entry.file}, sha256 ${entry.sha256.slice(0, 16)}…, ${this.options.sealer.kind} copy)`);
+      return loaded;
+    } catch (err) {
+      const error = err instanceof BuilderError ? err : new BadManifestError(name, describeCause(err));
+      this.versions.set(versionKey, error);
+      throw error;
+    }
   }
 
   /** Shared objects on disk that no lockfile entry names: reported, never loaded. */
   private async unknownFiles(lock: Lockfile): Promise<PluginStatus[]> {
     const known = new Set(Object.values(lock.plugins).map((p) => p.file));
-    const files = await readdir(this.options.pluginDir).catch(() => [] as string[]);
-    return files
-      .filter((f) => f.endsWith('.so') && !known.has(f))
-      .sort()
-      .map((file) => {
-        const { reason, code } = explain(new UnknownPluginError(file));
-        return { name: file, status: 'rejected' as const, file, reason, code };
-      });
+    const found: string[] = [];
+    let more = 0;
+    try {
+      for await (const dirent of await opendir(this.options.pluginDir)) {
+        if (!dirent.name.endsWith('.so') || known.has(dirent.name)) continue;
+        if (found.length < MAX_UNKNOWN_REPORTED) found.push(dirent.name);
+        else more++;
+      }
+    } catch {
+      return [];
+    }
+    if (more > 0) this.log('warn', `${more} more unlisted .so files in ${this.options.pluginDir} are not reported`);
+    return found.sort().map((file) => {
+      const { reason, code } = explain(new UnknownPluginError(file));
+      return { name: file, status: 'rejected' as const, file, reason, code };
+    });
   }
+}
+
+function bindManifest(name: string, entry: LockedPlugin, library: ReturnType<NativeLoader['load']>): LoadedPlugin {
+  let manifestText: unknown;
+  try {
+    manifestText = library.func(MANIFEST_PROTOTYPE)();
+  } catch (err) {
+    throw new BadManifestError(name, `cannot call ${MANIFEST_PROTOTYPE}: ${describeCause(err)}`);
+  }
+  const manifest = parseManifest(manifestText, name);
+  const functions = new Map<string, (...args: unknown[]) => unknown>();
+  for (const [fn, prototype] of manifest.functions) {
+    try {
+      functions.set(fn, library.func(prototype.canonical));
+    } catch (err) {
+      throw new BadManifestError(name, `cannot bind "${prototype.canonical}": ${describeCause(err)}`);
+    }
+  }
+  return { name, file: entry.file, sha256: entry.sha256, size: entry.size, manifest, functions };
+}
+
+function loadedStatus(plugin: LoadedPlugin): PluginStatus {
+  return {
+    name: plugin.name,
+    status: 'loaded',
+    file: plugin.file,
+    sha256: plugin.sha256,
+    version: plugin.manifest.version,
+    functions: [...plugin.manifest.functions.keys()],
+  };
 }
 
 function explain(err: unknown): { reason: string; code: string } {

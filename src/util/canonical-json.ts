@@ -8,7 +8,8 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 function sortValue(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortValue);
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
+    // Null prototype: a key named "__proto__" stays a key instead of replacing the prototype.
+    const out = Object.create(null) as Record<string, unknown>;
     for (const key of Object.keys(value).sort()) {
       const v = (value as Record<string, unknown>)[key];
       if (v !== undefined) out[key] = sortValue(v);

@@ -8,6 +8,7 @@ import { FileProbeCache, probeCacheFile } from '../../env/probe-cache.js';
 import { packageRoot } from '../../package-root.js';
 import { formatBuildEvent, formatBuildSummary } from '../format-build.js';
 import type { CliIo } from '../io.js';
+import { lockfileSigner, readSigningKey } from '../signing-key-file.js';
 import { isDebug, type CommandResult } from '../run-command.js';
 
 interface BuildOptions {
@@ -16,6 +17,7 @@ interface BuildOptions {
   skipGoModuleCheck?: boolean;
   jobs?: string;
   cache: boolean;
+  signKey?: string;
   json?: boolean;
 }
 
@@ -28,6 +30,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('-j, --jobs <n>', 'plugins built at once (default: number of CPUs)')
     .option('--no-cache', 'do not use the persistent compiler cache volume (it never changes the artifacts)')
     .option('--skip-go-module-check', 'build go-plugins even if their modules differ from the host binary\'s (they will fail to load)')
+    .option('--sign-key <file>', 'sign the lockfile with this private key (builder keygen): writes <lockfile>.sig')
     .option('--json', 'print one JSON object with an "outcome" instead of text')
     .action((options: BuildOptions) =>
       run(async () => {
@@ -35,6 +38,9 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
         if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) {
           throw new BuilderError('BAD_OPTION', `-j/--jobs must be a positive whole number, got "${options.jobs}".`, { exitCode: EXIT_UNUSABLE });
         }
+        // The key is read before anything is built: a bad key fails in a second, not after the build.
+        const signer = options.signKey ? lockfileSigner(await readSigningKey(resolve(io.cwd, options.signKey), (m) => io.stderr(`WARN ${m}\n`))) : undefined;
+        if (signer && options.check) throw new BuilderError('BAD_OPTION', '--sign-key and --check do not go together: --check writes nothing.', { exitCode: EXIT_UNUSABLE });
         const config = await loadConfig(resolve(io.cwd, options.config));
         const debug = isDebug(io.env);
         const report = await buildProject(config, {
@@ -46,6 +52,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
           engine: DockerodeEngine.fromEnv(io.env),
           recipeDir: packageRoot(),
           probeCache: new FileProbeCache(probeCacheFile(io.env)),
+          ...(signer ? { signer } : {}),
           report: (event) => {
             if (options.json) return;
             const line = formatBuildEvent(event, debug);

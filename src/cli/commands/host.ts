@@ -1,18 +1,71 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
+import { BuilderError, describeCause, EXIT_UNUSABLE } from '../../errors.js';
+import { createSealer, type SealingChoice } from '../../runtime/create-sealer.js';
 import { createHostServer } from '../../runtime/host-server.js';
-import { createKoffiLoader } from '../../runtime/koffi-loader.js';
+import { isLoopback, listen, shutdownGracefully } from '../../runtime/host-service.js';
+import { createKoffiLoader } from '../../runtime/koffi-native.js';
 import { liveFingerprint } from '../../runtime/live-environment.js';
 import { PluginHost } from '../../runtime/plugin-host.js';
+import { loadTrustedKeys } from '../../runtime/trust-store.js';
+import { readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
 
 interface HostOptions {
   plugins: string;
   lock?: string;
+  signature?: string;
   port: string;
   listen: string;
+  trustKey: string[];
+  trustDir: string[];
+  requireSignature?: boolean;
+  tokenFile?: string;
+  insecureNoAuth?: boolean;
   allowEnvironmentMismatch?: boolean;
+  sealing: string;
+  maxLockfileBytes: string;
+  maxPlugins: string;
+  reloadTimeout: string;
+  requestTimeout: string;
+}
+
+const SHUTDOWN_GRACE_MS = 1500;
+const MIN_TOKEN_LENGTH = 16;
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+class OptionError extends BuilderError {
+  constructor(message: string, fix?: string) {
+    super('BAD_OPTION', message, { exitCode: EXIT_UNUSABLE, ...(fix ? { fix } : {}) });
+  }
+}
+
+function positive(value: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new OptionError(`${flag} must be a positive number, got "${value}"`);
+  return n;
+}
+
+/** The bearer token: --token-file or BUILDER_HOST_TOKEN; required off loopback unless waived. */
+async function resolveToken(options: HostOptions, env: CliIo['env'], warn: (m: string) => void): Promise<string | undefined> {
+  const fromEnv = env.BUILDER_HOST_TOKEN;
+  if (options.tokenFile && fromEnv !== undefined) throw new OptionError('Both --token-file and BUILDER_HOST_TOKEN are set; give the token one way.');
+  let token: string | undefined;
+  if (options.tokenFile) token = (await readSmallFile(resolve(options.tokenFile), 'The token file', 4096)).toString('utf8').replace(/\r?\n$/, '');
+  else if (fromEnv !== undefined) token = fromEnv;
+  if (token !== undefined && (token.length < MIN_TOKEN_LENGTH || /\s/.test(token))) {
+    throw new OptionError(`The host token must be at least ${MIN_TOKEN_LENGTH} characters without spaces.`, 'Make one with: head -c 32 /dev/urandom | base64');
+  }
+  if (token === undefined && !isLoopback(options.listen)) {
+    if (!options.insecureNoAuth) {
+      throw new OptionError(
+        `Listening on ${options.listen} (not loopback) needs a bearer token for reload and calls.`,
+        'Set BUILDER_HOST_TOKEN or --token-file FILE; or --listen 127.0.0.1; or, knowingly, --insecure-no-auth.',
+      );
+    }
+    warn(`INSECURE: --insecure-no-auth: anyone who reaches ${options.listen}:${options.port} can reload and call every plugin`);
+  }
+  return token;
 }
 
 /** `builder host`: long-running; prints progress to stderr and serves until SIGTERM/SIGINT. */
@@ -22,42 +75,75 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .description('serve the plugins of a directory over HTTP, loading only verified ones')
     .requiredOption('--plugins <dir>', 'directory with the .so files')
     .option('--lock <file>', 'lockfile (default: <plugins>/builder.lock.json)')
+    .option('--signature <file>', 'lockfile signature (default: <lockfile>.sig)')
     .option('--port <n>', 'TCP port', '8080')
-    .option('--listen <address>', 'address to listen on', '0.0.0.0')
+    .option('--listen <address>', 'address to listen on (not loopback: a token is required)', '127.0.0.1')
+    .option('--trust-key <pub>', 'trust this public key (repeatable: key rotation); lockfiles must then be signed', collect, [])
+    .option('--trust-dir <dir>', 'trust every *.pub in this directory (repeatable)', collect, [])
+    .option('--require-signature', 'refuse to start without at least one trusted key')
+    .option('--token-file <file>', 'bearer token for every route but /healthz (or env BUILDER_HOST_TOKEN)')
+    .option('--insecure-no-auth', 'DANGEROUS: serve a non-loopback address without a token')
     .option('--allow-environment-mismatch', 'EMERGENCY: load plugins even if this host differs from the locked environment')
+    .option('--sealing <how>', 'private copies: auto (memfd, else files), memfd, file', 'auto')
+    .option('--max-lockfile-bytes <n>', 'refuse larger lockfiles', String(1024 * 1024))
+    .option('--max-plugins <n>', 'refuse lockfiles listing more plugins', '1000')
+    .option('--reload-timeout <seconds>', 'abandon a reload that takes longer', '60')
+    .option('--request-timeout <seconds>', 'drop a request not received whole in this time', '30')
     .action(async (options: HostOptions) => {
-      const port = Number(options.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        io.stderr(`error: --port must be a port number, got "${options.port}"\n`);
-        return setExit(EXIT_UNUSABLE);
-      }
       const log = (level: 'info' | 'warn', message: string) => io.stderr(`${level === 'warn' ? 'WARN ' : ''}${message}\n`);
-      let host: PluginHost;
+      let host: PluginHost | undefined;
       try {
+        const port = Number(options.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OptionError(`--port must be a port number, got "${options.port}"`);
+        if (!['auto', 'memfd', 'file'].includes(options.sealing)) throw new OptionError(`--sealing must be auto, memfd or file, got "${options.sealing}"`);
+        const limits = {
+          maxLockfileBytes: positive(options.maxLockfileBytes, '--max-lockfile-bytes'),
+          maxPlugins: positive(options.maxPlugins, '--max-plugins'),
+          reloadTimeoutMs: positive(options.reloadTimeout, '--reload-timeout', 86_400) * 1000,
+        };
+        const requestTimeoutMs = positive(options.requestTimeout, '--request-timeout', 3600) * 1000;
+        const token = await resolveToken(options, io.env, (m) => log('warn', m));
+        const trustedKeys = await loadTrustedKeys(options.trustKey.map((k) => resolve(io.cwd, k)), options.trustDir.map((d) => resolve(io.cwd, d)));
+        if (options.requireSignature && trustedKeys.length === 0) {
+          throw new OptionError('--require-signature: no trusted key was found.', 'Pass --trust-key PUB or a --trust-dir holding *.pub files.');
+        }
+        for (const key of trustedKeys) log('info', `trusting key ${key.keyId} (${key.source})`);
+        const sealer = await createSealer(options.sealing as SealingChoice);
+        const lockfile = options.lock ? resolve(io.cwd, options.lock) : undefined;
         host = await PluginHost.open({
           pluginDir: resolve(io.cwd, options.plugins),
-          ...(options.lock ? { lockfile: resolve(io.cwd, options.lock) } : {}),
+          ...(lockfile ? { lockfile } : {}),
+          ...(options.signature ? { signature: resolve(io.cwd, options.signature) } : {}),
           loader: await createKoffiLoader(),
+          sealer,
           liveEnvironment: await liveFingerprint(),
+          trustedKeys,
           allowEnvironmentMismatch: options.allowEnvironmentMismatch === true,
+          limits,
           log,
         });
+        const server = createHostServer(host, { ...(token !== undefined ? { token } : {}), requestTimeoutMs, log });
+        const bound = await listen(server, port, options.listen);
+        const report = host.report();
+        io.stderr(
+          `listening on http://${options.listen.includes(':') ? `[${options.listen}]` : options.listen}:${bound} ` +
+            `(trust: ${report.trust}, auth: ${token ? 'bearer token' : 'none'}, copies: ${sealer.kind}, lockfile: ${report.lockfile.status})\n`,
+        );
+        await new Promise<void>((done) => {
+          const stop = (signal: string) => {
+            log('info', `${signal}: shutting down (at most ${SHUTDOWN_GRACE_MS} ms for requests in flight)`);
+            void shutdownGracefully(server, SHUTDOWN_GRACE_MS).then(done);
+          };
+          process.once('SIGTERM', () => stop('SIGTERM'));
+          process.once('SIGINT', () => stop('SIGINT'));
+        });
       } catch (err) {
-        io.stderr(`error: ${(err as Error).message}\n${err instanceof BuilderError && err.fix ? `fix: ${err.fix}\n` : ''}`);
-        return setExit(EXIT_UNUSABLE);
+        if (err instanceof BuilderError) io.stderr(`error: ${err.message}\n${err.fix ? `fix: ${err.fix}\n` : ''}`);
+        else io.stderr(`error: ${describeCause(err)}\n`);
+        setExit(EXIT_UNUSABLE);
+      } finally {
+        // A failed start removes what it made (a file sealer's directory); so does a stop.
+        await host?.close();
       }
-      const server = createHostServer(host);
-      await new Promise<void>((resolveListen, reject) => {
-        server.once('error', reject);
-        server.listen(port, options.listen, () => resolveListen());
-      });
-      const address = server.address();
-      io.stderr(`listening on http://${options.listen}:${typeof address === 'object' && address ? address.port : port}\n`);
-      await new Promise<void>((done) => {
-        const stop = () => server.close(() => done());
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
-      await host.close();
     });
 }

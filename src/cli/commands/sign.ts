@@ -1,0 +1,63 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { BuilderError, EXIT_FAILED } from '../../errors.js';
+import { serializeLockfile } from '../../lock/lockfile.js';
+import { signaturePathFor } from '../../trust/lockfile-signature.js';
+import { readSmallFile } from '../../util/safe-file.js';
+import { sha256FileHex } from '../../util/sha256.js';
+import { writeFileAtomic } from '../../util/write-file-atomic.js';
+import type { CliIo } from '../io.js';
+import { locateLock } from '../lock-location.js';
+import type { CommandResult } from '../run-command.js';
+import { lockfileSigner, readSigningKey } from '../signing-key-file.js';
+
+interface SignOptions {
+  key: string;
+  lock?: string;
+  dir?: string;
+  config?: string;
+  json?: boolean;
+}
+
+export function registerSign(program: Command, io: CliIo, run: (action: () => Promise<CommandResult>, json: boolean) => Promise<void>): void {
+  program
+    .command('sign')
+    .description('sign a lockfile (after checking every artifact has its locked sha256): writes <lockfile>.sig')
+    .requiredOption('--key <file>', 'private key written by builder keygen')
+    .option('--lock <file>', 'lockfile (default: from -c, or ./builder.lock.json)')
+    .option('--dir <dir>', 'directory with the .so files (default: outDir, or the lockfile\'s directory)')
+    .option('-c, --config <file>', 'config file naming the lockfile and outDir')
+    .option('--json', 'print one JSON object with an "outcome"')
+    .action((options: SignOptions) =>
+      run(async () => {
+        const key = await readSigningKey(options.key, (m) => io.stderr(`WARN ${m}\n`));
+        const { lockPath, lock, localDir } = await locateLock(io.cwd, options);
+        // Sign only what is true: every artifact on disk must have the locked bytes.
+        const wrong: string[] = [];
+        for (const [name, entry] of Object.entries(lock.plugins)) {
+          const actual = await sha256FileHex(join(localDir, entry.file)).catch((err: Error) => `unreadable (${err.message})`);
+          if (actual !== entry.sha256) wrong.push(`  - ${name} (${entry.file}): ${actual.length === 64 ? `sha256 ${actual}, locked ${entry.sha256}` : actual}`);
+        }
+        if (wrong.length > 0) {
+          throw new BuilderError('HASH_MISMATCH', `Refusing to sign ${lockPath}: artifacts in ${localDir} do not match it:\n${wrong.join('\n')}`, {
+            fix: 'Run `builder build` (or pass --dir with the artifacts of this lockfile), then sign.',
+            exitCode: EXIT_FAILED,
+          });
+        }
+        // Sign the bytes on disk; they must be the canonical form so a reader sees what was signed.
+        const text = (await readSmallFile(lockPath, 'The lockfile', 64 * 1024 * 1024)).toString('utf8');
+        if (text !== serializeLockfile(lock)) {
+          throw new BuilderError('LOCKFILE_INVALID', `${lockPath} is not in canonical form (edited by hand?).`, { fix: 'Regenerate it with `builder build`, then sign.', exitCode: EXIT_FAILED });
+        }
+        const envelope = lockfileSigner(key).sign(lock, text);
+        const path = signaturePathFor(lockPath);
+        await writeFileAtomic(path, envelope);
+        const subjects = Object.keys(lock.plugins).length + 1;
+        return {
+          json: { outcome: 'signed', signature: path, lockfile: lockPath, keyId: key.keyId, subjects },
+          text: `Signed ${lockPath} (${subjects} subjects: every artifact and the lockfile)\nsignature ${path}\nkey id    ${key.keyId}\n`,
+          exitCode: 0,
+        };
+      }, options.json === true),
+    );
+}

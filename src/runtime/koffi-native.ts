@@ -1,0 +1,78 @@
+import { constants } from 'node:os';
+import type { MemfdSyscalls } from './memfd-sealer.js';
+import type { NativeLibrary, NativeLoader } from './native-loader.js';
+
+/**
+ * The only koffi import, loaded lazily: tools that never load a plugin (builder build) must
+ * not need koffi's native binary.
+ */
+type Koffi = typeof import('koffi').default;
+let koffiModule: Promise<Koffi> | null = null;
+const loadKoffi = () => (koffiModule ??= import('koffi').then((m) => m.default));
+
+export async function createKoffiLoader(): Promise<NativeLoader> {
+  const koffi = await loadKoffi();
+  return {
+    load(path: string): NativeLibrary {
+      const lib = koffi.load(path);
+      return { func: (prototype: string) => lib.func(prototype) as (...args: unknown[]) => unknown };
+    },
+  };
+}
+
+const MFD_CLOEXEC = 0x1;
+const MFD_ALLOW_SEALING = 0x2;
+const F_ADD_SEALS = 1033;
+const F_GET_SEALS = 1034;
+
+function errnoName(code: number): string {
+  const name = Object.entries(constants.errno).find(([, value]) => value === code)?.[0];
+  return name ? `${name} (errno ${code})` : `errno ${code}`;
+}
+
+/**
+ * libc's memfd_create, sendfile and fcntl, or null where this libc or kernel has no
+ * memfd_create (glibc < 2.27, or ENOSYS): the caller then falls back to private files.
+ */
+export async function createMemfdSyscalls(): Promise<MemfdSyscalls | null> {
+  const koffi = await loadKoffi();
+  let libc;
+  for (const name of ['libc.so.6', 'libc.so']) {
+    try {
+      libc = koffi.load(name);
+      break;
+    } catch {
+      // try the next name: glibc's soname, then musl's
+    }
+  }
+  if (!libc) return null;
+  let memfdCreate: (name: string, flags: number) => number;
+  let sendfile: (out: number, inFd: number, offset: null, count: number) => number | bigint;
+  let fcntl: (fd: number, cmd: number, ...rest: unknown[]) => number;
+  try {
+    memfdCreate = libc.func('int memfd_create(const char *name, unsigned int flags)');
+    sendfile = libc.func('long sendfile(int out_fd, int in_fd, void *offset, size_t count)');
+    fcntl = libc.func('int fcntl(int fd, int cmd, ...)');
+  } catch {
+    return null;
+  }
+  const check = (what: string, result: number | bigint): number => {
+    const n = Number(result);
+    if (n < 0) throw new Error(`${what}: ${errnoName(koffi.errno())}`);
+    return n;
+  };
+  const syscalls: MemfdSyscalls = {
+    memfdCreate: (name) => check('memfd_create', memfdCreate(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)),
+    sendfile: (out, inFd, count) => check('sendfile', sendfile(out, inFd, null, count)),
+    addSeals: (fd, seals) => void check('fcntl(F_ADD_SEALS)', fcntl(fd, F_ADD_SEALS, 'int', seals)),
+    getSeals: (fd) => check('fcntl(F_GET_SEALS)', fcntl(fd, F_GET_SEALS)),
+  };
+  // A kernel without memfd (or a seccomp profile that forbids it) answers here, once.
+  try {
+    const probe = syscalls.memfdCreate('builder-probe');
+    (await import('node:fs')).closeSync(probe);
+  } catch {
+    return null;
+  }
+  return syscalls;
+}

@@ -1,0 +1,97 @@
+import type { Lockfile } from '../lock/lockfile.js';
+import { TrustError } from './trust-error.js';
+
+export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
+export const BUILD_TYPE = 'urn:plugin-builder:build:v1';
+/** The lockfile's own subject: named by its role, so a renamed deployment copy still matches. */
+export const LOCKFILE_SUBJECT = 'builder.lock.json';
+const MAX_SUBJECTS = 100_000;
+
+export interface Subject {
+  name: string;
+  digest: { sha256: string };
+}
+
+export interface ParsedStatement {
+  /** subject name → sha256 hex. */
+  subjects: Map<string, string>;
+  predicateType: string;
+}
+
+/**
+ * The in-toto Statement v1 for a build: every artifact and the lockfile as subjects, SLSA
+ * Provenance v1 as predicate. Deterministic (no timestamps), so signing the same lockfile with
+ * the same Ed25519 key gives the same bytes.
+ */
+export function buildStatement(lock: Lockfile, lockfileSha256: string, toolVersion: string): object {
+  const plugins = [...Object.entries(lock.plugins)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const subject: Subject[] = [
+    ...plugins.map(([, p]) => ({ name: p.file, digest: { sha256: p.sha256 } })),
+    { name: LOCKFILE_SUBJECT, digest: { sha256: lockfileSha256 } },
+  ];
+  const imageDigest = (id: string) => ({ sha256: id.replace(/^sha256:/, '') });
+  return {
+    _type: STATEMENT_TYPE,
+    subject,
+    predicateType: SLSA_PROVENANCE_V1,
+    predicate: {
+      buildDefinition: {
+        buildType: BUILD_TYPE,
+        externalParameters: {
+          hostImage: lock.host.image,
+          plugins: plugins.map(([name, p]) => ({ name, kind: p.kind, file: p.file })),
+        },
+        internalParameters: {
+          hostFingerprintHash: lock.host.fingerprintHash,
+          builderFingerprintHash: lock.builder.fingerprintHash,
+          inputsHashes: Object.fromEntries(plugins.map(([name, p]) => [name, p.inputsHash])),
+        },
+        resolvedDependencies: [
+          { name: 'host-image', uri: `docker-image:${lock.host.image}`, digest: imageDigest(lock.host.imageId) },
+          { name: 'builder-image', uri: `docker-image:${lock.builder.image}`, digest: imageDigest(lock.builder.imageId) },
+        ],
+      },
+      runDetails: {
+        builder: { id: 'urn:plugin-builder:builder', version: { 'plugin-builder': toolVersion } },
+      },
+    },
+  };
+}
+
+const bad = (reason: string): never => {
+  throw new TrustError('BAD_SIGNATURE', `The signed statement is not usable: ${reason}.`, 'Sign the lockfile again with `builder sign`.');
+};
+
+/** Parse a verified payload as an in-toto Statement v1; only the parts the host decides on. */
+export function parseStatement(payload: Buffer): ParsedStatement {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(payload.toString('utf8'));
+  } catch (err) {
+    return bad(`not JSON (${(err as Error).message})`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return bad('not a JSON object');
+  const record = raw as Record<string, unknown>;
+  const field = (name: string) => (Object.hasOwn(record, name) ? record[name] : undefined);
+  if (field('_type') !== STATEMENT_TYPE) return bad(`"_type" is not ${STATEMENT_TYPE}`);
+  const predicateType = field('predicateType');
+  if (typeof predicateType !== 'string') return bad('"predicateType" must be a string');
+  const list = field('subject');
+  if (!Array.isArray(list) || list.length === 0) return bad('"subject" must be a non-empty array');
+  if (list.length > MAX_SUBJECTS) return bad(`more than ${MAX_SUBJECTS} subjects`);
+  const subjects = new Map<string, string>();
+  for (const [i, item] of list.entries()) {
+    const entry = (item ?? {}) as Record<string, unknown>;
+    const name = Object.hasOwn(entry, 'name') ? entry.name : undefined;
+    const digest = (Object.hasOwn(entry, 'digest') ? entry.digest : undefined) as Record<string, unknown> | undefined;
+    const sha256 = digest && typeof digest === 'object' && Object.hasOwn(digest, 'sha256') ? digest.sha256 : undefined;
+    if (typeof name !== 'string' || name === '') return bad(`subject[${i}].name must be a non-empty string`);
+    if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) return bad(`subject[${i}] (${name}) has no sha256 digest`);
+    // Two digests for one name would let a verifier pick the one it likes.
+    if (subjects.has(name)) return bad(`subject "${name}" appears twice`);
+    subjects.set(name, sha256);
+  }
+  return { subjects, predicateType };
+}
