@@ -123,7 +123,9 @@ describe.skipIf(skipDocker)('signed lockfiles and a hardened host service (real 
   });
 
   it('the attack: a rewritten .so and lockfile entry without the key is refused whole; the signed version keeps serving', async () => {
-    const host = await start(plugins, { trust: { 'ci.pub': await readFile(keys.pub, 'utf8') } });
+    const trust = ['--trust-dir', '/app/trust'];
+    const host = await start(plugins, { args: trust, trust: { 'ci.pub': await readFile(keys.pub, 'utf8') } });
+    expect((await host.get('/healthz')).body.trust).toBe('signed');
     expect(await host.post('/plugins/greet/call/Add', { args: [1, 2] })).toEqual({ status: 200, body: { result: 3 } });
 
     // The attacker builds their own greet (v2: Add adds 1000) and rewrites the lockfile entry.
@@ -133,6 +135,7 @@ describe.skipIf(skipDocker)('signed lockfiles and a hardened host service (real 
     const evil = parseLockfile(await readFile(join(v2, 'dist/plugins/builder.lock.json'), 'utf8'));
     const staged = await mkdtemp(join(tmpdir(), 'pb-attack-'));
     await cp(join(v2, 'dist/plugins/libgreet.so'), join(staged, 'libgreet.so'));
+    await cp(join(plugins, 'libshout.so'), join(staged, 'libshout.so'));
     await writeFile(join(staged, 'builder.lock.json'), serializeLockfile({ ...lock, plugins: { ...lock.plugins, greet: evil.plugins.greet! } }));
     await host.deploy(staged);
     const reload = await host.put('/plugins/reload');
@@ -152,7 +155,7 @@ describe.skipIf(skipDocker)('signed lockfiles and a hardened host service (real 
     expect(await host.logs()).not.toContain('loaded greet 2.0.0');
 
     // Rotation: the attacker's key added to the trust directory (by whoever owns it) is accepted.
-    const rotated = await start(staged, { trust: { 'ci.pub': await readFile(keys.pub, 'utf8'), 'next.pub': await readFile(attacker.pub, 'utf8') } });
+    const rotated = await start(staged, { args: trust, trust: { 'ci.pub': await readFile(keys.pub, 'utf8'), 'next.pub': await readFile(attacker.pub, 'utf8') } });
     const accepted = await rotated.put('/plugins/reload');
     expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
     expect(await rotated.post('/plugins/greet/call/Add', { args: [1, 2] })).toEqual({ status: 200, body: { result: 1003 } });

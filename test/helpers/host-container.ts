@@ -95,7 +95,7 @@ export async function startHostContainer(image: string, dir: string, options: Ho
     return demuxDockerStream(buffer);
   };
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(url + path, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+    const res = await fetch(url + path, { method, headers, signal: AbortSignal.timeout(60_000), ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as HostAnswer };
   };
@@ -126,7 +126,8 @@ export async function startHostContainer(image: string, dir: string, options: Ho
     if (options.waitHealthy !== false) {
       const deadline = Date.now() + 30_000;
       for (;;) {
-        const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+        // A published port accepts before the service listens: every probe has its own deadline.
+        const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
         if (ok) break;
         const state = await container.inspect();
         if (!state.State.Running) throw new Error(`host container exited (${state.State.ExitCode}):\n${await logs()}`);
