@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -97,6 +97,27 @@ describe.skipIf(skipDocker)('signed lockfiles and a hardened host service (real 
     expect(signed.code, signed.stdout).toBe(0);
     // Ed25519 is deterministic: the same lockfile signed by the same key gives the same envelope.
     expect(await readFile(join(copy, 'builder.lock.json.sig'), 'utf8')).toBe(await readFile(join(plugins, 'builder.lock.json.sig'), 'utf8'));
+    await rm(copy, { recursive: true, force: true });
+  });
+
+  it('build --sign-key keeps the signature in step: unchanged stays byte-identical; an unsigned rebuild removes the stale one', async () => {
+    const copy = await copyProject('examples/hello');
+    const sig = join(copy, 'dist/plugins/builder.lock.json.sig');
+    expect((await cli(copy, ['build', '--sign-key', keys.key])).code).toBe(0);
+    const first = await readFile(sig, 'utf8');
+    const unchanged = await cli(copy, ['build', '--sign-key', keys.key, '--json']);
+    expect(JSON.parse(unchanged.stdout)).toMatchObject({ outcome: 'built', signature: { keyId: keys.keyId } });
+    expect(await readFile(sig, 'utf8')).toBe(first);
+    await appendFile(join(copy, 'plugins/greet/greet.c'), '\nint Extra(void) { return 1; }\n');
+    const unsigned = await cli(copy, ['build']);
+    expect(unsigned.code, unsigned.stderr).toBe(0);
+    expect(unsigned.stderr).toContain('removed');
+    await expect(stat(sig)).rejects.toThrow(/ENOENT/);
+    const check = await cli(copy, ['build', '--check', '--sign-key', keys.key]);
+    expect(check.code).toBe(2);
+    const badKey = await cli(copy, ['build', '--sign-key', keys.pub]);
+    expect(badKey.code).toBe(2);
+    expect(badKey.stderr).toContain('not a PEM private key');
     await rm(copy, { recursive: true, force: true });
   });
 

@@ -57,3 +57,42 @@ describe('lockfile', () => {
     expect(await readFile(path, 'utf8')).toBe(serializeLockfile(sampleLock()));
   });
 });
+
+describe('lockfile: names from the file never act as object properties', () => {
+  it('plugins named like Object.prototype members round-trip; "__proto__" is refused as a name', () => {
+    const lock = sampleLock();
+    const entry = lock.plugins.greet!;
+    const names = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', 'greet'];
+    const text = serializeLockfile({ ...lock, plugins: Object.fromEntries(names.map((n) => [n, { ...entry, file: `lib${n}.so` }])) });
+    const parsed = parseLockfile(text);
+    expect(Object.keys(parsed.plugins).sort()).toEqual([...names].sort());
+    expect(serializeLockfile(parsed)).toBe(text);
+    const withoutConstructor = parseLockfile(serializeLockfile(sampleLock()));
+    expect(withoutConstructor.plugins.constructor).toBeUndefined();
+    const proto = text.replace('"valueOf"', '"__proto__"');
+    expect(() => parseLockfile(proto)).toThrow(LockfileError);
+    expect(canonicalJson(JSON.parse('{"__proto__":{"x":1},"a":2}'))).toBe('{"__proto__":{"x":1},"a":2}');
+  });
+
+  it('fuzz: any JSON either parses to a lockfile that round-trips or throws LockfileError', async () => {
+    const fc = (await import('fast-check')).default;
+    const base = sampleLock();
+    const arb = fc.oneof(
+      fc.json(),
+      fc.dictionary(fc.string({ maxLength: 12 }), fc.record({ kind: fc.constantFrom('c', 'go-plugin', 'rust'), file: fc.string({ maxLength: 12 }), sha256: fc.constantFrom('d'.repeat(64), 'x'), size: fc.integer(), inputsHash: fc.constant(base.plugins.greet!.inputsHash) }), { maxKeys: 5 }).map((plugins) => JSON.stringify({ ...base, plugins })),
+    );
+    fc.assert(
+      fc.property(arb, (text) => {
+        let parsed;
+        try {
+          parsed = parseLockfile(text);
+        } catch (err) {
+          expect(err).toBeInstanceOf(LockfileError);
+          return;
+        }
+        expect(parseLockfile(serializeLockfile(parsed))).toEqual(parsed);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
