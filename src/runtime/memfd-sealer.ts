@@ -2,7 +2,7 @@ import { closeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { describeCause } from '../errors.js';
-import { hashOpenFile } from './hash-file.js';
+import { hashMemoryFile } from './hash-file.js';
 import { SealError, type SealedCopy, type Sealer } from './sealer.js';
 
 /** The few libc calls a sealed in-memory copy needs (bound through koffi in production). */
@@ -64,7 +64,10 @@ export class MemfdSealer implements Sealer {
     let released = false;
     return {
       path: `/proc/self/fd/${fd}`,
-      sha256: (hashSignal) => hashOpenFile(fd, size, hashSignal),
+      sha256: async (hashSignal) => {
+        hashSignal.throwIfAborted();
+        return hashMemoryFile(fd, size);
+      },
       release: async () => {
         if (!released) closeSync(fd);
         released = true;

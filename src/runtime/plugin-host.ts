@@ -1,16 +1,6 @@
 import { opendir } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  BadCallError,
-  BadManifestError,
-  BuilderError,
-  EnvironmentMismatchError,
-  HashMismatchError,
-  PluginLoadError,
-  ReloadTimeoutError,
-  UnknownPluginError,
-  describeCause,
-} from '../errors.js';
+import { BadCallError, BuilderError, EnvironmentMismatchError, ReloadTimeoutError, UnknownPluginError, describeCause } from '../errors.js';
 import { diffFingerprints, type EnvironmentFingerprint } from '../env/fingerprint.js';
 import type { LockedPlugin, Lockfile } from '../lock/lockfile.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
@@ -18,9 +8,8 @@ import type { TrustedKey } from '../trust/keys.js';
 import { type AcceptedLockfile, acceptLockfile, isLockfileRefusal, type LockfileLimits } from './accept-lockfile.js';
 import { convertArguments, resultToJson } from './call-values.js';
 import { type DeployedState, DeployedFileChecker } from './deployed-file.js';
-import { MANIFEST_PROTOTYPE, type PluginManifest, parseManifest } from './manifest.js';
+import { type LoadedPlugin, LoadedButRefusedError, loadVerifiedPlugin } from './load-plugin.js';
 import type { NativeLoader } from './native-loader.js';
-import { openRegularFile } from '../util/safe-file.js';
 import type { Sealer } from './sealer.js';
 
 export interface HostLimits extends LockfileLimits {
@@ -101,14 +90,6 @@ export interface HostReport {
   plugins: PluginStatus[];
 }
 
-interface LoadedPlugin {
-  name: string;
-  file: string;
-  sha256: string;
-  size: number;
-  manifest: PluginManifest;
-  functions: Map<string, (...args: unknown[]) => unknown>;
-}
 
 const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -303,40 +284,15 @@ export class PluginHost {
     const known = this.versions.get(versionKey);
     if (known instanceof BuilderError) throw known;
     if (known) return known;
-
-    const source = join(this.options.pluginDir, entry.file);
-    const { handle } = await openRegularFile(source, `Plugin "${name}":`, { exactSize: entry.size });
-    let sealed;
     try {
-      signal.throwIfAborted();
-      sealed = await this.options.sealer.seal(handle, entry.size, name, signal);
-    } finally {
-      await handle.close();
-    }
-    let library;
-    try {
-      const actual = await sealed.sha256(signal);
-      if (actual !== entry.sha256) throw new HashMismatchError(name, entry.file, entry.sha256, actual);
-      signal.throwIfAborted();
-      try {
-        library = this.options.loader.load(sealed.path);
-      } catch (err) {
-        throw new PluginLoadError(name, entry.file, describeCause(err));
-      }
-    } catch (err) {
-      await sealed.release();
-      throw err;
-    }
-    // From here the copy is mapped and is never released or loaded again.
-    try {
-      const loaded = bindManifest(name, entry, library);
+      const loaded = await loadVerifiedPlugin(this.options.pluginDir, name, entry, this.options.sealer, this.options.loader, signal);
       this.versions.set(versionKey, loaded);
       this.log('info', `loaded ${name} ${loaded.manifest.version} (${entry.file}, sha256 ${entry.sha256.slice(0, 16)}…, ${this.options.sealer.kind} copy)`);
       return loaded;
     } catch (err) {
-      const error = err instanceof BuilderError ? err : new BadManifestError(name, describeCause(err));
-      this.versions.set(versionKey, error);
-      throw error;
+      if (!(err instanceof LoadedButRefusedError)) throw err;
+      this.versions.set(versionKey, err.error);
+      throw err.error;
     }
   }
 
@@ -360,25 +316,6 @@ export class PluginHost {
       return { name: file, status: 'rejected' as const, file, reason, code };
     });
   }
-}
-
-function bindManifest(name: string, entry: LockedPlugin, library: ReturnType<NativeLoader['load']>): LoadedPlugin {
-  let manifestText: unknown;
-  try {
-    manifestText = library.func(MANIFEST_PROTOTYPE)();
-  } catch (err) {
-    throw new BadManifestError(name, `cannot call ${MANIFEST_PROTOTYPE}: ${describeCause(err)}`);
-  }
-  const manifest = parseManifest(manifestText, name);
-  const functions = new Map<string, (...args: unknown[]) => unknown>();
-  for (const [fn, prototype] of manifest.functions) {
-    try {
-      functions.set(fn, library.func(prototype.canonical));
-    } catch (err) {
-      throw new BadManifestError(name, `cannot bind "${prototype.canonical}": ${describeCause(err)}`);
-    }
-  }
-  return { name, file: entry.file, sha256: entry.sha256, size: entry.size, manifest, functions };
 }
 
 function loadedStatus(plugin: LoadedPlugin): PluginStatus {
