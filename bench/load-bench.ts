@@ -67,40 +67,49 @@ for (const mb of [1, 10]) {
     work();
     into.push(performance.now() - t0);
   };
-  for (let i = 0; i < ROUNDS; i++) {
-    // dlopen of a path already open returns the old handle: every round gets fresh paths.
+  // Each series runs on its own, so one series' garbage (readFileSync's 10 MB buffers) is not
+  // collected inside another's timings. dlopen of a path already open returns the old handle:
+  // every round gets fresh paths.
+  const rounds = Array.from({ length: ROUNDS }, (_, i) => {
     const round = join(dir, `round-${i}`);
-    mkdirSync(round);
-    writeFileSync(join(round, `lib${name}.so`), so);
+    for (const sub of ['', 'memfd', 'file']) mkdirSync(join(round, sub), { recursive: true });
+    for (const sub of ['', 'memfd', 'file']) writeFileSync(join(round, sub, `lib${name}.so`), so);
     writeFileSync(join(round, 'builder.lock.json'), serializeLockfile(lock));
-    const barePath = join(round, `bare.so`);
-    writeFileSync(barePath, so);
-    time(series.hash, () => hashFile(barePath));
-    time(series.naiveHash, () => createHash('sha256').update(readFileSync(barePath)).digest('hex'));
-    time(series.bare, () => koffi.load(barePath));
-    // The floor of any sealed copy: fresh memory pages for the bytes (an in-kernel copy).
+    writeFileSync(join(round, 'bare.so'), so);
+    return round;
+  });
+  for (const round of rounds) time(series.hash, () => hashFile(join(round, 'bare.so')));
+  for (const round of rounds) time(series.bare, () => koffi.load(join(round, 'bare.so')));
+  const signal = new AbortController().signal;
+  for (const round of rounds) {
+    const t0 = performance.now();
+    const loaded = await loadVerifiedPlugin(join(round, 'memfd'), name, entry, new MemfdSealer(memfd), koffi, signal);
+    series.memfd.push(performance.now() - t0);
+    if (loaded.functions.get('Get')?.(0) !== 1) throw new Error('the plugin did not answer');
+  }
+  // The floor of any sealed copy: fresh memory pages for the bytes (an in-kernel copy).
+  for (const round of rounds) {
     time(series.copy, () => {
       const fd = memfd.memfdCreate('bench');
-      const src = openSync(barePath, 'r');
+      const src = openSync(join(round, 'bare.so'), 'r');
       for (let done = 0; done < so.length; ) done += memfd.sendfile(fd, src, so.length - done);
       closeSync(src);
       closeSync(fd);
     });
-    const signal = new AbortController().signal;
-    for (const [sealer, into] of [[new MemfdSealer(memfd), series.memfd], [new FileSealer(round), series.file]] as const) {
-      const pluginDir = join(round, sealer.kind);
-      mkdirSync(pluginDir);
-      writeFileSync(join(pluginDir, `lib${name}.so`), so);
-      const t0 = performance.now();
-      const loaded = await loadVerifiedPlugin(pluginDir, name, entry, sealer, koffi, signal);
-      into.push(performance.now() - t0);
-      if (loaded.functions.get('Get')?.(0) !== 1) throw new Error('the plugin did not answer');
-    }
-    const t1 = performance.now();
+  }
+  for (const round of rounds) {
+    const t0 = performance.now();
+    const loaded = await loadVerifiedPlugin(join(round, 'file'), name, entry, new FileSealer(round), koffi, signal);
+    series.file.push(performance.now() - t0);
+    if (loaded.functions.get('Get')?.(0) !== 1) throw new Error('the plugin did not answer');
+  }
+  for (const round of rounds) {
+    const t0 = performance.now();
     const host = await PluginHost.open({ pluginDir: round, loader: koffi, sealer: new MemfdSealer(memfd), liveEnvironment: lock.host.fingerprint });
-    series.open.push(performance.now() - t1);
+    series.open.push(performance.now() - t0);
     if (host.call(name, 'Get', [0]) !== 1) throw new Error('the plugin did not answer');
   }
+  for (const round of rounds) time(series.naiveHash, () => createHash('sha256').update(readFileSync(join(round, 'bare.so'))).digest('hex'));
   const m = Object.fromEntries(Object.entries(series).map(([k, v]) => [k, median(v)])) as Record<keyof typeof series, number>;
   const baseline = Math.min(m.hash, m.naiveHash) + m.bare;
   const ms = (x: number) => `${x.toFixed(2)} ms`;
