@@ -10,7 +10,7 @@ import { toolVersion } from '../version.js';
 export async function readSigningKey(path: string, warn: (message: string) => void): Promise<SigningKey> {
   let pem: Buffer;
   try {
-    pem = await readSmallFile(path, 'The signing key', 16 * 1024);
+    pem = await readSmallFile(path, 'The signing key', 16 * 1024, { followSymlinks: true });
   } catch (err) {
     throw new BuilderError('BAD_KEY', `Cannot read the signing key: ${(err as Error).message}`, {
       fix: 'Pass the private key written by `builder keygen` (NAME.key).',

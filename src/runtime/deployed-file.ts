@@ -32,7 +32,13 @@ export class DeployedFileChecker {
     try {
       const identity = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}:${sha256}`;
       if (this.verified.get(file) === identity) return { onDisk: 'matches' };
-      const actual = await hashOpenFile(handle.fd, size, AbortSignal.timeout(timeoutMs));
+      let actual: string;
+      try {
+        actual = await hashOpenFile(handle.fd, size, AbortSignal.timeout(timeoutMs));
+      } catch (err) {
+        // A file that cannot be read back (I/O error, shrinking, too slow) is a finding, not a failure of the report.
+        return { onDisk: 'unsafe', onDiskReason: `${path} could not be re-hashed: ${(err as Error).message}` };
+      }
       if (actual !== sha256) {
         this.verified.delete(file);
         return { onDisk: 'changed', onDiskReason: `${path} now has sha256 ${actual}; the serving version is ${sha256}. Reload to load what the lockfile lists.` };

@@ -30,7 +30,7 @@ export async function loadTrustedKeys(files: readonly string[], dirs: readonly s
   const keys = new Map<string, TrustedKey>();
   for (const path of paths) {
     try {
-      const key = parseTrustedKey(await readSmallFile(path, 'The trusted key', MAX_KEY_BYTES), path);
+      const key = parseTrustedKey(await readSmallFile(path, 'The trusted key', MAX_KEY_BYTES, { followSymlinks: true }), path);
       if (!keys.has(key.keyId)) keys.set(key.keyId, key);
     } catch (err) {
       const error = err as BuilderError;

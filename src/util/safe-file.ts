@@ -41,6 +41,11 @@ export interface SafeOpenLimits {
   exactSize?: number;
   /** The file may be at most this large (a lockfile, a key, a signature). */
   maxSize?: number;
+  /**
+   * Follow a final symlink: only for what the operator configures (a trusted key, a token file),
+   * which Kubernetes mounts as links into `..data/`. Never for what a deployment supplies.
+   */
+  followSymlinks?: boolean;
 }
 
 /**
@@ -50,7 +55,7 @@ export interface SafeOpenLimits {
 export async function openRegularFile(path: string, what: string, limits: SafeOpenLimits = {}): Promise<OpenedFile> {
   let handle: FileHandle;
   try {
-    handle = await open(path, SAFE_FLAGS);
+    handle = await open(path, limits.followSymlinks ? SAFE_FLAGS & ~constants.O_NOFOLLOW : SAFE_FLAGS);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UnsafeFileError('FILE_MISSING', path, `${what} ${path} does not exist.`, `Deploy ${path}.`);
@@ -97,8 +102,8 @@ export async function readExactly(handle: FileHandle, length: number, path: stri
 }
 
 /** A small file someone else wrote (lockfile, signature, key, token): regular, capped, read once. */
-export async function readSmallFile(path: string, what: string, maxSize: number): Promise<Buffer> {
-  const { handle, stats } = await openRegularFile(path, what, { maxSize });
+export async function readSmallFile(path: string, what: string, maxSize: number, options: { followSymlinks?: boolean } = {}): Promise<Buffer> {
+  const { handle, stats } = await openRegularFile(path, what, { maxSize, ...options });
   try {
     return await readExactly(handle, stats.size, path);
   } finally {

@@ -47,11 +47,11 @@ function positive(value: string, flag: string, max = Number.MAX_SAFE_INTEGER): n
 }
 
 /** The bearer token: --token-file or BUILDER_HOST_TOKEN; required off loopback unless waived. */
-async function resolveToken(options: HostOptions, env: CliIo['env'], warn: (m: string) => void): Promise<string | undefined> {
-  const fromEnv = env.BUILDER_HOST_TOKEN;
+async function resolveToken(options: HostOptions, io: CliIo, warn: (m: string) => void): Promise<string | undefined> {
+  const fromEnv = io.env.BUILDER_HOST_TOKEN;
   if (options.tokenFile && fromEnv !== undefined) throw new OptionError('Both --token-file and BUILDER_HOST_TOKEN are set; give the token one way.');
   let token: string | undefined;
-  if (options.tokenFile) token = (await readSmallFile(resolve(options.tokenFile), 'The token file', 4096)).toString('utf8').replace(/\r?\n$/, '');
+  if (options.tokenFile) token = (await readSmallFile(resolve(io.cwd, options.tokenFile), 'The token file', 4096, { followSymlinks: true })).toString('utf8').replace(/\r?\n$/, '');
   else if (fromEnv !== undefined) token = fromEnv;
   if (token !== undefined && (token.length < MIN_TOKEN_LENGTH || /\s/.test(token))) {
     throw new OptionError(`The host token must be at least ${MIN_TOKEN_LENGTH} characters without spaces.`, 'Make one with: head -c 32 /dev/urandom | base64');
@@ -102,7 +102,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           reloadTimeoutMs: positive(options.reloadTimeout, '--reload-timeout', 86_400) * 1000,
         };
         const requestTimeoutMs = positive(options.requestTimeout, '--request-timeout', 3600) * 1000;
-        const token = await resolveToken(options, io.env, (m) => log('warn', m));
+        const token = await resolveToken(options, io, (m) => log('warn', m));
         const trustedKeys = await loadTrustedKeys(options.trustKey.map((k) => resolve(io.cwd, k)), options.trustDir.map((d) => resolve(io.cwd, d)));
         if (options.requireSignature && trustedKeys.length === 0) {
           throw new OptionError('--require-signature: no trusted key was found.', 'Pass --trust-key PUB or a --trust-dir holding *.pub files.');

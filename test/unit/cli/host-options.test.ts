@@ -1,0 +1,33 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../../src/cli/program.js';
+import { tempDir } from '../../helpers/fake-plugins.js';
+
+async function host(args: string[], env: Record<string, string> = {}) {
+  let stderr = '';
+  const cwd = await tempDir('pb-cli-host-');
+  const code = await runCli(['host', '--plugins', cwd, ...args], { cwd, env, stdout: () => {}, stderr: (t) => (stderr += t) });
+  return { code, stderr, cwd };
+}
+
+describe('builder host: refusals before anything is loaded', () => {
+  it('a non-loopback address without a token is refused, naming the remedies', async () => {
+    const run = await host(['--listen', '0.0.0.0']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('needs a bearer token');
+    expect(run.stderr).toContain('BUILDER_HOST_TOKEN');
+  });
+
+  it('weak or doubly given tokens are refused; --require-signature needs a key', async () => {
+    expect((await host(['--listen', '0.0.0.0'], { BUILDER_HOST_TOKEN: 'short' })).stderr).toContain('at least 16 characters');
+    const dir = await tempDir('pb-token-');
+    await writeFile(join(dir, 't'), 'x'.repeat(20));
+    expect((await host(['--token-file', join(dir, 't')], { BUILDER_HOST_TOKEN: 'y'.repeat(20) })).stderr).toContain('one way');
+    expect((await host(['--require-signature'])).stderr).toContain('no trusted key');
+    expect((await host(['--port', '70000'])).code).toBe(2);
+    expect((await host(['--sealing', 'tmpfs'])).stderr).toContain('--sealing');
+    expect((await host(['--reload-timeout', '0'])).stderr).toContain('positive');
+    expect((await host(['--trust-dir', join(dir, 'missing')])).stderr).toContain('cannot be read');
+  });
+});
