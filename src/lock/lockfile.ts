@@ -16,14 +16,13 @@ const fingerprintSchema = z.object({
     .optional(),
 });
 
-interface ModuleShape {
-  path: string;
-  version: string;
-  replace?: ModuleShape;
-}
-const goModuleSchema: z.ZodType<ModuleShape> = z.lazy(() =>
-  z.object({ path: z.string(), version: z.string(), replace: goModuleSchema.optional() }),
-);
+// A replacement has no replacement of its own (Go's go.mod cannot say so): one level, not a
+// recursive schema that a deeply nested lockfile could overflow the stack with.
+const goModuleSchema = z.object({
+  path: z.string(),
+  version: z.string(),
+  replace: z.object({ path: z.string(), version: z.string() }).strict().optional(),
+});
 
 const lockedPluginSchema = z.looseObject({
   kind: z.enum(PLUGIN_KINDS),
@@ -98,6 +97,16 @@ export function serializeLockfile(lock: Lockfile): string {
 }
 
 export function parseLockfile(text: string, file = 'builder.lock.json'): Lockfile {
+  try {
+    return parseLockfileText(text, file);
+  } catch (err) {
+    if (err instanceof LockfileError) throw err;
+    // Whatever else a hostile text provokes is still "this lockfile is invalid", never a crash.
+    throw new LockfileError(file, `cannot be read as a lockfile: ${(err as Error).message}`);
+  }
+}
+
+function parseLockfileText(text: string, file: string): Lockfile {
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -6,6 +6,8 @@ import { BadCallError, BuilderError, describeCause } from '../errors.js';
 import type { PluginHost } from './plugin-host.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Longer request targets are refused before any work: no route is anywhere near this long. */
+const MAX_TARGET_CHARS = 2048;
 const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 export interface HostServerOptions {
@@ -60,6 +62,13 @@ async function readJsonObject(req: IncomingMessage): Promise<Record<string, unkn
   return body as Record<string, unknown>;
 }
 
+/** `/plugins///` → `/plugins`. A loop, not /\/+$/: that regex is quadratic on a run of slashes. */
+function withoutTrailingSlashes(path: string): string {
+  let end = path.length;
+  while (end > 1 && path.charCodeAt(end - 1) === 0x2f) end--;
+  return path.slice(0, end);
+}
+
 function decodeSegment(segment: string, what: string): string {
   try {
     return decodeURIComponent(segment);
@@ -91,9 +100,10 @@ export function createHostServer(host: PluginHost, options: HostServerOptions = 
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const raw = req.url ?? '';
+    if (raw.length > MAX_TARGET_CHARS) throw new HttpError(414, `the request target is longer than ${MAX_TARGET_CHARS} characters`);
     // Only origin-form paths: absolute-form or authority-form targets are not ours to route.
     if (!raw.startsWith('/')) throw new HttpError(400, 'the request target must be a path');
-    const path = raw.split('?')[0]!.replace(/\/+$/, '') || '/';
+    const path = withoutTrailingSlashes(raw.split('?', 1)[0] as string);
     const method = req.method ?? 'GET';
     const reading = method === 'GET' || method === 'HEAD';
 
@@ -142,6 +152,9 @@ export function createHostServer(host: PluginHost, options: HostServerOptions = 
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
+      // The client went away mid-request: nobody to answer, nothing wrong with the host.
+      // (req.destroyed alone says nothing: a fully read request is destroyed too.)
+      if (res.destroyed || res.socket?.destroyed !== false || (err as NodeJS.ErrnoException).code === 'ECONNRESET' || (err as Error).message === 'aborted') return void res.destroy();
       if (res.headersSent) return void res.destroy();
       if (err instanceof HttpError) return send(res, err.status, { error: err.message }, err.headers);
       if (err instanceof BadCallError) return send(res, err.status, { error: err.message, code: err.code });

@@ -10,12 +10,63 @@ type Koffi = typeof import('koffi').default;
 let koffiModule: Promise<Koffi> | null = null;
 const loadKoffi = () => (koffiModule ??= import('koffi').then((m) => m.default));
 
+/**
+ * Every library ever opened, kept for the life of the process. koffi dlcloses a library when
+ * its handle is garbage-collected; a plugin refused after dlopen (a bad manifest) would then be
+ * unloaded at some random later GC — and one that started a thread in its constructor takes the
+ * process down with it (SIGSEGV). Loaded code is never unloaded.
+ */
+const opened: unknown[] = [];
+
+const RTLD_NOW = 0x2;
+const RTLD_NOLOAD = 0x4;
+
+interface DlFunctions {
+  dlopen: (file: string, mode: number) => unknown;
+  dlsym: (handle: unknown, name: string) => unknown;
+  dladdr: (address: unknown, info: { dli_fname?: string }) => number;
+  dlclose: (handle: unknown) => number;
+}
+let dlFunctions: DlFunctions | null = null;
+
+/** libc's dl* functions, bound once per process (koffi type names are process-global). */
+function bindDl(koffi: Koffi): DlFunctions {
+  if (dlFunctions) return dlFunctions;
+  const libc = koffi.load('libc.so.6');
+  koffi.struct('builder_Dl_info', { dli_fname: 'const char *', dli_fbase: 'void *', dli_sname: 'const char *', dli_saddr: 'void *' });
+  dlFunctions = {
+    dlopen: libc.func('void *dlopen(const char *file, int mode)'),
+    dlsym: libc.func('void *dlsym(void *handle, const char *name)'),
+    dladdr: libc.func('int dladdr(void *addr, _Out_ builder_Dl_info *info)'),
+    dlclose: libc.func('int dlclose(void *handle)'),
+  };
+  return dlFunctions;
+}
+
 export async function createKoffiLoader(): Promise<NativeLoader> {
   const koffi = await loadKoffi();
+  const { dlopen, dlsym, dladdr, dlclose } = bindDl(koffi);
   return {
     load(path: string): NativeLibrary {
       const lib = koffi.load(path);
-      return { func: (prototype: string) => lib.func(prototype) as (...args: unknown[]) => unknown };
+      opened.push(lib);
+      return {
+        func: (prototype: string) => lib.func(prototype) as (...args: unknown[]) => unknown,
+        // dlsym on a handle also searches the object's dependencies (libc, libz…): a manifest
+        // naming "system" would bind libc's. The symbol must live in this very object.
+        definedHere: (name: string) => {
+          const handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+          if (!handle) return false;
+          try {
+            const address = dlsym(handle, name);
+            if (!address) return false;
+            const info: { dli_fname?: string } = {};
+            return dladdr(address, info) !== 0 && info.dli_fname === path;
+          } finally {
+            dlclose(handle); // drops only the reference RTLD_NOLOAD took
+          }
+        },
+      };
     },
   };
 }

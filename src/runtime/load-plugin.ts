@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { BadManifestError, BuilderError, describeCause, HashMismatchError, PluginLoadError } from '../errors.js';
 import type { LockedPlugin } from '../lock/lockfile.js';
 import { openRegularFile } from '../util/safe-file.js';
-import { MANIFEST_PROTOTYPE, type PluginManifest, parseManifest } from './manifest.js';
+import { MANIFEST_PROTOTYPE, MANIFEST_SYMBOL, type PluginManifest, parseManifest } from './manifest.js';
 import type { NativeLibrary, NativeLoader } from './native-loader.js';
 import type { Sealer } from './sealer.js';
 
@@ -61,6 +61,7 @@ export async function loadVerifiedPlugin(dir: string, name: string, entry: Locke
 function bindManifest(name: string, entry: LockedPlugin, library: NativeLibrary): LoadedPlugin {
   let manifestText: unknown;
   try {
+    if (!library.definedHere(MANIFEST_SYMBOL)) throw new Error(`${MANIFEST_SYMBOL} is not defined in this plugin`);
     manifestText = library.func(MANIFEST_PROTOTYPE)();
   } catch (err) {
     throw new BadManifestError(name, `cannot call ${MANIFEST_PROTOTYPE}: ${describeCause(err)}`);
@@ -68,6 +69,7 @@ function bindManifest(name: string, entry: LockedPlugin, library: NativeLibrary)
   const manifest = parseManifest(manifestText, name);
   const functions = new Map<string, (...args: unknown[]) => unknown>();
   for (const [fn, prototype] of manifest.functions) {
+    if (!library.definedHere(fn)) throw new BadManifestError(name, `"${fn}" is not a function of this plugin (it is not defined in it, or only by a library it loads)`);
     try {
       functions.set(fn, library.func(prototype.canonical));
     } catch (err) {

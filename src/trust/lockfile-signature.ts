@@ -2,7 +2,7 @@ import type { Lockfile } from '../lock/lockfile.js';
 import { sha256Hex } from '../util/sha256.js';
 import { type DsseEnvelope, signEnvelope, verifyEnvelope } from './dsse.js';
 import type { SigningKey, TrustedKey } from './keys.js';
-import { buildStatement, IN_TOTO_PAYLOAD_TYPE, LOCKFILE_SUBJECT, type ParsedStatement, parseStatement } from './statement.js';
+import { BUILD_TYPE, buildStatement, IN_TOTO_PAYLOAD_TYPE, LOCKFILE_SUBJECT, type ParsedStatement, parseStatement, SLSA_PROVENANCE_V1 } from './statement.js';
 import { TrustError } from './trust-error.js';
 
 /** `builder.lock.json` → `builder.lock.json.sig`: the envelope lives beside what it signs. */
@@ -27,6 +27,15 @@ export interface LockfileTrust {
 export function verifyLockfileSignature(lockfileBytes: Uint8Array, envelopeText: string, trusted: readonly TrustedKey[]): LockfileTrust {
   const verified = verifyEnvelope(envelopeText, IN_TOTO_PAYLOAD_TYPE, trusted);
   const statement = parseStatement(verified.payload);
+  // The key may sign other attestations about the same files (test results, scans): only
+  // this tool's build provenance is permission to load.
+  if (statement.predicateType !== SLSA_PROVENANCE_V1 || statement.buildType !== BUILD_TYPE) {
+    throw new TrustError(
+      'BAD_SIGNATURE',
+      `The signed statement is not plugin-builder provenance (predicateType ${statement.predicateType}, buildType ${statement.buildType ?? 'none'}).`,
+      'Sign the lockfile with `builder sign`.',
+    );
+  }
   const signedDigest = statement.subjects.get(LOCKFILE_SUBJECT);
   if (signedDigest === undefined) {
     throw new TrustError('BAD_SIGNATURE', `The signed statement has no "${LOCKFILE_SUBJECT}" subject: it does not vouch for a lockfile.`, 'Sign the lockfile with `builder sign`.');

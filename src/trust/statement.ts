@@ -18,6 +18,8 @@ export interface ParsedStatement {
   /** subject name → sha256 hex. */
   subjects: Map<string, string>;
   predicateType: string;
+  /** predicate.buildDefinition.buildType, when the predicate has one. */
+  buildType: string | null;
 }
 
 /**
@@ -93,5 +95,8 @@ export function parseStatement(payload: Buffer): ParsedStatement {
     if (subjects.has(name)) return bad(`subject "${name}" appears twice`);
     subjects.set(name, sha256);
   }
-  return { subjects, predicateType };
+  const predicate = field('predicate') as Record<string, unknown> | undefined;
+  const definition = predicate && typeof predicate === 'object' && Object.hasOwn(predicate, 'buildDefinition') ? (predicate.buildDefinition as Record<string, unknown> | null) : null;
+  const buildType = definition && typeof definition === 'object' && Object.hasOwn(definition, 'buildType') && typeof definition.buildType === 'string' ? definition.buildType : null;
+  return { subjects, predicateType, buildType };
 }

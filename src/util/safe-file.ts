@@ -65,7 +65,9 @@ export async function openRegularFile(path: string, what: string, limits: SafeOp
     throw new UnsafeFileError('FILE_UNREADABLE', path, `${what} ${path} cannot be opened: ${describeCause(err)}`, 'Check the file\'s permissions.');
   }
   try {
-    const stats = await handle.stat();
+    const stats = await handle.stat().catch((err: unknown) => {
+      throw new UnsafeFileError('FILE_UNREADABLE', path, `${what} ${path} cannot be examined: ${describeCause(err)}`, 'Check the filesystem holding it.');
+    });
     if (!stats.isFile()) {
       throw new UnsafeFileError('NOT_A_REGULAR_FILE', path, `${what} ${path} is ${kindOf(stats)}; only regular files are read.`, 'Deploy a regular file.');
     }
@@ -92,7 +94,9 @@ export async function readExactly(handle: FileHandle, length: number, path: stri
   const buffer = Buffer.alloc(length);
   let offset = 0;
   while (offset < length) {
-    const { bytesRead } = await handle.read(buffer, offset, length - offset, offset);
+    const { bytesRead } = await handle.read(buffer, offset, length - offset, offset).catch((err: unknown) => {
+      throw new UnsafeFileError('FILE_UNREADABLE', path, `${path} cannot be read: ${describeCause(err)}`, 'Check the filesystem holding it.');
+    });
     if (bytesRead === 0) {
       throw new UnsafeFileError('SIZE_MISMATCH', path, `${path} shrank while being read (${offset} of ${length} bytes).`, 'Deploy files by writing a temporary name and renaming it.');
     }

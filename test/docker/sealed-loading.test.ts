@@ -4,6 +4,8 @@ import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Lockfile, parseLockfile, serializeLockfile } from '../../src/lock/lockfile.js';
 import { FileSealer } from '../../src/runtime/file-sealer.js';
@@ -104,6 +106,32 @@ describe.skipIf(skipDocker)('sealed loading with real koffi and the real kernel'
     expect(host.call('greet', 'Add', [1, 2])).toBe(1003);
     expect(paths).toHaveLength(2);
     expect(new Set(paths).size).toBe(2);
+    await host.close();
+  });
+
+  it('a plugin refused after dlopen stays mapped through garbage collection (its thread keeps running); libc symbols are not its functions', async () => {
+    const hostile = await copyProject('test/fixtures/hostile');
+    cleanup.push(hostile);
+    const build = await cli(hostile, ['build']);
+    expect(build.code, build.stderr).toBe(0);
+    const dir = join(hostile, 'dist/plugins');
+    const hostileLock = parseLockfile(await readFile(join(dir, 'builder.lock.json'), 'utf8'));
+    const host = await PluginHost.open({ pluginDir: dir, loader: await createKoffiLoader(), sealer: new MemfdSealer((await createMemfdSyscalls())!), liveEnvironment: hostileLock.host.fingerprint });
+    const statuses = new Map(host.plugins().map((p) => [p.name, p]));
+    expect(statuses.get('threaded')).toMatchObject({ status: 'rejected', code: 'BAD_MANIFEST' });
+    expect(statuses.get('borrow')).toMatchObject({ status: 'rejected', code: 'BAD_MANIFEST' });
+    expect(statuses.get('borrow')?.reason).toContain('not a function of this plugin');
+    expect(statuses.get('wide')?.status).toBe('loaded');
+    // koffi dlcloses a library whose handle is collected: force collections and look at the maps.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const maps = await readFile('/proc/self/maps', 'utf8');
+    expect(maps).toContain('builder-plugin:threaded');
+    expect(host.call('wide', 'Neg', [true])).toBe(false); // and this process is alive to say so
     await host.close();
   });
 

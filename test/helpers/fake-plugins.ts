@@ -40,6 +40,8 @@ export function fakeLoader(): NativeLoader & { paths: string[] } {
       const functions: Record<string, string> = { Add: 'int Add(int a, int b)', Big: 'int64_t Big(int64_t v)', Echo: 'const char *Echo(const char *s)' };
       if (extra) functions[/(\w+)\s*\(/.exec(extra)?.[1] ?? 'X'] = extra;
       return {
+        // "system" stands for a symbol that only a dependency (libc) defines.
+        definedHere: (symbol: string) => symbol !== 'system',
         func(prototype: string) {
           if (prototype.startsWith('const char *builder_plugin_manifest')) return () => JSON.stringify({ name, version, functions });
           if (/ Add\(/.test(prototype)) return (...args: unknown[]) => (args[0] as number) + (args[1] as number) + Number(offset);

@@ -7,8 +7,12 @@ export interface RawAnswer {
   text: string;
 }
 
-/** Send raw bytes to host:port and collect what comes back until the server closes (or `ms`). */
-export function sendRaw(port: number, bytes: Buffer, ms = 4000, host = '127.0.0.1'): Promise<RawAnswer> {
+/**
+ * Send raw bytes to host:port and collect what comes back until the server closes (or `ms`).
+ * A framed request keeps the connection open for the answer (Node's server drops a response
+ * whose client half-closed first); unframed bytes half-close, so the parser sees their end.
+ */
+export function sendRaw(port: number, bytes: Buffer, ms = 4000, host = '127.0.0.1', halfClose = false): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const chunks: Buffer[] = [];
@@ -22,7 +26,7 @@ export function sendRaw(port: number, bytes: Buffer, ms = 4000, host = '127.0.0.
     socket.on('data', (d) => chunks.push(d));
     socket.on('error', finish);
     socket.on('close', finish);
-    socket.on('connect', () => socket.end(bytes));
+    socket.on('connect', () => (halfClose ? socket.end(bytes) : socket.write(bytes)));
   });
 }
 
@@ -46,16 +50,22 @@ const body = fc.oneof(
   fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')),
 );
 
+export interface HostileRequest {
+  bytes: Buffer;
+  /** A complete HTTP/1.1 request with `Connection: close` (else: raw garbage). */
+  framed: boolean;
+}
+
 /** Arbitrary HTTP/1.1 requests: mostly well-framed, with hostile methods, paths, headers and bodies. */
-export const hostileRequest = fc
+export const hostileRequest: fc.Arbitrary<HostileRequest> = fc
   .record({ method, path, headers: fc.array(fc.tuple(headerName, headerValue), { maxLength: 5 }), body, lengthRight: fc.boolean(), garbage: fc.option(fc.uint8Array({ minLength: 1, maxLength: 64 }), { freq: 10 }) })
   .map(({ method: m, path: p, headers, body: b, lengthRight, garbage }) => {
-    if (garbage) return Buffer.from(garbage);
+    if (garbage) return { bytes: Buffer.from(garbage), framed: false };
     const payload = Buffer.from(b, 'latin1');
     const lines = [`${m} ${p} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close'];
     // Mostly a right Content-Length; otherwise a shorter one (never longer: the server would
     // rightly wait for bytes that never come, until its request timeout).
     lines.push(`Content-Length: ${lengthRight ? payload.length : Math.floor(payload.length / 2)}`);
     for (const [name, value] of headers) if (!/^(content-length|transfer-encoding|host|connection)$/i.test(name)) lines.push(`${name}: ${value}`);
-    return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), payload]);
+    return { bytes: Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), payload]), framed: true };
   });

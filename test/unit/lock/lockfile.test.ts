@@ -74,6 +74,14 @@ describe('lockfile: names from the file never act as object properties', () => {
     expect(canonicalJson(JSON.parse('{"__proto__":{"x":1},"a":2}'))).toBe('{"__proto__":{"x":1},"a":2}');
   });
 
+  it('a deeply nested module replacement is an invalid lockfile, not a stack overflow', () => {
+    // Built as text: JSON.stringify itself would overflow on an object this deep.
+    const replace = '{"path":"x","version":"v1","replace":'.repeat(20_000) + '{"path":"x","version":"v1"}' + '}'.repeat(20_000);
+    const lock = sampleLock();
+    const text = JSON.stringify({ ...lock, plugins: { greet: { ...lock.plugins.greet, deps: ['DEPS'] } } }).replace('"DEPS"', `{"path":"m","version":"v1","replace":${replace}}`);
+    expect(() => parseLockfile(text)).toThrow(LockfileError);
+  });
+
   it('fuzz: any JSON either parses to a lockfile that round-trips or throws LockfileError', async () => {
     const fc = (await import('fast-check')).default;
     const base = sampleLock();

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import fc from 'fast-check';
@@ -79,9 +79,40 @@ describe('host service', () => {
     expect(big.status).toBe(413);
     // Raw protocol abuse: absolute-form targets, garbage, oversized headers.
     expect((await sendRaw(s.port, Buffer.from('GET http://evil/plugins HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))).statuses).toEqual([400]);
-    expect((await sendRaw(s.port, Buffer.from('\x00\x01\x02 garbage\r\n\r\n'))).statuses).toEqual([400]);
+    expect((await sendRaw(s.port, Buffer.from('\x00\x01\x02 garbage\r\n\r\n'), 4000, '127.0.0.1', true)).statuses).toEqual([400]);
     expect((await sendRaw(s.port, Buffer.from(`GET /healthz HTTP/1.1\r\nX: ${'a'.repeat(100_000)}\r\n\r\n`))).statuses).toEqual([431]);
     expect(s.bugs.filter((b) => b.startsWith('BUG'))).toEqual([]);
+  });
+
+  it('a run of slashes costs nothing (no quadratic regex) and long targets are refused with 414', async () => {
+    const started = performance.now();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => sendRaw(s.port, Buffer.from(`GET /plugins${'/'.repeat(1500)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))));
+    expect(answers.map((a) => a.statuses[0])).toEqual(Array(20).fill(200));
+    expect((await sendRaw(s.port, Buffer.from(`GET /${'/'.repeat(16000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))).statuses).toEqual([414]);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('a client that hangs up mid-body is not logged as a bug', async () => {
+    const socket = connect({ host: '127.0.0.1', port: s.port });
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('POST /plugins/greet/call/Add HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"args":');
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.bugs.filter((b) => b.startsWith('BUG'))).toEqual([]);
+  });
+
+  it('a deeply nested lockfile makes reload answer 409, never 500', async () => {
+    const fresh = await serve();
+    const replace = '{"path":"x","version":"v1","replace":'.repeat(20_000) + '{"path":"x","version":"v1"}' + '}'.repeat(20_000);
+    const lock = JSON.parse(await readFile(join(fresh.dir, 'builder.lock.json'), 'utf8')) as { plugins: Record<string, Record<string, unknown>> };
+    lock.plugins.greet!.deps = ['DEPS'];
+    await writeFile(join(fresh.dir, 'builder.lock.json'), JSON.stringify(lock).replace('"DEPS"', `{"path":"m","version":"v1","replace":${replace}}`));
+    const answer = await fresh.req('POST', '/plugins/reload');
+    expect(answer.status).toBe(409);
+    expect(answer.body.code).toBe('LOCKFILE_INVALID');
+    await shutdownGracefully(fresh.server, 100);
+    await fresh.host.close();
   });
 
   it('a missing lockfile makes reload answer 409 with a code; what served keeps answering', async () => {
@@ -100,9 +131,9 @@ describe('host service', () => {
     let requests = 0;
     let answered = 0;
     await fc.assert(
-      fc.asyncProperty(hostileRequest, async (bytes) => {
+      fc.asyncProperty(hostileRequest, async ({ bytes, framed }) => {
         requests++;
-        const answer = await sendRaw(s.port, bytes, 3000);
+        const answer = await sendRaw(s.port, bytes, 3000, '127.0.0.1', !framed);
         if (answer.statuses.length > 0) answered++;
         for (const status of answer.statuses) expect(status, bytes.toString('latin1').slice(0, 300)).toBeLessThan(500);
       }),

@@ -114,7 +114,7 @@ describe('PluginHost: verified loading', () => {
   });
 
   it('rejects a manifest declaring a writable buffer, an out-parameter, a struct or a callback', async () => {
-    for (const prototype of ['int Fill(char *buf, int n)', 'int Get(int *out)', 'int Use(struct s *p)', 'int Cb(int (*f)(int))', 'void *Alloc(size_t n)']) {
+    for (const prototype of ['int Fill(char *buf, int n)', 'int Get(int *out)', 'int Use(struct s *p)', 'int Cb(int (*f)(int))', 'void *Alloc(size_t n)', 'int system(const char *command)']) {
       const dir = await deploy({ 'libgreet.so': `GREET:1.0.0:0:greet:${prototype}` });
       const host = await open(dir);
       expect(host.plugins()[0], prototype).toMatchObject({ status: 'rejected', code: 'BAD_MANIFEST' });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseLockfile, serializeLockfile } from '../../../src/lock/lockfile.js';
-import { verifyEnvelope } from '../../../src/trust/dsse.js';
+import { signEnvelope, verifyEnvelope } from '../../../src/trust/dsse.js';
 import { generateSigningKeyPair, parseSigningKey, parseTrustedKey } from '../../../src/trust/keys.js';
 import { checkArtifactsSigned, signLockfile, verifyLockfileSignature } from '../../../src/trust/lockfile-signature.js';
 import { IN_TOTO_PAYLOAD_TYPE, LOCKFILE_SUBJECT, SLSA_PROVENANCE_V1 } from '../../../src/trust/statement.js';
@@ -36,6 +36,15 @@ describe('signed lockfiles', () => {
     expect(verdict.keyIds).toEqual([key.keyId]);
     checkArtifactsSigned(parseLockfile(text), verdict.statement);
     expect(() => verifyLockfileSignature(Buffer.from(text + ' '), envelope, [trusted])).toThrow(/another lockfile/);
+  });
+
+  it('another attestation by the same key over the same files (not build provenance) is no permission to load', () => {
+    const statement = { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: LOCKFILE_SUBJECT, digest: { sha256: sha(text) } }], predicateType: 'https://example.org/test-result/v0.1', predicate: {} };
+    const other = JSON.stringify(signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), [key]));
+    expect(() => verifyLockfileSignature(Buffer.from(text), other, [trusted])).toThrow(/not plugin-builder provenance/);
+    const wrongBuild = { ...statement, predicateType: SLSA_PROVENANCE_V1, predicate: { buildDefinition: { buildType: 'https://example.org/other' } } };
+    const envelope2 = JSON.stringify(signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(wrongBuild)), [key]));
+    expect(() => verifyLockfileSignature(Buffer.from(text), envelope2, [trusted])).toThrow(/not plugin-builder provenance/);
   });
 
   it('an artifact the statement does not cover, or covers with another digest, is refused', () => {
