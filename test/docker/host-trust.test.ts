@@ -189,6 +189,11 @@ describe.skipIf(skipDocker)('signed lockfiles and a hardened host service (real 
     expect(byName.get('fill')).toMatchObject({ status: 'rejected', code: 'BAD_MANIFEST' });
     expect(byName.get('fill')?.reason).toContain('non-const char *');
     expect((await host.post('/plugins/fill/call/Fill', { args: ['', 10_000_000] })).status).toBe(404);
+    // Functions a plugin does not define itself (libc's getpid, system) are not its functions.
+    expect(byName.get('borrow')).toMatchObject({ status: 'rejected', code: 'BAD_MANIFEST' });
+    expect((await host.post('/plugins/borrow/call/system', { args: ['id'] })).status).toBe(404);
+    // Refused after dlopen, its thread still running: the host stays up.
+    expect(byName.get('threaded')).toMatchObject({ status: 'rejected', code: 'BAD_MANIFEST' });
     expect(await host.post('/plugins/wide/call/Max', { args: [] })).toEqual({ status: 200, body: { result: '9223372036854775807' } });
     expect(await host.post('/plugins/wide/call/Umax', { args: [] })).toEqual({ status: 200, body: { result: '18446744073709551615' } });
     expect(await host.post('/plugins/wide/call/Twice', { args: ['4611686018427387903'] })).toEqual({ status: 200, body: { result: '9223372036854775806' } });
