@@ -1,95 +1,18 @@
 import { opendir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BadCallError, BuilderError, EnvironmentMismatchError, ReloadTimeoutError, UnknownPluginError, describeCause } from '../errors.js';
-import { diffFingerprints, type EnvironmentFingerprint } from '../env/fingerprint.js';
+import { diffFingerprints } from '../env/fingerprint.js';
 import type { LockedPlugin, Lockfile } from '../lock/lockfile.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import type { TrustedKey } from '../trust/keys.js';
-import { type AcceptedLockfile, acceptLockfile, isLockfileRefusal, type LockfileLimits } from './accept-lockfile.js';
+import { type AcceptedLockfile, acceptLockfile, isLockfileRefusal } from './accept-lockfile.js';
 import { convertArguments, resultToJson } from './call-values.js';
-import { type DeployedState, DeployedFileChecker } from './deployed-file.js';
+import { DeployedFileChecker } from './deployed-file.js';
+import { DEFAULT_HOST_LIMITS, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginStatus, type TrustMode } from './host-types.js';
 import { type LoadedPlugin, LoadedButRefusedError, loadVerifiedPlugin } from './load-plugin.js';
-import type { NativeLoader } from './native-loader.js';
-import type { Sealer } from './sealer.js';
-
-export interface HostLimits extends LockfileLimits {
-  /** A reload that takes longer is abandoned (it commits nothing) and the next may start. */
-  reloadTimeoutMs: number;
-}
-
-export const DEFAULT_HOST_LIMITS: HostLimits = {
-  maxLockfileBytes: 1024 * 1024,
-  maxSignatureBytes: 4 * 1024 * 1024,
-  maxPlugins: 1000,
-  reloadTimeoutMs: 60_000,
-};
 
 /** Unlisted .so files reported per reload, at most: a directory of a million files is not a report. */
 const MAX_UNKNOWN_REPORTED = 64;
-
-export interface PluginHostOptions {
-  /** Directory with the .so files (and, by default, builder.lock.json). */
-  pluginDir: string;
-  /** Lockfile path; default `<pluginDir>/builder.lock.json`. */
-  lockfile?: string;
-  /** Signature path; default `<lockfile>.sig`. */
-  signature?: string;
-  loader: NativeLoader;
-  /** Where the private, immutable copies that get hashed and loaded are made. */
-  sealer: Sealer;
-  /** The running system's fingerprint (computed by `liveFingerprint()`). */
-  liveEnvironment: EnvironmentFingerprint;
-  /**
-   * Public keys whose signature a lockfile must carry. Empty: lockfiles are not
-   * authenticated (reported as trust "unsigned", warned about once).
-   */
-  trustedKeys?: readonly TrustedKey[];
-  /**
-   * Emergency override: load despite an environment mismatch. Every load under it is logged
-   * as a warning, because it gives up the guarantee this runtime exists for.
-   */
-  allowEnvironmentMismatch?: boolean;
-  limits?: Partial<HostLimits>;
-  log?: (level: 'info' | 'warn', message: string) => void;
-}
-
-export type PluginState = 'loaded' | 'rejected';
-export type TrustMode = 'signed' | 'unsigned';
-
-export interface PluginStatus {
-  name: string;
-  status: PluginState;
-  file: string;
-  /** The serving version (loaded) or the lockfile's expectation (rejected). */
-  sha256?: string;
-  version?: string;
-  functions?: string[];
-  /** Why it was rejected; or, for a loaded plugin, why its newer version was not taken. */
-  reason?: string;
-  code?: string;
-  /** From `inspect()`: whether the deployed file still holds the serving bytes. */
-  onDisk?: DeployedState;
-  onDiskReason?: string;
-}
-
-export interface LockfileState {
-  status: 'accepted' | 'refused';
-  path: string;
-  /** sha256 of the accepted lockfile's bytes. */
-  sha256?: string;
-  /** Key ids whose signature was verified. */
-  signedBy?: string[];
-  code?: string;
-  reason?: string;
-  fix?: string;
-}
-
-export interface HostReport {
-  trust: TrustMode;
-  lockfile: LockfileState;
-  plugins: PluginStatus[];
-}
-
 
 const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -333,3 +256,5 @@ function explain(err: unknown): { reason: string; code: string } {
   if (err instanceof BuilderError) return { reason: err.message, code: err.code };
   return { reason: describeCause(err), code: 'INTERNAL' };
 }
+
+export { DEFAULT_HOST_LIMITS, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginState, type PluginStatus, type TrustMode } from './host-types.js';

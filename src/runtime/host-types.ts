@@ -1,0 +1,82 @@
+import type { EnvironmentFingerprint } from '../env/fingerprint.js';
+import type { TrustedKey } from '../trust/keys.js';
+import type { LockfileLimits } from './accept-lockfile.js';
+import type { DeployedState } from './deployed-file.js';
+import type { NativeLoader } from './native-loader.js';
+import type { Sealer } from './sealer.js';
+
+/** What a PluginHost is given, and what it reports. */
+export interface HostLimits extends LockfileLimits {
+  /** A reload that takes longer is abandoned (it commits nothing) and the next may start. */
+  reloadTimeoutMs: number;
+}
+
+export const DEFAULT_HOST_LIMITS: HostLimits = {
+  maxLockfileBytes: 1024 * 1024,
+  maxSignatureBytes: 4 * 1024 * 1024,
+  maxPlugins: 1000,
+  reloadTimeoutMs: 60_000,
+};
+
+export interface PluginHostOptions {
+  /** Directory with the .so files (and, by default, builder.lock.json). */
+  pluginDir: string;
+  /** Lockfile path; default `<pluginDir>/builder.lock.json`. */
+  lockfile?: string;
+  /** Signature path; default `<lockfile>.sig`. */
+  signature?: string;
+  loader: NativeLoader;
+  /** Where the private, immutable copies that get hashed and loaded are made. */
+  sealer: Sealer;
+  /** The running system's fingerprint (computed by `liveFingerprint()`). */
+  liveEnvironment: EnvironmentFingerprint;
+  /**
+   * Public keys whose signature a lockfile must carry. Empty: lockfiles are not
+   * authenticated (reported as trust "unsigned", warned about once).
+   */
+  trustedKeys?: readonly TrustedKey[];
+  /**
+   * Emergency override: load despite an environment mismatch. Every load under it is logged
+   * as a warning, because it gives up the guarantee this runtime exists for.
+   */
+  allowEnvironmentMismatch?: boolean;
+  limits?: Partial<HostLimits>;
+  log?: (level: 'info' | 'warn', message: string) => void;
+}
+
+export type PluginState = 'loaded' | 'rejected';
+export type TrustMode = 'signed' | 'unsigned';
+
+export interface PluginStatus {
+  name: string;
+  status: PluginState;
+  file: string;
+  /** The serving version (loaded) or the lockfile's expectation (rejected). */
+  sha256?: string;
+  version?: string;
+  functions?: string[];
+  /** Why it was rejected; or, for a loaded plugin, why its newer version was not taken. */
+  reason?: string;
+  code?: string;
+  /** From `inspect()`: whether the deployed file still holds the serving bytes. */
+  onDisk?: DeployedState;
+  onDiskReason?: string;
+}
+
+export interface LockfileState {
+  status: 'accepted' | 'refused';
+  path: string;
+  /** sha256 of the accepted lockfile's bytes. */
+  sha256?: string;
+  /** Key ids whose signature was verified. */
+  signedBy?: string[];
+  code?: string;
+  reason?: string;
+  fix?: string;
+}
+
+export interface HostReport {
+  trust: TrustMode;
+  lockfile: LockfileState;
+  plugins: PluginStatus[];
+}
