@@ -30,6 +30,7 @@ export class PluginHost {
   private statuses: PluginStatus[] = [];
   private lockState: LockfileState;
   private queue: Promise<unknown> = Promise.resolve();
+  private waiting: Promise<HostReport> | null = null;
   private warnedUnsigned = false;
   private readonly lockPath: string;
   private readonly signaturePath: string;
@@ -71,7 +72,14 @@ export class PluginHost {
    * after which it is abandoned (it commits nothing) and the next one may start.
    */
   reload(): Promise<HostReport> {
-    const run = this.queue.then(() => this.reloadWithDeadline());
+    // At most one reload runs and one waits: every request made meanwhile shares the waiting
+    // one (it will read the newest files anyway), so callers cannot pile up an unbounded queue.
+    if (this.waiting) return this.waiting;
+    const run = this.queue.then(() => {
+      this.waiting = null;
+      return this.reloadWithDeadline();
+    });
+    this.waiting = run;
     this.queue = run.catch(() => undefined);
     return run;
   }

@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { BuilderError, EXIT_FAILED } from '../../errors.js';
 import { serializeLockfile } from '../../lock/lockfile.js';
 import { signaturePathFor } from '../../trust/lockfile-signature.js';
-import { readSmallFile } from '../../util/safe-file.js';
-import { sha256FileHex } from '../../util/sha256.js';
+import { hashOpenFile } from '../../runtime/hash-file.js';
+import { openRegularFile, readSmallFile } from '../../util/safe-file.js';
 import { writeFileAtomic } from '../../util/write-file-atomic.js';
 import type { CliIo } from '../io.js';
 import { locateLock } from '../lock-location.js';
@@ -17,6 +17,16 @@ interface SignOptions {
   dir?: string;
   config?: string;
   json?: boolean;
+}
+
+/** The artifact as a host would read it: no links, no FIFOs, exactly the locked size. */
+async function lockedFileSha256(path: string, size: number): Promise<string> {
+  const { handle } = await openRegularFile(path, 'The artifact', { exactSize: size });
+  try {
+    return await hashOpenFile(handle.fd, size, AbortSignal.timeout(600_000));
+  } finally {
+    await handle.close();
+  }
 }
 
 export function registerSign(program: Command, io: CliIo, run: (action: () => Promise<CommandResult>, json: boolean) => Promise<void>): void {
@@ -35,7 +45,7 @@ export function registerSign(program: Command, io: CliIo, run: (action: () => Pr
         // Sign only what is true: every artifact on disk must have the locked bytes.
         const wrong: string[] = [];
         for (const [name, entry] of Object.entries(lock.plugins)) {
-          const actual = await sha256FileHex(join(localDir, entry.file)).catch((err: Error) => `unreadable (${err.message})`);
+          const actual = await lockedFileSha256(join(localDir, entry.file), entry.size).catch((err: Error) => `not signable: ${err.message}`);
           if (actual !== entry.sha256) wrong.push(`  - ${name} (${entry.file}): ${actual.length === 64 ? `sha256 ${actual}, locked ${entry.sha256}` : actual}`);
         }
         if (wrong.length > 0) {

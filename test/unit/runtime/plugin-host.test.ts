@@ -77,6 +77,10 @@ describe('PluginHost: verified loading', () => {
     const host = await open(dir, loader);
     await Promise.all([host.reload(), host.reload(), host.reload()]);
     expect(loader.paths).toHaveLength(1);
+    // Requests made while one reload runs share one waiting reload: the queue never grows.
+    const burst = Array.from({ length: 50 }, () => host.reload());
+    expect(new Set(burst).size).toBeLessThanOrEqual(2);
+    await Promise.all(burst);
 
     await writeFile(join(dir, 'libgreet.so'), 'GREET:2.0.0:1000');
     await writeLock(dir, { 'libgreet.so': 'GREET:2.0.0:1000' });
