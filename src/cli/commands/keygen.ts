@@ -1,9 +1,9 @@
-import { constants } from 'node:fs';
-import { link, mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
 import { generateSigningKeyPair } from '../../trust/keys.js';
+import { writeFileAtomic } from '../../util/write-file-atomic.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
 
@@ -16,29 +16,12 @@ interface KeygenOptions {
 
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-/**
- * Write a file whole or not at all: a temp name with its final mode from the start, fsync, then
- * link() to the final name (fails if it exists: never overwrite a key someone relies on) or,
- * with --force, rename() over it.
- */
+/** Written whole or not at all, with its final mode from the start; never over an existing key unless forced. */
 async function writeNew(path: string, data: string, mode: number, force: boolean): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    if (force) await rename(temp, path);
-    else await link(temp, path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new BuilderError('KEY_EXISTS', `${path} already exists.`, { fix: 'Choose another --name or --out-dir, or pass --force to replace it.', exitCode: EXIT_UNUSABLE });
-    }
-    throw err;
-  } finally {
-    await handle.close().catch(() => {});
-    await rm(temp, { force: true });
-  }
+  await writeFileAtomic(path, data, mode, { replace: force }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+    throw new BuilderError('KEY_EXISTS', `${path} already exists.`, { fix: 'Choose another --name or --out-dir, or pass --force to replace it.', exitCode: EXIT_UNUSABLE });
+  });
 }
 
 export function registerKeygen(program: Command, io: CliIo, run: (action: () => Promise<CommandResult>, json: boolean) => Promise<void>): void {
