@@ -13,7 +13,7 @@ import { PluginHost, type PluginStatus } from '../../src/runtime/plugin-host.js'
 import { engine, HOST_BOOKWORM, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { type HostContainer, startHostContainer } from '../helpers/host-container.js';
 import { runContainer } from '../helpers/images.js';
-import { cli, copyProject } from '../helpers/project.js';
+import { buildCopies } from '../helpers/project.js';
 import { flipByte } from '../helpers/bytes.js';
 
 const byName = (plugins: PluginStatus[] | undefined, name: string) => plugins?.find((p) => p.name === name);
@@ -37,14 +37,7 @@ describe.skipIf(skipDocker)('host runtime in host images (real engine, real koff
 
   beforeAll(async () => {
     await requireDocker();
-    const example = await copyProject('examples/hello');
-    const greetV2 = await copyProject('test/fixtures/greet-v2');
-    for (const dir of [example, greetV2]) {
-      const run = await cli(dir, ['build']);
-      expect(run.code, run.stderr).toBe(0);
-    }
-    built = join(example, 'dist/plugins');
-    v2 = join(greetV2, 'dist/plugins');
+    [built, v2] = (await buildCopies(['examples/hello', 'test/fixtures/greet-v2'])) as [string, string];
   });
 
   afterAll(async () => {

@@ -15,7 +15,7 @@ import type { NativeLoader } from '../../src/runtime/native-loader.js';
 import { PluginHost } from '../../src/runtime/plugin-host.js';
 import { sha } from '../helpers/fake-plugins.js';
 import { requireDocker, skipDocker } from '../helpers/docker.js';
-import { cli, copyProject, REPO } from '../helpers/project.js';
+import { buildCopies, cli, copyProject, REPO } from '../helpers/project.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -33,14 +33,10 @@ describe.skipIf(skipDocker)('sealed loading with real koffi and the real kernel'
 
   beforeAll(async () => {
     await requireDocker();
-    const example = await copyProject('examples/hello');
-    const greetV2 = await copyProject('test/fixtures/greet-v2');
-    for (const dir of [example, greetV2]) expect((await cli(dir, ['build'])).code).toBe(0);
-    built = join(example, 'dist/plugins');
-    v2 = join(greetV2, 'dist/plugins');
+    [built, v2] = (await buildCopies(['examples/hello', 'test/fixtures/greet-v2'])) as [string, string];
     lock = parseLockfile(await readFile(join(built, 'builder.lock.json'), 'utf8'));
     lockV2 = parseLockfile(await readFile(join(v2, 'builder.lock.json'), 'utf8'));
-    cleanup.push(example, greetV2);
+    cleanup.push(join(built, '../..'), join(v2, '../..'));
   });
 
   afterAll(async () => {

@@ -31,3 +31,15 @@ export async function cli(cwd: string, args: string[], env: Record<string, strin
   const code = await runCli(args, { cwd, env, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
   return { code, stdout, stderr };
 }
+
+/** Copy and build each project (`builder build`), returning its dist/plugins directory. */
+export async function buildCopies(sources: string[], args: string[] = []): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const source of sources) {
+    const dir = await copyProject(source);
+    const run = await cli(dir, ['build', ...args]);
+    if (run.code !== 0) throw new Error(`builder build of ${source} failed (${run.code}):\n${run.stderr}`);
+    dirs.push(join(dir, 'dist/plugins'));
+  }
+  return dirs;
+}
