@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { PluginConfig } from '../config/config.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
@@ -30,10 +30,11 @@ export async function collectPluginSources(plugin: PluginConfig, projectDir: str
     if (text !== null) {
       goMod = parseGoMod(text);
       for (const r of goMod.replace.filter((r) => isLocalReplacement(r.to))) {
-        const target = resolve(plugin.dir, r.to);
+        // By real path: a link on the way must not carry files from outside the project into the build.
+        const target = await realpath(resolve(plugin.dir, r.to)).catch(() => resolve(plugin.dir, r.to));
         const rel = relative(projectDir, target);
         if (rel.startsWith('..') || isAbsolute(rel)) {
-          throw new BuilderError('SOURCE_OUTSIDE_PROJECT', `Plugin "${plugin.name}": go.mod replaces ${r.from} with ${r.to}, which is outside the project ${projectDir}.`, {
+          throw new BuilderError('SOURCE_OUTSIDE_PROJECT', `Plugin "${plugin.name}": go.mod replaces ${r.from} with ${r.to}, whose real path ${target} is outside the project ${projectDir}.`, {
             fix: 'Move the replaced module inside the project directory (or vendor it), so it can be sent to the builder.',
             exitCode: EXIT_UNUSABLE,
           });

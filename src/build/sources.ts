@@ -1,7 +1,7 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
-import { sha256Hex } from '../util/sha256.js';
+import { sha256FileHex } from '../util/sha256.js';
 
 export interface SourceFile {
   /** Path relative to the plugin directory, with `/` separators. */
@@ -29,7 +29,7 @@ export async function collectSources(dir: string): Promise<SourceFile[]> {
         });
       }
       if (entry.isDirectory()) await walk(full);
-      else if (entry.isFile()) files.push({ path: rel, sha256: sha256Hex(await readFile(full)) });
+      else if (entry.isFile()) files.push({ path: rel, sha256: await sha256FileHex(full) });
     }
   }
   const info = await lstat(dir);

@@ -12,31 +12,44 @@ const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.:=~_-]*$/;
 // output or inputs (-o, @file) would break the fixed-path contract.
 const FLAG = /^-[^\s]*$/;
 
-const nonEmpty = (what: string) => z.string({ error: `${what} must be a string` }).min(1, `${what} must not be empty`);
+const nonEmpty = () => z.string().min(1, 'must not be empty');
 
-export const pluginSchema = z.looseObject({
-  name: nonEmpty('name').regex(PLUGIN_NAME, 'must be 1-64 letters, digits, "-" or "_", starting with a letter or digit'),
-  kind: z.enum(PLUGIN_KINDS, { error: (issue) => `unknown kind ${JSON.stringify(issue.input)}; expected one of ${PLUGIN_KINDS.join(', ')}` }),
-  path: nonEmpty('path'),
+// Strict objects: a misspelled key ("outdir", "cflag") silently ignored builds something other
+// than what the user wrote, so every unknown key is an error (with a suggestion, see config-issues).
+export const pluginSchema = z.strictObject({
+  name: nonEmpty().regex(PLUGIN_NAME, 'must be 1-64 letters, digits, "-" or "_", starting with a letter or digit'),
+  kind: z.enum(PLUGIN_KINDS, { error: (issue) => (issue.input === undefined ? undefined : `unknown kind ${JSON.stringify(issue.input)}; expected one of ${PLUGIN_KINDS.join(', ')}`) }),
+  path: nonEmpty(),
   cflags: z.array(z.string().regex(FLAG, 'each flag must start with "-" and contain no spaces')).optional(),
   libs: z.array(z.string().regex(/^-(l|L)[^\s]+$/, 'each entry must be -lNAME or -LDIR')).optional(),
 });
 
-export const configSchema = z.looseObject({
-  host: z.looseObject({
-    image: nonEmpty('host.image'),
-    binary: nonEmpty('host.binary').regex(/^\//, 'must be an absolute path inside the host image').optional(),
-  }),
-  builder: z
-    .looseObject({
-      base: nonEmpty('builder.base').optional(),
-      packages: z.array(z.string().regex(PACKAGE_NAME, 'not a valid package name')).optional(),
-    })
-    .optional(),
+export const hostSchema = z.strictObject({
+  image: nonEmpty(),
+  binary: nonEmpty().regex(/^\//, 'must be an absolute path inside the host image').optional(),
+});
+
+export const builderSchema = z.strictObject({
+  base: nonEmpty().optional(),
+  packages: z.array(z.string().regex(PACKAGE_NAME, 'not a valid package name')).optional(),
+});
+
+export const configSchema = z.strictObject({
+  // Editors read "$schema"; the tool itself ignores it.
+  $schema: z.string().optional(),
+  host: hostSchema,
+  builder: builderSchema.optional(),
   plugins: z.array(pluginSchema).min(1, 'at least one plugin is required'),
-  outDir: nonEmpty('outDir').optional(),
-  lockfile: nonEmpty('lockfile').optional(),
+  outDir: nonEmpty().optional(),
+  lockfile: nonEmpty().optional(),
   sourceDateEpoch: z.number().int().nonnegative().optional(),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
+
+/** The keys an object at `path` may have (`plugins[3]` → a plugin's keys), for suggestions. */
+export function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
+  const where = path.filter((p) => typeof p !== 'number').join('.');
+  const shapes: Record<string, object> = { '': configSchema.shape, host: hostSchema.shape, builder: builderSchema.shape, plugins: pluginSchema.shape };
+  return Object.keys(shapes[where] ?? {});
+}

@@ -1,71 +1,105 @@
 import { isAbsolute, relative, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { DEFAULT_LOCKFILE, DEFAULT_OUT_DIR, type ProjectConfig } from './config.js';
+import { schemaIssues } from './config-issues.js';
 import { configSchema } from './schema.js';
 
-function fieldPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
-  return out || '(root)';
-}
-
-function isInside(parent: string, child: string): boolean {
+export function isInside(parent: string, child: string): boolean {
   const rel = relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
+const record = (value: unknown): Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+
+/** The plugins of a raw config, as far as they can be read (for checks that run beside the schema's). */
+export function rawPlugins(raw: unknown): Array<{ index: number; name?: string; kind?: string; path?: string }> {
+  const plugins = record(raw).plugins;
+  if (!Array.isArray(plugins)) return [];
+  return plugins.map((p, index) => {
+    const r = record(p);
+    return { index, ...(text(r.name) ? { name: text(r.name) } : {}), ...(text(r.kind) ? { kind: text(r.kind) } : {}), ...(text(r.path) ? { path: text(r.path) } : {}) };
+  });
+}
+
+/** Where outDir and the lockfile go, when the raw config names them usably (defaults otherwise). */
+export function rawOutputs(raw: unknown, projectDir: string): { outDir: string | null; lockfile: string | null } {
+  const r = record(raw);
+  const pick = (value: unknown, fallback: string) => (value === undefined ? resolve(projectDir, fallback) : text(value) ? resolve(projectDir, value as string) : null);
+  return { outDir: pick(r.outDir, DEFAULT_OUT_DIR), lockfile: pick(r.lockfile, DEFAULT_LOCKFILE) };
+}
+
 /**
- * Validate a parsed config (pure: no file access). Reports every issue at once, each naming
- * its field, so a user fixes the file in one pass.
+ * Checks beyond types, made on the raw value so that they run even when the schema found
+ * problems elsewhere: the user gets every issue of the file in one pass.
  */
-export function validateConfig(raw: unknown, projectDir: string, configFile = 'builder.config.json'): ProjectConfig {
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(
-      configFile,
-      parsed.error.issues.map((i) => ({
-        field: fieldPath(i.path),
-        message: i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message,
-      })),
-    );
-  }
-  const config = parsed.data;
+function semanticIssues(raw: unknown, projectDir: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen = new Map<string, number>();
-  config.plugins.forEach((plugin, index) => {
-    const field = `plugins[${index}]`;
-    const first = seen.get(plugin.name);
-    if (first !== undefined) {
-      issues.push({ field: `${field}.name`, message: `duplicate plugin name "${plugin.name}" (also plugins[${first}].name)` });
-    } else {
-      seen.set(plugin.name, index);
+  const plugins = rawPlugins(raw);
+  for (const plugin of plugins) {
+    const field = `plugins[${plugin.index}]`;
+    if (plugin.name !== undefined) {
+      const first = seen.get(plugin.name);
+      if (first !== undefined) issues.push({ field: `${field}.name`, message: `duplicate plugin name "${plugin.name}" (also plugins[${first}].name)` });
+      else seen.set(plugin.name, plugin.index);
     }
-    if (isAbsolute(plugin.path) || !isInside(projectDir, resolve(projectDir, plugin.path))) {
+    if (plugin.path !== undefined && (isAbsolute(plugin.path) || !isInside(projectDir, resolve(projectDir, plugin.path)))) {
       issues.push({ field: `${field}.path`, message: `"${plugin.path}" is outside the project directory ${projectDir}` });
     }
-  });
-  if (config.plugins.some((p) => p.kind === 'go-plugin') && !config.host.binary) {
+  }
+  const host = record(record(raw).host);
+  if (plugins.some((p) => p.kind === 'go-plugin') && host.binary === undefined) {
     issues.push({ field: 'host.binary', message: 'is required for go-plugin plugins: the path of the Go host executable inside the host image' });
   }
-  if (issues.length > 0) throw new ConfigError(configFile, issues);
+  const outputs = rawOutputs(raw, projectDir);
+  for (const [field, path] of Object.entries(outputs)) {
+    if (path !== null && !isInside(projectDir, path)) issues.push({ field, message: `"${path}" is outside the project directory ${projectDir}` });
+  }
+  if (outputs.outDir !== null) {
+    for (const plugin of plugins) {
+      if (plugin.path !== undefined && isInside(resolve(projectDir, plugin.path), outputs.outDir)) {
+        issues.push({ field: 'outDir', message: `"${outputs.outDir}" is inside plugins[${plugin.index}].path: built artifacts would become that plugin's sources` });
+      }
+    }
+  }
+  return issues;
+}
 
+/** Every issue of a parsed config (schema and semantics, no file access), and the config when there are none. */
+export function checkConfig(raw: unknown, projectDir: string, configFile = 'builder.config.json'): { issues: ConfigIssue[]; config: ProjectConfig | null } {
+  const parsed = configSchema.safeParse(raw, { reportInput: true });
+  const issues = [...(parsed.success ? [] : schemaIssues(parsed.error.issues)), ...semanticIssues(raw, projectDir)];
+  if (!parsed.success || issues.length > 0) return { issues, config: null };
+  const config = parsed.data;
   return {
-    projectDir,
-    configFile,
-    hostImage: config.host.image,
-    hostBinary: config.host.binary,
-    builderBase: config.builder?.base,
-    builderPackages: config.builder?.packages ?? [],
-    plugins: config.plugins.map((p) => ({
-      name: p.name,
-      kind: p.kind,
-      path: p.path,
-      dir: resolve(projectDir, p.path),
-      cflags: p.cflags ?? [],
-      libs: p.libs ?? [],
-    })),
-    outDir: resolve(projectDir, config.outDir ?? DEFAULT_OUT_DIR),
-    lockfile: resolve(projectDir, config.lockfile ?? DEFAULT_LOCKFILE),
-    sourceDateEpoch: config.sourceDateEpoch ?? 0,
+    issues,
+    config: {
+      projectDir,
+      configFile,
+      hostImage: config.host.image,
+      hostBinary: config.host.binary,
+      builderBase: config.builder?.base,
+      builderPackages: config.builder?.packages ?? [],
+      plugins: config.plugins.map((p) => ({
+        name: p.name,
+        kind: p.kind,
+        path: p.path,
+        dir: resolve(projectDir, p.path),
+        cflags: p.cflags ?? [],
+        libs: p.libs ?? [],
+      })),
+      outDir: resolve(projectDir, config.outDir ?? DEFAULT_OUT_DIR),
+      lockfile: resolve(projectDir, config.lockfile ?? DEFAULT_LOCKFILE),
+      sourceDateEpoch: config.sourceDateEpoch ?? 0,
+    },
   };
+}
+
+/** Validate a parsed config (pure: no file access); throws one ConfigError listing every issue. */
+export function validateConfig(raw: unknown, projectDir: string, configFile = 'builder.config.json'): ProjectConfig {
+  const { issues, config } = checkConfig(raw, projectDir, configFile);
+  if (!config) throw new ConfigError(configFile, issues);
+  return config;
 }

@@ -1,7 +1,9 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { suggestKey } from '../../../src/config/config-issues.js';
 import { loadConfig } from '../../../src/config/load-config.js';
 import { validateConfig } from '../../../src/config/validate-config.js';
 import { ConfigError } from '../../../src/errors.js';
@@ -68,6 +70,68 @@ describe('validateConfig', () => {
     expect(fields).toEqual(['builder.packages[0]', 'host.image', 'plugins[0].name', 'plugins[0].path']);
   });
 
+  it('refuses misspelled keys at every level, suggesting the right one', () => {
+    const raw = { ...valid(), outdir: 'out', builder: { pakages: ['zlib1g-dev'] }, host: { image: 'h', Binary: '/x' } } as Record<string, unknown>;
+    (raw.plugins as Array<Record<string, unknown>>)[0]!.cflag = ['-O2'];
+    (raw.plugins as Array<Record<string, unknown>>)[1]!.lib = ['-lz'];
+    (raw.plugins as Array<Record<string, unknown>>)[1]!.colour = 'red';
+    const found = issues(raw);
+    const byField = Object.fromEntries(found.map((i) => [i.field, i.message]));
+    expect(byField.outdir).toMatch(/^unknown key; did you mean "outDir"\?/);
+    expect(byField['builder.pakages']).toMatch(/did you mean "packages"/);
+    expect(byField['host.Binary']).toMatch(/did you mean "binary"/);
+    expect(byField['plugins[0].cflag']).toMatch(/did you mean "cflags"/);
+    expect(byField['plugins[1].lib']).toMatch(/did you mean "libs"/);
+    expect(byField['plugins[1].colour']).toBe('unknown key (allowed here: name, kind, path, cflags, libs)');
+    expect(found).toHaveLength(6);
+  });
+
+  it('accepts "$schema" for editors', () => {
+    expect(validateConfig({ $schema: './schema.json', ...valid() }, '/project').hostImage).toBe('host:1');
+  });
+
+  it('names the expected and the received type', () => {
+    const raw = valid() as unknown as { plugins: Array<Record<string, unknown>>; sourceDateEpoch?: unknown; host: unknown };
+    raw.plugins[0]!.cflags = '-O3';
+    raw.plugins[1]!.name = 7;
+    raw.sourceDateEpoch = '0';
+    expect(issues(raw)).toEqual(
+      expect.arrayContaining([
+        { field: 'plugins[0].cflags', message: 'expected an array, received a string ("-O3")' },
+        { field: 'plugins[1].name', message: 'expected a string, received a number (7)' },
+        { field: 'sourceDateEpoch', message: 'expected a number, received a string ("0")' },
+      ]),
+    );
+    expect(issues({ host: [], plugins: valid().plugins })).toEqual([{ field: 'host', message: 'expected an object, received an array' }]);
+  });
+
+  it('reports schema and semantic problems in the same pass', () => {
+    const raw = valid() as unknown as { plugins: Array<Record<string, unknown>>; outDir?: unknown };
+    raw.plugins[0]!.kind = 'rust';
+    raw.plugins[1]!.name = 'greet';
+    raw.plugins[1]!.path = '../x';
+    raw.outDir = '../../elsewhere';
+    expect(issues(raw).map((i) => i.field).sort()).toEqual(['outDir', 'plugins[0].kind', 'plugins[1].name', 'plugins[1].path']);
+  });
+
+  it('refuses an outDir or lockfile outside the project, and an outDir inside a plugin', () => {
+    expect(issues({ ...valid(), outDir: '../../elsewhere', lockfile: '/tmp/x.json' }).map((i) => i.field)).toEqual(['outDir', 'lockfile']);
+    expect(issues({ ...valid(), outDir: 'plugins/greet/out' })).toEqual([{ field: 'outDir', message: expect.stringContaining('inside plugins[0].path') }]);
+  });
+
+  it('suggests only near misses (property: a key one edit away from a known one is suggested)', () => {
+    const known = ['host', 'builder', 'plugins', 'outDir', 'lockfile', 'sourceDateEpoch'];
+    fc.assert(
+      fc.property(fc.constantFrom(...known), fc.nat(), fc.constantFrom('drop', 'swap-case', 'add'), (key, at, edit) => {
+        const i = at % key.length;
+        const typo = edit === 'drop' ? key.slice(0, i) + key.slice(i + 1) : edit === 'add' ? key.slice(0, i) + 'x' + key.slice(i) : key.toLowerCase();
+        if (typo === key || known.includes(typo) || typo.length < 3) return;
+        expect(suggestKey(typo, known)).toBe(key);
+      }),
+    );
+    expect(suggestKey('zzzzzz', known)).toBeNull();
+  });
+
   it('requires at least one plugin, and host.binary for go-plugin', () => {
     expect(issues({ host: { image: 'h' }, plugins: [] }).map((i) => i.field)).toEqual(['plugins']);
     expect(issues({ host: { image: 'h' }, plugins: [{ name: 'p', kind: 'go-plugin', path: 'p' }] })).toEqual([
@@ -101,5 +165,48 @@ describe('loadConfig', () => {
   it('names a plugin directory that does not exist', async () => {
     const dir = await project(valid(), ['plugins/greet']);
     await expect(loadConfig(join(dir, 'builder.config.json'))).rejects.toThrow(/plugins\[1\]\.path: directory "plugins\/shout" does not exist/);
+  });
+
+  async function loadIssues(dir: string): Promise<Array<{ field: string; message: string }>> {
+    const error = await loadConfig(join(dir, 'builder.config.json')).then(() => null, (err: unknown) => err);
+    expect(error).toBeInstanceOf(ConfigError);
+    return [...(error as ConfigError).issues];
+  }
+
+  it('follows symbolic links on the way: a plugin, outDir or lockfile reaching outside the project by a link is refused, naming the real path', async () => {
+    const outside = await realpath(await mkdtemp(join(tmpdir(), 'pb-outside-')));
+    await mkdir(join(outside, 'od'));
+    const config = { ...valid(), outDir: 'out/plugins', lockfile: 'locks/builder.lock.json' };
+    config.plugins[1]!.path = 'plugins2/od';
+    const dir = await project(config, ['plugins/greet']);
+    await symlink(outside, join(dir, 'plugins2'));
+    await symlink(outside, join(dir, 'out'));
+    await symlink(join(outside, 'nonexistent'), join(dir, 'locks'));
+    const found = await loadIssues(dir);
+    expect(found).toEqual([
+      { field: 'plugins[1].path', message: `"plugins2/od" resolves to ${outside}/od, outside the project directory ${await realpath(dir)}` },
+      { field: 'outDir', message: expect.stringContaining(`resolves to ${outside}/plugins, outside the project`) },
+      { field: 'lockfile', message: expect.stringContaining('is a symbolic link to') },
+    ]);
+  });
+
+  it('follows go.mod replace targets by real path', async () => {
+    const outside = await realpath(await mkdtemp(join(tmpdir(), 'pb-outside-')));
+    const config = { host: { image: 'h' }, plugins: [{ name: 'g', kind: 'go-c-shared', path: 'plugins/g' }] };
+    const dir = await project(config, ['plugins/g']);
+    await symlink(outside, join(dir, 'shared'));
+    await writeFile(join(dir, 'plugins/g/go.mod'), 'module g\n\ngo 1.19\n\nreplace example.com/shared => ../../shared\nreplace example.com/gone => ../../gone\n');
+    const found = await loadIssues(dir);
+    expect(found.map((i) => i.field)).toEqual([
+      'plugins[0].path (go.mod: replace example.com/shared => ../../shared)',
+      'plugins[0].path (go.mod: replace example.com/gone => ../../gone)',
+    ]);
+    expect(found[0]?.message).toContain(`resolves to ${outside}`);
+  });
+
+  it('reports schema, semantic and filesystem problems in one pass', async () => {
+    const config = { host: { image: 'h' }, outdir: 'x', plugins: [{ name: 'a', kind: 'c', path: 'missing', cflags: '-O3' }, { name: 'a', kind: 'c', path: 'plugins/greet' }] };
+    const dir = await project(config, ['plugins/greet']);
+    expect((await loadIssues(dir)).map((i) => i.field).sort()).toEqual(['outdir', 'plugins[0].cflags', 'plugins[0].path', 'plugins[1].name']);
   });
 });
