@@ -56,6 +56,46 @@ export class DockerUnavailableError extends BuilderError {
   }
 }
 
+/** The engine went away in the middle of a call: a closed socket, a stream cut short, no answer to a ping. */
+export class EngineLostError extends BuilderError {
+  constructor(endpoint: string, during: string, detail: string, cause?: unknown) {
+    super('ENGINE_LOST', `Lost the Docker engine at ${endpoint} while ${during}: ${detail}.`, {
+      fix: `Check that the engine (and any proxy or SSH tunnel to it) is up, then run the build again; nothing was written. Containers this run had started may remain on the engine: the next \`builder build\` removes them.`,
+      ...(cause === undefined ? {} : { cause }),
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
+/** The engine did not answer a call within its time limit. */
+export class EngineTimeoutError extends BuilderError {
+  constructor(endpoint: string, during: string, ms: number, option: string) {
+    super('ENGINE_TIMEOUT', `The Docker engine at ${endpoint} did not answer within ${ms / 1000} s while ${during}.`, {
+      fix: `Check the engine's health (docker info); if it is only slow, raise ${option}. Nothing was written.`,
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
+/** The engine answered a call with an HTTP error the caller did not expect. */
+export class EngineRequestError extends BuilderError {
+  readonly statusCode: number;
+  constructor(endpoint: string, during: string, statusCode: number, message: string) {
+    super('ENGINE_ERROR', `The Docker engine at ${endpoint} refused ${during}: ${message.trim()}`, {
+      fix: 'Read the engine\'s message above; `docker info` and the engine log say more.',
+      exitCode: EXIT_UNUSABLE,
+    });
+    this.statusCode = statusCode;
+  }
+}
+
+/** The run was stopped: a signal, a closed output, or another plugin's fatal error. */
+export class CancelledError extends BuilderError {
+  constructor(readonly reason: string, exitCode: number) {
+    super('CANCELLED', `Stopped (${reason}): build containers of this run removed, staging removed, outDir and the lockfile untouched.`, { exitCode });
+  }
+}
+
 export class ImageNotFoundError extends BuilderError {
   constructor(image: string, role: string) {
     super('IMAGE_NOT_FOUND', `The ${role} image ${image} is not present on the Docker engine.`, {
@@ -120,6 +160,34 @@ export class LockfileError extends BuilderError {
       exitCode: EXIT_UNUSABLE,
     });
   }
+}
+
+const ERRNO_FIX: Record<string, (path: string) => string> = {
+  ENOSPC: (p) => `Free space on the filesystem holding ${p} (df ${p}), then run the build again.`,
+  EDQUOT: (p) => `Free space within your quota on the filesystem holding ${p}, then run the build again.`,
+  EROFS: (p) => `${p} is on a read-only filesystem: point outDir / lockfile at a writable place inside the project.`,
+  EACCES: (p) => `Make ${p} writable by this user (or run as the owner of the project).`,
+  EPERM: (p) => `Make ${p} writable by this user (or run as the owner of the project).`,
+};
+
+/** A file the tool had to write or create could not be; names the path and what to do. */
+export class OutputWriteError extends BuilderError {
+  readonly path: string;
+  constructor(path: string, cause: unknown, what = 'write') {
+    const code = (cause as NodeJS.ErrnoException | null)?.code;
+    super('WRITE_FAILED', `Cannot ${what} ${path}: ${code ? `${code} (${describeErrno(cause)})` : describeCause(cause)}.`, {
+      fix: (code && ERRNO_FIX[code]?.(path)) ?? `Check that ${path} can be written, then run the build again.`,
+      cause,
+      exitCode: EXIT_UNUSABLE,
+    });
+    this.path = path;
+  }
+}
+
+function describeErrno(cause: unknown): string {
+  const message = describeCause(cause);
+  // Node's messages repeat the code and the path: "ENOSPC: no space left on device, write".
+  return message.replace(/^[A-Z]+: /, '').replace(/, \w+( '.*')?$/, '');
 }
 
 export function describeCause(cause: unknown): string {

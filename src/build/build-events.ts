@@ -5,6 +5,6 @@ export type BuildEvent =
   | { type: 'plugin-start'; name: string; kind: string }
   | { type: 'plugin-unchanged'; name: string }
   | { type: 'plugin-built'; name: string; seconds: number; sha256: string; size: number }
-  | { type: 'plugin-failed'; name: string; seconds: number; reason: string; output: string };
+  | { type: 'plugin-failed'; name: string; seconds: number; reason: string; output: string; outputBytes: number };
 
 export type BuildReporter = (event: BuildEvent) => void;

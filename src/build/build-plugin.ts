@@ -1,26 +1,33 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import { managedLabels } from '../docker/engine.js';
 import { extractFlatFiles, packFiles } from '../docker/tar-streams.js';
-import { sha256FileHex } from '../util/sha256.js';
+import { OutputWriteError } from '../errors.js';
 import { CACHE_DIR, OUTPUT_DIR, type PluginBuildPlan, SOURCE_DIR } from './plan-plugin-build.js';
+import type { SourceFile } from './sources.js';
 
 /** The named volume holding GOCACHE and ccache between builds. */
 export const CACHE_VOLUME = 'plugin-builder-cache';
-import type { SourceFile } from './sources.js';
 
 // A plugin larger than this is almost certainly a runaway build, not a plugin.
 const MAX_OUTPUT_BYTES = 1024 * 1024 * 1024;
 
+/** The end of the compiler's output, and how much there was. */
+export interface BuildOutput {
+  output: string;
+  outputBytes: number;
+}
+
 export type PluginBuildOutcome =
-  | { ok: true; path: string; sha256: string; size: number; output: string }
-  | { ok: false; reason: string; output: string };
+  | ({ ok: true; path: string; sha256: string; size: number } & BuildOutput)
+  | ({ ok: false; reason: string } & BuildOutput);
 
 /**
  * Build one plugin in a fresh container of the builder image. Sources go in as a tar
  * stream (works with a remote DOCKER_HOST, unlike a bind mount); the artifact comes out
- * through the archive API into `stagingDir`, checked entry by entry.
+ * through the archive API into `stagingDir`, checked entry by entry, streamed to disk and
+ * hashed on the way. The container is removed whatever happens, cancellation included.
  */
 export async function buildPlugin(
   engine: DockerEngine,
@@ -43,16 +50,19 @@ export async function buildPlugin(
     const files = sources.map((s) => s.path);
     await container.putArchive(packFiles(projectDir, files, SOURCE_DIR.slice(1)), '/');
     const run = await container.run();
-    if (run.exitCode !== 0) return { ok: false, reason: `compiler exited with status ${run.exitCode}`, output: run.output };
+    const output = { output: run.output, outputBytes: run.outputBytes };
+    if (run.timedOut) return { ok: false, reason: 'the compile did not finish within its time limit (--compile-timeout) and was stopped', ...output };
+    if (run.exitCode !== 0) return { ok: false, reason: `compiler exited with status ${run.exitCode}`, ...output };
     const outDir = join(stagingDir, plan.plugin);
-    await mkdir(outDir, { recursive: true });
-    const written = await extractFlatFiles(await container.getArchive(OUTPUT_DIR), outDir, MAX_OUTPUT_BYTES);
-    if (!written.includes(plan.file)) {
-      return { ok: false, reason: `the build produced no ${plan.file} (found: ${written.join(', ') || 'nothing'})`, output: run.output };
+    await mkdir(outDir, { recursive: true }).catch((err: unknown) => {
+      throw new OutputWriteError(outDir, err, 'create');
+    });
+    const written = await container.readArchive(OUTPUT_DIR, (tar) => extractFlatFiles(tar, outDir, MAX_OUTPUT_BYTES));
+    const artifact = written.find((f) => f.name === plan.file);
+    if (!artifact) {
+      return { ok: false, reason: `the build produced no ${plan.file} (found: ${written.map((f) => f.name).join(', ') || 'nothing'})`, ...output };
     }
-    const path = join(outDir, plan.file);
-    const [sha256, info] = await Promise.all([sha256FileHex(path), stat(path)]);
-    return { ok: true, path, sha256, size: info.size, output: run.output };
+    return { ok: true, path: join(outDir, plan.file), sha256: artifact.sha256, size: artifact.size, ...output };
   } finally {
     await container.remove();
   }

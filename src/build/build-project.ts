@@ -1,22 +1,35 @@
-import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { PluginConfig, PluginKind, ProjectConfig } from '../config/config.js';
 import type { DockerEngine } from '../docker/engine.js';
-import { managedLabels } from '../docker/engine.js';
-import { BuilderError, EXIT_UNUSABLE, LockfileError } from '../errors.js';
+import { MANAGED_LABEL, managedLabels } from '../docker/engine.js';
+import {
+  BuilderError,
+  CancelledError,
+  describeCause,
+  EngineLostError,
+  EngineRequestError,
+  EngineTimeoutError,
+  EXIT_UNUSABLE,
+  LockfileError,
+  OutputWriteError,
+} from '../errors.js';
 import { fingerprintHash } from '../env/fingerprint.js';
 import type { ProbeCache } from '../env/probe-cache.js';
 import type { ProbedImage } from '../env/probe-image.js';
-import { readLockfile, writeLockfile } from '../lock/lockfile-io.js';
+import { readLockfile } from '../lock/lockfile-io.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
-import { writeFileAtomic } from '../util/write-file-atomic.js';
+import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
 import { LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type Lockfile, serializeLockfile } from '../lock/lockfile.js';
 import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
 import { buildPlugin, CACHE_VOLUME } from './build-plugin.js';
 import { collectPluginSources } from './collect-plugin-sources.js';
+import { commitOutputs } from './commit-outputs.js';
+import { acquireProjectLock } from './project-lock.js';
 import { goFacts, refuseGoModuleMismatches } from './go-facts.js';
 import { planPluginBuild } from './plan-plugin-build.js';
 import { type BuildEnvironment, resolveEnvironment } from './resolve-environment.js';
@@ -32,6 +45,8 @@ export interface BuildContext {
   signer?: LockfileSigner;
   /** Remembers probes by image ID across builds (the CLI uses a file in the user's cache). */
   probeCache?: ProbeCache;
+  /** Stops the run (its reason is what the build throws): signals, a closed stdout. */
+  signal?: AbortSignal;
 }
 
 export interface LockfileSigner {
@@ -48,6 +63,8 @@ export interface BuildOptions {
   jobs?: number;
   /** Use the persistent compiler cache volume (default true). It never changes the artifacts. */
   cache?: boolean;
+  /** Wait for another build of the project to finish (default) instead of failing at once. */
+  wait?: boolean;
 }
 
 /** built/unchanged: ready to lock; identical/differs: --check verdicts. */
@@ -67,7 +84,10 @@ export interface PluginReport {
   /** With --check: what the lockfile says (absent when the plugin is not in it). */
   lockedSha256?: string;
   reason?: string;
+  /** The end of the compiler output (at most 64 KiB) … */
   output?: string;
+  /** … of this many bytes in all. */
+  outputBytes?: number;
 }
 
 export interface BuildReport {
@@ -117,37 +137,133 @@ async function artifactIntact(outDir: string, entry: Lockfile['plugins'][string]
   return sha256FileHex(join(outDir, entry.file)).then((sha) => sha === entry.sha256, () => false);
 }
 
+/** Containers of one run carry its ID; the owner label lets a later run on this host remove what a dead one left. */
+export const RUN_LABEL = 'io.plugin-builder.run';
+export const OWNER_LABEL = 'io.plugin-builder.owner';
+const STAGING_PREFIX = '.builder-staging-';
+
+function ownerLabel(identity: ProcessIdentity): string {
+  return `${identity.host}/${identity.pid}/${identity.start ?? ''}`;
+}
+
+function parseOwner(label: string): ProcessIdentity | null {
+  const [host, pid, start] = label.split('/');
+  return host && pid && /^\d+$/.test(pid) ? { host, pid: Number(pid), start: start || null } : null;
+}
+
+/**
+ * What runs killed before they could clean up left behind (SIGKILL, power loss, an engine that
+ * vanished): their staging directories and temp files beside the lockfile — safe to remove,
+ * as this run holds the project lock — and the containers of dead runs on this host.
+ */
+async function removeLeftovers(engine: DockerEngine, config: ProjectConfig, report: BuildReporter): Promise<void> {
+  for (const dir of new Set([config.outDir, dirname(config.outDir)])) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (name.startsWith(STAGING_PREFIX)) await rm(join(dir, name), { recursive: true, force: true });
+    }
+  }
+  const lockBase = basename(config.lockfile);
+  for (const name of await readdir(dirname(config.lockfile)).catch(() => [] as string[])) {
+    if (name.endsWith('.tmp') && (name.startsWith(`.${lockBase}.`) || name.startsWith(`.${lockBase}.sig.`))) await rm(join(dirname(config.lockfile), name), { force: true });
+  }
+  const orphans = (await engine.listContainers({ [MANAGED_LABEL]: 'true' })).filter((c) => {
+    const owner = parseOwner(c.labels[OWNER_LABEL] ?? '');
+    return owner !== null && isAlive(owner) === false;
+  });
+  for (const orphan of orphans) await engine.removeContainer(orphan.id);
+  if (orphans.length > 0) report({ type: 'step', message: `removed ${orphans.length} container(s) left by an interrupted earlier run` });
+}
+
+/** Create outDir and the lockfile's directory before building, and check they are still inside the project. */
+async function prepareDestinations(config: ProjectConfig): Promise<void> {
+  for (const dir of [config.outDir, dirname(config.lockfile)]) {
+    await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+      throw new OutputWriteError(dir, err, 'create the directory');
+    });
+    // A link swapped in since the config was checked would send the outputs elsewhere.
+    const real = await realpath(dir);
+    if (real !== dir) {
+      throw new BuilderError('OUTPUT_OUTSIDE_PROJECT', `${dir} now resolves to ${real}: a symbolic link appeared on the way after the config was checked.`, {
+        fix: `Remove the link; outDir and the lockfile must stay inside the project ${config.projectDir}.`,
+        exitCode: EXIT_UNUSABLE,
+      });
+    }
+  }
+}
+
+/** Errors that end the whole run rather than one plugin: the engine is gone, or the run was stopped. */
+function endsTheRun(err: unknown): boolean {
+  return err instanceof EngineLostError || err instanceof EngineTimeoutError || err instanceof EngineRequestError || err instanceof CancelledError;
+}
+
 /**
  * `builder build`: resolve and check the environment, then build every plugin whose inputs
  * changed in a fresh container (at most `jobs` at once) and — only when every plugin built —
- * move the artifacts into outDir and write the lockfile. A plugin whose inputs hash equals the
- * lockfile's and whose artifact is intact is not rebuilt. With `check`, rebuild everything and
- * compare with the lockfile; write nothing.
+ * move the artifacts into outDir and write the lockfile, all or nothing. A plugin whose inputs
+ * hash equals the lockfile's and whose artifact is intact is not rebuilt. With `check`, rebuild
+ * everything and compare with the lockfile; write nothing.
+ *
+ * One build per project at a time (an inter-process lock beside the lockfile). `ctx.signal`
+ * stops the run: every container of the run is removed, staging too, outputs untouched.
  */
 export async function buildProject(config: ProjectConfig, options: BuildOptions, ctx: BuildContext): Promise<BuildReport> {
-  const { engine, report } = ctx;
+  const { report } = ctx;
   const now = ctx.now ?? Date.now;
-  await engine.ping();
-  const previous = await previousLock(config, options.check, report);
-  const env = await resolveEnvironment(engine, config, previous, {
-    report,
-    recipeDir: ctx.recipeDir,
-    now,
-    ...(ctx.probeCache ? { probeCache: ctx.probeCache } : {}),
+  ctx.signal?.throwIfAborted();
+  await ctx.engine.ping();
+  // Destinations first: the lock lives beside the lockfile, and a directory that cannot be made
+  // should fail the build before minutes are spent on it.
+  await prepareDestinations(config);
+  const lock = await acquireProjectLock(config.lockfile, {
+    wait: options.wait !== false,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    onWait: (holder) => report({ type: 'step', message: `waiting for the build of pid ${holder.pid} on ${holder.host} (since ${holder.since}) to finish (--no-wait to fail instead)` }),
   });
-  await refuseGoModuleMismatches(config, env.host, options.skipGoModuleCheck === true, report);
-  const cache = options.cache !== false;
-  if (cache) await engine.ensureVolume(CACHE_VOLUME, managedLabels('cache'));
-
-  const stagingParent = dirname(config.outDir);
-  await mkdir(stagingParent, { recursive: true });
-  // Staging beside outDir: same filesystem, so moving artifacts in is a rename.
-  const staging = await mkdtemp(join(stagingParent, '.builder-staging-'));
-  const artifacts = new Map<string, string>();
+  // Stopped by the caller, or by this run when a plugin's error ends it (the engine is gone).
+  const stop = new AbortController();
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, stop.signal]) : stop.signal;
+  const runId = randomBytes(8).toString('hex');
+  const engine = ctx.engine.scoped({ signal, labels: { [RUN_LABEL]: runId, [OWNER_LABEL]: ownerLabel(currentProcess()) } });
+  let staging: string | null = null;
   try {
+    await removeLeftovers(engine, config, report);
+    const previous = await previousLock(config, options.check, report);
+    const env = await resolveEnvironment(engine, config, previous, {
+      report,
+      recipeDir: ctx.recipeDir,
+      now,
+      ...(ctx.probeCache ? { probeCache: ctx.probeCache } : {}),
+    });
+    await refuseGoModuleMismatches(config, env.host, options.skipGoModuleCheck === true, report);
+    const cache = options.cache !== false;
+    if (cache) await engine.ensureVolume(CACHE_VOLUME, managedLabels('cache'));
+
+    // Staging inside outDir: the same filesystem even when outDir is a mount point, so moving
+    // artifacts in is a rename.
+    staging = await mkdtemp(join(config.outDir, STAGING_PREFIX)).catch((err: unknown) => {
+      throw new OutputWriteError(join(config.outDir, `${STAGING_PREFIX}*`), err, 'create the staging directory');
+    });
+    const artifacts = new Map<string, string>();
     const jobs = Math.max(1, options.jobs ?? cpus().length);
-    const plugins = await runPool(config.plugins, jobs, (plugin) =>
-      buildOne(plugin, { config, options, ctx, env, previous, staging, cache, artifacts, now }),
+    const job: PluginJob = { config, options, ctx: { ...ctx, engine }, env, previous, staging, cache, artifacts, now };
+    const plugins = await runPool(
+      config.plugins,
+      jobs,
+      async (plugin) => {
+        try {
+          return await buildOne(plugin, job);
+        } catch (err) {
+          if (signal.aborted || endsTheRun(err)) {
+            if (!stop.signal.aborted) stop.abort(signal.aborted ? signal.reason : err);
+            throw signal.reason;
+          }
+          // Any other error is this plugin's failure; the others go on.
+          const reason = describeCause(err);
+          report({ type: 'plugin-failed', name: plugin.name, seconds: 0, reason, output: '', outputBytes: 0 });
+          return { name: plugin.name, kind: plugin.kind, file: `lib${plugin.name}.so`, status: 'failed' as const, seconds: 0, reason };
+        }
+      },
+      signal,
     );
     const result = {
       lockfile: config.lockfile,
@@ -169,22 +285,45 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
       return { outcome: plugins.every((p) => p.status === 'identical') ? 'check-passed' : 'check-failed', ...result };
     }
 
-    await mkdir(config.outDir, { recursive: true });
-    for (const plugin of plugins) {
-      const staged = artifacts.get(plugin.name);
-      if (staged) await rename(staged, join(config.outDir, plugin.file));
-    }
-    const lock = toLockfile(result);
-    const text = serializeLockfile(lock);
-    const envelope = ctx.signer?.sign(lock, text);
+    const lockData = toLockfile(result);
+    const text = serializeLockfile(lockData);
+    const envelope = ctx.signer?.sign(lockData, text);
     // An unchanged project leaves its lockfile untouched (same bytes, same mtime).
     const current = await readFile(config.lockfile, 'utf8').catch(() => null);
-    if (current !== text) await writeLockfile(config.lockfile, lock);
-    const signature = await writeSignature(config.lockfile, envelope, current !== text, report);
-    return { outcome: 'built', ...result, ...(signature && ctx.signer ? { signature: { path: signature, keyId: ctx.signer.keyId } } : {}) };
+    const signaturePath = signaturePathFor(config.lockfile);
+    const existingSignature = await readFile(signaturePath, 'utf8').catch(() => null);
+    const signature =
+      envelope !== undefined
+        ? existingSignature === envelope ? undefined : { path: signaturePath, text: envelope }
+        : existingSignature !== null && current !== text ? { path: signaturePath, text: null } : undefined;
+    signal.throwIfAborted();
+    await commitOutputs(
+      {
+        artifacts: plugins.flatMap((p) => {
+          const staged = artifacts.get(p.name);
+          return staged ? [{ staged, dest: join(config.outDir, p.file) }] : [];
+        }),
+        lockfile: { path: config.lockfile, text: current === text ? null : text },
+        ...(signature ? { signature } : {}),
+      },
+      staging,
+    );
+    if (signature && signature.text === null) {
+      report({ type: 'step', message: `removed ${signaturePath}: it signed the previous lockfile (sign this one with \`builder sign --key KEY\`)` });
+    }
+    return { outcome: 'built', ...result, ...(envelope !== undefined && ctx.signer ? { signature: { path: signaturePath, keyId: ctx.signer.keyId } } : {}) };
+  } catch (err) {
+    throw signal.aborted ? signal.reason : err;
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    if (staging) await rm(staging, { recursive: true, force: true });
+    // Containers whose create call was in flight when the run stopped are known only by label.
+    if (signal.aborted) await removeRunContainers(ctx.engine, runId).catch(() => undefined);
+    await lock.release();
   }
+}
+
+async function removeRunContainers(engine: DockerEngine, runId: string): Promise<void> {
+  for (const container of await engine.listContainers({ [RUN_LABEL]: runId })) await engine.removeContainer(container.id);
 }
 
 interface PluginJob {
@@ -225,8 +364,8 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
   const outcome = await buildPlugin(ctx.engine, env.builder.imageId, plan, config.projectDir, sources.files, job.staging);
   const seconds = (job.now() - t0) / 1000;
   if (!outcome.ok) {
-    ctx.report({ type: 'plugin-failed', name: plugin.name, seconds, reason: outcome.reason, output: outcome.output });
-    return { ...base, seconds, status: 'failed', reason: outcome.reason, output: outcome.output };
+    ctx.report({ type: 'plugin-failed', name: plugin.name, seconds, reason: outcome.reason, output: outcome.output, outputBytes: outcome.outputBytes });
+    return { ...base, seconds, status: 'failed', reason: outcome.reason, output: outcome.output, outputBytes: outcome.outputBytes };
   }
   ctx.report({ type: 'plugin-built', name: plugin.name, seconds, sha256: outcome.sha256, size: outcome.size });
   job.artifacts.set(plugin.name, outcome.path);
@@ -261,23 +400,4 @@ export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugi
     };
   }
   return { lockfileVersion: LOCKFILE_VERSION, host: report.host, builder: report.builder, plugins };
-}
-
-/**
- * Keep `<lockfile>.sig` in step with the lockfile: write the new envelope (Ed25519 is
- * deterministic, so an unchanged lockfile keeps identical bytes), or, for an unsigned build that
- * changed the lockfile, remove the old signature — it no longer matches and a host would refuse it.
- */
-async function writeSignature(lockfile: string, envelope: string | undefined, lockChanged: boolean, report: BuildReporter): Promise<string | null> {
-  const path = signaturePathFor(lockfile);
-  const existing = await readFile(path, 'utf8').catch(() => null);
-  if (envelope !== undefined) {
-    if (existing !== envelope) await writeFileAtomic(path, envelope);
-    return path;
-  }
-  if (existing !== null && lockChanged) {
-    await rm(path, { force: true });
-    report({ type: 'step', message: `removed ${path}: it signed the previous lockfile (sign this one with \`builder sign --key KEY\`)` });
-  }
-  return null;
 }

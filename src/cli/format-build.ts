@@ -3,10 +3,26 @@ import type { BuildReport } from '../build/build-project.js';
 
 const OUTPUT_TAIL_LINES = 40;
 
-function tail(text: string, lines: number): string {
+function tail(text: string, lines: number, totalBytes: number): string {
   const all = text.replace(/\s+$/, '').split('\n');
   const shown = all.slice(-lines);
-  return (all.length > lines ? `  | … (${all.length - lines} earlier lines)\n` : '') + shown.map((l) => `  | ${l}`).join('\n');
+  const cutBytes = totalBytes - Buffer.byteLength(text);
+  const earlier = all.length > lines ? `${all.length - lines} earlier lines` : '';
+  const cut = cutBytes > 0 ? `${formatBytes(cutBytes)} of output before that not kept` : '';
+  const note = [earlier, cut].filter(Boolean).join('; ');
+  return (note ? `  | … (${note})\n` : '') + shown.map((l) => `  | ${l}`).join('\n');
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} bytes`;
+  const units = ['KiB', 'MiB', 'GiB'];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** One readable stderr line per event; image build output only when debugging. */
@@ -23,7 +39,7 @@ export function formatBuildEvent(event: BuildEvent, debug: boolean): string | nu
     case 'plugin-built':
       return `  ${event.name}: built in ${event.seconds.toFixed(1)} s  ${event.sha256.slice(0, 16)}…  ${event.size} bytes`;
     case 'plugin-failed':
-      return `  ${event.name}: FAILED after ${event.seconds.toFixed(1)} s — ${event.reason}\n${tail(event.output, OUTPUT_TAIL_LINES)}`;
+      return `  ${event.name}: FAILED after ${event.seconds.toFixed(1)} s — ${event.reason}\n${tail(event.output, OUTPUT_TAIL_LINES, event.outputBytes)}`;
   }
 }
 

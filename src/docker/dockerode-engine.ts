@@ -1,61 +1,171 @@
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { DockerUnavailableError, ImageBuildError } from '../errors.js';
+import { BuilderError, DockerUnavailableError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError } from '../errors.js';
 import type { FsEntry } from '../env/file-source.js';
+import { TailBuffer } from '../util/tail-buffer.js';
 import { type DockerConnection, parseDockerHost } from './docker-host.js';
-import type { ContainerHandle, ContainerSpec, DockerEngine, ImageBuildRequest, ImageInfo, RunResult } from './engine.js';
-import { demuxDockerStream } from './demux.js';
+import {
+  type ContainerHandle,
+  type ContainerSpec,
+  type ContainerSummary,
+  DEFAULT_ENGINE_TIMEOUTS,
+  type DockerEngine,
+  type EngineTimeouts,
+  type ImageBuildRequest,
+  type ImageInfo,
+  OUTPUT_TAIL_BYTES,
+  type RunResult,
+} from './engine.js';
+import { DockerFrameDecoder } from './frame-decoder.js';
 import { packFiles, readFirstEntry } from './tar-streams.js';
 
-const PING_TIMEOUT_MS = 10_000;
 const LOG_TAIL_LINES = 30;
+
+type CallKind = 'request' | 'transfer' | 'run';
+
+const OPTION_FOR: Record<CallKind, string> = { request: '--engine-timeout', transfer: '--engine-timeout (transfers get 20× it)', run: '--compile-timeout' };
+
+// dockerode passes `abortSignal` on to docker-modem for every call, but its type definitions
+// only know it for some: one typed hole instead of a cast at each call.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+const abortable = (signal: AbortSignal): {} => ({ abortSignal: signal });
 
 function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number } | null)?.statusCode;
 }
 
-/** The real engine, through dockerode. The only module that imports dockerode. */
+/** Thrown inside a call when the run limit passes; a compile that is too slow is the plugin's failure, not the engine's. */
+class RunLimitReached extends Error {}
+
+interface Scope {
+  signal: AbortSignal | undefined;
+  labels: Record<string, string>;
+}
+
+/**
+ * The real engine, through dockerode; the only module that imports dockerode. Every call has a
+ * time limit for its kind, stops when the scope's signal aborts, and turns a socket that closed
+ * or a stream cut short into ENGINE_LOST. Long calls (transfers, runs) also ping the engine on a
+ * fresh connection every few seconds: a run waiting on a container is silent for minutes, and
+ * only the ping tells a long compile from an engine that froze or went away.
+ */
 export class DockerodeEngine implements DockerEngine {
   readonly endpoint: string;
-  private readonly docker: Docker;
 
-  constructor(connection: DockerConnection) {
-    this.endpoint = connection.endpoint;
-    this.docker =
+  private constructor(
+    private readonly docker: Docker,
+    endpoint: string,
+    private readonly timeouts: EngineTimeouts,
+    private readonly scope: Scope,
+  ) {
+    this.endpoint = endpoint;
+  }
+
+  static connect(connection: DockerConnection, timeouts: Partial<EngineTimeouts> = {}): DockerodeEngine {
+    const docker =
       connection.kind === 'socket'
         ? new Docker({ socketPath: connection.socketPath })
         : new Docker({ host: connection.host, port: connection.port, protocol: connection.protocol });
+    return new DockerodeEngine(docker, connection.endpoint, { ...DEFAULT_ENGINE_TIMEOUTS, ...timeouts }, { signal: undefined, labels: {} });
   }
 
-  static fromEnv(env: Readonly<Record<string, string | undefined>>): DockerodeEngine {
+  static fromEnv(env: Readonly<Record<string, string | undefined>>, timeouts: Partial<EngineTimeouts> = {}): DockerodeEngine {
     let connection: DockerConnection;
     try {
       connection = parseDockerHost(env);
     } catch (err) {
       throw new DockerUnavailableError(env.DOCKER_HOST ?? '(unset)', err);
     }
-    return new DockerodeEngine(connection);
+    return DockerodeEngine.connect(connection, timeouts);
+  }
+
+  scoped(scope: { signal?: AbortSignal; labels?: Record<string, string> }): DockerEngine {
+    const signals = [this.scope.signal, scope.signal].filter((s): s is AbortSignal => s !== undefined);
+    return new DockerodeEngine(this.docker, this.endpoint, this.timeouts, {
+      signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
+      labels: { ...this.scope.labels, ...scope.labels },
+    });
+  }
+
+  /**
+   * Run `fn` as one engine call of `kind`: it gets a signal that aborts on the scope's signal,
+   * the time limit, or a failed liveness ping, and the call rejects at that moment even if the
+   * underlying request ignores the abort. `cleanup` calls ignore the scope's signal: they run
+   * after a cancellation, to remove what the run made.
+   */
+  private async call<T>(during: string, kind: CallKind, fn: (signal: AbortSignal) => Promise<T>, options: { cleanup?: boolean; limitMs?: number } = {}): Promise<T> {
+    const outer = options.cleanup ? undefined : this.scope.signal;
+    outer?.throwIfAborted();
+    const inner = new AbortController();
+    const fail = (err: unknown) => {
+      if (!inner.signal.aborted) inner.abort(err);
+    };
+    const onOuter = () => fail(outer?.reason);
+    outer?.addEventListener('abort', onOuter, { once: true });
+    const limit = options.limitMs ?? (kind === 'request' ? this.timeouts.requestMs : kind === 'transfer' ? this.timeouts.transferMs : this.timeouts.runMs);
+    const timer = setTimeout(() => fail(kind === 'run' ? new RunLimitReached() : new EngineTimeoutError(this.endpoint, during, limit, OPTION_FOR[kind])), limit);
+    let checking = false;
+    const watchdog =
+      kind === 'request'
+        ? undefined
+        : setInterval(() => {
+            if (checking) return;
+            checking = true;
+            this.checkAlive(during).then(() => (checking = false), fail);
+          }, this.timeouts.livenessMs);
+    const aborted = new Promise<never>((_, reject) => inner.signal.addEventListener('abort', () => reject(inner.signal.reason), { once: true }));
+    aborted.catch(() => undefined);
+    try {
+      return await Promise.race([fn(inner.signal), aborted]);
+    } catch (err) {
+      if (inner.signal.aborted) throw inner.signal.reason;
+      throw this.engineError(err, during);
+    } finally {
+      clearTimeout(timer);
+      clearInterval(watchdog);
+      outer?.removeEventListener('abort', onOuter);
+      if (!inner.signal.aborted) inner.abort(new Error('call finished'));
+    }
+  }
+
+  private pingOnce(signal: AbortSignal): Promise<unknown> {
+    // The type definitions know ping() without options; docker-modem reads abortSignal from them.
+    return (this.docker.ping as unknown as (options: object) => Promise<unknown>).call(this.docker, abortable(signal));
+  }
+
+  /** A ping on a new connection, within the request limit; rejects with ENGINE_LOST. */
+  private async checkAlive(during: string): Promise<void> {
+    const signal = AbortSignal.timeout(this.timeouts.requestMs);
+    try {
+      await raceSignal(this.pingOnce(signal), signal);
+    } catch (err) {
+      const detail = signal.aborted ? `it stopped answering (no answer to a ping within ${this.timeouts.requestMs / 1000} s)` : `a ping failed (${describe(err)})`;
+      throw new EngineLostError(this.endpoint, during, detail, err);
+    }
+  }
+
+  /** An HTTP status is the engine's answer; anything else (reset, hang-up, a cut stream) means it is gone. */
+  private engineError(err: unknown, during: string): unknown {
+    if (err instanceof BuilderError) return err;
+    const status = statusOf(err);
+    if (status !== undefined) return new EngineRequestError(this.endpoint, during, status, (err as Error).message);
+    return new EngineLostError(this.endpoint, during, `the connection failed (${describe(err)})`, err);
   }
 
   async ping(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        this.docker.ping(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS / 1000} s`)), PING_TIMEOUT_MS);
-        }),
-      ]);
+      await this.call('pinging it', 'request', (signal) => raceSignal(this.pingOnce(signal), signal), { limitMs: Math.min(this.timeouts.requestMs, 10_000) });
     } catch (err) {
-      throw new DockerUnavailableError(`DOCKER_HOST=${this.endpoint}`, err);
-    } finally {
-      clearTimeout(timer);
+      if (err instanceof EngineRequestError || err instanceof EngineLostError || err instanceof EngineTimeoutError) {
+        throw new DockerUnavailableError(`DOCKER_HOST=${this.endpoint}`, err instanceof EngineLostError ? (err.cause ?? err) : err);
+      }
+      throw err;
     }
   }
 
   async inspectImage(ref: string): Promise<ImageInfo | null> {
     try {
-      const info = await this.docker.getImage(ref).inspect();
+      const info = await this.call(`inspecting image ${ref}`, 'request', (signal) => this.docker.getImage(ref).inspect(abortable(signal)));
       return {
         id: info.Id,
         architecture: info.Architecture,
@@ -69,15 +179,6 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   async buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo> {
-    const context = packFiles(request.contextDir, request.files);
-    const stream = await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
-      t: request.tag,
-      dockerfile: request.dockerfile,
-      buildargs: request.buildArgs,
-      labels: request.labels,
-      rm: true,
-      forcerm: true,
-    });
     const tail: string[] = [];
     const remember = (line: string) => {
       tail.push(line);
@@ -87,7 +188,6 @@ export class DockerodeEngine implements DockerEngine {
     // The build API answers 200 and reports failure inside the stream, so every JSON line is
     // read and an `error` line rejects, even though the stream itself ends normally.
     let failure: string | null = null;
-    let pending = '';
     const handle = (raw: string) => {
       if (!raw.trim()) return;
       let message: { stream?: string; error?: string; errorDetail?: { message?: string }; status?: string };
@@ -104,13 +204,30 @@ export class DockerodeEngine implements DockerEngine {
       const text = message.stream ?? message.status;
       if (text) for (const line of text.split('\n')) if (line.trim()) remember(line.replace(/\s+$/, ''));
     };
-    for await (const chunk of stream as unknown as AsyncIterable<Buffer>) {
-      pending += chunk.toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      lines.forEach(handle);
-    }
-    handle(pending);
+    const during = `building image ${request.tag}`;
+    await this.call(during, 'run', async (signal) => {
+      const context = packFiles(request.contextDir, request.files);
+      const stream = (await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+        t: request.tag,
+        dockerfile: request.dockerfile,
+        buildargs: request.buildArgs,
+        labels: request.labels,
+        rm: true,
+        forcerm: true,
+        abortSignal: signal,
+      })) as unknown as Readable;
+      let pending = '';
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        pending += chunk.toString('utf8');
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        lines.forEach(handle);
+      }
+      handle(pending);
+    }).catch((err: unknown) => {
+      if (err instanceof RunLimitReached) throw new ImageBuildError(request.tag, `it did not finish within ${this.timeouts.runMs / 1000} s (--compile-timeout)`, tail);
+      throw err;
+    });
     if (failure !== null) throw new ImageBuildError(request.tag, failure, tail);
     const info = await this.inspectImage(request.tag);
     if (!info) throw new ImageBuildError(request.tag, 'the build reported success but the tag does not exist', tail);
@@ -118,69 +235,147 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   async createContainer(spec: ContainerSpec): Promise<ContainerHandle> {
-    const container = await this.docker.createContainer({
-      Image: spec.image,
-      Cmd: [...spec.cmd],
-      Env: spec.env ? [...spec.env] : undefined,
-      WorkingDir: spec.workingDir,
-      Labels: spec.labels,
-      HostConfig: {
-        // No network is needed to compile: sources come in as a tar stream.
-        NetworkMode: 'none',
-        ...(spec.volumes ? { Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })) } : {}),
-      },
-    });
-    return new DockerodeContainer(container);
+    const container = await this.call(`creating a container of ${spec.image}`, 'request', (signal) =>
+      this.docker.createContainer({
+        Image: spec.image,
+        Cmd: [...spec.cmd],
+        Env: spec.env ? [...spec.env] : undefined,
+        WorkingDir: spec.workingDir,
+        Labels: { ...spec.labels, ...this.scope.labels },
+        HostConfig: {
+          // No network is needed to compile: sources come in as a tar stream.
+          NetworkMode: 'none',
+          ...(spec.volumes ? { Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })) } : {}),
+        },
+        abortSignal: signal,
+      } as Docker.ContainerCreateOptions),
+    );
+    return new DockerodeContainer(container, this);
   }
 
   async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
     try {
-      await this.docker.getVolume(name).inspect();
+      await this.call(`inspecting volume ${name}`, 'request', (signal) => this.docker.getVolume(name).inspect(abortable(signal)));
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
-      await this.docker.createVolume({ Name: name, Labels: labels });
+      await this.call(`creating volume ${name}`, 'request', (signal) => this.docker.createVolume({ Name: name, Labels: labels, abortSignal: signal } as Docker.VolumeCreateOptions));
     }
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    const filters = JSON.stringify({ label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) });
+    const list = await this.call('listing containers', 'request', (signal) => this.docker.listContainers({ all: true, filters, abortSignal: signal }), { cleanup: true });
+    return list.map((c) => ({ id: c.Id, state: c.State, labels: c.Labels ?? {} }));
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    try {
+      await this.call(`removing container ${id.slice(0, 12)}`, 'request', (signal) => this.docker.getContainer(id).remove({ force: true, v: true, abortSignal: signal }), { cleanup: true });
+    } catch (err) {
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
+    }
+  }
+
+  /** For DockerodeContainer: one call of this engine's kind and scope. */
+  containerCall<T>(during: string, kind: CallKind, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.call(during, kind, fn);
+  }
+
+  get runLimitMs(): number {
+    return this.timeouts.runMs;
   }
 }
 
 class DockerodeContainer implements ContainerHandle {
-  constructor(private readonly container: Docker.Container) {}
+  constructor(
+    private readonly container: Docker.Container,
+    private readonly engine: DockerodeEngine,
+  ) {}
 
   get id(): string {
     return this.container.id;
   }
 
   async putArchive(tar: Readable, path: string): Promise<void> {
-    await this.container.putArchive(tar as unknown as NodeJS.ReadableStream, { path });
+    await this.engine.containerCall('sending sources', 'transfer', async (signal) => {
+      signal.addEventListener('abort', () => tar.destroy(), { once: true });
+      await this.container.putArchive(tar as unknown as NodeJS.ReadableStream, { path, abortSignal: signal });
+    });
   }
 
   async run(): Promise<RunResult> {
-    await this.container.start();
-    const result = (await this.container.wait()) as { StatusCode: number };
-    const logs = (await this.container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-    return { exitCode: result.StatusCode, output: demuxDockerStream(logs) };
+    await this.engine.containerCall('starting a container', 'request', (signal) => this.container.start(abortable(signal)));
+    let timedOut = false;
+    let exitCode = -1;
+    try {
+      const result = (await this.engine.containerCall('waiting for a build container', 'run', (signal) => this.container.wait(abortable(signal)))) as { StatusCode: number };
+      exitCode = result.StatusCode;
+    } catch (err) {
+      if (!(err instanceof RunLimitReached)) throw err;
+      timedOut = true;
+      await this.engine.containerCall('stopping a container past its time limit', 'request', (signal) => this.container.kill(abortable(signal))).catch((e: unknown) => {
+        if (statusOf(e) !== 409 && statusOf(e) !== 404) throw e;
+      });
+    }
+    const tail = new TailBuffer(OUTPUT_TAIL_BYTES);
+    // follow: true makes dockerode hand over a stream (follow: false buffers everything); the
+    // container has exited, so the stream ends after the last line.
+    await this.engine.containerCall('reading build output', 'transfer', async (signal) => {
+      const stream = (await this.container.logs({ stdout: true, stderr: true, follow: true, abortSignal: signal })) as unknown as Readable;
+      const decoder = new DockerFrameDecoder((chunk) => tail.push(chunk));
+      for await (const chunk of stream as AsyncIterable<Buffer>) decoder.push(chunk);
+      if (decoder.end().truncated) throw new Error('the output stream ended in the middle of a frame');
+    });
+    return { exitCode, timedOut, output: tail.text(), outputBytes: tail.total };
   }
 
-  async getArchive(path: string): Promise<Readable> {
-    return (await this.container.getArchive({ path })) as unknown as Readable;
+  async readArchive<T>(path: string, consume: (tar: Readable) => Promise<T>): Promise<T> {
+    return this.engine.containerCall(`reading ${path} from a container`, 'transfer', async (signal) => {
+      const tar = (await this.container.getArchive({ path, abortSignal: signal })) as unknown as Readable;
+      signal.addEventListener('abort', () => tar.destroy(), { once: true });
+      try {
+        return await consume(tar);
+      } finally {
+        tar.destroy();
+      }
+    });
   }
 
   async readEntry(path: string): Promise<FsEntry | null> {
-    let tar: Readable;
     try {
-      tar = await this.getArchive(path);
+      return await this.readArchive(path, (tar) => readFirstEntry(tar));
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw err;
     }
-    return readFirstEntry(tar);
   }
 
   async remove(): Promise<void> {
-    try {
-      await this.container.remove({ force: true, v: true });
-    } catch (err) {
-      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
-    }
+    await this.engine.removeContainer(this.container.id);
   }
+}
+
+function describe(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+/** Settle when `promise` does or when `signal` aborts, whichever is first. */
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

@@ -16,7 +16,36 @@ export interface DockerEngine {
   createContainer(spec: ContainerSpec): Promise<ContainerHandle>;
   /** Create a named volume unless it exists (it lives in the engine, so remote engines work). */
   ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
+  /** Containers carrying every one of `labels`. */
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  /** Remove (forcibly) the container with this ID; an already removed one is fine. Never cancelled. */
+  removeContainer(id: string): Promise<void>;
+  /**
+   * The same engine, whose calls also stop when `signal` aborts and whose containers also
+   * carry `labels` (a run's own label, so whatever it leaves can be found).
+   */
+  scoped(scope: { signal?: AbortSignal; labels?: Record<string, string> }): DockerEngine;
 }
+
+export interface ContainerSummary {
+  id: string;
+  state: string;
+  labels: Record<string, string>;
+}
+
+/** Time limits per kind of call: a compile may take minutes, an inspect may not. */
+export interface EngineTimeouts {
+  /** Calls that should be quick: ping, inspect, create, remove, list, volumes. */
+  requestMs: number;
+  /** Moving sources in and artifacts or logs out. */
+  transferMs: number;
+  /** A container run (a compile) and a builder image build. */
+  runMs: number;
+  /** How often a long call checks (with a ping on a new connection) that the engine still answers. */
+  livenessMs: number;
+}
+
+export const DEFAULT_ENGINE_TIMEOUTS: EngineTimeouts = { requestMs: 30_000, transferMs: 600_000, runMs: 1_800_000, livenessMs: 3_000 };
 
 export interface ImageInfo {
   /** `sha256:…` content ID of the image. */
@@ -48,19 +77,26 @@ export interface ContainerSpec {
 }
 
 export interface RunResult {
+  /** -1 when the run was stopped at its time limit. */
   exitCode: number;
-  /** stdout and stderr, interleaved as the container wrote them. */
+  timedOut: boolean;
+  /** The end of stdout and stderr, interleaved as the container wrote them (at most OUTPUT_TAIL_BYTES). */
   output: string;
+  /** How many bytes of output the container wrote in all (more than `output` holds when it was cut). */
+  outputBytes: number;
 }
+
+/** Compiler output kept per run: the end, where the error is. */
+export const OUTPUT_TAIL_BYTES = 64 * 1024;
 
 export interface ContainerHandle extends RootEntryReader {
   readonly id: string;
   /** Unpack a tar stream at `path` inside the (not yet started) container. */
   putArchive(tar: Readable, path: string): Promise<void>;
-  /** Start, wait for exit, collect output. */
+  /** Start, wait for exit (stopping it at the run time limit), collect the end of its output. */
   run(): Promise<RunResult>;
-  /** A tar stream of `path` inside the container (Docker's archive API). */
-  getArchive(path: string): Promise<Readable>;
+  /** Hand a tar stream of `path` inside the container (Docker's archive API) to `consume`, within the transfer limit. */
+  readArchive<T>(path: string, consume: (tar: Readable) => Promise<T>): Promise<T>;
   /** Remove the container; never throws for an already removed one. */
   remove(): Promise<void>;
 }

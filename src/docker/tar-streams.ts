@@ -1,9 +1,11 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { basename, join } from 'node:path';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as tarFs from 'tar-fs';
 import * as tarStream from 'tar-stream';
-import { UnsafeArtifactError } from '../errors.js';
+import { OutputWriteError, UnsafeArtifactError } from '../errors.js';
 import type { FsEntry } from '../env/file-source.js';
 
 /**
@@ -59,16 +61,49 @@ export async function readFirstEntry(tar: Readable, limit = 256 * 1024 * 1024): 
 
 const SAFE_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
 
+export interface ExtractedFile {
+  name: string;
+  sha256: string;
+  size: number;
+}
+
+/** Write one entry to `path` as it streams in, hashing the same bytes: nothing is held in memory. */
+async function streamToFile(entry: Readable, path: string, limit: number, name: string): Promise<ExtractedFile> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      size += chunk.length;
+      if (size > limit) return callback(new UnsafeArtifactError(name, `build output exceeds ${limit} bytes`));
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  let output;
+  try {
+    output = createWriteStream(path, { flags: 'wx', mode: 0o644 });
+    await pipeline(entry, count, output);
+  } catch (err) {
+    if (err instanceof UnsafeArtifactError) throw err;
+    // A failed write names the file; anything else came from the archive stream itself.
+    if ((err as NodeJS.ErrnoException).syscall !== undefined) throw new OutputWriteError(path, err);
+    throw err;
+  }
+  return { name: basename(path), sha256: hash.digest('hex'), size };
+}
+
 /**
  * Extract Docker's archive of a directory into `destDir`, accepting only regular files that
  * sit directly in that directory. A build container is not trusted: a `../` name, an absolute
  * path, a symlink or a hard link could make a later write land outside the output directory,
  * so any of them rejects the whole archive. `destDir` must be a fresh, empty staging directory.
+ * Each file is streamed to disk and hashed on the way (artifacts may be a gigabyte).
  */
-export async function extractFlatFiles(tar: Readable, destDir: string, maxBytes: number): Promise<string[]> {
+export async function extractFlatFiles(tar: Readable, destDir: string, maxBytes: number): Promise<ExtractedFile[]> {
   const extract = tarStream.extract();
+  tar.on('error', (err) => extract.destroy(err));
   tar.pipe(extract);
-  const written: string[] = [];
+  const written: ExtractedFile[] = [];
   let total = 0;
   try {
     for await (const entry of extract) {
@@ -90,11 +125,10 @@ export async function extractFlatFiles(tar: Readable, destDir: string, maxBytes:
       }
       total += entry.header.size ?? 0;
       if (total > maxBytes) throw new UnsafeArtifactError(name, `build output exceeds ${maxBytes} bytes`);
-      await writeFile(join(destDir, fileName), await collect(entry, maxBytes), { flag: 'wx', mode: 0o644 });
-      written.push(fileName);
+      written.push(await streamToFile(entry as unknown as Readable, join(destDir, fileName), maxBytes, name));
     }
   } finally {
     tar.destroy();
   }
-  return written.sort();
+  return written.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -51,9 +51,10 @@ describe.skipIf(skipDocker)('builder build refusals and failures (real engine)',
     expect(run.stdout).toMatch(/good\s+c\s+built/);
     expect(run.stdout).toMatch(/bad\s+c\s+failed/);
     expect(await readFile(join(dir, 'builder.lock.json'), 'utf8')).toBe(sentinel);
-    // No partial writes: the good plugin's artifact did not land either, and no staging is left.
-    const left = await readdir(join(dir, 'dist')).catch(() => []);
-    expect(left).toEqual([]);
+    // No partial writes: the good plugin's artifact did not land either, and no staging is left
+    // (outDir itself is made before the build, so that a directory that cannot be made fails early).
+    expect(await readdir(join(dir, 'dist'))).toEqual(['plugins']);
+    expect(await readdir(join(dir, 'dist/plugins'))).toEqual([]);
 
     const json = await cli(dir, ['build', '--json']);
     expect(json.code).toBe(1);
@@ -72,7 +73,7 @@ describe.skipIf(skipDocker)('builder build refusals and failures (real engine)',
       expect((await container.run()).exitCode).toBe(0);
       const dest = join(await copyProject('test/fixtures/syntax-error'), 'staging');
       await mkdir(dest);
-      await expect(extractFlatFiles(await container.getArchive('/out'), dest, 1 << 20)).rejects.toBeInstanceOf(UnsafeArtifactError);
+      await expect(container.readArchive('/out', (tar) => extractFlatFiles(tar, dest, 1 << 20))).rejects.toBeInstanceOf(UnsafeArtifactError);
       expect(await readdir(dest)).not.toContain('x.so');
     } finally {
       await container.remove();

@@ -1,12 +1,23 @@
-import type { ContainerHandle, ContainerSpec, DockerEngine, ImageBuildRequest, ImageInfo } from '../../src/docker/engine.js';
+import type { ContainerHandle, ContainerSpec, ContainerSummary, DockerEngine, ImageBuildRequest, ImageInfo } from '../../src/docker/engine.js';
 
-/** The real engine, counting what the build asks of it (containers created, images built). */
+interface Counts {
+  containersCreated: number;
+  imagesBuilt: number;
+}
+
+/** The real engine, counting what the build asks of it (containers created, images built), scoped copies included. */
 export class CountingEngine implements DockerEngine {
-  containersCreated = 0;
-  imagesBuilt = 0;
+  constructor(
+    private readonly inner: DockerEngine,
+    private readonly counts: Counts = { containersCreated: 0, imagesBuilt: 0 },
+  ) {}
 
-  constructor(private readonly inner: DockerEngine) {}
-
+  get containersCreated(): number {
+    return this.counts.containersCreated;
+  }
+  get imagesBuilt(): number {
+    return this.counts.imagesBuilt;
+  }
   get endpoint(): string {
     return this.inner.endpoint;
   }
@@ -17,14 +28,23 @@ export class CountingEngine implements DockerEngine {
     return this.inner.inspectImage(ref);
   }
   buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo> {
-    this.imagesBuilt++;
+    this.counts.imagesBuilt++;
     return this.inner.buildImage(request, onOutput);
   }
   createContainer(spec: ContainerSpec): Promise<ContainerHandle> {
-    this.containersCreated++;
+    this.counts.containersCreated++;
     return this.inner.createContainer(spec);
   }
   ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
     return this.inner.ensureVolume(name, labels);
+  }
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    return this.inner.listContainers(labels);
+  }
+  removeContainer(id: string): Promise<void> {
+    return this.inner.removeContainer(id);
+  }
+  scoped(scope: { signal?: AbortSignal; labels?: Record<string, string> }): DockerEngine {
+    return new CountingEngine(this.inner.scoped(scope), this.counts);
   }
 }

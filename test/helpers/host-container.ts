@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import * as tarFs from 'tar-fs';
 import { managedLabels } from '../../src/docker/engine.js';
-import { demuxDockerStream } from '../../src/docker/demux.js';
+import { demuxDockerStream } from '../../src/docker/frame-decoder.js';
 import type { LockfileState, PluginStatus } from '../../src/runtime/plugin-host.js';
 
 /** What the host service answers (one shape covers every route). */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import * as tarFs from 'tar-fs';
 import { managedLabels } from '../../src/docker/engine.js';
-import { demuxDockerStream } from '../../src/docker/demux.js';
+import { demuxDockerStream } from '../../src/docker/frame-decoder.js';
 
 const docker = new Docker();
 

@@ -2,10 +2,10 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildProject } from '../../build/build-project.js';
 import { loadConfig } from '../../config/load-config.js';
-import { DockerodeEngine } from '../../docker/dockerode-engine.js';
 import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../../errors.js';
 import { FileProbeCache, probeCacheFile } from '../../env/probe-cache.js';
 import { packageRoot } from '../../package-root.js';
+import { connectEngine } from '../connect-engine.js';
 import { formatBuildEvent, formatBuildSummary } from '../format-build.js';
 import type { CliIo } from '../io.js';
 import { lockfileSigner, readSigningKey } from '../signing-key-file.js';
@@ -19,6 +19,9 @@ interface BuildOptions {
   cache: boolean;
   signKey?: string;
   json?: boolean;
+  wait: boolean;
+  engineTimeout?: string;
+  compileTimeout?: string;
 }
 
 export function registerBuild(program: Command, io: CliIo, run: (action: () => Promise<CommandResult>, json: boolean) => Promise<void>): void {
@@ -31,6 +34,9 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('--no-cache', 'do not use the persistent compiler cache volume (it never changes the artifacts)')
     .option('--skip-go-module-check', 'build go-plugins even if their modules differ from the host binary\'s (they will fail to load)')
     .option('--sign-key <file>', 'sign the lockfile with this private key (builder keygen): writes <lockfile>.sig')
+    .option('--no-wait', 'fail at once when another build of this project is running, instead of waiting for it')
+    .option('--engine-timeout <seconds>', 'time limit for each quick engine request (transfers get 20×); default 30')
+    .option('--compile-timeout <seconds>', 'time limit for one compile or builder image build; default 1800')
     .option('--json', 'print one JSON object with an "outcome" instead of text')
     .action((options: BuildOptions) =>
       run(async () => {
@@ -42,14 +48,18 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
         const signer = options.signKey ? lockfileSigner(await readSigningKey(resolve(io.cwd, options.signKey), (m) => io.stderr(`WARN ${m}\n`))) : undefined;
         if (signer && options.check) throw new BuilderError('BAD_OPTION', '--sign-key and --check do not go together: --check writes nothing.', { exitCode: EXIT_UNUSABLE });
         const config = await loadConfig(resolve(io.cwd, options.config));
+        const signal = io.interrupts?.();
+        const engine = connectEngine({ ...io, interrupts: undefined }, options);
         const debug = isDebug(io.env);
         const report = await buildProject(config, {
           check: options.check === true,
           skipGoModuleCheck: options.skipGoModuleCheck === true,
           cache: options.cache,
+          wait: options.wait,
           ...(jobs ? { jobs } : {}),
         }, {
-          engine: DockerodeEngine.fromEnv(io.env),
+          engine,
+          ...(signal ? { signal } : {}),
           recipeDir: packageRoot(),
           probeCache: new FileProbeCache(probeCacheFile(io.env)),
           ...(signer ? { signer } : {}),

@@ -20,11 +20,11 @@ export function registerEnv(program: Command, io: CliIo, run: (action: () => Pro
         let fingerprint;
         let subject = 'this system';
         if (options.image) {
-          const [{ DockerodeEngine }, { probeImage }] = await Promise.all([
-            import('../../docker/dockerode-engine.js'),
+          const [{ connectEngine }, { probeImage }] = await Promise.all([
+            import('../connect-engine.js'),
             import('../../env/probe-image.js'),
           ]);
-          const engine = DockerodeEngine.fromEnv(io.env);
+          const engine = connectEngine(io);
           await engine.ping();
           fingerprint = (await probeImage(engine, options.image, 'requested')).fingerprint;
           subject = options.image;

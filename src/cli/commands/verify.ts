@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { DockerodeEngine } from '../../docker/dockerode-engine.js';
+import { connectEngine } from '../connect-engine.js';
 import { detectDrift } from '../../drift/detect-drift.js';
 import { EXIT_FAILED } from '../../errors.js';
 import { verifyPlugins } from '../../verify/verify-plugins.js';
@@ -33,7 +33,7 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
     .action((options: VerifyOptions) =>
       run(async () => {
         const located = await locateLock(io.cwd, options);
-        const engine = DockerodeEngine.fromEnv(io.env);
+        const engine = connectEngine(io);
         await engine.ping();
         // With an explicit --image and no --dir, the plugins are the ones deployed in it.
         const dir = options.dir ? resolve(io.cwd, options.dir) : options.image ? undefined : located.localDir;
@@ -68,7 +68,7 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
     .action((options: DriftOptions) =>
       run(async () => {
         const located = await locateLock(io.cwd, options);
-        const engine = DockerodeEngine.fromEnv(io.env);
+        const engine = connectEngine(io);
         await engine.ping();
         const report = await detectDrift(engine, { lock: located.lock, image: options.image, dir: located.localDir });
         return { json: { ...report, lockfile: located.lockPath }, text: formatDrift(report), exitCode: report.outcome === 'breaking' ? EXIT_FAILED : 0 };

@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { demuxDockerStream } from '../../../src/docker/demux.js';
+import { demuxDockerStream } from '../../../src/docker/frame-decoder.js';
 import { parseDockerHost } from '../../../src/docker/docker-host.js';
 import { extractFlatFiles, packFiles } from '../../../src/docker/tar-streams.js';
 import { UnsafeArtifactError } from '../../../src/errors.js';
@@ -33,7 +34,8 @@ describe('extractFlatFiles', () => {
   it("takes plain files from Docker's archive of /out", async () => {
     const { dest } = await staging();
     const names = await extractFlatFiles(tar([{ name: 'out/', type: 'directory' }, { name: 'out/libx.so', data: 'ELF' }, { name: 'out/libx.h', data: 'h' }]), dest, 1 << 20);
-    expect(names).toEqual(['libx.h', 'libx.so']);
+    expect(names.map((n) => n.name)).toEqual(['libx.h', 'libx.so']);
+    expect(names[1]).toEqual({ name: 'libx.so', size: 3, sha256: createHash('sha256').update('ELF').digest('hex') });
     expect(await readFile(join(dest, 'libx.so'), 'utf8')).toBe('ELF');
   });
 

@@ -1,0 +1,35 @@
+import { DockerodeEngine } from '../docker/dockerode-engine.js';
+import type { DockerEngine, EngineTimeouts } from '../docker/engine.js';
+import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import type { CliIo } from './io.js';
+
+export interface EngineTimeoutOptions {
+  engineTimeout?: string;
+  compileTimeout?: string;
+}
+
+function seconds(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) {
+    throw new BuilderError('BAD_OPTION', `${option} must be a number of seconds between 0 and 86400, got "${value}".`, { exitCode: EXIT_UNUSABLE });
+  }
+  return n * 1000;
+}
+
+/**
+ * The engine DOCKER_HOST names, with the time limits asked for and stopped by the process's
+ * interrupts. `--engine-timeout S` bounds each quick request and (×20) each transfer, and sets
+ * the liveness ping's patience; `--compile-timeout S` bounds a compile or a builder image build.
+ */
+export function connectEngine(io: CliIo, options: EngineTimeoutOptions = {}): DockerEngine {
+  const requestMs = seconds(options.engineTimeout, '--engine-timeout');
+  const runMs = seconds(options.compileTimeout, '--compile-timeout');
+  const timeouts: Partial<EngineTimeouts> = {
+    ...(requestMs !== undefined ? { requestMs, transferMs: requestMs * 20, livenessMs: Math.min(3_000, requestMs) } : {}),
+    ...(runMs !== undefined ? { runMs } : {}),
+  };
+  const engine = DockerodeEngine.fromEnv(io.env, timeouts);
+  const signal = io.interrupts?.();
+  return signal ? engine.scoped({ signal }) : engine;
+}
