@@ -4,6 +4,7 @@ export type BuildEvent =
   | { type: 'image-output'; line: string }
   | { type: 'plugin-start'; name: string; kind: string }
   | { type: 'plugin-unchanged'; name: string }
+  | { type: 'plugin-progress'; name: string; seconds: number }
   | { type: 'plugin-built'; name: string; seconds: number; sha256: string; size: number }
   | { type: 'plugin-failed'; name: string; seconds: number; reason: string; output: string; outputBytes: number };
 

@@ -45,6 +45,7 @@ export async function buildPlugin(
     ...(plan.usesCache ? { volumes: [{ name: CACHE_VOLUME, target: CACHE_DIR }] } : {}),
     labels: managedLabels('build', { 'io.plugin-builder.plugin': plan.plugin }),
   });
+  let failed = false;
   try {
     // Docker's archive API needs an existing directory: unpack at / with names under src/.
     const files = sources.map((s) => s.path);
@@ -63,7 +64,13 @@ export async function buildPlugin(
       return { ok: false, reason: `the build produced no ${plan.file} (found: ${written.map((f) => f.name).join(', ') || 'nothing'})`, ...output };
     }
     return { ok: true, path: join(outDir, plan.file), sha256: artifact.sha256, size: artifact.size, ...output };
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
-    await container.remove();
+    // After a failure the removal may fail too (the engine is gone): the first error is the one to tell.
+    await container.remove().catch((err: unknown) => {
+      if (!failed) throw err;
+    });
   }
 }

@@ -141,6 +141,7 @@ async function artifactIntact(outDir: string, entry: Lockfile['plugins'][string]
 export const RUN_LABEL = 'io.plugin-builder.run';
 export const OWNER_LABEL = 'io.plugin-builder.owner';
 const STAGING_PREFIX = '.builder-staging-';
+const HEARTBEAT_MS = 10_000;
 
 function ownerLabel(identity: ProcessIdentity): string {
   return `${identity.host}/${identity.pid}/${identity.start ?? ''}`;
@@ -258,7 +259,7 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
             throw signal.reason;
           }
           // Any other error is this plugin's failure; the others go on.
-          const reason = describeCause(err);
+          const reason = err instanceof BuilderError && err.fix ? `${err.message} ${err.fix}` : describeCause(err);
           report({ type: 'plugin-failed', name: plugin.name, seconds: 0, reason, output: '', outputBytes: 0 });
           return { name: plugin.name, kind: plugin.kind, file: `lib${plugin.name}.so`, status: 'failed' as const, seconds: 0, reason };
         }
@@ -361,7 +362,9 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
 
   ctx.report({ type: 'plugin-start', name: plugin.name, kind: plugin.kind });
   const t0 = job.now();
-  const outcome = await buildPlugin(ctx.engine, env.builder.imageId, plan, config.projectDir, sources.files, job.staging);
+  // A compile can be silent for minutes: say it is still going (and find out early that the output was closed).
+  const heartbeat = setInterval(() => ctx.report({ type: 'plugin-progress', name: plugin.name, seconds: (job.now() - t0) / 1000 }), HEARTBEAT_MS);
+  const outcome = await buildPlugin(ctx.engine, env.builder.imageId, plan, config.projectDir, sources.files, job.staging).finally(() => clearInterval(heartbeat));
   const seconds = (job.now() - t0) / 1000;
   if (!outcome.ok) {
     ctx.report({ type: 'plugin-failed', name: plugin.name, seconds, reason: outcome.reason, output: outcome.output, outputBytes: outcome.outputBytes });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError, EXIT_UNUSABLE, OutputWriteError } from '../errors.js';
 import { currentProcess, isAlive, type ProcessIdentity, sameProcess } from '../util/process-identity.js';
 
 export interface LockHolder extends ProcessIdentity {
@@ -79,7 +79,10 @@ export async function acquireProjectLock(
   const path = lockPathFor(lockfile);
   const me: LockHolder = { ...currentProcess(), since: new Date().toISOString() };
   const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(temp, JSON.stringify(me) + '\n', { flag: 'wx' });
+  await writeFile(temp, JSON.stringify(me) + '\n', { flag: 'wx' }).catch(async (err: unknown) => {
+    await rm(temp, { force: true });
+    throw new OutputWriteError(temp, err, 'create the build lock');
+  });
   let told = false;
   try {
     for (;;) {

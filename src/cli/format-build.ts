@@ -34,6 +34,8 @@ export function formatBuildEvent(event: BuildEvent, debug: boolean): string | nu
       return debug ? `  | ${event.line}` : null;
     case 'plugin-unchanged':
       return `  ${event.name}: unchanged (inputs and artifact match the lockfile)`;
+    case 'plugin-progress':
+      return `  ${event.name}: still building (${Math.round(event.seconds)} s)`;
     case 'plugin-start':
       return `  ${event.name} (${event.kind}): building…`;
     case 'plugin-built':

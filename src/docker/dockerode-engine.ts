@@ -42,6 +42,11 @@ interface Scope {
   labels: Record<string, string>;
 }
 
+/** Shared by an engine and its scoped copies: once the engine is known lost, cleanup calls fail at once instead of each waiting out its limit. */
+interface Health {
+  lost: EngineLostError | null;
+}
+
 /**
  * The real engine, through dockerode; the only module that imports dockerode. Every call has a
  * time limit for its kind, stops when the scope's signal aborts, and turns a socket that closed
@@ -57,6 +62,7 @@ export class DockerodeEngine implements DockerEngine {
     endpoint: string,
     private readonly timeouts: EngineTimeouts,
     private readonly scope: Scope,
+    private readonly health: Health = { lost: null },
   ) {
     this.endpoint = endpoint;
   }
@@ -84,7 +90,7 @@ export class DockerodeEngine implements DockerEngine {
     return new DockerodeEngine(this.docker, this.endpoint, this.timeouts, {
       signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
       labels: { ...this.scope.labels, ...scope.labels },
-    });
+    }, this.health);
   }
 
   /**
@@ -96,6 +102,7 @@ export class DockerodeEngine implements DockerEngine {
   private async call<T>(during: string, kind: CallKind, fn: (signal: AbortSignal) => Promise<T>, options: { cleanup?: boolean; limitMs?: number } = {}): Promise<T> {
     const outer = options.cleanup ? undefined : this.scope.signal;
     outer?.throwIfAborted();
+    if (options.cleanup && this.health.lost) throw this.health.lost;
     const inner = new AbortController();
     const fail = (err: unknown) => {
       if (!inner.signal.aborted) inner.abort(err);
@@ -118,8 +125,9 @@ export class DockerodeEngine implements DockerEngine {
     try {
       return await Promise.race([fn(inner.signal), aborted]);
     } catch (err) {
-      if (inner.signal.aborted) throw inner.signal.reason;
-      throw this.engineError(err, during);
+      const error = inner.signal.aborted ? inner.signal.reason : this.engineError(err, during);
+      if (error instanceof EngineLostError || error instanceof EngineTimeoutError) this.health.lost ??= error instanceof EngineLostError ? error : new EngineLostError(this.endpoint, during, error.message);
+      throw error;
     } finally {
       clearTimeout(timer);
       clearInterval(watchdog);
