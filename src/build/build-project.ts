@@ -27,6 +27,7 @@ import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
 import { buildPlugin, CACHE_VOLUME } from './build-plugin.js';
+import { isInside } from '../config/validate-config.js';
 import { collectPluginSources } from './collect-plugin-sources.js';
 import { commitOutputs } from './commit-outputs.js';
 import { acquireProjectLock } from './project-lock.js';
@@ -183,8 +184,8 @@ async function prepareDestinations(config: ProjectConfig): Promise<void> {
     });
     // A link swapped in since the config was checked would send the outputs elsewhere.
     const real = await realpath(dir);
-    if (real !== dir) {
-      throw new BuilderError('OUTPUT_OUTSIDE_PROJECT', `${dir} now resolves to ${real}: a symbolic link appeared on the way after the config was checked.`, {
+    if (!isInside(await realpath(config.projectDir), real)) {
+      throw new BuilderError('OUTPUT_OUTSIDE_PROJECT', `${dir} now resolves to ${real}, outside the project: a symbolic link appeared on the way after the config was checked.`, {
         fix: `Remove the link; outDir and the lockfile must stay inside the project ${config.projectDir}.`,
         exitCode: EXIT_UNUSABLE,
       });
@@ -227,6 +228,7 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
   const engine = ctx.engine.scoped({ signal, labels: { [RUN_LABEL]: runId, [OWNER_LABEL]: ownerLabel(currentProcess()) } });
   let staging: string | null = null;
   try {
+    report({ type: 'step', message: `run ${runId} on ${engine.endpoint} (its containers carry the label ${RUN_LABEL}=${runId})` });
     await removeLeftovers(engine, config, report);
     const previous = await previousLock(config, options.check, report);
     const env = await resolveEnvironment(engine, config, previous, {

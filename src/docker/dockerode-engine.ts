@@ -141,13 +141,17 @@ export class DockerodeEngine implements DockerEngine {
     return (this.docker.ping as unknown as (options: object) => Promise<unknown>).call(this.docker, abortable(signal));
   }
 
-  /** A ping on a new connection, within the request limit; rejects with ENGINE_LOST. */
+  /**
+   * A ping on a new connection; rejects with ENGINE_LOST. A ping costs the engine nothing, so
+   * its patience is the request limit but never more than 10 s.
+   */
   private async checkAlive(during: string): Promise<void> {
-    const signal = AbortSignal.timeout(this.timeouts.requestMs);
+    const patienceMs = Math.min(this.timeouts.requestMs, 10_000);
+    const signal = AbortSignal.timeout(patienceMs);
     try {
       await raceSignal(this.pingOnce(signal), signal);
     } catch (err) {
-      const detail = signal.aborted ? `it stopped answering (no answer to a ping within ${this.timeouts.requestMs / 1000} s)` : `a ping failed (${describe(err)})`;
+      const detail = signal.aborted ? `it stopped answering (no answer to a ping within ${patienceMs / 1000} s)` : `a ping failed (${describe(err)})`;
       throw new EngineLostError(this.endpoint, during, detail, err);
     }
   }

@@ -59,6 +59,8 @@ export async function readFirstEntry(tar: Readable, limit = 256 * 1024 * 1024): 
   }
 }
 
+const FILE_SYSCALLS = new Set(['open', 'write', 'close', 'fsync']);
+
 const SAFE_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
 
 export interface ExtractedFile {
@@ -79,14 +81,16 @@ async function streamToFile(entry: Readable, path: string, limit: number, name: 
       callback(null, chunk);
     },
   });
-  let output;
+  const output = createWriteStream(path, { flags: 'wx', mode: 0o644 });
+  let writeError: unknown = null;
+  output.once('error', (err) => (writeError = err));
   try {
-    output = createWriteStream(path, { flags: 'wx', mode: 0o644 });
     await pipeline(entry, count, output);
   } catch (err) {
-    if (err instanceof UnsafeArtifactError) throw err;
-    // A failed write names the file; anything else came from the archive stream itself.
-    if ((err as NodeJS.ErrnoException).syscall !== undefined) throw new OutputWriteError(path, err);
+    // A failed write names the file; anything else came from the archive stream (the engine).
+    // (pipeline hands a source's error to the write stream too: only a file syscall's own error counts.)
+    const syscall = (writeError as NodeJS.ErrnoException | null)?.syscall;
+    if (writeError !== null && err === writeError && syscall !== undefined && FILE_SYSCALLS.has(syscall)) throw new OutputWriteError(path, err);
     throw err;
   }
   return { name: basename(path), sha256: hash.digest('hex'), size };

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUN_LABEL } from '../../src/build/build-project.js';
 import { MANAGED_LABEL } from '../../src/docker/engine.js';
 import { sha256FileHex } from '../../src/util/sha256.js';
 import { startCli } from '../helpers/cli-process.js';
@@ -52,6 +53,14 @@ async function containersOf(names: readonly string[]): Promise<Array<{ id: strin
   const all = await Promise.all(names.map((name) => engine.listContainers({ [MANAGED_LABEL]: 'true', [PLUGIN_LABEL]: name })));
   return all.flat();
 }
+
+/** The run ID a build prints first, and the containers carrying it. */
+function runIdOf(stderr: string): string {
+  const id = /• run ([0-9a-f]{16}) on /.exec(stderr)?.[1];
+  if (!id) throw new Error(`no run ID in:\n${stderr}`);
+  return id;
+}
+const containersOfRun = (runId: string) => engine.listContainers({ [RUN_LABEL]: runId });
 
 async function waitForRunning(names: readonly string[], count: number, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -191,9 +200,12 @@ describe.skipIf(skipDocker)('builds that never leave a mess (real engine)', () =
       await writeFile(join(p.dir, 'builder.lock.json'), sentinel);
       const proc = startCli(p.dir, ['build', '-j2']);
       await waitForRunning(p.names, 2);
+      const runId = runIdOf(proc.stderr());
+      expect((await containersOfRun(runId)).length).toBe(2);
       proc.child.kill(signal);
       const { code: exitCode } = await proc.exited;
       expect(exitCode, proc.stderr()).toBe(code);
+      expect(await containersOfRun(runId)).toEqual([]);
       expect(proc.stderr()).toContain(`${signal}: stopping`);
       expect(proc.stderr()).toContain('error: Stopped');
       expect(await containersOf(p.names)).toEqual([]);
@@ -268,6 +280,7 @@ describe.skipIf(skipDocker)('builds that never leave a mess (real engine)', () =
         const p = await project([{ name: unique('la'), functions: 40_000 }, { name: unique('lb'), functions: 40_000 }]);
         const proc = startCli(p.dir, ['build', '-j2'], { DOCKER_HOST: proxy.url });
         await waitForRunning(p.names, 2);
+        const runId = runIdOf(proc.stderr());
         const killedAt = Date.now();
         proxy.kill();
         const { code, at } = await proc.exited;
@@ -278,9 +291,27 @@ describe.skipIf(skipDocker)('builds that never leave a mess (real engine)', () =
         expect(await tree(join(p.dir, 'dist'))).toEqual(['plugins']);
         expect(await readdir(p.dir)).not.toContain('builder.lock.json');
         // The engine itself lives on; the containers could not be removed through the dead proxy.
+        expect((await containersOfRun(runId)).length).toBe(2);
         const other = await project([{ name: unique('sweep') }]);
         expect((await cli(other.dir, ['build'])).code).toBe(0);
-        expect(await containersOf(p.names)).toEqual([]);
+        expect(await containersOfRun(runId)).toEqual([]);
+      } finally {
+        proxy.close();
+      }
+    });
+
+    it('an engine that never answers: refused after the ping limit, and the process is gone right after', async () => {
+      const proxy = await EngineProxy.start();
+      try {
+        proxy.freeze();
+        const p = await project([{ name: unique('na') }]);
+        const started = Date.now();
+        const proc = startCli(p.dir, ['build', '--engine-timeout', '2'], { DOCKER_HOST: proxy.url });
+        const { code, at } = await proc.exited;
+        expect(code).toBe(2);
+        expect(proc.stderr()).toContain(`error: No Docker engine answers at DOCKER_HOST=${proxy.url}: The Docker engine at ${proxy.url} did not answer within 2 s while pinging it.`);
+        // 2 s of patience plus Node's start-up; before, the process lingered 20 s after its message.
+        expect(at - started).toBeLessThan(6_000);
       } finally {
         proxy.close();
       }

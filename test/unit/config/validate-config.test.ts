@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { suggestKey } from '../../../src/config/config-issues.js';
 import { loadConfig } from '../../../src/config/load-config.js';
-import { validateConfig } from '../../../src/config/validate-config.js';
+import { checkConfig, validateConfig } from '../../../src/config/validate-config.js';
 import { ConfigError } from '../../../src/errors.js';
 
 const valid = () => ({
@@ -208,5 +208,24 @@ describe('loadConfig', () => {
     const config = { host: { image: 'h' }, outdir: 'x', plugins: [{ name: 'a', kind: 'c', path: 'missing', cflags: '-O3' }, { name: 'a', kind: 'c', path: 'plugins/greet' }] };
     const dir = await project(config, ['plugins/greet']);
     expect((await loadIssues(dir)).map((i) => i.field).sort()).toEqual(['outdir', 'plugins[0].cflags', 'plugins[0].path', 'plugins[1].name']);
+  });
+});
+
+describe('checkConfig under fuzz', () => {
+  it('any JSON value gives either a config or issues that each name a field — never a crash', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), fc.record({ host: fc.jsonValue(), plugins: fc.array(fc.dictionary(fc.constantFrom('name', 'kind', 'path', 'cflags', 'libs', 'lib', 'x'), fc.jsonValue())), outDir: fc.jsonValue() }, { requiredKeys: [] })), (raw) => {
+        const { issues, config } = checkConfig(raw, '/project');
+        if (config) {
+          expect(issues).toEqual([]);
+          for (const p of config.plugins) expect(p.dir.startsWith('/project/')).toBe(true);
+          expect(config.outDir.startsWith('/project')).toBe(true);
+        } else {
+          expect(issues.length).toBeGreaterThan(0);
+          for (const i of issues) expect(typeof i.field === 'string' && i.field.length > 0 && typeof i.message === 'string' && i.message.length > 0).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });

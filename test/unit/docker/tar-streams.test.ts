@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
+import fc from 'fast-check';
+import { lstat, mkdtemp, readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { demuxDockerStream } from '../../../src/docker/frame-decoder.js';
 import { parseDockerHost } from '../../../src/docker/docker-host.js';
 import { extractFlatFiles, packFiles } from '../../../src/docker/tar-streams.js';
-import { UnsafeArtifactError } from '../../../src/errors.js';
+import { OutputWriteError, UnsafeArtifactError } from '../../../src/errors.js';
 
 type Entry = { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; data?: string; linkname?: string };
 
@@ -90,5 +91,49 @@ describe('DOCKER_HOST and log frames', () => {
     };
     expect(demuxDockerStream(Buffer.concat([frame(1, 'out\n'), frame(2, 'err\n')]))).toBe('out\nerr\n');
     expect(demuxDockerStream(Buffer.from('plain text'))).toBe('plain text');
+  });
+});
+
+describe('extractFlatFiles under fuzz', () => {
+  const part = fc.constantFrom('out', '..', '.', '', 'a.so', 'lib x.so', '/', 'sub', '-rf', 'libok.so', '\u0000', '%2e%2e');
+  const entry = fc.record({
+    name: fc.array(part, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/')),
+    type: fc.constantFrom('file', 'symlink', 'link', 'directory') as fc.Arbitrary<Entry['type']>,
+    linkname: fc.constantFrom('/etc/passwd', '../x', 'out/libok.so'),
+  });
+
+  it('any archive a hostile container could send: only plain, safely named files, and only inside the destination', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(entry, { maxLength: 6 }), async (entries) => {
+        const { parent, dest } = await staging();
+        await extractFlatFiles(tar(entries), dest, 1 << 20).catch((err: unknown) => {
+          if (!(err instanceof UnsafeArtifactError) && !/Invalid tar header|Unexpected end/.test(String(err))) throw err;
+        });
+        expect(await readdir(parent)).toEqual(['dest']);
+        for (const name of await readdir(dest)) {
+          expect(name).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/);
+          expect((await lstat(join(dest, name))).isFile()).toBe(true);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('extractFlatFiles when the archive stream fails', () => {
+  it('a stream cut by the engine is not reported as a write failure (the engine layer makes it ENGINE_LOST)', async () => {
+    const { dest } = await staging();
+    const whole = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      const t = tar([{ name: 'out/libx.so', data: 'y'.repeat(100_000) }]);
+      t.on('data', (c: Buffer) => chunks.push(c));
+      t.on('end', () => resolve(Buffer.concat(chunks)));
+    });
+    const cut = new Readable({ read() {} });
+    cut.push(whole.subarray(0, 5_000));
+    setTimeout(() => cut.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' })), 20);
+    const error = await extractFlatFiles(cut, dest, 1 << 20).then(() => null, (err: unknown) => err);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(OutputWriteError);
   });
 });
