@@ -32,6 +32,11 @@ export interface ElfFacts {
   soname: string | null;
   /** DT_NEEDED, in file order. */
   needed: string[];
+  /** DT_RPATH and DT_RUNPATH, as written (`$ORIGIN/../lib:/opt/x`); null when absent. */
+  rpath: string | null;
+  runpath: string | null;
+  /** DT_FLAGS_1 (DF_1_NODEFLIB: the loader skips ld.so.cache and the default directories for this object's needs). */
+  flags1: number;
   /** .gnu.version_r: the versions required from each library. */
   versionNeeds: Array<{ library: string; versions: string[] }>;
   /** Undefined symbols bound to a required version, sorted by library, version, symbol. */
@@ -57,6 +62,9 @@ const SHT_GNU_VERSYM = 0x6fffffff;
 const PT_INTERP = 3;
 const DT_NEEDED = 1;
 const DT_SONAME = 14;
+const DT_RPATH = 15;
+const DT_RUNPATH = 29;
+const DT_FLAGS_1 = 0x6ffffffb;
 const VER_FLG_BASE = 1;
 const STB_WEAK = 2;
 
@@ -173,6 +181,9 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     imports: [],
     exports: [],
     goBuildInfo: null,
+    rpath: null,
+    runpath: null,
+    flags1: 0,
   };
   const all = sections(r, is64);
   const byType = (type: number) => all.find((s) => s.type === type);
@@ -190,10 +201,16 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     for (let at = start; at + size <= end && (at - start) / size < MAX_ENTRIES; at += size) {
       const tag = is64 ? r.i64(at, 'd_tag') : r.u32(at, 'd_tag');
       if (tag === 0) break;
-      if (tag !== DT_NEEDED && tag !== DT_SONAME) continue;
+      if (tag === DT_FLAGS_1) {
+        facts.flags1 = Number(r.word(at + size / 2, is64, 'd_val'));
+        continue;
+      }
+      if (tag !== DT_NEEDED && tag !== DT_SONAME && tag !== DT_RPATH && tag !== DT_RUNPATH) continue;
       const name = r.cstring(strings.start, strings.end, r.word(at + size / 2, is64, 'd_val'), 'dynamic string');
       if (tag === DT_NEEDED) facts.needed.push(name);
-      else facts.soname = name;
+      else if (tag === DT_SONAME) facts.soname = name;
+      else if (tag === DT_RPATH) facts.rpath = name;
+      else facts.runpath = name;
     }
   }
 

@@ -123,3 +123,27 @@ describe('compareVersions', () => {
     expect(compareVersions('1.2', '1.2.0')).toBe(0);
   });
 });
+
+describe('readElf: search-path entries of the dynamic section', () => {
+  it('reads DT_RUNPATH, DT_RPATH and DT_FLAGS_1 as gcc/ld write them', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'pb-rpath-'));
+    writeFileSync(join(dir, 'x.c'), 'int x(void) { return 1; }\n');
+    const build = (name: string, flags: string[]) => {
+      execFileSync('gcc', ['-shared', '-fPIC', '-o', join(dir, name), join(dir, 'x.c'), ...flags]);
+      return readElf(readFileSync(join(dir, name)));
+    };
+    const runpath = build('librun.so', ['-Wl,--enable-new-dtags,-rpath,$ORIGIN/../lib:/opt/vendor/lib']);
+    expect([runpath.runpath, runpath.rpath]).toEqual(['$ORIGIN/../lib:/opt/vendor/lib', null]);
+    const rpath = build('librpath.so', ['-Wl,--disable-new-dtags,-rpath,/opt/old']);
+    expect([rpath.runpath, rpath.rpath]).toEqual([null, '/opt/old']);
+    // GNU ld ignores -z nodeflib ("warning: -z nodeflib ignored"); DT_FLAGS_1 is read from a PIE (DF_1_PIE).
+    writeFileSync(join(dir, 'main.c'), 'int main(void) { return 0; }\n');
+    execFileSync('gcc', ['-pie', '-fPIE', '-o', join(dir, 'main'), join(dir, 'main.c')]);
+    expect(readElf(readFileSync(join(dir, 'main'))).flags1 & 0x08000000).toBe(0x08000000);
+    expect(build('libplain.so', []).flags1 & 0x800).toBe(0);
+  });
+});
