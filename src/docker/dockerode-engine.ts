@@ -183,6 +183,7 @@ export class DockerodeEngine implements DockerEngine {
         architecture: info.Architecture,
         os: info.Os,
         labels: (info.Config?.Labels as Record<string, string> | null) ?? {},
+        env: (info.Config?.Env as string[] | null) ?? [],
       };
     } catch (err) {
       if (statusOf(err) === 404) return null;

@@ -53,6 +53,8 @@ export interface ImageInfo {
   architecture: string;
   os: string;
   labels: Record<string, string>;
+  /** The image config's Env (`KEY=value`), what a container of it starts with. */
+  env: string[];
 }
 
 export interface ImageBuildRequest {

@@ -7,6 +7,8 @@ export interface ImageFiles {
   image: string;
   imageId: string;
   files: RootFileSource;
+  /** The image config's Env, as a container of it starts with. */
+  env: readonly string[];
 }
 
 /**
@@ -25,7 +27,7 @@ export async function withImageFiles<T>(
   // Cmd is required by the API even though the container never runs.
   const container = await engine.createContainer({ image: info.id, cmd: ['/never-runs'], labels: managedLabels('probe') });
   try {
-    return await use({ image, imageId: info.id, files: followingSymlinks(container) });
+    return await use({ image, imageId: info.id, files: followingSymlinks(container), env: info.env });
   } finally {
     await container.remove();
   }

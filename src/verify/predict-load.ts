@@ -1,7 +1,16 @@
+import { dirname } from 'node:path';
 import type { EnvironmentFingerprint, LibcFamily } from '../env/fingerprint.js';
 import type { ElfFacts } from '../elf/read-elf.js';
-import type { LibraryLookup, ResolvedLibrary } from './image-libraries.js';
+import { compareVersions } from '../elf/versions.js';
 import { providerHint } from './library-hints.js';
+import { type FoundLibrary, isFound, type Requester, type SearchResult } from './library-search.js';
+
+/** Finds a library for a requester, as the host's loader would (LibrarySearch; fakes in unit tests). */
+export interface LibraryLookup {
+  find(name: string, requester: Requester | null): Promise<SearchResult>;
+}
+
+type ResolvedLibrary = FoundLibrary;
 
 export type LoadCheck = 'arch' | 'libc-family' | 'missing-library' | 'symbol-version' | 'missing-symbol';
 
@@ -14,6 +23,18 @@ export interface LoadProblem {
 export interface LoadTarget {
   fingerprint: EnvironmentFingerprint;
   libraries: LibraryLookup;
+  /**
+   * The directory $ORIGIN names for the plugin. null for the host runtime, which loads a sealed
+   * copy through /proc/self/fd/N (so $ORIGIN is /proc/self/fd, where no library lives).
+   */
+  pluginOrigin?: string | null;
+}
+
+/** The highest numbered version of a family (GLIBC_2.36 rather than GLIBC_PRIVATE). */
+function highestVersion(definitions: readonly string[], family: string): string | null {
+  const numbered = definitions.filter((v) => v.startsWith(`${family}_`) && /^\d+(\.\d+)*$/.test(v.slice(family.length + 1)));
+  if (numbered.length === 0) return null;
+  return numbered.reduce((a, b) => (compareVersions(a.slice(family.length + 1), b.slice(family.length + 1)) >= 0 ? a : b));
 }
 
 const MAX_LISTED = 8;
@@ -60,11 +81,23 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   const problems: LoadProblem[] = [];
   const resolved = new Map<string, ResolvedLibrary>();
   const musl = host.libc.family === 'musl';
-  const muslSelf = musl ? await target.libraries.find(`ld-musl-${host.arch}.so.1`) : null;
+  const muslSelf = musl ? await target.libraries.find(`ld-musl-${host.arch}.so.1`, null) : null;
+  const requester: Requester = { facts: plugin, origin: target.pluginOrigin ?? null };
+  const originDropped = target.pluginOrigin == null && /\$(\{)?ORIGIN/.test(plugin.runpath ?? plugin.rpath ?? '');
   for (const name of plugin.needed) {
-    const library = musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name);
-    if (library) resolved.set(name, library);
-    else problems.push({ check: 'missing-library', message: `needs ${name}, which is not on this host's library path`, fix: providerHint(name, host.os.id) });
+    const result = musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name, requester);
+    if (isFound(result)) resolved.set(name, result);
+    else if (result && 'error' in result) {
+      problems.push({ check: 'missing-library', message: `needs ${name}; the loader stops at ${result.path}: "${result.path}: ${result.error}"`, fix: `replace ${result.path} with the real ${name} (or remove it) in the host image` });
+    } else {
+      problems.push({
+        check: 'missing-library',
+        message:
+          `needs ${name}, which the loader does not find (it would say "${name}: cannot open shared object file: No such file or directory")` +
+          (originDropped ? '; its $ORIGIN search path cannot help: the host runtime loads a sealed copy from /proc/self/fd' : ''),
+        fix: providerHint(name, host.os.id),
+      });
+    }
   }
 
   const failedVersions = new Set<string>();
@@ -76,12 +109,13 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
         if (library.facts.versionDefinitions.includes(version)) continue;
         failedVersions.add(`${need.library}\0${version}`);
         const symbols = plugin.versionedImports.filter((i) => i.library === need.library && i.version === version).map((i) => i.symbol);
-        const provided = library.facts.versionDefinitions.filter((v) => v.split('_')[0] === version.split('_')[0]);
+        const highest = highestVersion(library.facts.versionDefinitions, version.split('_')[0] as string);
+        const isLibc = need.library === 'libc.so.6' || need.library.startsWith('ld-linux');
         problems.push({
           check: 'symbol-version',
           message:
             `${symbols.length > 0 ? list(symbols) : 'it'} need${symbols.length === 1 ? 's' : ''} ${version} from ${need.library}, ` +
-            `but this host's ${library.path} (${hostLibc}) ${provided.length > 0 ? `provides up to ${provided[provided.length - 1]}` : `does not define ${version}`}`,
+            `but this host's ${library.path}${isLibc ? ` (${hostLibc})` : ''} ${highest ? `provides up to ${highest}` : `does not define ${version}`}`,
           fix: `build on (or for) this host image with builder build, or avoid ${symbols.length > 0 ? list(symbols) : 'symbols'} newer than the host's ${need.library}`,
         });
       }
@@ -93,9 +127,10 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   const addScope = async (library: ResolvedLibrary, depth: number) => {
     for (const symbol of library.facts.exports) scope.add(symbol);
     if (depth === 0) return;
+    const asker: Requester = { facts: library.facts, origin: dirname(library.path), loader: requester };
     for (const name of library.facts.needed) {
-      const next = musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name);
-      if (next) await addScope(next, depth - 1);
+      const next = musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name, asker);
+      if (isFound(next)) await addScope(next, depth - 1);
     }
   };
   for (const library of resolved.values()) await addScope(library, 1);

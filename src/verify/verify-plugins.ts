@@ -8,7 +8,7 @@ import { probeFiles } from '../env/probe-image.js';
 import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
 import type { Lockfile } from '../lock/lockfile.js';
 import { sha256Hex } from '../util/sha256.js';
-import { imageLibraries, librarySearchPath } from './image-libraries.js';
+import { LibrarySearch } from './library-search.js';
 import { type GoProblem, checkGoPlugin } from './go-plugin-checks.js';
 import { type LoadCheck, predictLoad } from './predict-load.js';
 import { goFingerprint } from '../gomod/go-fingerprint.js';
@@ -57,15 +57,32 @@ export interface VerifyRequest {
  * Each problem names the culprit and the fix.
  */
 export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest): Promise<VerifyReport> {
-  return withImageFiles(engine, request.image, 'host', async ({ imageId, files }) => {
+  return withImageFiles(engine, request.image, 'host', async ({ imageId, files, env }) => {
     const binary = request.lock.host.binary;
     // A Go host's fingerprint includes its binary's Go version and modules, as at build time.
     const goHost = binary ? await readGoBinary(files, request.image, binary) : null;
     const probed = await probeFiles(files, `host image ${request.image}`);
     const fingerprint = goHost ? { ...probed, go: goFingerprint(goHost) } : probed;
     const environment = diffFingerprints(request.lock.host.fingerprint, fingerprint);
-    const libraries = (facts: ElfFacts) => imageLibraries(files, searchPath, { class: facts.class, machine: facts.machine });
-    const searchPath = await librarySearchPath(files, fingerprint);
+    const ldLibraryPath = env.find((e) => e.startsWith('LD_LIBRARY_PATH='))?.slice('LD_LIBRARY_PATH='.length) ?? null;
+    const searches = new Map<string, LibrarySearch>();
+    // One search per object class and machine (a 32-bit plugin is matched with 32-bit libraries).
+    const libraries = (facts: ElfFacts) => {
+      const key = `${facts.class}/${facts.machine}`;
+      let search = searches.get(key);
+      if (!search) {
+        search = new LibrarySearch(files, {
+          family: fingerprint.libc.family,
+          arch: fingerprint.arch,
+          multiarch: LibrarySearch.multiarchFor(fingerprint.arch, fingerprint.os.id),
+          ldLibraryPath,
+          program: null,
+          want: { class: facts.class, machine: facts.machine },
+        });
+        searches.set(key, search);
+      }
+      return search;
+    };
 
     const plugins: PluginVerdict[] = [];
     for (const [name, entry] of Object.entries(request.lock.plugins).sort(([a], [b]) => a.localeCompare(b))) {

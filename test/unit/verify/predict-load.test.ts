@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readElf } from '../../../src/elf/read-elf.js';
-import type { ResolvedLibrary } from '../../../src/verify/image-libraries.js';
+import type { FoundLibrary } from '../../../src/verify/library-search.js';
 import { builtAgainst, isMuslBuiltin, predictLoad } from '../../../src/verify/predict-load.js';
 import { buildElf } from '../elf/build-elf.js';
 
@@ -8,11 +8,11 @@ const GLIBC_236 = { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc:
 
 function lookup(libs: Record<string, { versionDefinitions?: string[]; exports?: string[] }>) {
   return {
-    async find(name: string): Promise<ResolvedLibrary | null> {
+    async find(name: string): Promise<FoundLibrary | null> {
       const lib = libs[name];
       if (!lib) return null;
       const facts = readElf(buildElf({ soname: name }));
-      return { name, path: `/lib/x86_64-linux-gnu/${name}`, facts: { ...facts, versionDefinitions: lib.versionDefinitions ?? [], exports: lib.exports ?? [] } };
+      return { name, path: `/lib/x86_64-linux-gnu/${name}`, via: 'ld.so.cache', facts: { ...facts, versionDefinitions: lib.versionDefinitions ?? [], exports: lib.exports ?? [] } };
     },
   };
 }
@@ -27,12 +27,27 @@ describe('predictLoad (with fake host libraries)', () => {
     expect(problems[0]?.message).toContain('provides up to GLIBC_2.36');
   });
 
+  it('names the highest numbered version (not GLIBC_PRIVATE), and labels only the C library with the glibc version', async () => {
+    const libc = lookup({ 'libc.so.6': { versionDefinitions: ['GLIBC_2.2.5', 'GLIBC_2.36', 'GLIBC_2.4', 'GLIBC_PRIVATE'] } });
+    const [problem] = await predictLoad(strl, { fingerprint: GLIBC_236, libraries: libc });
+    expect(problem?.message).toContain('libc.so.6 (glibc 2.36) provides up to GLIBC_2.36');
+    const cxx = readElf(buildElf({ needed: ['libstdc++.so.6'], imports: [{ symbol: '_ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEE10_M_replaceEmmPKcm', version: 'GLIBCXX_3.4.32', library: 'libstdc++.so.6' }] }));
+    const [cxxProblem] = await predictLoad(cxx, { fingerprint: GLIBC_236, libraries: lookup({ 'libstdc++.so.6': { versionDefinitions: ['GLIBCXX_3.4', 'GLIBCXX_3.4.30', 'CXXABI_1.3.13'] } }) });
+    expect(cxxProblem?.message).toMatch(/but this host's \/lib\/x86_64-linux-gnu\/libstdc\+\+\.so\.6 provides up to GLIBCXX_3\.4\.30$/);
+  });
+
   it('loads when versions and symbols are there; a missing library names its package', async () => {
     const ok = await predictLoad(strl, { fingerprint: GLIBC_236, libraries: lookup({ 'libc.so.6': { versionDefinitions: ['GLIBC_2.38'], exports: ['strlcpy'] } }) });
     expect(ok).toEqual([]);
     const zlib = readElf(buildElf({ needed: ['libz.so.1', 'libc.so.6'] }));
     const missing = await predictLoad(zlib, { fingerprint: GLIBC_236, libraries: lookup({ 'libc.so.6': {} }) });
-    expect(missing).toEqual([{ check: 'missing-library', message: "needs libz.so.1, which is not on this host's library path", fix: 'apt-get install zlib1g in the host image' }]);
+    expect(missing).toEqual([
+      {
+        check: 'missing-library',
+        message: 'needs libz.so.1, which the loader does not find (it would say "libz.so.1: cannot open shared object file: No such file or directory")',
+        fix: 'apt-get install zlib1g in the host image',
+      },
+    ]);
   });
 
   it('knows musl answers glibc library names itself, and which libc an object was built against', () => {
