@@ -1,0 +1,99 @@
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
+import { buildTestImage, runWithFile } from '../helpers/images.js';
+import { cli } from '../helpers/project.js';
+
+/**
+ * Where the loader finds a library, judged by verify and by a real load: a vendor library in a
+ * directory registered with ldconfig, one copied into /usr/local/lib without ldconfig, one
+ * reached through the image's ENV LD_LIBRARY_PATH, a non-ELF file first on the path.
+ */
+const VENDOR_DEV = 'plugin-builder/test-vendor-dev:bookworm';
+
+interface Cell {
+  what: string;
+  image: string;
+  dockerfile: string;
+  loads: boolean;
+}
+
+// The host image runs as uid 10001: installing files and running ldconfig needs root.
+const FROM = `FROM ${HOST_BOOKWORM}\n`;
+const CELLS: Cell[] = [
+  {
+    what: 'vendor library in /opt/vendor/lib registered with ldconfig',
+    image: VENDOR_DEV,
+    dockerfile: `${FROM}USER root\nCOPY libvendor.so.1 /opt/vendor/lib/\nRUN ln -s libvendor.so.1 /opt/vendor/lib/libvendor.so && echo /opt/vendor/lib > /etc/ld.so.conf.d/vendor.conf && ldconfig\nUSER 10001\n`,
+    loads: true,
+  },
+  {
+    what: 'vendor library copied into /usr/local/lib without ldconfig',
+    image: 'plugin-builder/test-vendor-nocache:bookworm',
+    dockerfile: `${FROM}COPY libvendor.so.1 /usr/local/lib/\n`,
+    loads: false,
+  },
+  {
+    what: "vendor library found through the image's ENV LD_LIBRARY_PATH",
+    image: 'plugin-builder/test-vendor-env:bookworm',
+    dockerfile: `${FROM}COPY libvendor.so.1 /opt/envlib/\nENV LD_LIBRARY_PATH=/opt/envlib\n`,
+    loads: true,
+  },
+  {
+    what: 'a non-ELF file of that name first on LD_LIBRARY_PATH (the real one in the cache)',
+    image: 'plugin-builder/test-vendor-bogus:bookworm',
+    dockerfile: `FROM ${VENDOR_DEV}\nUSER root\nRUN mkdir -p /opt/bogus && echo 'not a library, but long enough to be read as an ELF header by the loader....' > /opt/bogus/libvendor.so.1\nENV LD_LIBRARY_PATH=/opt/bogus\nUSER 10001\n`,
+    loads: false,
+  },
+  { what: 'no vendor library at all', image: HOST_BOOKWORM, dockerfile: '', loads: false },
+];
+
+const KOFFI_LOAD = "try { require('/app/node_modules/koffi').load(process.argv[1]); console.log('loaded') } catch (e) { console.error(e.message); process.exit(1) }";
+
+describe.skipIf(skipDocker)('library search: verify predicts where the loader finds a library (real engine, real loads)', () => {
+  let plugin: { dir: string; file: string; bytes: Buffer };
+
+  beforeAll(async () => {
+    await requireDocker();
+    const work = await mkdtemp(join(tmpdir(), 'pb-vendor-'));
+    await writeFile(join(work, 'vendor.c'), 'int vendor_value(void) { return 42; }\n');
+    // This machine's gcc and glibc (Debian 12, 2.36) are the bookworm image's.
+    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-Wl,-soname,libvendor.so.1', '-o', join(work, 'libvendor.so.1'), join(work, 'vendor.c')]);
+    const libvendor = await readFile(join(work, 'libvendor.so.1'));
+    for (const cell of CELLS) if (cell.dockerfile) await buildTestImage(cell.image, cell.dockerfile, { 'libvendor.so.1': libvendor });
+
+    const project = await mkdtemp(join(tmpdir(), 'pb-vendor-project-'));
+    await mkdir(join(project, 'plugins/vend'), { recursive: true });
+    await writeFile(
+      join(project, 'plugins/vend/vend.c'),
+      'int vendor_value(void);\nconst char *builder_plugin_manifest(void) { return "{\\"name\\":\\"vend\\",\\"version\\":\\"1\\",\\"functions\\":{\\"Value\\":\\"int Value(void)\\"}}"; }\nint Value(void) { return vendor_value(); }\n',
+    );
+    await writeFile(join(project, 'builder.config.json'), JSON.stringify({ host: { image: VENDOR_DEV }, plugins: [{ name: 'vend', kind: 'c', path: 'plugins/vend', libs: ['-L/opt/vendor/lib', '-lvendor'] }] }));
+    const run = await cli(project, ['build']);
+    expect(run.code, run.stderr).toBe(0);
+    const dir = join(project, 'dist/plugins');
+    plugin = { dir, file: 'libvend.so', bytes: await readFile(join(dir, 'libvend.so')) };
+  });
+
+  it('every cell: prediction equals the real load', async () => {
+    const rows: string[] = [];
+    const disagreements: string[] = [];
+    for (const cell of CELLS) {
+      const verify = await cli(plugin.dir, ['verify', '--image', cell.image, '--lock', join(plugin.dir, '..', '..', 'builder.lock.json'), '--dir', plugin.dir, '--json']);
+      const report = JSON.parse(verify.stdout) as { plugins: Array<{ bytes: string; loadable: boolean | null; problems: Array<{ check: string; message: string }> }> };
+      const verdict = report.plugins[0]!;
+      const predicted = verdict.bytes === 'ok' && verdict.loadable === true;
+      const path = `/app/plugins/${plugin.file}`;
+      const load = await runWithFile(cell.image, { path, data: plugin.bytes }, ['node', '-e', KOFFI_LOAD, path]);
+      const real = load.exitCode === 0;
+      rows.push(`${cell.what}: predicted ${predicted ? 'loads' : 'fails'} (${verdict.problems.filter((p) => p.check !== 'environment').map((p) => p.message).join('; ') || 'ok'}); real ${real ? 'loads' : 'fails'} (${load.output})`);
+      expect(real, `${cell.what}: reality (${load.output})`).toBe(cell.loads);
+      if (predicted !== real) disagreements.push(cell.what);
+    }
+    console.log('\n' + rows.join('\n') + '\n');
+    expect(disagreements).toEqual([]);
+  }, 300_000);
+});
