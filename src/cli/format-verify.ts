@@ -15,10 +15,17 @@ export function formatVerify(report: VerifyReport): string {
       ? 'environment: matches the lockfile'
       : `environment: DIFFERS from the lockfile: ${report.environment.map((d) => `${d.field} ${d.expected} → ${d.actual}`).join(', ')}`,
   );
+  lines.push(
+    report.program
+      ? `judged for the program ${report.program.path} (${report.program.how}) and the ${report.program.libraries.length} libraries it loads first` +
+          (report.program.unresolved.length > 0 ? ` (not found for it: ${report.program.unresolved.join(', ')})` : '')
+      : 'judged for a program that loads nothing before the plugins (no Entrypoint/Cmd found; pass --loader-program PATH)',
+  );
   for (const p of report.plugins) {
     const load = p.loadable === null ? 'load unknown' : p.loadable ? 'loads' : 'would NOT load';
     lines.push(`  ${p.name.padEnd(16)} ${p.problems.length === 0 ? 'ok' : 'PROBLEMS'}  bytes ${p.bytes}, ${load}`);
     lines.push(...problemLines(p.problems));
+    lines.push(...p.notes.map((n) => `    note: ${n}`));
   }
   const bad = report.plugins.filter((p) => p.problems.length > 0).length;
   lines.push(`${report.plugins.length} plugin(s), ${bad} with problems`, '');

@@ -184,6 +184,8 @@ export class DockerodeEngine implements DockerEngine {
         os: info.Os,
         labels: (info.Config?.Labels as Record<string, string> | null) ?? {},
         env: (info.Config?.Env as string[] | null) ?? [],
+        entrypoint: asArgv(info.Config?.Entrypoint),
+        cmd: asArgv(info.Config?.Cmd),
       };
     } catch (err) {
       if (statusOf(err) === 404) return null;
@@ -366,6 +368,12 @@ class DockerodeContainer implements ContainerHandle {
   async remove(): Promise<void> {
     await this.engine.removeContainer(this.container.id);
   }
+}
+
+/** Entrypoint/Cmd as an argv: Docker stores either an array or (shell form in old images) a string. */
+function asArgv(value: unknown): string[] {
+  if (Array.isArray(value)) return value.map(String);
+  return typeof value === 'string' && value !== '' ? ['/bin/sh', '-c', value] : [];
 }
 
 function describe(err: unknown): string {

@@ -55,6 +55,9 @@ export interface ImageInfo {
   labels: Record<string, string>;
   /** The image config's Env (`KEY=value`), what a container of it starts with. */
   env: string[];
+  /** The image config's Entrypoint and Cmd (empty when unset). */
+  entrypoint: string[];
+  cmd: string[];
 }
 
 export interface ImageBuildRequest {

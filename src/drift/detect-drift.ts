@@ -35,8 +35,14 @@ export function classifyDrift(lockedImageId: string, currentImageId: string, dif
  * `builder drift`: has the host image moved since the lockfile was written, does it matter,
  * and which plugins must be rebuilt — with verify's prediction of whether they would still load.
  */
-export async function detectDrift(engine: DockerEngine, request: { lock: Lockfile; image: string; dir: string }): Promise<DriftReport> {
-  const verdict = await verifyPlugins(engine, { lock: request.lock, image: request.image, dir: request.dir, pluginsPath: '/app/plugins' });
+export async function detectDrift(engine: DockerEngine, request: { lock: Lockfile; image: string; dir: string; loaderProgram?: string }): Promise<DriftReport> {
+  const verdict = await verifyPlugins(engine, {
+    lock: request.lock,
+    image: request.image,
+    dir: request.dir,
+    pluginsPath: '/app/plugins',
+    ...(request.loaderProgram ? { loaderProgram: request.loaderProgram } : {}),
+  });
   const outcome = classifyDrift(request.lock.host.imageId, verdict.imageId, verdict.environment);
   return {
     outcome,

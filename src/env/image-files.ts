@@ -9,6 +9,8 @@ export interface ImageFiles {
   files: RootFileSource;
   /** The image config's Env, as a container of it starts with. */
   env: readonly string[];
+  entrypoint: readonly string[];
+  cmd: readonly string[];
 }
 
 /**
@@ -27,7 +29,7 @@ export async function withImageFiles<T>(
   // Cmd is required by the API even though the container never runs.
   const container = await engine.createContainer({ image: info.id, cmd: ['/never-runs'], labels: managedLabels('probe') });
   try {
-    return await use({ image, imageId: info.id, files: followingSymlinks(container), env: info.env });
+    return await use({ image, imageId: info.id, files: followingSymlinks(container), env: info.env, entrypoint: info.entrypoint, cmd: info.cmd });
   } finally {
     await container.remove();
   }

@@ -3,8 +3,17 @@ import type { LibcFamily } from '../env/fingerprint.js';
 import { cacheLookup, type LdCacheEntry, LdCacheFormatError, parseLdCache } from '../elf/ld-so-cache.js';
 import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
 
+/**
+ * musl's loader answers these names with itself (its glibc compatibility: libc.so.6,
+ * libm.so.6, libpthread.so.0, …), exactly as ldso/dynlink.c's reserved list does.
+ */
+export function isMuslBuiltin(name: string): boolean {
+  if (!name.startsWith('lib')) return name.startsWith('ld-musl');
+  return ['c.', 'pthread.', 'rt.', 'm.', 'dl.', 'util.', 'xnet.'].some((prefix) => name.startsWith(prefix, 3));
+}
+
 /** Where a library was found, in the loader's words. */
-export type FoundVia = 'path' | 'DT_RPATH' | 'LD_LIBRARY_PATH' | 'DT_RUNPATH' | 'ld.so.cache' | 'default directories' | 'musl path file' | 'musl itself';
+export type FoundVia = 'already loaded' | 'path' | 'DT_RPATH' | 'LD_LIBRARY_PATH' | 'DT_RUNPATH' | 'ld.so.cache' | 'default directories' | 'musl path file' | 'musl itself';
 
 export interface FoundLibrary {
   name: string;

@@ -3,7 +3,10 @@ import type { EnvironmentFingerprint, LibcFamily } from '../env/fingerprint.js';
 import type { ElfFacts } from '../elf/read-elf.js';
 import { compareVersions } from '../elf/versions.js';
 import { providerHint } from './library-hints.js';
-import { type FoundLibrary, isFound, type Requester, type SearchResult } from './library-search.js';
+import { type FoundLibrary, isFound, isMuslBuiltin, type Requester, type SearchResult } from './library-search.js';
+import { alreadyLoaded, type ProgramScope } from './loading-program.js';
+
+export { isMuslBuiltin } from './library-search.js';
 
 /** Finds a library for a requester, as the host's loader would (LibrarySearch; fakes in unit tests). */
 export interface LibraryLookup {
@@ -28,6 +31,10 @@ export interface LoadTarget {
    * copy through /proc/self/fd/N (so $ORIGIN is /proc/self/fd, where no library lives).
    */
   pluginOrigin?: string | null;
+  /** The loading program's global scope, when known: already loaded objects and their symbols. */
+  scope?: ProgramScope | null;
+  /** Receives what the prediction relied on beyond the plugin's own dependencies. */
+  notes?: string[];
 }
 
 /** The highest numbered version of a family (GLIBC_2.36 rather than GLIBC_PRIVATE). */
@@ -46,15 +53,6 @@ export function builtAgainst(facts: ElfFacts): LibcFamily | null {
   if (facts.interpreter?.includes('ld-musl') || facts.needed.includes('libc.so')) return 'musl';
   if (facts.needed.includes('libc.so.6') || facts.versionNeeds.some((n) => n.versions.some((v) => v.startsWith('GLIBC_')))) return 'glibc';
   return null;
-}
-
-/**
- * musl's loader answers these names with itself (its glibc compatibility: libc.so.6,
- * libm.so.6, libpthread.so.0, …), exactly as ldso/dynlink.c's reserved list does.
- */
-export function isMuslBuiltin(name: string): boolean {
-  if (!name.startsWith('lib')) return name.startsWith('ld-musl');
-  return ['c.', 'pthread.', 'rt.', 'm.', 'dl.', 'util.', 'xnet.'].some((prefix) => name.startsWith(prefix, 3));
 }
 
 /**
@@ -85,7 +83,8 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   const requester: Requester = { facts: plugin, origin: target.pluginOrigin ?? null };
   const originDropped = target.pluginOrigin == null && /\$(\{)?ORIGIN/.test(plugin.runpath ?? plugin.rpath ?? '');
   for (const name of plugin.needed) {
-    const result = musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name, requester);
+    const loaded = alreadyLoaded(target.scope, name);
+    const result = loaded ?? (musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name, requester));
     if (isFound(result)) resolved.set(name, result);
     else if (result && 'error' in result) {
       problems.push({ check: 'missing-library', message: `needs ${name}; the loader stops at ${result.path}: "${result.path}: ${result.error}"`, fix: `replace ${result.path} with the real ${name} (or remove it) in the host image` });
@@ -135,14 +134,23 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   };
   for (const library of resolved.values()) await addScope(library, 1);
   if (resolved.size === plugin.needed.length) {
-    const missing = plugin.imports
+    const unresolvedHere = plugin.imports
       .filter((i) => !i.weak && !scope.has(i.symbol))
-      .filter((i) => !(i.version && [...failedVersions].some((key) => key.endsWith(`\0${i.version}`))))
-      .map((i) => i.symbol);
+      .filter((i) => !(i.version && [...failedVersions].some((key) => key.endsWith(`\0${i.version}`))));
+    // The loader looks in the global scope first: what the program already loaded resolves too.
+    const global = target.scope?.definitions;
+    const fromProgram = global ? unresolvedHere.filter((i) => global.has(i.symbol)) : [];
+    for (const i of fromProgram) {
+      target.notes?.push(`${i.symbol} is not in the plugin's own dependencies; it resolves from ${global?.get(i.symbol)}, which ${target.scope?.program.path} (${target.scope?.program.how}) loads before any plugin`);
+    }
+    const missing = unresolvedHere.filter((i) => !global?.has(i.symbol)).map((i) => i.symbol);
     if (missing.length > 0) {
       problems.push({
         check: 'missing-symbol',
-        message: `${list([...new Set(missing)].sort())} ${missing.length === 1 ? 'is' : 'are'} not defined by any library it loads on this host (${hostLibc})`,
+        message:
+          `${list([...new Set(missing)].sort())} ${missing.length === 1 ? 'is' : 'are'} not defined by any library it loads on this host (${hostLibc})` +
+          (target.scope ? ` nor by ${target.scope.program.path} and what it loads` : '') +
+          ` (the loader would say "undefined symbol: ${[...new Set(missing)].sort()[0]}")`,
         fix: musl && family === 'glibc'
           ? 'these are glibc-only symbols: rebuild it with builder build against this musl host image'
           : 'rebuild it with builder build against this host image, or link the library that defines them',

@@ -9,6 +9,7 @@ import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
 import type { Lockfile } from '../lock/lockfile.js';
 import { sha256Hex } from '../util/sha256.js';
 import { LibrarySearch } from './library-search.js';
+import { type LoadingProgram, programScope, resolveLoadingProgram } from './loading-program.js';
 import { type GoProblem, checkGoPlugin } from './go-plugin-checks.js';
 import { type LoadCheck, predictLoad } from './predict-load.js';
 import { goFingerprint } from '../gomod/go-fingerprint.js';
@@ -31,6 +32,8 @@ export interface PluginVerdict {
   /** Would the host's dynamic loader load it? null when it could not be judged. */
   loadable: boolean | null;
   problems: Problem[];
+  /** What the prediction relied on beyond the plugin's own dependencies (symbols from the loading program's scope). */
+  notes: string[];
 }
 
 export interface VerifyReport {
@@ -39,6 +42,8 @@ export interface VerifyReport {
   imageId: string;
   fingerprint: EnvironmentFingerprint;
   environment: FieldDifference[];
+  /** The program the prediction is for (its executable and libraries are loaded before any plugin); null when none was found. */
+  program: (LoadingProgram & { libraries: string[]; unresolved: string[] }) | null;
   plugins: PluginVerdict[];
 }
 
@@ -49,6 +54,8 @@ export interface VerifyRequest {
   /** Where the plugin files are: a local directory, or (when absent) `pluginsPath` inside the image. */
   dir?: string;
   pluginsPath: string;
+  /** The executable that loads the plugins, overriding host.binary and the image's Entrypoint/Cmd. */
+  loaderProgram?: string;
 }
 
 /**
@@ -57,7 +64,7 @@ export interface VerifyRequest {
  * Each problem names the culprit and the fix.
  */
 export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest): Promise<VerifyReport> {
-  return withImageFiles(engine, request.image, 'host', async ({ imageId, files, env }) => {
+  return withImageFiles(engine, request.image, 'host', async ({ imageId, files, env, entrypoint, cmd }) => {
     const binary = request.lock.host.binary;
     // A Go host's fingerprint includes its binary's Go version and modules, as at build time.
     const goHost = binary ? await readGoBinary(files, request.image, binary) : null;
@@ -67,7 +74,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
     const ldLibraryPath = env.find((e) => e.startsWith('LD_LIBRARY_PATH='))?.slice('LD_LIBRARY_PATH='.length) ?? null;
     const searches = new Map<string, LibrarySearch>();
     // One search per object class and machine (a 32-bit plugin is matched with 32-bit libraries).
-    const libraries = (facts: ElfFacts) => {
+    const libraries = (facts: { class: 32 | 64; machine: string }) => {
       const key = `${facts.class}/${facts.machine}`;
       let search = searches.get(key);
       if (!search) {
@@ -84,6 +91,12 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
       return search;
     };
 
+    // The program that will load the plugins: its executable and libraries are already in the
+    // process (a plugin calling cos() without -lm loads in node, whose libraries bring libm).
+    const loading = await resolveLoadingProgram(files, { env, entrypoint, cmd }, { hostBinary: binary, override: request.loaderProgram });
+    const scope = loading ? await programScope(files, libraries({ class: 64, machine: fingerprint.arch }), loading) : null;
+    const program = loading && scope ? { ...loading, libraries: scope.objects.map((o) => o.path), unresolved: scope.unresolved } : null;
+
     const plugins: PluginVerdict[] = [];
     for (const [name, entry] of Object.entries(request.lock.plugins).sort(([a], [b]) => a.localeCompare(b))) {
       const problems: Problem[] = [];
@@ -93,7 +106,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
         : await files.readFile(`${request.pluginsPath}/${entry.file}`);
       if (!bytes) {
         plugins.push({
-          name, file: entry.file, bytes: 'missing', loadable: null,
+          name, file: entry.file, bytes: 'missing', loadable: null, notes: [],
           problems: [{ check: 'bytes', message: `${where} does not exist`, fix: 'deploy the plugin files together with their lockfile' }],
         });
         continue;
@@ -114,9 +127,11 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
         });
       }
       let loadable: boolean | null = null;
+      const notes: string[] = [];
       try {
         const facts = readElf(bytes);
-        const loadProblems: Problem[] = await predictLoad(facts, { fingerprint, libraries: libraries(facts) });
+        const sameKind = scope && scope.executable.facts.class === facts.class && scope.executable.facts.machine === facts.machine;
+        const loadProblems: Problem[] = await predictLoad(facts, { fingerprint, libraries: libraries(facts), scope: sameKind ? scope : null, notes });
         if (goHost && binary && entry.kind === 'go-plugin') loadProblems.push(...checkGoPlugin(entry, bytes, goHost, binary));
         loadable = loadProblems.length === 0;
         problems.push(...loadProblems);
@@ -125,9 +140,9 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
         loadable = false;
         problems.push({ check: 'elf', message: `${where} is not a valid shared object: ${err.message}`, fix: 'rebuild it with builder build' });
       }
-      plugins.push({ name, file: entry.file, bytes: sha256 === entry.sha256 ? 'ok' : 'mismatch', sha256, loadable, problems });
+      plugins.push({ name, file: entry.file, bytes: sha256 === entry.sha256 ? 'ok' : 'mismatch', sha256, loadable, problems, notes });
     }
     const outcome = environment.length === 0 && plugins.every((p) => p.problems.length === 0) ? 'ok' : 'problems';
-    return { outcome, image: request.image, imageId, fingerprint, environment, plugins };
+    return { outcome, image: request.image, imageId, fingerprint, environment, program, plugins };
   });
 }

@@ -32,6 +32,8 @@ const CELLS: Cell[] = [
   { what: 'glibc-built C using a glibc-only symbol → musl host', project: 'bookworm', plugin: 'glibconly', host: HOST_MUSL, loader: 'dlopen', loads: false },
   { what: "glibc-built plain C → musl host (musl's glibc compatibility)", project: 'bookworm', plugin: 'plain', host: HOST_MUSL, loader: 'dlopen', loads: true },
   { what: 'musl-built C → musl host (control)', project: 'musl', plugin: 'plain', host: HOST_MUSL, loader: 'dlopen', loads: true },
+  { what: 'C calling cos() without -lm → Node host (node already loaded libm)', project: 'bookworm', plugin: 'cosine', host: HOST_BOOKWORM, loader: 'koffi', loads: true },
+  { what: 'C calling cos() without -lm → C host (dlopen-check loads only libc)', project: 'bookworm', plugin: 'cosine', host: HOST_NOZLIB, loader: 'dlopen', loads: false },
   { what: 'one tampered byte → bookworm host', project: 'bookworm', plugin: 'plain', host: HOST_BOOKWORM, loader: 'koffi', tamper: true, loads: false },
 ];
 

@@ -17,6 +17,7 @@ interface VerifyOptions {
   lock?: string;
   config?: string;
   pluginsPath: string;
+  loaderProgram?: string;
   json?: boolean;
 }
 
@@ -29,6 +30,7 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
     .option('--lock <file>', 'lockfile (default: <dir>/builder.lock.json, or the one in builder.config.json)')
     .option('-c, --config <file>', 'config file used to find the lockfile and build output')
     .option('--plugins-path <path>', 'plugin directory inside the image', '/app/plugins')
+    .option('--loader-program <path>', "the executable inside the image that loads the plugins (default: host.binary, else the image's Entrypoint/Cmd)")
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: VerifyOptions) =>
       run(async () => {
@@ -42,6 +44,7 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
           image: options.image ?? located.lock.host.image,
           ...(dir ? { dir } : {}),
           pluginsPath: options.pluginsPath,
+          ...(options.loaderProgram ? { loaderProgram: options.loaderProgram } : {}),
         });
         return { json: { ...report, lockfile: located.lockPath }, text: formatVerify(report), exitCode: report.outcome === 'ok' ? 0 : EXIT_FAILED };
       }, options.json === true),
@@ -50,6 +53,7 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
 
 interface DriftOptions {
   image: string;
+  loaderProgram?: string;
   dir?: string;
   lock?: string;
   config?: string;
@@ -63,6 +67,7 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
     .requiredOption('--image <ref>', 'the host image as it is now')
     .option('--lock <file>', 'lockfile (default: <dir>/builder.lock.json, or the one in builder.config.json)')
     .option('--dir <dir>', 'the built plugin files, for the load prediction (default: beside the lockfile / outDir)')
+    .option('--loader-program <path>', "the executable inside the image that loads the plugins (default: host.binary, else the image's Entrypoint/Cmd)")
     .option('-c, --config <file>', 'config file used to find the lockfile and build output')
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: DriftOptions) =>
@@ -70,7 +75,7 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
         const located = await locateLock(io.cwd, options);
         const engine = connectEngine(io);
         await engine.ping();
-        const report = await detectDrift(engine, { lock: located.lock, image: options.image, dir: located.localDir });
+        const report = await detectDrift(engine, { lock: located.lock, image: options.image, dir: located.localDir, ...(options.loaderProgram ? { loaderProgram: options.loaderProgram } : {}) });
         return { json: { ...report, lockfile: located.lockPath }, text: formatDrift(report), exitCode: report.outcome === 'breaking' ? EXIT_FAILED : 0 };
       }, options.json === true),
     );

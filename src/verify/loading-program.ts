@@ -1,0 +1,118 @@
+import { dirname, posix } from 'node:path';
+import type { RootFileSource } from '../env/file-source.js';
+import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
+import { type FoundLibrary, isFound, isMuslBuiltin, type LibrarySearch, type Requester } from './library-search.js';
+
+/** Which program loads the plugins, and how that was decided. */
+export interface LoadingProgram {
+  path: string;
+  how: 'host.binary' | '--loader-program' | 'image entrypoint' | 'image cmd';
+}
+
+/**
+ * The loading program's global scope: its executable and the closure of its DT_NEEDED
+ * libraries, loaded before any plugin. A plugin's symbol found there resolves; a plugin's
+ * DT_NEEDED name matching one of them is that object (glibc matches loaded objects by name and
+ * soname before it searches).
+ */
+export interface ProgramScope {
+  program: LoadingProgram;
+  executable: Requester;
+  objects: FoundLibrary[];
+  /** Symbol → the object (path) that defines it first in load order. */
+  definitions: Map<string, string>;
+  /** Why the scope is incomplete (a dependency of the program itself not found), if it is. */
+  unresolved: string[];
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const SHELLS = new Set(['sh', 'bash', 'dash', 'ash']);
+
+/** argv[0] of a container: Entrypoint, else Cmd; through `sh -c "exec prog …"` and `#!` scripts. */
+function firstWord(argv: readonly string[]): string | null {
+  const [head, flag, script] = argv;
+  if (!head) return null;
+  if (SHELLS.has(posix.basename(head)) && flag === '-c' && script) {
+    const words = script.trim().split(/\s+/).filter((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w));
+    return (words[0] === 'exec' ? words[1] : words[0]) ?? null;
+  }
+  return head;
+}
+
+async function onPath(files: RootFileSource, name: string, env: readonly string[]): Promise<string | null> {
+  if (name.includes('/')) return name;
+  const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  for (const dir of path.split(':').filter(Boolean)) {
+    const candidate = `${dir.replace(/\/+$/, '')}/${name}`;
+    if (await files.readFile(candidate)) return candidate;
+  }
+  return null;
+}
+
+/** Follow `#!` interpreters (`#!/usr/bin/env node`) to the ELF executable that really runs. */
+async function executableOf(files: RootFileSource, path: string, env: readonly string[], hops = 0): Promise<string | null> {
+  const bytes = await files.readFile(path);
+  if (!bytes || hops > 4) return null;
+  if (bytes.subarray(0, 2).toString('latin1') !== '#!') return path;
+  const [interpreter, argument] = bytes.subarray(2, bytes.indexOf(10) > 0 ? bytes.indexOf(10) : 256).toString('latin1').trim().split(/\s+/);
+  if (!interpreter) return null;
+  const next = posix.basename(interpreter) === 'env' && argument ? await onPath(files, argument, env) : interpreter;
+  return next ? executableOf(files, next, env, hops + 1) : null;
+}
+
+export async function resolveLoadingProgram(
+  files: RootFileSource,
+  image: { env: readonly string[]; entrypoint: readonly string[]; cmd: readonly string[] },
+  choice: { hostBinary?: string | undefined; override?: string | undefined },
+): Promise<LoadingProgram | null> {
+  if (choice.override) return { path: choice.override, how: '--loader-program' };
+  if (choice.hostBinary) return { path: choice.hostBinary, how: 'host.binary' };
+  const how = image.entrypoint.length > 0 ? 'image entrypoint' : 'image cmd';
+  const word = firstWord(image.entrypoint.length > 0 ? image.entrypoint : image.cmd);
+  if (!word) return null;
+  const found = await onPath(files, word, image.env);
+  const executable = found ? await executableOf(files, found, image.env) : null;
+  return executable ? { path: executable, how } : null;
+}
+
+/** Load the program's closure breadth-first, as the loader does at start-up. */
+export async function programScope(files: RootFileSource, search: LibrarySearch, program: LoadingProgram): Promise<ProgramScope | null> {
+  const bytes = await files.readFile(program.path);
+  if (!bytes) return null;
+  let facts: ElfFacts;
+  try {
+    facts = readElf(bytes);
+  } catch (err) {
+    if (err instanceof ElfFormatError) return null;
+    throw err;
+  }
+  const executable: Requester = { facts, origin: dirname(program.path) };
+  const objects: FoundLibrary[] = [];
+  const definitions = new Map<string, string>();
+  for (const symbol of facts.exports) definitions.set(symbol, program.path);
+  const unresolved: string[] = [];
+  const seen = new Set<string>();
+  const queue: Array<{ name: string; requester: Requester }> = facts.needed.map((name) => ({ name, requester: executable }));
+  const musl = search.setup.family === 'musl';
+  while (queue.length > 0) {
+    const { name, requester } = queue.shift() as { name: string; requester: Requester };
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const result = musl && isMuslBuiltin(name) ? await search.find(`ld-musl-${search.setup.arch}.so.1`, null) : await search.find(name, requester);
+    if (!isFound(result)) {
+      unresolved.push(name);
+      continue;
+    }
+    objects.push(result);
+    for (const symbol of result.facts.exports) if (!definitions.has(symbol)) definitions.set(symbol, result.path);
+    const asker: Requester = { facts: result.facts, origin: dirname(result.path), loader: requester };
+    for (const next of result.facts.needed) queue.push({ name: next, requester: asker });
+  }
+  return { program, executable, objects, definitions, unresolved };
+}
+
+/** The object of the program's scope a plugin's DT_NEEDED name refers to, if already loaded. */
+export function alreadyLoaded(scope: ProgramScope | null | undefined, name: string): FoundLibrary | null {
+  if (!scope) return null;
+  return scope.objects.find((o) => o.name === name || o.facts.soname === name) ?? null;
+}

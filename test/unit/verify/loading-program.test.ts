@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import type { RootFileSource } from '../../../src/env/file-source.js';
+import { resolveLoadingProgram } from '../../../src/verify/loading-program.js';
+
+const ELF = Buffer.from('\x7fELF....');
+const root = (files: Record<string, string | Buffer>): RootFileSource => ({ readFile: async (p) => (p in files ? Buffer.from(files[p] as string) : null) });
+const PATH = ['PATH=/usr/local/bin:/usr/bin:/bin'];
+
+describe('resolveLoadingProgram', () => {
+  it('--loader-program, then host.binary, then the image Entrypoint, then its Cmd, resolved on the image PATH', async () => {
+    const files = root({ '/usr/bin/node': ELF, '/usr/local/bin/dlopen-check': ELF, '/app/gohost': ELF });
+    const image = { env: PATH, entrypoint: [] as string[], cmd: ['node', '/app/main.js'] };
+    expect(await resolveLoadingProgram(files, image, { override: '/x', hostBinary: '/app/gohost' })).toEqual({ path: '/x', how: '--loader-program' });
+    expect(await resolveLoadingProgram(files, image, { hostBinary: '/app/gohost' })).toEqual({ path: '/app/gohost', how: 'host.binary' });
+    expect(await resolveLoadingProgram(files, image, {})).toEqual({ path: '/usr/bin/node', how: 'image cmd' });
+    expect(await resolveLoadingProgram(files, { ...image, entrypoint: ['dlopen-check'] }, {})).toEqual({ path: '/usr/local/bin/dlopen-check', how: 'image entrypoint' });
+  });
+
+  it('looks through `sh -c "exec …"` and #! interpreters (#!/usr/bin/env node) to the ELF that runs', async () => {
+    const files = root({ '/usr/bin/node': ELF, '/bin/sh': ELF, '/app/start': '#!/usr/bin/env node\nrequire("x")\n', '/usr/bin/env': ELF });
+    expect(await resolveLoadingProgram(files, { env: PATH, entrypoint: [], cmd: ['/bin/sh', '-c', 'FOO=1 exec node /app/main.js'] }, {})).toEqual({ path: '/usr/bin/node', how: 'image cmd' });
+    expect(await resolveLoadingProgram(files, { env: PATH, entrypoint: ['/app/start'], cmd: [] }, {})).toEqual({ path: '/usr/bin/node', how: 'image entrypoint' });
+  });
+
+  it('nothing to run, or not found on PATH: no program (verify then says so)', async () => {
+    expect(await resolveLoadingProgram(root({}), { env: PATH, entrypoint: [], cmd: [] }, {})).toBeNull();
+    expect(await resolveLoadingProgram(root({}), { env: PATH, entrypoint: [], cmd: ['missing'] }, {})).toBeNull();
+  });
+});
