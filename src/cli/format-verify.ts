@@ -22,7 +22,7 @@ export function formatVerify(report: VerifyReport): string {
       : 'judged for a program that loads nothing before the plugins (no Entrypoint/Cmd found; pass --loader-program PATH)',
   );
   for (const p of report.plugins) {
-    const load = p.loadable === null ? 'load unknown' : p.loadable ? 'loads' : 'would NOT load';
+    const load = { unknown: 'load unknown', loads: 'loads', fails: 'would NOT load', crashes: 'would CRASH the loading process' }[p.outcome];
     lines.push(`  ${p.name.padEnd(16)} ${p.problems.length === 0 ? 'ok' : 'PROBLEMS'}  bytes ${p.bytes}, ${load}`);
     lines.push(...problemLines(p.problems));
     lines.push(...p.notes.map((n) => `    note: ${n}`));
@@ -45,7 +45,7 @@ export function formatDrift(report: DriftReport): string {
   if (report.outcome === 'breaking') {
     lines.push('plugins to rebuild:');
     for (const p of report.plugins) {
-      const load = p.stillLoads === null ? 'artifact not found, load unknown' : p.stillLoads ? 'its current bytes would still load' : 'its current bytes would NOT load';
+      const load = p.stillLoads === null ? 'artifact not found, load unknown' : p.outcome === 'crashes' ? 'its current bytes would CRASH the loading process' : p.stillLoads ? 'its current bytes would still load' : 'its current bytes would NOT load';
       lines.push(`  ${p.name.padEnd(16)} ${load}`);
       lines.push(...problemLines(p.problems));
     }

@@ -12,6 +12,8 @@ export interface PluginDrift {
   mustRebuild: boolean;
   /** Would the new image's loader still load the current bytes? null when unknown. */
   stillLoads: boolean | null;
+  /** loads / fails / crashes (the whole process) / unknown, as verify says. */
+  outcome: 'loads' | 'fails' | 'crashes' | 'unknown';
   problems: Problem[];
 }
 
@@ -55,6 +57,7 @@ export async function detectDrift(engine: DockerEngine, request: { lock: Lockfil
       name: p.name,
       mustRebuild: outcome === 'breaking',
       stillLoads: p.bytes === 'missing' ? null : p.loadable,
+      outcome: p.outcome,
       problems: p.problems.filter((x) => x.check !== 'environment'),
     })),
   };

@@ -43,6 +43,9 @@ export interface ElfFacts {
   versionedImports: VersionedImport[];
   /** .gnu.version_d: the versions this object defines (a libc's GLIBC_2.2.5 … GLIBC_2.36). */
   versionDefinitions: string[];
+  /** Whether the object has version definitions (.gnu.version_d) and symbol versions (.gnu.version) at all. */
+  hasVersionDefinitions: boolean;
+  hasVersionSymbols: boolean;
   /** Every undefined dynamic symbol, sorted by name. */
   imports: ImportedSymbol[];
   /** Every defined global or weak dynamic symbol name, sorted and unique. */
@@ -184,6 +187,8 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     rpath: null,
     runpath: null,
     flags1: 0,
+    hasVersionDefinitions: false,
+    hasVersionSymbols: false,
   };
   const all = sections(r, is64);
   const byType = (type: number) => all.find((s) => s.type === type);
@@ -233,6 +238,8 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     }
   }
   const verdef = byType(SHT_GNU_VERDEF);
+  facts.hasVersionDefinitions = verdef !== undefined;
+  facts.hasVersionSymbols = byType(SHT_GNU_VERSYM) !== undefined;
   if (verdef) {
     const { start, end } = contents(r, verdef, '.gnu.version_d');
     const strings = stringsOf(verdef);

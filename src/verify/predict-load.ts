@@ -15,7 +15,7 @@ export interface LibraryLookup {
 
 type ResolvedLibrary = FoundLibrary;
 
-export type LoadCheck = 'arch' | 'libc-family' | 'missing-library' | 'symbol-version' | 'missing-symbol';
+export type LoadCheck = 'arch' | 'libc-family' | 'missing-library' | 'symbol-version' | 'missing-symbol' | 'crash';
 
 export interface LoadProblem {
   check: LoadCheck;
@@ -104,6 +104,23 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
     for (const need of plugin.versionNeeds) {
       const library = resolved.get(need.library);
       if (!library) continue;
+      if (!library.facts.hasVersionDefinitions) {
+        // dl-version.c accepts a library without version definitions ("no version information
+        // available", shown only with LD_WARN); but a versioned reference bound to a symbol of a
+        // library without symbol versions trips check_match's assertion in dl-lookup.c, which
+        // aborts the whole process — nothing a host can catch.
+        const bound = plugin.versionedImports.filter((i) => i.library === need.library && library.facts.exports.includes(i.symbol));
+        if (bound.length > 0 && !library.facts.hasVersionSymbols) {
+          problems.push({
+            check: 'crash',
+            message:
+              `${list(bound.map((i) => `${i.symbol}@${i.version}`))} ${bound.length === 1 ? 'is a versioned reference' : 'are versioned references'} to ${library.path}, which has no symbol versions: ` +
+              `ld.so aborts the whole process ("Inconsistency detected by ld.so: dl-lookup.c: …: check_match: Assertion … failed!", exit 127)`,
+            fix: `deploy the ${need.library} the plugin was linked against (with its version script), or rebuild the plugin against this host's ${need.library}`,
+          });
+        }
+        continue;
+      }
       for (const version of need.versions) {
         if (library.facts.versionDefinitions.includes(version)) continue;
         failedVersions.add(`${need.library}\0${version}`);

@@ -31,6 +31,11 @@ export interface PluginVerdict {
   sha256?: string;
   /** Would the host's dynamic loader load it? null when it could not be judged. */
   loadable: boolean | null;
+  /**
+   * What loading it would do: load; fail (an error the host runtime reports and survives); or
+   * crash the whole process (ld.so aborts: no runtime can catch that).
+   */
+  outcome: 'loads' | 'fails' | 'crashes' | 'unknown';
   problems: Problem[];
   /** What the prediction relied on beyond the plugin's own dependencies (symbols from the loading program's scope). */
   notes: string[];
@@ -106,7 +111,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
         : await files.readFile(`${request.pluginsPath}/${entry.file}`);
       if (!bytes) {
         plugins.push({
-          name, file: entry.file, bytes: 'missing', loadable: null, notes: [],
+          name, file: entry.file, bytes: 'missing', loadable: null, outcome: 'unknown', notes: [],
           problems: [{ check: 'bytes', message: `${where} does not exist`, fix: 'deploy the plugin files together with their lockfile' }],
         });
         continue;
@@ -140,7 +145,8 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
         loadable = false;
         problems.push({ check: 'elf', message: `${where} is not a valid shared object: ${err.message}`, fix: 'rebuild it with builder build' });
       }
-      plugins.push({ name, file: entry.file, bytes: sha256 === entry.sha256 ? 'ok' : 'mismatch', sha256, loadable, problems, notes });
+      const outcome = loadable === null ? 'unknown' : problems.some((p) => p.check === 'crash') ? 'crashes' : loadable ? 'loads' : 'fails';
+      plugins.push({ name, file: entry.file, bytes: sha256 === entry.sha256 ? 'ok' : 'mismatch', sha256, loadable, outcome, problems, notes });
     }
     const outcome = environment.length === 0 && plugins.every((p) => p.problems.length === 0) ? 'ok' : 'problems';
     return { outcome, image: request.image, imageId, fingerprint, environment, program, plugins };

@@ -97,3 +97,49 @@ describe.skipIf(skipDocker)('library search: verify predicts where the loader fi
     expect(disagreements).toEqual([]);
   }, 300_000);
 });
+
+describe.skipIf(skipDocker)('crashes the process: a versioned reference to a library without symbol versions (real engine, real loads)', () => {
+  const DEV = 'plugin-builder/test-nov-dev:bookworm';
+  const PLAIN = 'plugin-builder/test-nov-plain:bookworm';
+  let plugin: { dir: string; lock: string; bytes: Buffer };
+
+  beforeAll(async () => {
+    await requireDocker();
+    const work = await mkdtemp(join(tmpdir(), 'pb-nov-'));
+    await writeFile(join(work, 'nov.c'), 'int nov_value(void) { return 7; }\n');
+    await writeFile(join(work, 'nov.map'), 'NOV_1 { global: nov_value; local: *; };\n');
+    const gcc = (out: string, extra: string[]) =>
+      execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-Wl,-soname,libnov.so.1', '-o', join(work, out), join(work, 'nov.c'), ...extra]);
+    gcc('versioned.so', [`-Wl,--version-script=${join(work, 'nov.map')}`]);
+    gcc('plain.so', []);
+    const install = (file: string) =>
+      `FROM ${HOST_BOOKWORM}\nUSER root\nCOPY ${file} /opt/nov/lib/libnov.so.1\nRUN ln -s libnov.so.1 /opt/nov/lib/libnov.so && echo /opt/nov/lib > /etc/ld.so.conf.d/nov.conf && ldconfig\nUSER 10001\n`;
+    await buildTestImage(DEV, install('versioned.so'), { 'versioned.so': await readFile(join(work, 'versioned.so')) });
+    await buildTestImage(PLAIN, install('plain.so'), { 'plain.so': await readFile(join(work, 'plain.so')) });
+
+    const project = await mkdtemp(join(tmpdir(), 'pb-nov-project-'));
+    await mkdir(join(project, 'plugins/novp'), { recursive: true });
+    await writeFile(
+      join(project, 'plugins/novp/novp.c'),
+      'int nov_value(void);\nconst char *builder_plugin_manifest(void) { return "{\\"name\\":\\"novp\\",\\"version\\":\\"1\\",\\"functions\\":{\\"Value\\":\\"int Value(void)\\"}}"; }\nint Value(void) { return nov_value(); }\n',
+    );
+    await writeFile(join(project, 'builder.config.json'), JSON.stringify({ host: { image: DEV }, plugins: [{ name: 'novp', kind: 'c', path: 'plugins/novp', libs: ['-L/opt/nov/lib', '-lnov'] }] }));
+    const run = await cli(project, ['build']);
+    expect(run.code, run.stderr).toBe(0);
+    const dir = join(project, 'dist/plugins');
+    plugin = { dir, lock: join(project, 'builder.lock.json'), bytes: await readFile(join(dir, 'libnovp.so')) };
+  });
+
+  it.each([
+    [DEV, 'loads'],
+    [PLAIN, 'crashes'],
+  ] as const)('against %s: predicted and real %s', async (image, expected) => {
+    const verify = await cli(plugin.dir, ['verify', '--image', image, '--lock', plugin.lock, '--dir', plugin.dir, '--json']);
+    const verdict = (JSON.parse(verify.stdout) as { plugins: Array<{ outcome: string; problems: Array<{ check: string; message: string }> }> }).plugins[0]!;
+    const load = await runWithFile(image, { path: '/app/plugins/libnovp.so', data: plugin.bytes }, ['node', '-e', KOFFI_LOAD, '/app/plugins/libnovp.so']);
+    const real = load.exitCode === 0 ? 'loads' : /Inconsistency detected by ld\.so: dl-lookup\.c: \d+: check_match: Assertion/.test(load.output) ? 'crashes' : 'fails';
+    expect(real, load.output).toBe(expected);
+    expect(verdict.outcome, JSON.stringify(verdict.problems)).toBe(expected);
+    if (expected === 'crashes') expect(load.exitCode).toBe(127);
+  });
+});

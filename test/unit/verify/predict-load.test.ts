@@ -6,13 +6,19 @@ import { buildElf } from '../elf/build-elf.js';
 
 const GLIBC_236 = { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc: { family: 'glibc' as const, version: '2.36' } };
 
-function lookup(libs: Record<string, { versionDefinitions?: string[]; exports?: string[] }>) {
+function lookup(libs: Record<string, { versionDefinitions?: string[]; exports?: string[]; versionSymbols?: boolean }>) {
   return {
     async find(name: string): Promise<FoundLibrary | null> {
       const lib = libs[name];
       if (!lib) return null;
       const facts = readElf(buildElf({ soname: name }));
-      return { name, path: `/lib/x86_64-linux-gnu/${name}`, via: 'ld.so.cache', facts: { ...facts, versionDefinitions: lib.versionDefinitions ?? [], exports: lib.exports ?? [] } };
+      return { name, path: `/lib/x86_64-linux-gnu/${name}`, via: 'ld.so.cache', facts: {
+          ...facts,
+          versionDefinitions: lib.versionDefinitions ?? [],
+          hasVersionDefinitions: lib.versionDefinitions !== undefined,
+          hasVersionSymbols: lib.versionSymbols ?? lib.versionDefinitions !== undefined,
+          exports: lib.exports ?? [],
+        } };
     },
   };
 }
@@ -48,6 +54,18 @@ describe('predictLoad (with fake host libraries)', () => {
         fix: 'apt-get install zlib1g in the host image',
       },
     ]);
+  });
+
+  it('a versioned reference bound to a library without any symbol versions crashes the process (check_match assertion)', async () => {
+    const plugin = readElf(buildElf({ needed: ['libnov.so.1'], imports: [{ symbol: 'nov_value', version: 'NOV_1', library: 'libnov.so.1' }] }));
+    const crash = await predictLoad(plugin, { fingerprint: GLIBC_236, libraries: lookup({ 'libnov.so.1': { exports: ['nov_value'] } }) });
+    expect(crash.map((p) => p.check)).toEqual(['crash']);
+    expect(crash[0]?.message).toContain('nov_value@NOV_1 is a versioned reference to /lib/x86_64-linux-gnu/libnov.so.1, which has no symbol versions');
+    // Version symbols but no definitions: dl-version.c accepts it and the lookup does not assert.
+    expect(await predictLoad(plugin, { fingerprint: GLIBC_236, libraries: lookup({ 'libnov.so.1': { exports: ['nov_value'], versionSymbols: true } }) })).toEqual([]);
+    // Version definitions without NOV_1: the loader's "version `NOV_1' not found".
+    const missing = await predictLoad(plugin, { fingerprint: GLIBC_236, libraries: lookup({ 'libnov.so.1': { exports: ['nov_value'], versionDefinitions: ['NOV_0'] } }) });
+    expect(missing.map((p) => p.check)).toEqual(['symbol-version']);
   });
 
   it('knows musl answers glibc library names itself, and which libc an object was built against', () => {
