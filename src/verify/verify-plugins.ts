@@ -145,7 +145,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
         loadable = false;
         problems.push({ check: 'elf', message: `${where} is not a valid shared object: ${err.message}`, fix: 'rebuild it with builder build' });
       }
-      const outcome = loadable === null ? 'unknown' : problems.some((p) => p.check === 'crash') ? 'crashes' : loadable ? 'loads' : 'fails';
+      const outcome = loadable === null ? 'unknown' : problems.some((p) => p.check === 'crash' || p.check === 'go-version') ? 'crashes' : loadable ? 'loads' : 'fails';
       plugins.push({ name, file: entry.file, bytes: sha256 === entry.sha256 ? 'ok' : 'mismatch', sha256, loadable, outcome, problems, notes });
     }
     const outcome = environment.length === 0 && plugins.every((p) => p.problems.length === 0) ? 'ok' : 'problems';
