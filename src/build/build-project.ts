@@ -27,6 +27,7 @@ import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
 import { buildPlugin, CACHE_VOLUME } from './build-plugin.js';
+import { isCFamily } from '../config/schema.js';
 import { isInside } from '../config/validate-config.js';
 import { collectPluginSources } from './collect-plugin-sources.js';
 import { commitOutputs } from './commit-outputs.js';
@@ -374,7 +375,7 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
   }
   ctx.report({ type: 'plugin-built', name: plugin.name, seconds, sha256: outcome.sha256, size: outcome.size });
   job.artifacts.set(plugin.name, outcome.path);
-  const go = plugin.kind === 'c' ? {} : await goFacts(outcome.path, env.toolchain.go, sources.goMod);
+  const go = isCFamily(plugin.kind) ? {} : await goFacts(outcome.path, env.toolchain.go, sources.goMod);
   if (!job.options.check) return { ...base, ...go, seconds, status: 'built', sha256: outcome.sha256, size: outcome.size };
   const lockedSha256 = lockedEntry?.sha256;
   const identical = lockedSha256 === outcome.sha256;

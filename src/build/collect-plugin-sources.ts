@@ -1,6 +1,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { PluginConfig } from '../config/config.js';
+import { isCFamily } from '../config/schema.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { type GoModFile, isLocalReplacement, parseGoMod } from '../gomod/parse-go-mod.js';
 import { SOURCE_DIR } from './plan-plugin-build.js';
@@ -25,7 +26,7 @@ const toPosix = (path: string) => path.split(sep).join('/');
 export async function collectPluginSources(plugin: PluginConfig, projectDir: string): Promise<PluginSources> {
   const dirs = [plugin.dir];
   let goMod: GoModFile | null = null;
-  if (plugin.kind !== 'c') {
+  if (!isCFamily(plugin.kind)) {
     const text = await readFile(join(plugin.dir, 'go.mod'), 'utf8').catch(() => null);
     if (text !== null) {
       goMod = parseGoMod(text);

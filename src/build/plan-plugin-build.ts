@@ -1,4 +1,5 @@
 import type { PluginConfig } from '../config/config.js';
+import { isCFamily } from '../config/schema.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { sha256Tagged } from '../util/sha256.js';
@@ -80,6 +81,34 @@ function cSteps(plugin: PluginConfig, sources: PlanSources, output: string, cc: 
   ];
 }
 
+const CXX_SUFFIXES = ['.cc', '.cpp', '.cxx'];
+
+/**
+ * C++: every .cc/.cpp/.cxx file with g++ (cxxflags), any .c file with gcc (cflags), linked by
+ * g++; with staticLibstdcxx, libstdc++ and libgcc are linked in, so the plugin asks the host for
+ * no GLIBCXX/CXXABI version.
+ */
+function cppSteps(plugin: PluginConfig, sources: PlanSources, output: string): string[][] {
+  const prefix = sources.workdir === SOURCE_DIR ? '' : `${sources.workdir.slice(SOURCE_DIR.length + 1)}/`;
+  const mine = sources.files.map((s) => s.path).filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length));
+  const cxx = mine.filter((p) => CXX_SUFFIXES.some((s) => p.endsWith(s)));
+  const c = mine.filter((p) => p.endsWith('.c'));
+  if (cxx.length === 0) throw noSources(plugin, '.cc, .cpp or .cxx files', "Put the plugin's C++ sources in its directory, or correct its \"path\" in builder.config.json.");
+  const units = [...cxx.map((file) => ({ file, compiler: 'g++', flags: plugin.cxxflags })), ...c.map((file) => ({ file, compiler: 'gcc', flags: plugin.cflags }))];
+  const objects = units.map((_, i) => `/tmp/obj/${i}.o`);
+  return [
+    ...units.map((unit, i) => [
+      unit.compiler, '-c', '-fPIC', '-O2',
+      `-ffile-prefix-map=${SOURCE_DIR}=.`,
+      '-fdiagnostics-color=never',
+      ...unit.flags,
+      '-o', objects[i] as string,
+      unit.file,
+    ]),
+    ['g++', '-shared', ...plugin.cxxflags, ...(plugin.staticLibstdcxx ? ['-static-libstdc++', '-static-libgcc'] : []), '-o', output, ...objects, ...plugin.libs],
+  ];
+}
+
 function goCommand(plugin: PluginConfig, output: string, host: Readonly<Record<string, string>>): string[] {
   if (plugin.kind === 'go-c-shared') {
     // -trimpath and an empty build ID are what makes two builds byte-identical.
@@ -106,7 +135,7 @@ function buildEnv(plugin: PluginConfig, settings: PlanSettings): string[] {
 }
 
 function cacheEnv(plugin: PluginConfig, cache: boolean): string[] {
-  if (plugin.kind === 'c') return cache ? [`CCACHE_DIR=${CACHE_DIR}/ccache`, `CCACHE_BASEDIR=${SOURCE_DIR}`] : [];
+  if (isCFamily(plugin.kind)) return cache ? [`CCACHE_DIR=${CACHE_DIR}/ccache`, `CCACHE_BASEDIR=${SOURCE_DIR}`] : [];
   return [`GOCACHE=${cache ? `${CACHE_DIR}/go` : '/tmp/go-cache'}`];
 }
 
@@ -114,7 +143,7 @@ function cacheEnv(plugin: PluginConfig, cache: boolean): string[] {
 function script(steps: readonly string[][], kind: PluginConfig['kind'], cache: boolean): string {
   const lines = ['set -e', `mkdir -p ${OUTPUT_DIR} /tmp/obj`];
   steps.forEach((step, i) => {
-    const viaCcache = cache && kind === 'c' && i < steps.length - 1;
+    const viaCcache = cache && isCFamily(kind) && i < steps.length - 1;
     lines.push((viaCcache ? 'ccache ' : '') + step.map(shellQuote).join(' '));
   });
   return lines.join('\n');
@@ -129,6 +158,7 @@ export function planPluginBuild(plugin: PluginConfig, sources: PlanSources, sett
   const output = `${OUTPUT_DIR}/${file}`;
   let steps: string[][];
   if (plugin.kind === 'c') steps = cSteps(plugin, sources, output, settings.cCompiler ?? 'gcc');
+  else if (plugin.kind === 'cpp') steps = cppSteps(plugin, sources, output);
   else if (!sources.hasGoMod) throw noSources(plugin, 'go.mod', 'A Go plugin is a main package with its go.mod in the plugin directory.');
   else steps = [goCommand(plugin, output, settings.goHostSettings ?? {})];
   const env = buildEnv(plugin, settings);

@@ -108,6 +108,12 @@ export async function resolveEnvironment(
       exitCode: EXIT_UNUSABLE,
     });
   }
+  if (target === 'musl' && manager === 'apt' && config.plugins.some((p) => p.kind === 'cpp')) {
+    throw new BuilderError('UNSUPPORTED_TARGET', `The host ${host.image} uses musl, and Debian's musl cross toolchain (musl-tools) has no C++ compiler.`, {
+      fix: 'Set builder.base to an Alpine image with the host\'s musl (its g++ builds against musl), or build the plugin as kind c.',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
   const packages = toolchainPackages(manager, config.plugins.map((p) => p.kind), config.builderPackages, target);
   const started = ctx.now();
   const builderImage = await ensureBuilderImage(engine, { baseImageId: base.imageId, packages, recipeDir: ctx.recipeDir }, (line) =>

@@ -12,8 +12,8 @@ export function packageManagerFor(osId: string): PackageManager | null {
 
 // Go's c-shared mode goes through cgo, so every kind needs the C compiler and libc headers.
 const PACKAGES: Record<PackageManager, Record<PluginKind, readonly string[]>> = {
-  apt: { c: ['ccache', 'gcc', 'libc6-dev'], 'go-c-shared': ['gcc', 'libc6-dev', 'golang-go'], 'go-plugin': ['gcc', 'libc6-dev', 'golang-go'] },
-  apk: { c: ['ccache', 'gcc', 'musl-dev'], 'go-c-shared': ['gcc', 'musl-dev', 'go'], 'go-plugin': ['gcc', 'musl-dev', 'go'] },
+  apt: { c: ['ccache', 'gcc', 'libc6-dev'], cpp: ['ccache', 'g++', 'libc6-dev'], 'go-c-shared': ['gcc', 'libc6-dev', 'golang-go'], 'go-plugin': ['gcc', 'libc6-dev', 'golang-go'] },
+  apk: { c: ['ccache', 'gcc', 'musl-dev'], cpp: ['ccache', 'g++', 'musl-dev'], 'go-c-shared': ['gcc', 'musl-dev', 'go'], 'go-plugin': ['gcc', 'musl-dev', 'go'] },
 };
 
 // Debian's musl cross toolchain: musl-gcc wraps gcc with musl's headers, crt files and libc.

@@ -43,7 +43,7 @@ export async function checkConfigPaths(raw: unknown, projectDir: string): Promis
       continue;
     }
     paths.pluginDirs.set(plugin.index, real);
-    if (plugin.kind === undefined || plugin.kind === 'c') continue;
+    if (plugin.kind === undefined || plugin.kind === 'c' || plugin.kind === 'cpp') continue;
     const goMod = await readFile(join(real, 'go.mod'), 'utf8').catch(() => null);
     if (goMod === null) continue;
     for (const replacement of parseGoMod(goMod).replace.filter((r) => isLocalReplacement(r.to))) {

@@ -10,6 +10,9 @@ export interface PluginConfig {
   /** As written in the config, for messages and the lockfile. */
   path: string;
   cflags: readonly string[];
+  /** kind cpp: flags for the C++ compiler (C sources of the plugin get cflags). */
+  cxxflags: readonly string[];
+  staticLibstdcxx: boolean;
   libs: readonly string[];
 }
 

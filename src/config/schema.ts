@@ -1,6 +1,9 @@
 import { z } from 'zod';
 
-export const PLUGIN_KINDS = ['c', 'go-c-shared', 'go-plugin'] as const;
+export const PLUGIN_KINDS = ['c', 'cpp', 'go-c-shared', 'go-plugin'] as const;
+
+/** Kinds whose sources are compiled by gcc/g++ (the others by the Go toolchain). */
+export const isCFamily = (kind: PluginKind): boolean => kind === 'c' || kind === 'cpp';
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 // Plugin names become file names (lib<name>.so) and lockfile keys: keep them boring.
@@ -21,6 +24,9 @@ export const pluginSchema = z.strictObject({
   kind: z.enum(PLUGIN_KINDS, { error: (issue) => (issue.input === undefined ? undefined : `unknown kind ${JSON.stringify(issue.input)}; expected one of ${PLUGIN_KINDS.join(', ')}`) }),
   path: nonEmpty(),
   cflags: z.array(z.string().regex(FLAG, 'each flag must start with "-" and contain no spaces')).optional(),
+  cxxflags: z.array(z.string().regex(FLAG, 'each flag must start with "-" and contain no spaces')).optional(),
+  // Links libstdc++ and libgcc into the plugin: it then needs no GLIBCXX/CXXABI version from the host.
+  staticLibstdcxx: z.boolean().optional(),
   libs: z.array(z.string().regex(/^-(l|L)[^\s]+$/, 'each entry must be -lNAME or -LDIR')).optional(),
 });
 

@@ -45,6 +45,10 @@ function semanticIssues(raw: unknown, projectDir: string): ConfigIssue[] {
       if (first !== undefined) issues.push({ field: `${field}.name`, message: `duplicate plugin name "${plugin.name}" (also plugins[${first}].name)` });
       else seen.set(plugin.name, plugin.index);
     }
+    const entry = record((record(raw).plugins as unknown[])[plugin.index]);
+    for (const key of ['cxxflags', 'staticLibstdcxx'] as const) {
+      if (entry[key] !== undefined && plugin.kind !== undefined && plugin.kind !== 'cpp') issues.push({ field: `${field}.${key}`, message: `applies only to kind cpp (this plugin is ${plugin.kind})` });
+    }
     if (plugin.path !== undefined && (isAbsolute(plugin.path) || !isInside(projectDir, resolve(projectDir, plugin.path)))) {
       issues.push({ field: `${field}.path`, message: `"${plugin.path}" is outside the project directory ${projectDir}` });
     }
@@ -88,6 +92,8 @@ export function checkConfig(raw: unknown, projectDir: string, configFile = 'buil
         path: p.path,
         dir: resolve(projectDir, p.path),
         cflags: p.cflags ?? [],
+        cxxflags: p.cxxflags ?? [],
+        staticLibstdcxx: p.staticLibstdcxx ?? false,
         libs: p.libs ?? [],
       })),
       outDir: resolve(projectDir, config.outDir ?? DEFAULT_OUT_DIR),

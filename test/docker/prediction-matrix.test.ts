@@ -34,6 +34,12 @@ const CELLS: Cell[] = [
   { what: 'musl-built C → musl host (control)', project: 'musl', plugin: 'plain', host: HOST_MUSL, loader: 'dlopen', loads: true },
   { what: 'C calling cos() without -lm → Node host (node already loaded libm)', project: 'bookworm', plugin: 'cosine', host: HOST_BOOKWORM, loader: 'koffi', loads: true },
   { what: 'C calling cos() without -lm → C host (dlopen-check loads only libc)', project: 'bookworm', plugin: 'cosine', host: HOST_NOZLIB, loader: 'dlopen', loads: false },
+  { what: 'C++ with <iostream> built on trixie (g++ 14) → bookworm host', project: 'trixie', plugin: 'cxx', host: HOST_BOOKWORM, loader: 'koffi', loads: false },
+  // Static libstdc++ removes the GLIBCXX need, but trixie's libstdc++.a itself calls glibc 2.38
+  // functions (the C23 __isoc23_strto* family), so it still cannot load on glibc 2.36.
+  { what: 'the same C++ with static libstdc++ → bookworm host', project: 'trixie', plugin: 'cxxstatic', host: HOST_BOOKWORM, loader: 'koffi', loads: false },
+  { what: 'the same C++ with static libstdc++ → trixie host (control)', project: 'trixie', plugin: 'cxxstatic', host: HOST_TRIXIE, loader: 'koffi', loads: true },
+  { what: 'C++ with <iostream> built on trixie → trixie host (control)', project: 'trixie', plugin: 'cxx', host: HOST_TRIXIE, loader: 'koffi', loads: true },
   { what: 'one tampered byte → bookworm host', project: 'bookworm', plugin: 'plain', host: HOST_BOOKWORM, loader: 'koffi', tamper: true, loads: false },
 ];
 

@@ -6,7 +6,7 @@ import { parseToolchainOutput } from '../../../src/build/read-toolchain.js';
 import { BuilderError } from '../../../src/errors.js';
 
 const plugin = (kind: PluginConfig['kind'], extra: Partial<PluginConfig> = {}): PluginConfig => ({
-  name: 'p', kind, dir: '/project/plugins/p', path: 'plugins/p', cflags: [], libs: [], ...extra,
+  name: 'p', kind, dir: '/project/plugins/p', path: 'plugins/p', cflags: [], cxxflags: [], staticLibstdcxx: false, libs: [], ...extra,
 });
 const sources = (files: string[], hasGoMod = false): PlanSources => ({
   files: files.map((path, i) => ({ path, sha256: String(i).repeat(64) })),
@@ -16,6 +16,25 @@ const sources = (files: string[], hasGoMod = false): PlanSources => ({
 const settings = { builderImageId: 'sha256:builder', sourceDateEpoch: 0 };
 
 describe('planPluginBuild', () => {
+  it('C++: .cc/.cpp/.cxx with g++ and cxxflags, .c with gcc and cflags, linked by g++; static libstdc++ on request', () => {
+    const plan = planPluginBuild(
+      plugin('cpp', { cxxflags: ['-std=c++17'], cflags: ['-DC=1'], libs: ['-lz'], staticLibstdcxx: true }),
+      sources(['plugins/p/a.cc', 'plugins/p/b.cpp', 'plugins/p/c.cxx', 'plugins/p/d.c', 'plugins/p/e.h']),
+      { ...settings, cache: true },
+    );
+    const lines = (plan.cmd[2] as string).split('\n');
+    expect(lines.filter((l) => l.startsWith('ccache g++ -c')).map((l) => l.split(' ').pop())).toEqual(['a.cc', 'b.cpp', 'c.cxx']);
+    expect(lines.find((l) => l.startsWith('ccache gcc -c'))).toContain('-DC=1');
+    expect(lines.find((l) => l.startsWith('ccache g++ -c'))).toContain('-std=c++17');
+    expect(lines.at(-1)).toBe('g++ -shared -std=c++17 -static-libstdc++ -static-libgcc -o /out/libp.so /tmp/obj/0.o /tmp/obj/1.o /tmp/obj/2.o /tmp/obj/3.o -lz');
+    expect(plan.env).toContain('CCACHE_DIR=/cache/ccache');
+    const dynamic = planPluginBuild(plugin('cpp'), sources(['plugins/p/a.cc']), settings);
+    expect(dynamic.inputsHash).not.toBe(planPluginBuild(plugin('cpp', { staticLibstdcxx: true }), sources(['plugins/p/a.cc']), settings).inputsHash);
+    expect(() => planPluginBuild(plugin('cpp'), sources(['plugins/p/a.c']), settings)).toThrow(/has no \.cc, \.cpp or \.cxx files/);
+    expect(toolchainPackages('apt', ['cpp'], [])).toEqual(['ccache', 'g++', 'libc6-dev']);
+    expect(toolchainPackages('apk', ['cpp'], [])).toEqual(['ccache', 'g++', 'musl-dev']);
+  });
+
   it('C: each file compiled with fixed paths, then linked; ccache only with the cache', () => {
     const plan = planPluginBuild(plugin('c', { cflags: ['-DX=1', "-DQ='a b'"], libs: ['-lz'] }), sources(['plugins/p/a.c', 'plugins/p/b.c', 'plugins/p/h.h']), settings);
     expect(plan.file).toBe('libp.so');

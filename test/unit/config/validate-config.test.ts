@@ -47,7 +47,7 @@ describe('validateConfig', () => {
     raw.plugins[0]!.kind = 'rust';
     const [issue] = issues(raw);
     expect(issue?.field).toBe('plugins[0].kind');
-    expect(issue?.message).toBe('unknown kind "rust"; expected one of c, go-c-shared, go-plugin');
+    expect(issue?.message).toBe('unknown kind "rust"; expected one of c, cpp, go-c-shared, go-plugin');
   });
 
   it('refuses paths outside the project, relative or absolute', () => {
@@ -82,8 +82,19 @@ describe('validateConfig', () => {
     expect(byField['host.Binary']).toMatch(/did you mean "binary"/);
     expect(byField['plugins[0].cflag']).toMatch(/did you mean "cflags"/);
     expect(byField['plugins[1].lib']).toMatch(/did you mean "libs"/);
-    expect(byField['plugins[1].colour']).toBe('unknown key (allowed here: name, kind, path, cflags, libs)');
+    expect(byField['plugins[1].colour']).toBe('unknown key (allowed here: name, kind, path, cflags, cxxflags, staticLibstdcxx, libs)');
     expect(found).toHaveLength(6);
+  });
+
+  it('cxxflags and staticLibstdcxx belong to kind cpp only', () => {
+    const raw = valid() as unknown as { plugins: Array<Record<string, unknown>> };
+    raw.plugins[0]!.cxxflags = ['-std=c++17'];
+    raw.plugins.push({ name: 'cxx', kind: 'cpp', path: 'plugins/cxx', cxxflags: ['-std=c++20'], staticLibstdcxx: true });
+    expect(issues(raw)).toEqual([{ field: 'plugins[0].cxxflags', message: 'applies only to kind cpp (this plugin is c)' }]);
+    raw.plugins[0]!.cxxflags = undefined;
+    delete raw.plugins[0]!.cxxflags;
+    const config = validateConfig(raw, '/project');
+    expect(config.plugins[2]).toMatchObject({ kind: 'cpp', cxxflags: ['-std=c++20'], staticLibstdcxx: true });
   });
 
   it('accepts "$schema" for editors', () => {
