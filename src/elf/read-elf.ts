@@ -29,6 +29,14 @@ export interface ElfFacts {
   type: ElfType;
   /** PT_INTERP: the dynamic loader an executable asks for. */
   interpreter: string | null;
+  /**
+   * Whether the object asks for an executable stack: PT_GNU_STACK with PF_X, or no PT_GNU_STACK
+   * at all (glibc then assumes the architecture default, executable on x86-64 and arm64).
+   */
+  executableStack: boolean;
+  /** e_ident[EI_OSABI] and [EI_ABIVERSION]: glibc loads only SYSV (0) and GNU (3). */
+  osabi: number;
+  abiVersion: number;
   soname: string | null;
   /** DT_NEEDED, in file order. */
   needed: string[];
@@ -124,22 +132,29 @@ function contents(r: ByteReader, s: Section, what: string): { start: number; end
   return { start: s.offset, end: s.offset + s.size };
 }
 
-function interpreter(r: ByteReader, is64: boolean): string | null {
+const PT_GNU_STACK = 0x6474e551;
+const PF_X = 1;
+
+/** What the program headers say: PT_INTERP and PT_GNU_STACK. */
+function programHeaders(r: ByteReader, is64: boolean): { interpreter: string | null; executableStack: boolean } {
   const phoff = r.word(is64 ? 32 : 28, is64, 'e_phoff');
   const phentsize = r.u16(is64 ? 54 : 42, 'e_phentsize');
   const phnum = r.u16(is64 ? 56 : 44, 'e_phnum');
-  if (phoff === 0 || phnum === 0) return null;
+  const out = { interpreter: null as string | null, executableStack: true };
+  if (phoff === 0 || phnum === 0) return out;
   if (phentsize < (is64 ? 56 : 32)) throw new ElfFormatError(`program header size ${phentsize} is too small`);
   for (let i = 0; i < phnum; i++) {
     const at = phoff + i * phentsize;
-    if (r.u32(at, 'p_type') !== PT_INTERP) continue;
+    const type = r.u32(at, 'p_type');
+    if (type === PT_GNU_STACK) out.executableStack = (r.u32(at + (is64 ? 4 : 24), 'p_flags') & PF_X) !== 0;
+    if (type !== PT_INTERP) continue;
     const offset = r.word(at + (is64 ? 8 : 4), is64, 'p_offset');
     const size = r.word(at + (is64 ? 32 : 16), is64, 'p_filesz');
     const bytes = r.slice(offset, size, 'PT_INTERP');
     const end = bytes.indexOf(0);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, end < 0 ? bytes.length : end).toString('latin1');
+    out.interpreter = Buffer.from(bytes.buffer, bytes.byteOffset, end < 0 ? bytes.length : end).toString('latin1');
   }
-  return null;
+  return out;
 }
 
 /** sh_info holds a version section's entry count; an empty section has none. */
@@ -175,7 +190,9 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     littleEndian: header.littleEndian,
     machine: header.machine,
     type: TYPES[r.u16(16, 'e_type')] ?? 'other',
-    interpreter: interpreter(r, is64),
+    ...programHeaders(r, is64),
+    osabi: r.u8(7, 'EI_OSABI'),
+    abiVersion: r.u8(8, 'EI_ABIVERSION'),
     soname: null,
     needed: [],
     versionNeeds: [],

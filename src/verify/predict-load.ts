@@ -15,7 +15,7 @@ export interface LibraryLookup {
 
 type ResolvedLibrary = FoundLibrary;
 
-export type LoadCheck = 'arch' | 'libc-family' | 'missing-library' | 'symbol-version' | 'missing-symbol' | 'crash';
+export type LoadCheck = 'arch' | 'libc-family' | 'elf-header' | 'exec-stack' | 'missing-library' | 'symbol-version' | 'missing-symbol' | 'crash';
 
 export interface LoadProblem {
   check: LoadCheck;
@@ -55,6 +55,40 @@ export function builtAgainst(facts: ElfFacts): LibcFamily | null {
   return null;
 }
 
+const DF_1_NOOPEN = 0x40;
+const DF_1_PIE = 0x08000000;
+
+/** What glibc's open_verify and dl_open_worker refuse before looking at dependencies. */
+function headerProblems(plugin: ElfFacts, host: EnvironmentFingerprint): LoadProblem[] {
+  const problems: LoadProblem[] = [];
+  const refuse = (message: string, fix: string) => problems.push({ check: 'elf-header', message, fix });
+  if (host.libc.family === 'glibc' && plugin.osabi !== 0 && plugin.osabi !== 3) {
+    refuse(`its ELF OS ABI is ${plugin.osabi}; glibc loads only SYSV (0) and GNU (3) objects (the loader: "ELF file OS ABI invalid")`, 'rebuild it with builder build');
+  }
+  if (plugin.type === 'exec') refuse('it is an executable, not a shared object (the loader: "cannot dynamically load executable")', 'build it with -shared (builder build does)');
+  else if (plugin.type !== 'dyn') refuse(`its ELF type is ${plugin.type}, not a shared object`, 'build it with -shared (builder build does)');
+  if (host.libc.family === 'glibc' && (plugin.flags1 & DF_1_PIE) !== 0) {
+    refuse('it is a position-independent executable (the loader: "cannot dynamically load position-independent executable")', 'build it with -shared, not -pie');
+  }
+  if ((plugin.flags1 & DF_1_NOOPEN) !== 0) refuse('it is marked DF_1_NOOPEN (the loader: "shared object cannot be dlopen()ed")', 'link it without -z nodlopen');
+  return problems;
+}
+
+/**
+ * glibc 2.41 stopped making the stack executable for a dlopen()ed object that asks for it (or
+ * has no PT_GNU_STACK): the load fails unless the stack already is executable. Older glibc
+ * makes the whole process's stack executable; musl ignores the request.
+ */
+function execStackProblems(facts: ElfFacts, what: string, host: EnvironmentFingerprint, programStackExecutable: boolean): LoadProblem[] {
+  if (host.libc.family !== 'glibc' || !facts.executableStack || programStackExecutable) return [];
+  if (compareVersions(host.libc.version, '2.41') < 0) return [];
+  return [{
+    check: 'exec-stack',
+    message: `${what} asks for an executable stack (PT_GNU_STACK with PF_X, or none), which glibc ${host.libc.version} no longer grants to dlopen()ed objects (the loader: "cannot enable executable stack as shared object requires: Invalid argument")`,
+    fix: 'link it with -z noexecstack (and find the object file that lacks .note.GNU-stack)',
+  }];
+}
+
 /**
  * Predict whether the host's dynamic loader would load this object with RTLD_NOW, by doing
  * what it does: find every DT_NEEDED library on the host's search path, check every required
@@ -76,7 +110,7 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
     }];
   }
 
-  const problems: LoadProblem[] = [];
+  const problems: LoadProblem[] = [...headerProblems(plugin, host)];
   const resolved = new Map<string, ResolvedLibrary>();
   const musl = host.libc.family === 'musl';
   const muslSelf = musl ? await target.libraries.find(`ld-musl-${host.arch}.so.1`, null) : null;
@@ -98,6 +132,54 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
       });
     }
   }
+
+  // The whole closure: every dependency's own dependencies must be found (the program's objects
+  // were checked when it started), and glibc checks each object's version needs.
+  const closure = new Map(resolved);
+  const queue = [...resolved.values()].map((lib) => ({ lib, via: lib.name, asker: { facts: lib.facts, origin: dirname(lib.path), loader: requester } as Requester }));
+  const deeper: Array<{ lib: ResolvedLibrary; via: string }> = [];
+  while (queue.length > 0) {
+    const { lib, via, asker } = queue.shift() as (typeof queue)[number];
+    if (lib.via === 'already loaded') continue;
+    for (const name of lib.facts.needed) {
+      if (closure.has(name)) continue;
+      const result = alreadyLoaded(target.scope, name) ?? (musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name, asker));
+      if (isFound(result)) {
+        closure.set(name, result);
+        deeper.push({ lib: result, via: `${via} → ${name}` });
+        queue.push({ lib: result, via: `${via} → ${name}`, asker: { facts: result.facts, origin: dirname(result.path), loader: asker } });
+      } else {
+        problems.push({
+          check: 'missing-library',
+          message: result && 'error' in result ? `needs ${name} (through ${via}); the loader stops at "${result.path}: ${result.error}"` : `needs ${name} (through ${via}), which the loader does not find ("${name}: cannot open shared object file: No such file or directory")`,
+          fix: providerHint(name, host.os.id),
+        });
+      }
+    }
+  }
+  const isLoaded = (lib: ResolvedLibrary) => lib.via === 'already loaded';
+  for (const lib of [...resolved.values(), ...deeper.map((d) => d.lib)]) {
+    if (!isLoaded(lib)) problems.push(...execStackProblems(lib.facts, lib.path, host, target.scope?.executable.facts.executableStack === true));
+  }
+  if (!musl) {
+    for (const { lib, via } of deeper) {
+      if (isLoaded(lib)) continue;
+      for (const need of lib.facts.versionNeeds) {
+        const provider = closure.get(need.library);
+        if (!provider || !provider.facts.hasVersionDefinitions) continue;
+        const missingVersions = need.versions.filter((v) => !provider.facts.versionDefinitions.includes(v));
+        for (const version of missingVersions) {
+          const highest = highestVersion(provider.facts.versionDefinitions, version.split('_')[0] as string);
+          problems.push({
+            check: 'symbol-version',
+            message: `${lib.path} (through ${via}) needs ${version} from ${need.library}, but this host's ${provider.path} ${highest ? `provides up to ${highest}` : `does not define ${version}`} (the loader: "version \`${version}' not found (required by ${lib.path})")`,
+            fix: `install a ${lib.name} built for this host's ${need.library} in the host image`,
+          });
+        }
+      }
+    }
+  }
+  problems.push(...execStackProblems(plugin, 'the plugin', host, target.scope?.executable.facts.executableStack === true));
 
   const failedVersions = new Set<string>();
   if (!musl) {

@@ -40,6 +40,8 @@ const CELLS: Cell[] = [
   { what: 'the same C++ with static libstdc++ → bookworm host', project: 'trixie', plugin: 'cxxstatic', host: HOST_BOOKWORM, loader: 'koffi', loads: false },
   { what: 'the same C++ with static libstdc++ → trixie host (control)', project: 'trixie', plugin: 'cxxstatic', host: HOST_TRIXIE, loader: 'koffi', loads: true },
   { what: 'C++ with <iostream> built on trixie → trixie host (control)', project: 'trixie', plugin: 'cxx', host: HOST_TRIXIE, loader: 'koffi', loads: true },
+  { what: 'C linked with -z execstack → bookworm host (glibc 2.36 makes the stack executable)', project: 'bookworm', plugin: 'execstack', host: HOST_BOOKWORM, loader: 'koffi', loads: true },
+  { what: 'C linked with -z execstack → trixie host (glibc 2.41 refuses)', project: 'bookworm', plugin: 'execstack', host: HOST_TRIXIE, loader: 'koffi', loads: false },
   { what: 'one tampered byte → bookworm host', project: 'bookworm', plugin: 'plain', host: HOST_BOOKWORM, loader: 'koffi', tamper: true, loads: false },
 ];
 

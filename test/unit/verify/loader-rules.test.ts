@@ -1,0 +1,59 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readElf } from '../../../src/elf/read-elf.js';
+import { LibrarySearch } from '../../../src/verify/library-search.js';
+import { predictLoad } from '../../../src/verify/predict-load.js';
+
+const work = mkdtempSync(join(tmpdir(), 'pb-rules-'));
+writeFileSync(join(work, 'inner.c'), 'int inner(void) { return 1; }\n');
+writeFileSync(join(work, 'outer.c'), 'int inner(void);\nint outer(void) { return inner(); }\n');
+writeFileSync(join(work, 'plugin.c'), 'int outer(void);\nint value(void) { return outer(); }\n');
+writeFileSync(join(work, 'main.c'), 'int main(void) { return 0; }\n');
+
+function gcc(out: string, args: string[]): Buffer {
+  execFileSync('gcc', ['-o', join(work, out), ...args], { cwd: work });
+  return readFileSync(join(work, out));
+}
+
+const INNER = gcc('libinner.so.1', ['-shared', '-fPIC', 'inner.c', '-Wl,-soname,libinner.so.1']);
+const OUTER = gcc('libouter.so.1', ['-shared', '-fPIC', 'outer.c', '-Wl,-soname,libouter.so.1', '-L.', '-l:libinner.so.1']);
+const PLUGIN = gcc('libplugin.so', ['-shared', '-fPIC', 'plugin.c', '-L.', '-l:libouter.so.1']);
+const LIBC = readFileSync('/lib/x86_64-linux-gnu/libc.so.6');
+
+const fingerprint = (version: string) => ({ os: { id: 'debian', versionId: '13' }, arch: 'x86_64', libc: { family: 'glibc' as const, version } });
+
+function search(files: Record<string, Buffer>): LibrarySearch {
+  const map = new Map(Object.entries({ '/lib/x86_64-linux-gnu/libc.so.6': LIBC, ...files }));
+  return new LibrarySearch({ readFile: async (p) => map.get(p) ?? null }, { family: 'glibc', arch: 'x86_64', multiarch: 'x86_64-linux-gnu', ldLibraryPath: null, program: null, want: { class: 64, machine: 'x86_64' } });
+}
+
+describe('loader rules beyond the search path (glibc)', () => {
+  it("a dependency's own dependency must be found too, and is named with the chain", async () => {
+    const problems = await predictLoad(readElf(PLUGIN), { fingerprint: fingerprint('2.36'), libraries: search({ '/usr/lib/x86_64-linux-gnu/libouter.so.1': OUTER }) });
+    expect(problems.map((p) => [p.check, p.message])).toEqual([
+      ['missing-library', 'needs libinner.so.1 (through libouter.so.1), which the loader does not find ("libinner.so.1: cannot open shared object file: No such file or directory")'],
+    ]);
+    const ok = await predictLoad(readElf(PLUGIN), { fingerprint: fingerprint('2.36'), libraries: search({ '/usr/lib/x86_64-linux-gnu/libouter.so.1': OUTER, '/usr/lib/x86_64-linux-gnu/libinner.so.1': INNER }) });
+    expect(ok).toEqual([]);
+  });
+
+  it('executable stack: refused by glibc 2.41 for a dlopen()ed object, granted by 2.36, fine when the program already has one', async () => {
+    const execstack = readElf(gcc('libexec.so', ['-shared', '-fPIC', 'inner.c', '-Wl,-z,execstack']));
+    expect(execstack.executableStack).toBe(true);
+    expect(readElf(INNER).executableStack).toBe(false);
+    const lib = search({});
+    expect((await predictLoad(execstack, { fingerprint: fingerprint('2.41'), libraries: lib })).map((p) => p.check)).toEqual(['exec-stack']);
+    expect(await predictLoad(execstack, { fingerprint: fingerprint('2.36'), libraries: lib })).toEqual([]);
+  });
+
+  it('an executable is refused: PIE ("cannot dynamically load position-independent executable") and non-PIE', async () => {
+    const pie = readElf(gcc('pie', ['-pie', '-fPIE', 'main.c']));
+    const fixed = readElf(gcc('nopie', ['-no-pie', 'main.c']));
+    const lib = search({});
+    expect((await predictLoad(pie, { fingerprint: fingerprint('2.36'), libraries: lib }))[0]?.message).toContain('cannot dynamically load position-independent executable');
+    expect((await predictLoad(fixed, { fingerprint: fingerprint('2.36'), libraries: lib }))[0]?.message).toContain('cannot dynamically load executable');
+  });
+});
