@@ -49,6 +49,17 @@ describe('loader rules beyond the search path (glibc)', () => {
     expect(await predictLoad(execstack, { fingerprint: fingerprint('2.36'), libraries: lib })).toEqual([]);
   });
 
+  it('an OS ABI other than SYSV or GNU is refused by glibc ("ELF file OS ABI invalid")', async () => {
+    const freebsd = Buffer.from(INNER);
+    freebsd[7] = 9;
+    const problems = await predictLoad(readElf(freebsd), { fingerprint: fingerprint('2.36'), libraries: search({}) });
+    expect(problems.map((p) => p.check)).toEqual(['elf-header']);
+    expect(problems[0]?.message).toContain('ELF file OS ABI invalid');
+    const gnu = Buffer.from(INNER);
+    gnu[7] = 3;
+    expect(await predictLoad(readElf(gnu), { fingerprint: fingerprint('2.36'), libraries: search({}) })).toEqual([]);
+  });
+
   it('an executable is refused: PIE ("cannot dynamically load position-independent executable") and non-PIE', async () => {
     const pie = readElf(gcc('pie', ['-pie', '-fPIE', 'main.c']));
     const fixed = readElf(gcc('nopie', ['-no-pie', 'main.c']));
