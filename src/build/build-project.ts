@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { PluginConfig, PluginKind, ProjectConfig } from '../config/config.js';
@@ -136,7 +136,11 @@ async function previousLock(config: ProjectConfig, check: boolean, report: Build
 /** The locked artifact on disk is exactly the locked bytes. */
 async function artifactIntact(outDir: string, entry: Lockfile['plugins'][string] | undefined): Promise<boolean> {
   if (!entry) return false;
-  return sha256FileHex(join(outDir, entry.file)).then((sha) => sha === entry.sha256, () => false);
+  const path = join(outDir, entry.file);
+  // Only a regular file of the locked size is hashed: a FIFO or device put there would hang the read.
+  const info = await lstat(path).catch(() => null);
+  if (!info?.isFile() || info.size !== entry.size) return false;
+  return sha256FileHex(path).then((sha) => sha === entry.sha256, () => false);
 }
 
 /** Containers of one run carry its ID; the owner label lets a later run on this host remove what a dead one left. */

@@ -387,6 +387,18 @@ describe.skipIf(skipDocker)('builds that never leave a mess (real engine)', () =
     expect(await readdir(p.dir)).not.toContain('.builder.lock.json.build-lock');
   });
 
+  it('a FIFO (or anything but a regular file) where a locked artifact was is rebuilt over, never read', async () => {
+    const p = await project([{ name: unique('ff') }]);
+    expect((await cli(p.dir, ['build'])).code).toBe(0);
+    const artifact = join(p.dir, 'dist/plugins', `lib${p.names[0]}.so`);
+    await rm(artifact);
+    execFileSync('mkfifo', [artifact]);
+    const run = await cli(p.dir, ['build']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('building');
+    await expectConsistent(p.dir, 'builder.lock.json', 'dist/plugins');
+  });
+
   it('containment: a plugin reached through a symlinked parent is refused before any container, naming the real path', async () => {
     const outside = await mkdtemp(join(tmpdir(), 'pb-outside-'));
     await mkdir(join(outside, 'od'));
