@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import type { RootFileSource } from '../env/file-source.js';
 import type { LibcFamily } from '../env/fingerprint.js';
 import { cacheLookup, type LdCacheEntry, LdCacheFormatError, parseLdCache } from '../elf/ld-so-cache.js';
@@ -33,6 +34,46 @@ export interface SearchStopped {
 export type SearchResult = FoundLibrary | SearchStopped | null;
 
 export const isFound = (r: SearchResult): r is FoundLibrary => r !== null && 'facts' in r;
+
+/** Finds a library for a requester, as the host's loader would (LibrarySearch; fakes in unit tests). */
+export interface LibraryLookup {
+  find(name: string, requester: Requester | null): Promise<SearchResult>;
+}
+
+/** One name met while walking a closure: who asked (the chain of names down to the asker) and what was found. */
+export interface NeededStep {
+  name: string;
+  /** The DT_NEEDED chain to the object that asked, e.g. `libouter.so.1`; empty for the start's own needs. */
+  askedThrough: string;
+  result: SearchResult;
+}
+
+/**
+ * Walk DT_NEEDED breadth-first, as the loader loads a closure: each name once; each found object
+ * asks for its own needs as requester (its RUNPATH, $ORIGIN = its directory) with the object that
+ * asked for it as its loader. `preresolve` may answer a name before any search (an object already
+ * loaded, musl's built-in names); `descend` says whether a found object's needs are walked too.
+ */
+export async function walkNeeded(
+  lookup: LibraryLookup,
+  start: ReadonlyArray<{ name: string; requester: Requester; askedThrough: string }>,
+  options: { seen?: Set<string>; preresolve?: (name: string) => Promise<SearchResult | undefined>; descend?: (found: FoundLibrary) => boolean },
+  visit: (step: NeededStep) => void,
+): Promise<void> {
+  const seen = options.seen ?? new Set<string>();
+  const queue = [...start];
+  while (queue.length > 0) {
+    const { name, requester, askedThrough } = queue.shift() as (typeof queue)[number];
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const result = (await options.preresolve?.(name)) ?? (await lookup.find(name, requester));
+    visit({ name, askedThrough, result });
+    if (!isFound(result) || options.descend?.(result) === false) continue;
+    const asker: Requester = { facts: result.facts, origin: dirname(result.path), loader: requester };
+    const chain = askedThrough ? `${askedThrough} → ${name}` : name;
+    for (const next of result.facts.needed) queue.push({ name: next, requester: asker, askedThrough: chain });
+  }
+}
 
 /** An object that asks for a library, and the object that loaded it (for glibc's DT_RPATH chain). */
 export interface Requester {

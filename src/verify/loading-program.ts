@@ -1,7 +1,7 @@
 import { dirname, posix } from 'node:path';
 import type { RootFileSource } from '../env/file-source.js';
 import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
-import { type FoundLibrary, isFound, isMuslBuiltin, type LibrarySearch, type Requester } from './library-search.js';
+import { type FoundLibrary, isFound, isMuslBuiltin, type LibrarySearch, type Requester, walkNeeded } from './library-search.js';
 
 /** Which program loads the plugins, and how that was decided. */
 export interface LoadingProgram {
@@ -91,28 +91,26 @@ export async function programScope(files: RootFileSource, search: LibrarySearch,
   const definitions = new Map<string, string>();
   for (const symbol of facts.exports) definitions.set(symbol, program.path);
   const unresolved: string[] = [];
-  const seen = new Set<string>();
-  const queue: Array<{ name: string; requester: Requester }> = facts.needed.map((name) => ({ name, requester: executable }));
   const musl = search.setup.family === 'musl';
-  while (queue.length > 0) {
-    const { name, requester } = queue.shift() as { name: string; requester: Requester };
-    if (seen.has(name)) continue;
-    seen.add(name);
-    const result = musl && isMuslBuiltin(name) ? await search.find(`ld-musl-${search.setup.arch}.so.1`, null) : await search.find(name, requester);
-    if (!isFound(result)) {
-      unresolved.push(name);
-      continue;
-    }
-    objects.push(result);
-    for (const symbol of result.facts.exports) if (!definitions.has(symbol)) definitions.set(symbol, result.path);
-    const asker: Requester = { facts: result.facts, origin: dirname(result.path), loader: requester };
-    for (const next of result.facts.needed) queue.push({ name: next, requester: asker });
-  }
+  await walkNeeded(
+    search,
+    facts.needed.map((name) => ({ name, requester: executable, askedThrough: '' })),
+    { preresolve: async (name) => (musl && isMuslBuiltin(name) ? search.find(`ld-musl-${search.setup.arch}.so.1`, null) : undefined) },
+    ({ name, result }) => {
+      if (!isFound(result)) {
+        unresolved.push(name);
+        return;
+      }
+      objects.push(result);
+      for (const symbol of result.facts.exports) if (!definitions.has(symbol)) definitions.set(symbol, result.path);
+    },
+  );
   return { program, executable, objects, definitions, unresolved };
 }
 
 /** The object of the program's scope a plugin's DT_NEEDED name refers to, if already loaded. */
 export function alreadyLoaded(scope: ProgramScope | null | undefined, name: string): FoundLibrary | null {
   if (!scope) return null;
-  return scope.objects.find((o) => o.name === name || o.facts.soname === name) ?? null;
+  const loaded = scope.objects.find((o) => o.name === name || o.facts.soname === name);
+  return loaded ? { ...loaded, via: 'already loaded' } : null;
 }

@@ -3,15 +3,12 @@ import type { EnvironmentFingerprint, LibcFamily } from '../env/fingerprint.js';
 import type { ElfFacts } from '../elf/read-elf.js';
 import { compareVersions } from '../elf/versions.js';
 import { providerHint } from './library-hints.js';
-import { type FoundLibrary, isFound, isMuslBuiltin, type Requester, type SearchResult } from './library-search.js';
+import { type FoundLibrary, isFound, isMuslBuiltin, type LibraryLookup, type Requester, walkNeeded } from './library-search.js';
 import { alreadyLoaded, type ProgramScope } from './loading-program.js';
 
 export { isMuslBuiltin } from './library-search.js';
 
-/** Finds a library for a requester, as the host's loader would (LibrarySearch; fakes in unit tests). */
-export interface LibraryLookup {
-  find(name: string, requester: Requester | null): Promise<SearchResult>;
-}
+export type { LibraryLookup } from './library-search.js';
 
 type ResolvedLibrary = FoundLibrary;
 
@@ -136,27 +133,30 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   // The whole closure: every dependency's own dependencies must be found (the program's objects
   // were checked when it started), and glibc checks each object's version needs.
   const closure = new Map(resolved);
-  const queue = [...resolved.values()].map((lib) => ({ lib, via: lib.name, asker: { facts: lib.facts, origin: dirname(lib.path), loader: requester } as Requester }));
   const deeper: Array<{ lib: ResolvedLibrary; via: string }> = [];
-  while (queue.length > 0) {
-    const { lib, via, asker } = queue.shift() as (typeof queue)[number];
-    if (lib.via === 'already loaded') continue;
-    for (const name of lib.facts.needed) {
-      if (closure.has(name)) continue;
-      const result = alreadyLoaded(target.scope, name) ?? (musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name, asker));
+  await walkNeeded(
+    target.libraries,
+    [...resolved.values()]
+      .filter((lib) => lib.via !== 'already loaded')
+      .flatMap((lib) => lib.facts.needed.map((name) => ({ name, requester: { facts: lib.facts, origin: dirname(lib.path), loader: requester }, askedThrough: lib.name }))),
+    {
+      seen: new Set(resolved.keys()),
+      preresolve: async (name) => alreadyLoaded(target.scope, name) ?? (musl && isMuslBuiltin(name) ? muslSelf : undefined),
+      descend: (lib) => lib.via !== 'already loaded',
+    },
+    ({ name, askedThrough, result }) => {
       if (isFound(result)) {
         closure.set(name, result);
-        deeper.push({ lib: result, via: `${via} → ${name}` });
-        queue.push({ lib: result, via: `${via} → ${name}`, asker: { facts: result.facts, origin: dirname(result.path), loader: asker } });
-      } else {
-        problems.push({
-          check: 'missing-library',
-          message: result && 'error' in result ? `needs ${name} (through ${via}); the loader stops at "${result.path}: ${result.error}"` : `needs ${name} (through ${via}), which the loader does not find ("${name}: cannot open shared object file: No such file or directory")`,
-          fix: providerHint(name, host.os.id),
-        });
+        deeper.push({ lib: result, via: `${askedThrough} → ${name}` });
+        return;
       }
-    }
-  }
+      problems.push({
+        check: 'missing-library',
+        message: result && 'error' in result ? `needs ${name} (through ${askedThrough}); the loader stops at "${result.path}: ${result.error}"` : `needs ${name} (through ${askedThrough}), which the loader does not find ("${name}: cannot open shared object file: No such file or directory")`,
+        fix: providerHint(name, host.os.id),
+      });
+    },
+  );
   const isLoaded = (lib: ResolvedLibrary) => lib.via === 'already loaded';
   for (const lib of [...resolved.values(), ...deeper.map((d) => d.lib)]) {
     if (!isLoaded(lib)) problems.push(...execStackProblems(lib.facts, lib.path, host, target.scope?.executable.facts.executableStack === true));
@@ -220,18 +220,9 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
     }
   }
 
-  // Symbols come from the needed libraries and what they in turn need (libc.so.6 → ld-linux).
+  // Symbols come from the plugin's whole closure (its local scope), found once above.
   const scope = new Set<string>();
-  const addScope = async (library: ResolvedLibrary, depth: number) => {
-    for (const symbol of library.facts.exports) scope.add(symbol);
-    if (depth === 0) return;
-    const asker: Requester = { facts: library.facts, origin: dirname(library.path), loader: requester };
-    for (const name of library.facts.needed) {
-      const next = musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name, asker);
-      if (isFound(next)) await addScope(next, depth - 1);
-    }
-  };
-  for (const library of resolved.values()) await addScope(library, 1);
+  for (const library of closure.values()) for (const symbol of library.facts.exports) scope.add(symbol);
   if (resolved.size === plugin.needed.length) {
     const unresolvedHere = plugin.imports
       .filter((i) => !i.weak && !scope.has(i.symbol))
