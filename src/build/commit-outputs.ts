@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OutputWriteError } from '../errors.js';
+import { tempPathBeside, writeNewFileSynced } from '../util/write-file-atomic.js';
 
 export interface OutputPlan {
   /** Built artifacts, staged on the filesystem of their destination. */
@@ -28,20 +29,12 @@ async function fsyncPath(path: string, flags: 'r' | 'r+' = 'r'): Promise<void> {
   }
 }
 
+/** The fsynced temp beside `dest`, or an error naming `dest` and the temp. */
 async function writeTemp(dest: string, text: string): Promise<string> {
-  const temp = join(dirname(dest), `.${basename(dest)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(temp, 'wx', 0o644);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    await rm(temp, { force: true });
+  const temp = tempPathBeside(dest);
+  await writeNewFileSynced(temp, text).catch((err: unknown) => {
     throw new OutputWriteError(dest, err, `write (through ${temp})`);
-  }
+  });
   return temp;
 }
 
