@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { ConfigIssue } from '../errors.js';
 import { isLocalReplacement, parseGoMod } from '../gomod/parse-go-mod.js';
 import { realPathAllowingMissing } from '../util/real-path.js';
+import { isCFamily } from './schema.js';
 import { isInside, rawOutputs, rawPlugins } from './validate-config.js';
 
 export interface RealPaths {
@@ -43,7 +44,7 @@ export async function checkConfigPaths(raw: unknown, projectDir: string): Promis
       continue;
     }
     paths.pluginDirs.set(plugin.index, real);
-    if (plugin.kind === undefined || plugin.kind === 'c' || plugin.kind === 'cpp') continue;
+    if (plugin.kind === undefined || isCFamily(plugin.kind)) continue;
     const goMod = await readFile(join(real, 'go.mod'), 'utf8').catch(() => null);
     if (goMod === null) continue;
     for (const replacement of parseGoMod(goMod).replace.filter((r) => isLocalReplacement(r.to))) {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 export const PLUGIN_KINDS = ['c', 'cpp', 'go-c-shared', 'go-plugin'] as const;
 
 /** Kinds whose sources are compiled by gcc/g++ (the others by the Go toolchain). */
-export const isCFamily = (kind: PluginKind): boolean => kind === 'c' || kind === 'cpp';
+export const isCFamily = (kind: string): boolean => kind === 'c' || kind === 'cpp';
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 
 // Plugin names become file names (lib<name>.so) and lockfile keys: keep them boring.
