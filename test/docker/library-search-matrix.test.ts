@@ -53,8 +53,26 @@ const CELLS: Cell[] = [
 
 const KOFFI_LOAD = "try { require('/app/node_modules/koffi').load(process.argv[1]); console.log('loaded') } catch (e) { console.error(e.message); process.exit(1) }";
 
+/**
+ * Build one C plugin `name` whose `Value()` returns `calls()` (a function of a library linked with
+ * `libs`) for `host`; returns its output directory, lockfile and bytes.
+ */
+async function buildCallingPlugin(host: string, name: string, calls: string, libs: string[]): Promise<{ dir: string; lock: string; bytes: Buffer }> {
+  const project = await mkdtemp(join(tmpdir(), `pb-${name}-project-`));
+  await mkdir(join(project, 'plugins', name), { recursive: true });
+  await writeFile(
+    join(project, 'plugins', name, `${name}.c`),
+    `int ${calls}(void);\nconst char *builder_plugin_manifest(void) { return "{\\"name\\":\\"${name}\\",\\"version\\":\\"1\\",\\"functions\\":{\\"Value\\":\\"int Value(void)\\"}}"; }\nint Value(void) { return ${calls}(); }\n`,
+  );
+  await writeFile(join(project, 'builder.config.json'), JSON.stringify({ host: { image: host }, plugins: [{ name, kind: 'c', path: `plugins/${name}`, libs }] }));
+  const run = await cli(project, ['build']);
+  expect(run.code, run.stderr).toBe(0);
+  const dir = join(project, 'dist/plugins');
+  return { dir, lock: join(project, 'builder.lock.json'), bytes: await readFile(join(dir, `lib${name}.so`)) };
+}
+
 describe.skipIf(skipDocker)('library search: verify predicts where the loader finds a library (real engine, real loads)', () => {
-  let plugin: { dir: string; file: string; bytes: Buffer };
+  let plugin: { dir: string; lock: string; bytes: Buffer };
 
   beforeAll(async () => {
     await requireDocker();
@@ -65,28 +83,18 @@ describe.skipIf(skipDocker)('library search: verify predicts where the loader fi
     const libvendor = await readFile(join(work, 'libvendor.so.1'));
     for (const cell of CELLS) if (cell.dockerfile) await buildTestImage(cell.image, cell.dockerfile, { 'libvendor.so.1': libvendor });
 
-    const project = await mkdtemp(join(tmpdir(), 'pb-vendor-project-'));
-    await mkdir(join(project, 'plugins/vend'), { recursive: true });
-    await writeFile(
-      join(project, 'plugins/vend/vend.c'),
-      'int vendor_value(void);\nconst char *builder_plugin_manifest(void) { return "{\\"name\\":\\"vend\\",\\"version\\":\\"1\\",\\"functions\\":{\\"Value\\":\\"int Value(void)\\"}}"; }\nint Value(void) { return vendor_value(); }\n',
-    );
-    await writeFile(join(project, 'builder.config.json'), JSON.stringify({ host: { image: VENDOR_DEV }, plugins: [{ name: 'vend', kind: 'c', path: 'plugins/vend', libs: ['-L/opt/vendor/lib', '-lvendor'] }] }));
-    const run = await cli(project, ['build']);
-    expect(run.code, run.stderr).toBe(0);
-    const dir = join(project, 'dist/plugins');
-    plugin = { dir, file: 'libvend.so', bytes: await readFile(join(dir, 'libvend.so')) };
+    plugin = await buildCallingPlugin(VENDOR_DEV, 'vend', 'vendor_value', ['-L/opt/vendor/lib', '-lvendor']);
   });
 
   it('every cell: prediction equals the real load', async () => {
     const rows: string[] = [];
     const disagreements: string[] = [];
     for (const cell of CELLS) {
-      const verify = await cli(plugin.dir, ['verify', '--image', cell.image, '--lock', join(plugin.dir, '..', '..', 'builder.lock.json'), '--dir', plugin.dir, '--json']);
+      const verify = await cli(plugin.dir, ['verify', '--image', cell.image, '--lock', plugin.lock, '--dir', plugin.dir, '--json']);
       const report = JSON.parse(verify.stdout) as { plugins: Array<{ bytes: string; loadable: boolean | null; problems: Array<{ check: string; message: string }> }> };
       const verdict = report.plugins[0]!;
       const predicted = verdict.bytes === 'ok' && verdict.loadable === true;
-      const path = `/app/plugins/${plugin.file}`;
+      const path = '/app/plugins/libvend.so';
       const load = await runWithFile(cell.image, { path, data: plugin.bytes }, ['node', '-e', KOFFI_LOAD, path]);
       const real = load.exitCode === 0;
       rows.push(`${cell.what}: predicted ${predicted ? 'loads' : 'fails'} (${verdict.problems.filter((p) => p.check !== 'environment').map((p) => p.message).join('; ') || 'ok'}); real ${real ? 'loads' : 'fails'} (${load.output})`);
@@ -117,17 +125,7 @@ describe.skipIf(skipDocker)('crashes the process: a versioned reference to a lib
     await buildTestImage(DEV, install('versioned.so'), { 'versioned.so': await readFile(join(work, 'versioned.so')) });
     await buildTestImage(PLAIN, install('plain.so'), { 'plain.so': await readFile(join(work, 'plain.so')) });
 
-    const project = await mkdtemp(join(tmpdir(), 'pb-nov-project-'));
-    await mkdir(join(project, 'plugins/novp'), { recursive: true });
-    await writeFile(
-      join(project, 'plugins/novp/novp.c'),
-      'int nov_value(void);\nconst char *builder_plugin_manifest(void) { return "{\\"name\\":\\"novp\\",\\"version\\":\\"1\\",\\"functions\\":{\\"Value\\":\\"int Value(void)\\"}}"; }\nint Value(void) { return nov_value(); }\n',
-    );
-    await writeFile(join(project, 'builder.config.json'), JSON.stringify({ host: { image: DEV }, plugins: [{ name: 'novp', kind: 'c', path: 'plugins/novp', libs: ['-L/opt/nov/lib', '-lnov'] }] }));
-    const run = await cli(project, ['build']);
-    expect(run.code, run.stderr).toBe(0);
-    const dir = join(project, 'dist/plugins');
-    plugin = { dir, lock: join(project, 'builder.lock.json'), bytes: await readFile(join(dir, 'libnovp.so')) };
+    plugin = await buildCallingPlugin(DEV, 'novp', 'nov_value', ['-L/opt/nov/lib', '-lnov']);
   });
 
   it.each([
