@@ -21,6 +21,16 @@ export function formatVerify(report: VerifyReport): string {
           (report.program.unresolved.length > 0 ? ` (not found for it: ${report.program.unresolved.join(', ')})` : '')
       : 'judged for a program that loads nothing before the plugins (no Entrypoint/Cmd found; pass --loader-program PATH)',
   );
+  if (report.fingerprint.libc.family === 'glibc') {
+    lines.push(report.cpu
+      ? `  on this engine's CPU (${report.cpu.hwcaps.length > 0 ? report.cpu.hwcaps.join(', ') : 'no glibc-hwcaps level'}${report.cpu.legacy.length > 0 ? `; legacy hwcaps dirs ${report.cpu.legacy.slice(0, 3).join(', ')}…` : ''}); a deploy machine with another CPU may pick other hwcaps libraries`
+      : '  CPU-dependent rules (glibc-hwcaps, x86 ISA level) not judged: the image\'s loader could not say');
+  }
+  lines.push(
+    report.opens.how === 'by path'
+      ? `  which opens each plugin by path ($ORIGIN = ${report.opens.origin})`
+      : '  which opens a sealed copy of each plugin, as the host runtimes do ($ORIGIN = /proc/self/fd; --loads-by-path if it opens the deployed file)',
+  );
   for (const p of report.plugins) {
     const load = { unknown: 'load unknown', loads: 'loads', fails: 'would NOT load', crashes: 'would CRASH the loading process' }[p.outcome];
     lines.push(`  ${p.name.padEnd(16)} ${p.problems.length === 0 ? 'ok' : 'PROBLEMS'}  bytes ${p.bytes}, ${load}`);

@@ -253,6 +253,7 @@ export class DockerodeEngine implements DockerEngine {
     const container = await this.call(`creating a container of ${spec.image}`, 'request', (signal) =>
       this.docker.createContainer({
         Image: spec.image,
+        ...(spec.entrypoint ? { Entrypoint: [...spec.entrypoint] } : {}),
         Cmd: [...spec.cmd],
         Env: spec.env ? [...spec.env] : undefined,
         WorkingDir: spec.workingDir,
@@ -360,7 +361,9 @@ class DockerodeContainer implements ContainerHandle {
     try {
       return await this.readArchive(path, (tar) => readFirstEntry(tar));
     } catch (err) {
-      if (statusOf(err) === 404) return null;
+      // A path through a regular file (/usr/bin/setarch/x86_64) is ENOTDIR, which the engine
+      // answers with a 500 rather than a 404: for a reader, the file is not there either way.
+      if (statusOf(err) === 404 || (statusOf(err) === 500 && /: not a directory\b/.test((err as Error).message))) return null;
       throw err;
     }
   }

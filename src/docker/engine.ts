@@ -73,6 +73,8 @@ export interface ImageBuildRequest {
 
 export interface ContainerSpec {
   image: string;
+  /** Replaces the image's Entrypoint when given. */
+  entrypoint?: readonly string[];
   cmd: readonly string[];
   env?: readonly string[];
   workingDir?: string;

@@ -2,7 +2,7 @@ import type { DockerEngine } from '../docker/engine.js';
 import type { FieldDifference } from '../errors.js';
 import { fingerprintHash, type EnvironmentFingerprint } from '../env/fingerprint.js';
 import type { Lockfile } from '../lock/lockfile.js';
-import { type Problem, verifyPlugins } from '../verify/verify-plugins.js';
+import { type LoaderChoice, type Problem, verifyPlugins } from '../verify/verify-plugins.js';
 
 export type DriftOutcome = 'no-drift' | 'benign' | 'breaking';
 
@@ -37,14 +37,8 @@ export function classifyDrift(lockedImageId: string, currentImageId: string, dif
  * `builder drift`: has the host image moved since the lockfile was written, does it matter,
  * and which plugins must be rebuilt — with verify's prediction of whether they would still load.
  */
-export async function detectDrift(engine: DockerEngine, request: { lock: Lockfile; image: string; dir: string; loaderProgram?: string }): Promise<DriftReport> {
-  const verdict = await verifyPlugins(engine, {
-    lock: request.lock,
-    image: request.image,
-    dir: request.dir,
-    pluginsPath: '/app/plugins',
-    ...(request.loaderProgram ? { loaderProgram: request.loaderProgram } : {}),
-  });
+export async function detectDrift(engine: DockerEngine, request: LoaderChoice & { lock: Lockfile; image: string; dir: string }): Promise<DriftReport> {
+  const verdict = await verifyPlugins(engine, { ...request, pluginsPath: '/app/plugins' });
   const outcome = classifyDrift(request.lock.host.imageId, verdict.imageId, verdict.environment);
   return {
     outcome,

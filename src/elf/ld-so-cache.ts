@@ -85,17 +85,38 @@ export function parseLdCache(bytes: Uint8Array): LdCacheEntry[] {
   return entries;
 }
 
+// The hwcap field of a glibc-hwcaps entry carries this bit (DL_CACHE_HWCAP_EXTENSION) and an
+// index into the cache's hwcaps names; its path names the subdirectory too.
+const HWCAP_EXTENSION = 1n << 62n;
+
+/** The subdirectories the host's loader searches on this CPU (see LoaderCpuView). */
+export interface CacheSubdirectories {
+  hwcaps: readonly string[];
+  legacy: readonly string[];
+}
+
 /**
- * The path the loader takes from the cache for `soname` on `arch`: the first entry with that
- * key whose flags are the architecture's default (or plain ELF = 1), as _dl_cache_check_flags
- * does. Entries for glibc-hwcaps subdirectories (a non-zero hwcap) are for CPUs with those
- * features and are passed over: the baseline entry carries the same library and versions.
+ * The path the loader takes from the cache for `soname` on `arch`, among the entries whose flags
+ * are the architecture's default (or plain ELF = 1), as _dl_cache_check_flags does: the
+ * glibc-hwcaps entry of the most preferred subdirectory this CPU has, then a legacy hwcaps entry
+ * (glibc < 2.37) in search order, then the baseline entry. Entries for subdirectories the CPU
+ * lacks are passed over.
  */
-export function cacheLookup(entries: readonly LdCacheEntry[], soname: string, arch: string): string | null {
+export function cacheLookup(entries: readonly LdCacheEntry[], soname: string, arch: string, subdirs: CacheSubdirectories = { hwcaps: [], legacy: [] }): string | null {
   const wanted = FLAG_ELF_LIBC6 | (ARCH_FLAGS[arch] ?? 0);
+  let best: { rank: number; path: string } | null = null;
   for (const entry of entries) {
-    if (entry.key !== soname || entry.hwcap !== 0n) continue;
-    if (entry.flags === 1 || entry.flags === wanted) return entry.path;
+    if (entry.key !== soname || (entry.flags !== 1 && entry.flags !== wanted)) continue;
+    let rank: number;
+    if (entry.hwcap === 0n) rank = Number.MAX_SAFE_INTEGER;
+    else if ((entry.hwcap & HWCAP_EXTENSION) !== 0n) {
+      rank = subdirs.hwcaps.indexOf(/\/glibc-hwcaps\/([^/]+)\/[^/]+$/.exec(entry.path)?.[1] ?? '');
+    } else {
+      const dir = entry.path.slice(0, entry.path.lastIndexOf('/'));
+      const legacy = subdirs.legacy.findIndex((sub) => dir.endsWith(`/${sub}`));
+      rank = legacy < 0 ? -1 : subdirs.hwcaps.length + legacy;
+    }
+    if (rank >= 0 && (!best || rank < best.rank)) best = { rank, path: entry.path };
   }
-  return null;
+  return best?.path ?? null;
 }

@@ -21,6 +21,37 @@ export interface ImportedSymbol {
   weak: boolean;
 }
 
+/**
+ * A dynamic symbol a loader may bind a reference to: defined, with a value (or TLS or absolute),
+ * of a bindable type (no section or file symbols), global, weak or unique, not hidden or internal
+ * (glibc's do_lookup_x and check_match skip everything else).
+ */
+export interface SymbolDefinition {
+  symbol: string;
+  /** Its .gnu.version index (0 local, 1 the base, 2… a defined version); null without .gnu.version. */
+  versionIndex: number | null;
+  /** The version's name for an index ≥ 2 defined in .gnu.version_d. */
+  version: string | null;
+  /** Bit 0x8000 of its .gnu.version entry: a non-default version (foo@V, not foo@@V). */
+  hidden: boolean;
+}
+
+/** PT_TLS: this object's thread-local block. */
+export interface TlsBlock {
+  memsz: number;
+  align: number;
+  /** p_vaddr modulo the alignment: where the block's first byte sits in its aligned slot. */
+  firstByteOffset: number;
+}
+
+/**
+ * A relocation that needs an offset in the static TLS block (initial-exec TLS): against this
+ * object's own block (symbol null) or a named symbol's, wherever the loader binds it.
+ */
+export interface StaticTlsReference {
+  symbol: string | null;
+}
+
 /** What a dynamic loader (and a compatibility check) needs to know about an ELF object. */
 export interface ElfFacts {
   class: 32 | 64;
@@ -31,12 +62,22 @@ export interface ElfFacts {
   interpreter: string | null;
   /**
    * Whether the object asks for an executable stack: PT_GNU_STACK with PF_X, or no PT_GNU_STACK
-   * at all (glibc then assumes the architecture default, executable on x86-64 and arm64).
+   * at all on an architecture whose default is executable (x86-64 yes, aarch64 no).
    */
   executableStack: boolean;
   /** e_ident[EI_OSABI] and [EI_ABIVERSION]: glibc loads only SYSV (0) and GNU (3). */
   osabi: number;
   abiVersion: number;
+  /** What glibc's open_verify checks besides those: e_ident[EI_VERSION], e_ident's padding, e_version, e_phentsize. */
+  identVersion: number;
+  identPaddingZero: boolean;
+  version: number;
+  phentsize: number;
+  /** PT_LOAD segments (their file offset and address), and whether a non-empty PT_DYNAMIC exists. */
+  loadSegments: Array<{ offset: number; vaddr: number }>;
+  hasDynamicSegment: boolean;
+  /** GNU_PROPERTY_X86_ISA_1_NEEDED of the first GNU property note (baseline 1, v2 2, v3 4, v4 8); 0 when absent. */
+  x86IsaNeeded: number;
   soname: string | null;
   /** DT_NEEDED, in file order. */
   needed: string[];
@@ -56,8 +97,16 @@ export interface ElfFacts {
   hasVersionSymbols: boolean;
   /** Every undefined dynamic symbol, sorted by name. */
   imports: ImportedSymbol[];
-  /** Every defined global or weak dynamic symbol name, sorted and unique. */
+  /** Every bindable definition's name (see SymbolDefinition), sorted and unique. */
   exports: string[];
+  /** The bindable definitions with their versions, in symbol table order. */
+  definitions: SymbolDefinition[];
+  /** PT_TLS, when the object has thread-local storage. */
+  tls: TlsBlock | null;
+  /** DT_FLAGS (DF_STATIC_TLS 0x10: the object uses initial-exec TLS). */
+  flags: number;
+  /** Initial-exec TLS relocations (TPOFF), one per distinct target. */
+  staticTlsReferences: StaticTlsReference[];
   goBuildInfo: GoBuildInfo | null;
 }
 
@@ -75,9 +124,29 @@ const DT_NEEDED = 1;
 const DT_SONAME = 14;
 const DT_RPATH = 15;
 const DT_RUNPATH = 29;
+const DT_FLAGS = 30;
 const DT_FLAGS_1 = 0x6ffffffb;
 const VER_FLG_BASE = 1;
+const STB_GLOBAL = 1;
 const STB_WEAK = 2;
+const STB_GNU_UNIQUE = 10;
+const SHN_UNDEF = 0;
+const SHN_ABS = 0xfff1;
+const STT_TLS = 6;
+// glibc's ALLOWED_STT: NOTYPE, OBJECT, FUNC, COMMON, TLS, GNU_IFUNC.
+const BINDABLE_TYPES = new Set([0, 1, 2, 5, STT_TLS, 10]);
+const STV_INTERNAL = 1;
+const STV_HIDDEN = 2;
+const SHT_RELA = 4;
+const SHT_REL = 9;
+// Relocations that place a TLS offset from the thread pointer: initial-exec TLS.
+const TPOFF_TYPES: Record<string, ReadonlySet<number>> = {
+  x86_64: new Set([18 /* R_X86_64_TPOFF64 */, 23 /* R_X86_64_TPOFF32 */]),
+  aarch64: new Set([1030 /* R_AARCH64_TLS_TPREL64 */]),
+  i386: new Set([14 /* R_386_TLS_TPOFF */, 37 /* R_386_TLS_TPOFF32 */]),
+  arm: new Set([19 /* R_ARM_TLS_TPOFF32 */]),
+  riscv64: new Set([11 /* R_RISCV_TLS_TPREL64 */]),
+};
 
 interface Section {
   name: string;
@@ -133,26 +202,97 @@ function contents(r: ByteReader, s: Section, what: string): { start: number; end
 }
 
 const PT_GNU_STACK = 0x6474e551;
+const PT_TLS = 7;
 const PF_X = 1;
 
-/** What the program headers say: PT_INTERP and PT_GNU_STACK. */
-function programHeaders(r: ByteReader, is64: boolean): { interpreter: string | null; executableStack: boolean } {
+const PT_LOAD = 1;
+const PT_DYNAMIC = 2;
+const MAX_LISTED_SEGMENTS = 64;
+
+type ProgramHeaderFacts = Pick<ElfFacts, 'interpreter' | 'executableStack' | 'tls' | 'phentsize' | 'loadSegments' | 'hasDynamicSegment' | 'x86IsaNeeded'>;
+
+const PT_NOTE = 4;
+const PT_GNU_PROPERTY = 0x6474e553;
+const NT_GNU_PROPERTY_TYPE_0 = 5;
+const GNU_PROPERTY_X86_ISA_1_NEEDED = 0xc0008002;
+
+/**
+ * The first NT_GNU_PROPERTY_TYPE_0 note in a segment, as glibc's _dl_process_pt_gnu_property /
+ * _dl_process_pt_note read it: its X86_ISA_1_NEEDED value, 0 without one; null when the segment
+ * holds no property note.
+ */
+function x86IsaNeededIn(r: ByteReader, is64: boolean, offset: number, size: number): number | null {
+  const align = is64 ? 8 : 4;
+  const end = offset + size;
+  for (let at = offset, notes = 0; at + 12 <= end && notes < 64; notes++) {
+    const namesz = r.u32(at, 'n_namesz');
+    const descsz = r.u32(at + 4, 'n_descsz');
+    const type = r.u32(at + 8, 'n_type');
+    const desc = at + 12 + Math.ceil(namesz / 4) * 4;
+    const next = desc + Math.ceil(descsz / align) * align;
+    if (next > end || next <= at) return null;
+    const isGnu = namesz === 4 && r.u32(at + 12, 'n_name') === 0x00554e47; // "GNU\0"
+    if (isGnu && type === NT_GNU_PROPERTY_TYPE_0) {
+      for (let p = desc; p + 8 <= desc + descsz; ) {
+        const prType = r.u32(p, 'pr_type');
+        const datasz = r.u32(p + 4, 'pr_datasz');
+        if (prType === GNU_PROPERTY_X86_ISA_1_NEEDED && datasz === 4) return r.u32(p + 8, 'pr_data');
+        p += 8 + Math.ceil(datasz / align) * align;
+      }
+      return 0;
+    }
+    at = next;
+  }
+  return null;
+}
+
+/** What the program headers say: PT_INTERP, PT_GNU_STACK, PT_TLS, PT_LOAD, PT_DYNAMIC. */
+// glibc's DEFAULT_STACK_PERMS when an object has no PT_GNU_STACK: executable on x86 (and most
+// others), not on aarch64.
+const STACK_EXECUTABLE_BY_DEFAULT = (machine: string) => machine !== 'aarch64';
+
+function programHeaders(r: ByteReader, is64: boolean, machine: string): ProgramHeaderFacts {
   const phoff = r.word(is64 ? 32 : 28, is64, 'e_phoff');
   const phentsize = r.u16(is64 ? 54 : 42, 'e_phentsize');
   const phnum = r.u16(is64 ? 56 : 44, 'e_phnum');
-  const out = { interpreter: null as string | null, executableStack: true };
+  const out: ProgramHeaderFacts = { interpreter: null, executableStack: STACK_EXECUTABLE_BY_DEFAULT(machine), tls: null, phentsize, loadSegments: [], hasDynamicSegment: false, x86IsaNeeded: 0 };
   if (phoff === 0 || phnum === 0) return out;
-  if (phentsize < (is64 ? 56 : 32)) throw new ElfFormatError(`program header size ${phentsize} is too small`);
+  // glibc refuses any other entry size before reading an entry ("ELF file's phentsize not the
+  // expected size"): there is nothing more to read from the headers then.
+  if (phentsize !== (is64 ? 56 : 32)) return out;
+  const notes: Array<{ offset: number; size: number; property: boolean }> = [];
   for (let i = 0; i < phnum; i++) {
     const at = phoff + i * phentsize;
     const type = r.u32(at, 'p_type');
+    if (type === PT_NOTE || type === PT_GNU_PROPERTY) {
+      notes.push({ offset: r.word(at + (is64 ? 8 : 4), is64, 'p_offset'), size: r.word(at + (is64 ? 32 : 16), is64, 'p_filesz'), property: type === PT_GNU_PROPERTY });
+    }
     if (type === PT_GNU_STACK) out.executableStack = (r.u32(at + (is64 ? 4 : 24), 'p_flags') & PF_X) !== 0;
+    if (type === PT_LOAD && out.loadSegments.length < MAX_LISTED_SEGMENTS) {
+      out.loadSegments.push({ offset: r.word(at + (is64 ? 8 : 4), is64, 'p_offset'), vaddr: r.word(at + (is64 ? 16 : 8), is64, 'p_vaddr') });
+    }
+    if (type === PT_DYNAMIC && r.word(at + (is64 ? 32 : 16), is64, 'p_filesz') > 0) out.hasDynamicSegment = true;
+    if (type === PT_TLS) {
+      const memsz = r.word(at + (is64 ? 40 : 20), is64, 'p_memsz');
+      // An empty PT_TLS gives the object no TLS block at all (glibc skips it).
+      const align = Math.max(1, r.word(at + (is64 ? 48 : 28), is64, 'p_align'));
+      if (memsz > 0) out.tls = { memsz, align, firstByteOffset: r.word(at + (is64 ? 16 : 8), is64, 'p_vaddr') % align };
+    }
     if (type !== PT_INTERP) continue;
     const offset = r.word(at + (is64 ? 8 : 4), is64, 'p_offset');
     const size = r.word(at + (is64 ? 32 : 16), is64, 'p_filesz');
     const bytes = r.slice(offset, size, 'PT_INTERP');
     const end = bytes.indexOf(0);
     out.interpreter = Buffer.from(bytes.buffer, bytes.byteOffset, end < 0 ? bytes.length : end).toString('latin1');
+  }
+  // PT_GNU_PROPERTY when present, else the PT_NOTE segments; out-of-file notes are ignored.
+  for (const note of [...notes.filter((n) => n.property), ...notes.filter((n) => !n.property)]) {
+    if (note.offset + note.size > r.length) continue;
+    const found = x86IsaNeededIn(r, is64, note.offset, note.size);
+    if (found !== null) {
+      out.x86IsaNeeded = found;
+      break;
+    }
   }
   return out;
 }
@@ -175,6 +315,46 @@ function* chain(r: ByteReader, start: number, end: number, count: number, nextAt
   }
 }
 
+/**
+ * Initial-exec TLS relocations in the dynamic relocation sections: each names the TLS block it
+ * needs a static offset into (symbol 0, or a symbol defined here, is this object's own block).
+ */
+function staticTlsReferences(
+  r: ByteReader,
+  is64: boolean,
+  machine: string,
+  all: Section[],
+  dynsymIndex: number,
+  symStart: number,
+  symEnd: number,
+  strings: { start: number; end: number },
+): StaticTlsReference[] {
+  const types = TPOFF_TYPES[machine];
+  if (!types) return [];
+  const symSize = is64 ? 24 : 16;
+  const targets = new Map<string, StaticTlsReference>();
+  let seen = 0;
+  for (const section of all) {
+    if ((section.type !== SHT_RELA && section.type !== SHT_REL) || section.link !== dynsymIndex) continue;
+    const { start, end } = contents(r, section, 'relocations');
+    const entry = section.type === SHT_RELA ? (is64 ? 24 : 12) : is64 ? 16 : 8;
+    for (let at = start; at + entry <= end; at += entry) {
+      if (++seen > MAX_ENTRIES) throw new ElfFormatError(`more than ${MAX_ENTRIES} dynamic relocations`);
+      const info = r.word(at + (is64 ? 8 : 4), is64, 'r_info');
+      const type = is64 ? info % 2 ** 32 : info & 0xff;
+      if (!types.has(type)) continue;
+      const index = is64 ? Math.floor(info / 2 ** 32) : info >>> 8;
+      let symbol: string | null = null;
+      const sym = symStart + index * symSize;
+      if (index !== 0 && sym + symSize <= symEnd && r.u16(sym + (is64 ? 6 : 14), 'st_shndx') === SHN_UNDEF) {
+        symbol = r.cstring(strings.start, strings.end, r.u32(sym, 'st_name'), 'symbol name');
+      }
+      targets.set(symbol ?? '', { symbol });
+    }
+  }
+  return [...targets.values()];
+}
+
 /** Parse an ELF object into the facts a loader and a compatibility check need. Throws ElfFormatError. */
 export function readElf(bytes: Uint8Array): ElfFacts {
   if (bytes.length < 4 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
@@ -190,9 +370,12 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     littleEndian: header.littleEndian,
     machine: header.machine,
     type: TYPES[r.u16(16, 'e_type')] ?? 'other',
-    ...programHeaders(r, is64),
+    ...programHeaders(r, is64, header.machine),
     osabi: r.u8(7, 'EI_OSABI'),
     abiVersion: r.u8(8, 'EI_ABIVERSION'),
+    identVersion: r.u8(6, 'EI_VERSION'),
+    identPaddingZero: bytes.subarray(9, 16).every((b) => b === 0),
+    version: r.u32(20, 'e_version'),
     soname: null,
     needed: [],
     versionNeeds: [],
@@ -200,6 +383,9 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     versionDefinitions: [],
     imports: [],
     exports: [],
+    definitions: [],
+    flags: 0,
+    staticTlsReferences: [],
     goBuildInfo: null,
     rpath: null,
     runpath: null,
@@ -223,8 +409,8 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     for (let at = start; at + size <= end && (at - start) / size < MAX_ENTRIES; at += size) {
       const tag = is64 ? r.i64(at, 'd_tag') : r.u32(at, 'd_tag');
       if (tag === 0) break;
-      if (tag === DT_FLAGS_1) {
-        facts.flags1 = Number(r.word(at + size / 2, is64, 'd_val'));
+      if (tag === DT_FLAGS_1 || tag === DT_FLAGS) {
+        facts[tag === DT_FLAGS ? 'flags' : 'flags1'] = Number(r.word(at + size / 2, is64, 'd_val'));
         continue;
       }
       if (tag !== DT_NEEDED && tag !== DT_SONAME && tag !== DT_RPATH && tag !== DT_RUNPATH) continue;
@@ -257,13 +443,17 @@ export function readElf(bytes: Uint8Array): ElfFacts {
   const verdef = byType(SHT_GNU_VERDEF);
   facts.hasVersionDefinitions = verdef !== undefined;
   facts.hasVersionSymbols = byType(SHT_GNU_VERSYM) !== undefined;
+  // Version index → defined version name (the base version names the file, never a symbol's version).
+  const defined = new Map<number, string>();
   if (verdef) {
     const { start, end } = contents(r, verdef, '.gnu.version_d');
     const strings = stringsOf(verdef);
     for (const at of chain(r, start, end, entryCount(verdef), 16, 'verdef')) {
       if ((r.u16(at + 2, 'vd_flags') & VER_FLG_BASE) !== 0) continue;
       const aux = at + r.u32(at + 12, 'vd_aux');
-      facts.versionDefinitions.push(r.cstring(strings.start, strings.end, r.u32(aux, 'vda_name'), 'verdef name'));
+      const name = r.cstring(strings.start, strings.end, r.u32(aux, 'vda_name'), 'verdef name');
+      facts.versionDefinitions.push(name);
+      defined.set(r.u16(at + 4, 'vd_ndx') & 0x7fff, name);
     }
   }
 
@@ -276,24 +466,38 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     if (count > MAX_ENTRIES) throw new ElfFormatError(`${count} dynamic symbols is too many`);
     const versym = byType(SHT_GNU_VERSYM);
     const versions = versym ? contents(r, versym, '.gnu.version') : null;
+    const versymOf = (i: number) => (versions && versions.start + 2 * i + 2 <= versions.end ? r.u16(versions.start + 2 * i, 'versym') : null);
     const exported = new Set<string>();
     for (let i = 1; i < count; i++) {
       const at = start + i * size;
       const name = r.cstring(strings.start, strings.end, r.u32(at, 'st_name'), 'symbol name');
       if (!name) continue;
       const info = r.u8(at + (is64 ? 4 : 12), 'st_info');
+      const other = r.u8(at + (is64 ? 5 : 13), 'st_other');
       const shndx = r.u16(at + (is64 ? 6 : 14), 'st_shndx');
+      const value = r.word(at + (is64 ? 8 : 4), is64, 'st_value');
       const bind = info >> 4;
-      if (shndx === 0) {
-        const index = versions && versions.start + 2 * i + 2 <= versions.end ? r.u16(versions.start + 2 * i, 'versym') & 0x7fff : 1;
-        const need = required.get(index);
+      const type = info & 0xf;
+      if (shndx === SHN_UNDEF) {
+        const need = required.get((versymOf(i) ?? 1) & 0x7fff);
         facts.imports.push({ symbol: name, version: need?.version ?? null, weak: bind === STB_WEAK });
         if (need) facts.versionedImports.push({ symbol: name, version: need.version, library: need.library });
-      } else if (bind === 1 || bind === STB_WEAK || bind === 10) {
-        exported.add(name);
+        continue;
       }
+      const bindable =
+        (bind === STB_GLOBAL || bind === STB_WEAK || bind === STB_GNU_UNIQUE) &&
+        BINDABLE_TYPES.has(type) &&
+        (value !== 0 || shndx === SHN_ABS || type === STT_TLS) &&
+        (other & 3) !== STV_HIDDEN &&
+        (other & 3) !== STV_INTERNAL;
+      if (!bindable) continue;
+      exported.add(name);
+      const entry = versymOf(i);
+      const versionIndex = entry === null ? null : entry & 0x7fff;
+      facts.definitions.push({ symbol: name, versionIndex, version: versionIndex === null ? null : (defined.get(versionIndex) ?? null), hidden: entry !== null && (entry & 0x8000) !== 0 });
     }
     facts.exports = [...exported].sort();
+    facts.staticTlsReferences = staticTlsReferences(r, is64, facts.machine, all, all.indexOf(dynsym), start, end, strings);
     facts.imports.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
     facts.versionedImports.sort((a, b) => a.library.localeCompare(b.library) || a.version.localeCompare(b.version) || a.symbol.localeCompare(b.symbol));
   }

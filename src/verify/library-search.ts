@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import type { RootFileSource } from '../env/file-source.js';
 import type { LibcFamily } from '../env/fingerprint.js';
+import type { LoaderCpuView } from './loader-cpu-view.js';
 import { cacheLookup, type LdCacheEntry, LdCacheFormatError, parseLdCache } from '../elf/ld-so-cache.js';
 import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
 
@@ -93,6 +94,8 @@ export interface SearchSetup {
   /** The loading program's executable (its DT_RPATH applies to glibc searches); null when unknown. */
   program: Requester | null;
   want: { class: 32 | 64; machine: string };
+  /** glibc: the hwcaps subdirectories its loader searches on this CPU (from `ld.so --help`); absent or null: none. */
+  cpu?: LoaderCpuView | null;
 }
 
 const MULTIARCH: Record<string, string> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
@@ -206,9 +209,15 @@ export class LibrarySearch {
   }
 
   private async inDirectories(name: string, dirs: readonly string[], via: FoundVia): Promise<SearchResult | 'next'> {
+    // glibc looks in each directory's glibc-hwcaps subdirectories the CPU supports, then (before
+    // 2.37) its legacy hwcaps subdirectories, then the directory itself.
+    const cpu = this.setup.family === 'glibc' ? this.setup.cpu : null;
+    const subdirs = cpu ? [...cpu.hwcaps.map((h) => `/glibc-hwcaps/${h}`), ...cpu.legacy.map((l) => `/${l}`), ''] : [''];
     for (const dir of dirs) {
-      const result = await this.open(name, `${dir.replace(/\/+$/, '')}/${name}`, via);
-      if (result !== 'next') return result;
+      for (const sub of subdirs) {
+        const result = await this.open(name, `${dir.replace(/\/+$/, '')}${sub}/${name}`, via);
+        if (result !== 'next') return result;
+      }
     }
     return 'next';
   }
@@ -245,7 +254,7 @@ export class LibrarySearch {
     const nodeflib = ((requester ?? this.setup.program)?.facts.flags1 ?? 0) & 0x800;
     if (nodeflib) return null;
     const cache = await this.ldCache();
-    const cached = cache ? cacheLookup(cache, name, this.setup.arch) : null;
+    const cached = cache ? cacheLookup(cache, name, this.setup.arch, this.setup.cpu ?? undefined) : null;
     if (cached) {
       const result = await this.open(name, cached, 'ld.so.cache');
       if (result !== 'next') return result;

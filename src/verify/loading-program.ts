@@ -1,6 +1,7 @@
 import { dirname, posix } from 'node:path';
 import type { RootFileSource } from '../env/file-source.js';
 import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
+import type { ScopeObject } from './symbol-binding.js';
 import { type FoundLibrary, isFound, isMuslBuiltin, type LibrarySearch, type Requester, walkNeeded } from './library-search.js';
 
 /** Which program loads the plugins, and how that was decided. */
@@ -18,9 +19,8 @@ export interface LoadingProgram {
 export interface ProgramScope {
   program: LoadingProgram;
   executable: Requester;
+  /** Its libraries, breadth-first: with the executable first, the global scope's lookup order. */
   objects: FoundLibrary[];
-  /** Symbol → the object (path) that defines it first in load order. */
-  definitions: Map<string, string>;
   /** Why the scope is incomplete (a dependency of the program itself not found), if it is. */
   unresolved: string[];
 }
@@ -88,8 +88,6 @@ export async function programScope(files: RootFileSource, search: LibrarySearch,
   }
   const executable: Requester = { facts, origin: dirname(program.path) };
   const objects: FoundLibrary[] = [];
-  const definitions = new Map<string, string>();
-  for (const symbol of facts.exports) definitions.set(symbol, program.path);
   const unresolved: string[] = [];
   const musl = search.setup.family === 'musl';
   await walkNeeded(
@@ -102,10 +100,15 @@ export async function programScope(files: RootFileSource, search: LibrarySearch,
         return;
       }
       objects.push(result);
-      for (const symbol of result.facts.exports) if (!definitions.has(symbol)) definitions.set(symbol, result.path);
     },
   );
-  return { program, executable, objects, definitions, unresolved };
+  return { program, executable, objects, unresolved };
+}
+
+/** The global scope in lookup order: the executable, then its libraries. */
+export function globalScope(scope: ProgramScope | null | undefined): ScopeObject[] {
+  if (!scope) return [];
+  return [{ path: scope.program.path, name: scope.program.path, facts: scope.executable.facts }, ...scope.objects];
 }
 
 /** The object of the program's scope a plugin's DT_NEEDED name refers to, if already loaded. */

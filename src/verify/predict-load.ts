@@ -1,10 +1,13 @@
 import { dirname } from 'node:path';
 import type { EnvironmentFingerprint, LibcFamily } from '../env/fingerprint.js';
-import type { ElfFacts } from '../elf/read-elf.js';
+import type { ElfFacts, TlsBlock } from '../elf/read-elf.js';
 import { compareVersions } from '../elf/versions.js';
 import { providerHint } from './library-hints.js';
 import { type FoundLibrary, isFound, isMuslBuiltin, type LibraryLookup, type Requester, walkNeeded } from './library-search.js';
-import { alreadyLoaded, type ProgramScope } from './loading-program.js';
+import { alreadyLoaded, globalScope, type ProgramScope } from './loading-program.js';
+import { bindSymbol, type ScopeObject } from './symbol-binding.js';
+import { STATIC_TLS_SURPLUS, staticTlsShortfall } from './static-tls.js';
+import type { LoaderCpuView } from './loader-cpu-view.js';
 
 export { isMuslBuiltin } from './library-search.js';
 
@@ -12,7 +15,7 @@ export type { LibraryLookup } from './library-search.js';
 
 type ResolvedLibrary = FoundLibrary;
 
-export type LoadCheck = 'arch' | 'libc-family' | 'elf-header' | 'exec-stack' | 'missing-library' | 'symbol-version' | 'missing-symbol' | 'crash';
+export type LoadCheck = 'arch' | 'libc-family' | 'elf-header' | 'exec-stack' | 'cpu-isa' | 'missing-library' | 'symbol-version' | 'missing-symbol' | 'static-tls' | 'crash';
 
 export interface LoadProblem {
   check: LoadCheck;
@@ -32,6 +35,8 @@ export interface LoadTarget {
   scope?: ProgramScope | null;
   /** Receives what the prediction relied on beyond the plugin's own dependencies. */
   notes?: string[];
+  /** glibc: what the host's loader makes of the CPU (hwcaps subdirectories, x86 ISA level); null when unknown. */
+  cpu?: LoaderCpuView | null;
 }
 
 /** The highest numbered version of a family (GLIBC_2.36 rather than GLIBC_PRIVATE). */
@@ -54,21 +59,124 @@ export function builtAgainst(facts: ElfFacts): LibcFamily | null {
 
 const DF_1_NOOPEN = 0x40;
 const DF_1_PIE = 0x08000000;
+const ELFOSABI_GNU = 3;
+// LIBC_ABI_MAX, from glibc's libc-abis (UNIQUE, IFUNC where the triple matches, ABSOLUTE): the
+// same in 2.36 and 2.41. Architectures without IFUNC in that file stop at 3.
+const LIBC_ABI_MAX: Record<string, number> = { x86_64: 4, i386: 4, ppc64: 4, riscv64: 4 };
+const PAGE_SIZE = 4096;
+const PHDR_SIZE = { 32: 32, 64: 56 } as const;
 
-/** What glibc's open_verify and dl_open_worker refuse before looking at dependencies. */
+/**
+ * What the loader refuses before looking at dependencies: glibc's open_verify and
+ * _dl_map_object_from_fd, in their order; musl's map_library checks far less (type, PT_DYNAMIC).
+ */
 function headerProblems(plugin: ElfFacts, host: EnvironmentFingerprint): LoadProblem[] {
   const problems: LoadProblem[] = [];
-  const refuse = (message: string, fix: string) => problems.push({ check: 'elf-header', message, fix });
-  if (host.libc.family === 'glibc' && plugin.osabi !== 0 && plugin.osabi !== 3) {
-    refuse(`its ELF OS ABI is ${plugin.osabi}; glibc loads only SYSV (0) and GNU (3) objects (the loader: "ELF file OS ABI invalid")`, 'rebuild it with builder build');
+  const refuse = (message: string, fix = 'rebuild it with builder build') => problems.push({ check: 'elf-header', message, fix });
+  const dynamicOrExec = plugin.type === 'dyn' || plugin.type === 'exec';
+  if (host.libc.family === 'musl') {
+    if (!dynamicOrExec) refuse(`its ELF type is ${plugin.type}, not a shared object (musl: "Exec format error")`, 'build it with -shared (builder build does)');
+    else if (!plugin.hasDynamicSegment) refuse('it has no dynamic section (musl: "Exec format error")');
+    return problems;
   }
+  if (plugin.identVersion !== 1) refuse(`e_ident[EI_VERSION] is ${plugin.identVersion} (the loader: "ELF file version ident does not match current one")`);
+  if (plugin.osabi !== 0 && plugin.osabi !== ELFOSABI_GNU) {
+    refuse(`its ELF OS ABI is ${plugin.osabi}; glibc loads only SYSV (0) and GNU (3) objects (the loader: "ELF file OS ABI invalid")`);
+  } else if (plugin.abiVersion !== 0 && !(plugin.osabi === ELFOSABI_GNU && plugin.abiVersion < (LIBC_ABI_MAX[plugin.machine] ?? 3))) {
+    refuse(
+      `its ELF ABI version is ${plugin.abiVersion} (OS ABI ${plugin.osabi}); glibc on ${plugin.machine} accepts 0, or 1–${(LIBC_ABI_MAX[plugin.machine] ?? 3) - 1} with the GNU OS ABI (the loader: "ELF file ABI version invalid")`,
+    );
+  } else if (!plugin.identPaddingZero) refuse('the padding bytes of e_ident are not zero (the loader: "nonzero padding in e_ident")');
+  if (plugin.version !== 1) refuse(`e_version is ${plugin.version} (the loader: "ELF file version does not match current one")`);
+  if (!dynamicOrExec) refuse(`its ELF type is ${plugin.type}, not a shared object (the loader: "only ET_DYN and ET_EXEC can be loaded")`, 'build it with -shared (builder build does)');
+  else if (plugin.phentsize !== PHDR_SIZE[plugin.class]) refuse(`e_phentsize is ${plugin.phentsize}, not ${PHDR_SIZE[plugin.class]} (the loader: "ELF file's phentsize not the expected size")`);
+  if (problems.length > 0) return problems;
+  if (plugin.loadSegments.some((l) => (l.vaddr - l.offset) % PAGE_SIZE !== 0)) refuse('a PT_LOAD segment\'s address and file offset differ by more than whole pages (the loader: "ELF load command address/offset not page-aligned")');
+  if (plugin.loadSegments.length === 0) refuse('it has no PT_LOAD segment (the loader: "object file has no loadable segments")');
   if (plugin.type === 'exec') refuse('it is an executable, not a shared object (the loader: "cannot dynamically load executable")', 'build it with -shared (builder build does)');
-  else if (plugin.type !== 'dyn') refuse(`its ELF type is ${plugin.type}, not a shared object`, 'build it with -shared (builder build does)');
-  if (host.libc.family === 'glibc' && (plugin.flags1 & DF_1_PIE) !== 0) {
+  else if (!plugin.hasDynamicSegment) refuse('it has no dynamic section (the loader: "object file has no dynamic section")');
+  if ((plugin.flags1 & DF_1_PIE) !== 0) {
     refuse('it is a position-independent executable (the loader: "cannot dynamically load position-independent executable")', 'build it with -shared, not -pie');
   }
   if ((plugin.flags1 & DF_1_NOOPEN) !== 0) refuse('it is marked DF_1_NOOPEN (the loader: "shared object cannot be dlopen()ed")', 'link it without -z nodlopen');
   return problems;
+}
+
+const ISA_LEVEL_NAMES: Record<number, string> = { 1: 'x86-64 baseline', 2: 'x86-64-v2', 4: 'x86-64-v3', 8: 'x86-64-v4' };
+const isaNames = (bits: number) => [1, 2, 4, 8, 16, 32, 64, 128].filter((b) => (bits & b) !== 0).map((b) => ISA_LEVEL_NAMES[b] ?? `ISA bit ${b}`).join(' + ');
+
+/**
+ * glibc's dl_isa_level_check (x86, 2.33+): an object whose GNU property note needs an ISA level
+ * the CPU lacks is refused at dlopen. Judged on the engine's CPU, which the loader reported.
+ */
+function isaLevelProblems(what: string, facts: ElfFacts, target: LoadTarget): LoadProblem[] {
+  const needed = facts.x86IsaNeeded;
+  if (needed === 0 || (facts.machine !== 'x86_64' && facts.machine !== 'i386')) return [];
+  if (!target.cpu) {
+    if (needed > 1) target.notes?.push(`${what} needs ${isaNames(needed)} (GNU property note); the CPU was not judged, so a machine without it refuses the load ("CPU ISA level is lower than required")`);
+    return [];
+  }
+  if ((needed & target.cpu.x86IsaLevels) === needed) {
+    if (needed > 1) target.notes?.push(`${what} needs ${isaNames(needed)}, which this engine's CPU has; a deploy machine without it refuses the load`);
+    return [];
+  }
+  return [{
+    check: 'cpu-isa',
+    message: `${what} needs ${isaNames(needed)} (its GNU property note), the CPU has ${isaNames(target.cpu.x86IsaLevels)} (the loader: "${what}: CPU ISA level is lower than required")`,
+    fix: 'build it for an ISA level the deploy machines have: drop -z x86-64-vN / -mneeded (which write the note) or lower -march',
+  }];
+}
+
+/**
+ * Initial-exec TLS in what a dlopen() brings in: each TPOFF relocation needs a static offset in
+ * the block of the object defining its symbol. Objects loaded at start-up have one; a newly
+ * loaded object's block must fit in glibc's surplus (musl has none: it refuses them all).
+ */
+function staticTlsProblems(
+  relocated: ReadonlyArray<{ what: string; facts: ElfFacts }>,
+  lookupScope: readonly ScopeObject[],
+  global: readonly ScopeObject[],
+  target: LoadTarget,
+  musl: boolean,
+): LoadProblem[] {
+  const startup = new Set(global.map((o) => o.path));
+  const wanted = new Map<string, { path: string; block: TlsBlock; from: string; symbol: string | null }>();
+  // glibc relocates the new objects dependencies first (the reverse of their init order).
+  for (const { what, facts } of [...relocated].reverse()) {
+    for (const ref of facts.staticTlsReferences) {
+      const defining = ref.symbol === null ? { path: what, facts } : bindSymbol(lookupScope, { symbol: ref.symbol, version: null, weak: false }, musl);
+      const object = 'kind' in defining ? (defining.kind === 'unbound' ? null : defining.object) : defining;
+      if (!object || startup.has(object.path) || !object.facts.tls || wanted.has(object.path)) continue;
+      wanted.set(object.path, { path: object.path, block: object.facts.tls, from: what, symbol: ref.symbol });
+    }
+  }
+  if (wanted.size === 0) return [];
+  const fix = 'compile it without initial-exec TLS (drop tls_model("initial-exec") / -ftls-model=initial-exec; the default for -fPIC is global-dynamic)';
+  if (musl) {
+    return [...wanted.values()].map((w) => ({
+      check: 'static-tls' as const,
+      message: `${w.from} uses initial-exec TLS${w.symbol ? ` (${w.symbol})` : ''} defined in ${w.path}, a dlopen()ed object; musl has no static TLS for those (the loader: "Error relocating ${w.from}: …: initial-exec TLS resolves to dynamic definition in ${w.path}")`,
+      fix,
+    }));
+  }
+  const shortfall = staticTlsShortfall({
+    machine: target.fingerprint.arch,
+    withRseq: compareVersions(target.fingerprint.libc.version, '2.41') >= 0,
+    startup: global.flatMap((o) => (o.facts.tls ? [o.facts.tls] : [])),
+    wanted: [...wanted.values()],
+  });
+  if (shortfall === null) {
+    target.notes?.push(`static TLS for initial-exec TLS in ${[...wanted.keys()].join(', ')} is not modelled on ${target.fingerprint.arch}; assumed to fit`);
+    return [];
+  }
+  if (shortfall === 'fits') return [];
+  return [{
+    check: 'static-tls',
+    message:
+      `${shortfall.path} uses initial-exec TLS: its ${shortfall.needs}-byte TLS block must go into static TLS when dlopen()ed, ` +
+      `and ${shortfall.free} bytes are left there after the program's own (glibc keeps ${STATIC_TLS_SURPLUS} spare; the loader: "${shortfall.path}: cannot allocate memory in static TLS block")`,
+    fix,
+  }];
 }
 
 /**
@@ -185,24 +293,10 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   if (!musl) {
     for (const need of plugin.versionNeeds) {
       const library = resolved.get(need.library);
-      if (!library) continue;
-      if (!library.facts.hasVersionDefinitions) {
-        // dl-version.c accepts a library without version definitions ("no version information
-        // available", shown only with LD_WARN); but a versioned reference bound to a symbol of a
-        // library without symbol versions trips check_match's assertion in dl-lookup.c, which
-        // aborts the whole process — nothing a host can catch.
-        const bound = plugin.versionedImports.filter((i) => i.library === need.library && library.facts.exports.includes(i.symbol));
-        if (bound.length > 0 && !library.facts.hasVersionSymbols) {
-          problems.push({
-            check: 'crash',
-            message:
-              `${list(bound.map((i) => `${i.symbol}@${i.version}`))} ${bound.length === 1 ? 'is a versioned reference' : 'are versioned references'} to ${library.path}, which has no symbol versions: ` +
-              `ld.so aborts the whole process ("Inconsistency detected by ld.so: dl-lookup.c: …: check_match: Assertion … failed!", exit 127)`,
-            fix: `deploy the ${need.library} the plugin was linked against (with its version script), or rebuild the plugin against this host's ${need.library}`,
-          });
-        }
-        continue;
-      }
+      // dl-version.c accepts a library without version definitions ("no version information
+      // available", shown only with LD_WARN); what a versioned reference then binds to is
+      // judged with the symbols below.
+      if (!library || !library.facts.hasVersionDefinitions) continue;
       for (const version of need.versions) {
         if (library.facts.versionDefinitions.includes(version)) continue;
         failedVersions.add(`${need.library}\0${version}`);
@@ -220,32 +314,58 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
     }
   }
 
-  // Symbols come from the plugin's whole closure (its local scope), found once above.
-  const scope = new Set<string>();
-  for (const library of closure.values()) for (const symbol of library.facts.exports) scope.add(symbol);
-  if (resolved.size === plugin.needed.length) {
-    const unresolvedHere = plugin.imports
-      .filter((i) => !i.weak && !scope.has(i.symbol))
-      .filter((i) => !(i.version && [...failedVersions].some((key) => key.endsWith(`\0${i.version}`))));
-    // The loader looks in the global scope first: what the program already loaded resolves too.
-    const global = target.scope?.definitions;
-    const fromProgram = global ? unresolvedHere.filter((i) => global.has(i.symbol)) : [];
-    for (const i of fromProgram) {
-      target.notes?.push(`${i.symbol} is not in the plugin's own dependencies; it resolves from ${global?.get(i.symbol)}, which ${target.scope?.program.path} (${target.scope?.program.how}) loads before any plugin`);
+  // RTLD_NOW relocates every newly loaded object: each strong reference must bind, in the
+  // global scope first, then in the plugin's closure breadth-first (the plugin first).
+  if (problems.some((p) => p.check === 'missing-library')) return problems;
+  const global = globalScope(target.scope);
+  const local: ScopeObject[] = [{ path: 'the plugin', name: plugin.soname ?? '', facts: plugin }, ...closure.values()];
+  const lookupScope = [...global, ...local.filter((o) => !global.some((g) => g.path === o.path))];
+  const relocated: Array<{ what: string; facts: ElfFacts }> = [{ what: 'the plugin', facts: plugin }, ...[...closure.values()].filter((l) => !isLoaded(l)).map((l) => ({ what: l.path, facts: l.facts }))];
+  const ownClosure = new Set(local.map((o) => o.path));
+  for (const { what, facts } of relocated) {
+    const missing: string[] = [];
+    const crashes: string[] = [];
+    let crashedIn = '';
+    const libraryOf = new Map(facts.versionedImports.map((i) => [`${i.symbol}@${i.version}`, i.library]));
+    for (const ref of facts.imports) {
+      if (ref.version && [...failedVersions].some((key) => key.endsWith(`\0${ref.version}`))) continue;
+      const binding = bindSymbol(lookupScope, { ...ref, library: ref.version ? libraryOf.get(`${ref.symbol}@${ref.version}`) ?? null : null }, musl);
+      if (binding.kind === 'crash') {
+        crashes.push(`${ref.symbol}@${ref.version}`);
+        crashedIn = binding.object.path;
+      } else if (binding.kind === 'unbound' && !ref.weak) {
+        missing.push(ref.version && !musl ? `${ref.symbol}@${ref.version}` : ref.symbol);
+      } else if (binding.kind === 'bound' && !ref.weak && !ownClosure.has(binding.object.path) && what === 'the plugin') {
+        target.notes?.push(`${ref.symbol} is not in the plugin's own dependencies; it resolves from ${binding.object.path}, which ${target.scope?.program.path} (${target.scope?.program.how}) loads before any plugin`);
+      }
     }
-    const missing = unresolvedHere.filter((i) => !global?.has(i.symbol)).map((i) => i.symbol);
+    if (crashes.length > 0) {
+      problems.push({
+        check: 'crash',
+        message:
+          `${what === 'the plugin' ? '' : `${what}: `}${list(crashes)} ${crashes.length === 1 ? 'is a versioned reference' : 'are versioned references'} to ${crashedIn}, which has no symbol versions: ` +
+          `ld.so aborts the whole process ("Inconsistency detected by ld.so: dl-lookup.c: …: check_match: Assertion … failed!", exit 127)`,
+        fix: `deploy the library the plugin was linked against (with its version script), or rebuild the plugin against this host's ${crashedIn}`,
+      });
+    }
     if (missing.length > 0) {
+      const names = [...new Set(missing)].sort();
+      const [symbol, version] = (names[0] as string).split('@');
       problems.push({
         check: 'missing-symbol',
         message:
-          `${list([...new Set(missing)].sort())} ${missing.length === 1 ? 'is' : 'are'} not defined by any library it loads on this host (${hostLibc})` +
+          `${what === 'the plugin' ? '' : `${what} (loaded for the plugin): `}${list(names)} ${names.length === 1 ? 'is' : 'are'} not defined by any library it loads on this host (${hostLibc})` +
           (target.scope ? ` nor by ${target.scope.program.path} and what it loads` : '') +
-          ` (the loader would say "undefined symbol: ${[...new Set(missing)].sort()[0]}")`,
+          ` (the loader would say "${what === 'the plugin' ? '' : `${what}: `}undefined symbol: ${symbol}${version ? `, version ${version}` : ''}")`,
         fix: musl && family === 'glibc'
           ? 'these are glibc-only symbols: rebuild it with builder build against this musl host image'
-          : 'rebuild it with builder build against this host image, or link the library that defines them',
+          : what === 'the plugin'
+            ? 'rebuild it with builder build against this host image, or link the library that defines them'
+            : `install the ${what.split('/').pop()} and the libraries it was built against together in the host image`,
       });
     }
   }
+  problems.push(...staticTlsProblems(relocated, lookupScope, global, target, musl));
+  if (!musl) problems.push(...relocated.flatMap(({ what, facts }) => isaLevelProblems(what, facts, target)));
   return problems;
 }

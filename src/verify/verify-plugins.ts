@@ -9,11 +9,15 @@ import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
 import type { Lockfile } from '../lock/lockfile.js';
 import { sha256Hex } from '../util/sha256.js';
 import { LibrarySearch } from './library-search.js';
+import type { LoaderCpuView } from './loader-cpu-view.js';
+import { probeLoaderCpuView } from './probe-loader-cpu-view.js';
 import { type LoadingProgram, programScope, resolveLoadingProgram } from './loading-program.js';
 import { type GoProblem, checkGoPlugin } from './go-plugin-checks.js';
 import { type LoadCheck, predictLoad } from './predict-load.js';
 import { goFingerprint } from '../gomod/go-fingerprint.js';
 import { readGoBinary } from '../gomod/read-go-binary.js';
+
+const GLIBC_LOADERS: Record<string, string> = { x86_64: '/lib64/ld-linux-x86-64.so.2', aarch64: '/lib/ld-linux-aarch64.so.1' };
 
 export type ProblemCheck = 'bytes' | 'environment' | 'elf' | LoadCheck | GoProblem['check'];
 
@@ -49,18 +53,32 @@ export interface VerifyReport {
   environment: FieldDifference[];
   /** The program the prediction is for (its executable and libraries are loaded before any plugin); null when none was found. */
   program: (LoadingProgram & { libraries: string[]; unresolved: string[] }) | null;
+  /** What the image's loader makes of the engine's CPU (hwcaps subdirectories, x86 ISA level); null when it could not say. */
+  cpu: LoaderCpuView | null;
+  /** Where the loader opens each plugin: its deployed path, or a sealed copy (the host runtimes). */
+  opens: { how: 'by path'; origin: string } | { how: 'sealed copy'; origin: '/proc/self/fd' };
   plugins: PluginVerdict[];
 }
 
-export interface VerifyRequest {
+/** Which program loads the plugins, and how it opens them. */
+export interface LoaderChoice {
+  /** The executable that loads the plugins, overriding host.binary and the image's Entrypoint/Cmd. */
+  loaderProgram?: string;
+  /**
+   * The program dlopen()s each plugin at its deployed path, so $ORIGIN is the plugin directory.
+   * Without it the prediction is for the host runtimes, which open a sealed copy (/proc/self/fd/N:
+   * $ORIGIN finds nothing there).
+   */
+  loadsByPath?: boolean;
+}
+
+export interface VerifyRequest extends LoaderChoice {
   lock: Lockfile;
   /** The host image to judge against. */
   image: string;
   /** Where the plugin files are: a local directory, or (when absent) `pluginsPath` inside the image. */
   dir?: string;
   pluginsPath: string;
-  /** The executable that loads the plugins, overriding host.binary and the image's Entrypoint/Cmd. */
-  loaderProgram?: string;
 }
 
 /**
@@ -77,6 +95,9 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
     const fingerprint = goHost ? { ...probed, go: goFingerprint(goHost) } : probed;
     const environment = diffFingerprints(request.lock.host.fingerprint, fingerprint);
     const ldLibraryPath = env.find((e) => e.startsWith('LD_LIBRARY_PATH='))?.slice('LD_LIBRARY_PATH='.length) ?? null;
+    // hwcaps subdirectories and the x86 ISA level depend on the CPU: the image's own loader says what it makes of the engine's.
+    const interpreter = fingerprint.libc.family === 'glibc' ? GLIBC_LOADERS[fingerprint.arch] : undefined;
+    const cpu = interpreter && (await files.readFile(interpreter)) ? await probeLoaderCpuView(engine, imageId, interpreter) : null;
     const searches = new Map<string, LibrarySearch>();
     // One search per object class and machine (a 32-bit plugin is matched with 32-bit libraries).
     const libraries = (facts: { class: 32 | 64; machine: string }) => {
@@ -90,6 +111,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
           ldLibraryPath,
           program: null,
           want: { class: facts.class, machine: facts.machine },
+          cpu,
         });
         searches.set(key, search);
       }
@@ -102,6 +124,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
     const scope = loading ? await programScope(files, libraries({ class: 64, machine: fingerprint.arch }), loading) : null;
     const program = loading && scope ? { ...loading, libraries: scope.objects.map((o) => o.path), unresolved: scope.unresolved } : null;
 
+    const opens: VerifyReport['opens'] = request.loadsByPath ? { how: 'by path', origin: request.pluginsPath } : { how: 'sealed copy', origin: '/proc/self/fd' };
     const plugins: PluginVerdict[] = [];
     for (const [name, entry] of Object.entries(request.lock.plugins).sort(([a], [b]) => a.localeCompare(b))) {
       const problems: Problem[] = [];
@@ -136,7 +159,14 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
       try {
         const facts = readElf(bytes);
         const sameKind = scope && scope.executable.facts.class === facts.class && scope.executable.facts.machine === facts.machine;
-        const loadProblems: Problem[] = await predictLoad(facts, { fingerprint, libraries: libraries(facts), scope: sameKind ? scope : null, notes });
+        const loadProblems: Problem[] = await predictLoad(facts, {
+          fingerprint,
+          libraries: libraries(facts),
+          scope: sameKind ? scope : null,
+          notes,
+          pluginOrigin: opens.how === 'by path' ? opens.origin : null,
+          cpu,
+        });
         if (goHost && binary && entry.kind === 'go-plugin') loadProblems.push(...checkGoPlugin(entry, bytes, goHost, binary));
         loadable = loadProblems.length === 0;
         problems.push(...loadProblems);
@@ -149,6 +179,6 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
       plugins.push({ name, file: entry.file, bytes: sha256 === entry.sha256 ? 'ok' : 'mismatch', sha256, loadable, outcome, problems, notes });
     }
     const outcome = environment.length === 0 && plugins.every((p) => p.problems.length === 0) ? 'ok' : 'problems';
-    return { outcome, image: request.image, imageId, fingerprint, environment, program, plugins };
+    return { outcome, image: request.image, imageId, fingerprint, environment, program, cpu, opens, plugins };
   });
 }

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { LoaderChoice } from '../../verify/verify-plugins.js';
 import { connectEngine } from '../connect-engine.js';
 import { detectDrift } from '../../drift/detect-drift.js';
 import { EXIT_FAILED } from '../../errors.js';
@@ -11,26 +12,35 @@ import type { CommandResult } from '../run-command.js';
 
 type Run = (action: () => Promise<CommandResult>, json: boolean) => Promise<void>;
 
-interface VerifyOptions {
+/** --loader-program and --loads-by-path: the program the prediction is for, and how it opens plugins. */
+function loaderOptions(command: Command): Command {
+  return command
+    .option('--loader-program <path>', "the executable inside the image that loads the plugins (default: host.binary, else the image's Entrypoint/Cmd)")
+    .option('--loads-by-path', "that program dlopen()s each plugin at its deployed path, so $ORIGIN is the plugin directory (default: the host runtimes' sealed copy, /proc/self/fd/N)");
+}
+
+const loaderChoice = (options: LoaderChoice): LoaderChoice => ({
+  ...(options.loaderProgram ? { loaderProgram: options.loaderProgram } : {}),
+  ...(options.loadsByPath ? { loadsByPath: true } : {}),
+});
+
+interface VerifyOptions extends LoaderChoice {
   image?: string;
   dir?: string;
   lock?: string;
   config?: string;
   pluginsPath: string;
-  loaderProgram?: string;
   json?: boolean;
 }
 
 export function registerVerify(program: Command, io: CliIo, run: Run): void {
-  program
-    .command('verify')
+  loaderOptions(program.command('verify'))
     .description("check a lockfile's plugins: bytes, environment, and whether the host image's loader would load them")
     .option('--image <ref>', "host image to check against (default: the lockfile's host image)")
     .option('--dir <dir>', 'plugin files to check (default: read them out of --image, or the local build output)')
     .option('--lock <file>', 'lockfile (default: <dir>/builder.lock.json, or the one in builder.config.json)')
     .option('-c, --config <file>', 'config file used to find the lockfile and build output')
     .option('--plugins-path <path>', 'plugin directory inside the image', '/app/plugins')
-    .option('--loader-program <path>', "the executable inside the image that loads the plugins (default: host.binary, else the image's Entrypoint/Cmd)")
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: VerifyOptions) =>
       run(async () => {
@@ -44,16 +54,15 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
           image: options.image ?? located.lock.host.image,
           ...(dir ? { dir } : {}),
           pluginsPath: options.pluginsPath,
-          ...(options.loaderProgram ? { loaderProgram: options.loaderProgram } : {}),
+          ...loaderChoice(options),
         });
         return { json: { ...report, lockfile: located.lockPath }, text: formatVerify(report), exitCode: report.outcome === 'ok' ? 0 : EXIT_FAILED };
       }, options.json === true),
     );
 }
 
-interface DriftOptions {
+interface DriftOptions extends LoaderChoice {
   image: string;
-  loaderProgram?: string;
   dir?: string;
   lock?: string;
   config?: string;
@@ -61,13 +70,11 @@ interface DriftOptions {
 }
 
 export function registerDrift(program: Command, io: CliIo, run: Run): void {
-  program
-    .command('drift')
+  loaderOptions(program.command('drift'))
     .description("compare a host image's current environment with the lockfile's; list what must be rebuilt")
     .requiredOption('--image <ref>', 'the host image as it is now')
     .option('--lock <file>', 'lockfile (default: <dir>/builder.lock.json, or the one in builder.config.json)')
     .option('--dir <dir>', 'the built plugin files, for the load prediction (default: beside the lockfile / outDir)')
-    .option('--loader-program <path>', "the executable inside the image that loads the plugins (default: host.binary, else the image's Entrypoint/Cmd)")
     .option('-c, --config <file>', 'config file used to find the lockfile and build output')
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: DriftOptions) =>
@@ -75,7 +82,7 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
         const located = await locateLock(io.cwd, options);
         const engine = connectEngine(io);
         await engine.ping();
-        const report = await detectDrift(engine, { lock: located.lock, image: options.image, dir: located.localDir, ...(options.loaderProgram ? { loaderProgram: options.loaderProgram } : {}) });
+        const report = await detectDrift(engine, { lock: located.lock, image: options.image, dir: located.localDir, ...loaderChoice(options) });
         return { json: { ...report, lockfile: located.lockPath }, text: formatDrift(report), exitCode: report.outcome === 'breaking' ? EXIT_FAILED : 0 };
       }, options.json === true),
     );

@@ -103,8 +103,13 @@ export function buildElf(options: BuildElfOptions): Buffer {
   header.writeUInt16LE(sections.length + 1, 60);
   header.writeUInt16LE(1, 62);
 
-  const body: Buffer[] = [];
-  let offset = 64;
+  // Program headers as a linker writes them: PT_LOAD from offset 0, PT_DYNAMIC, PT_GNU_STACK (RW).
+  const PHNUM = 3;
+  const phdrs = Buffer.alloc(56 * PHNUM);
+  header.writeBigUInt64LE(64n, 32); // e_phoff
+  header.writeUInt16LE(PHNUM, 56);
+  const body: Buffer[] = [phdrs];
+  let offset = 64 + phdrs.length;
   const offsets = sections.map((s) => {
     const at = offset;
     body.push(s.data);
@@ -123,6 +128,18 @@ export function buildElf(options: BuildElfOptions): Buffer {
     table.writeBigUInt64LE(BigInt(s.entsize), at + 56);
   });
   header.writeBigUInt64LE(BigInt(offset), 40); // e_shoff
+  const dynamicAt = sections.findIndex((s) => s.type === 6);
+  const segment = (n: number, type: number, flags: number, at: number, size: number) => {
+    phdrs.writeUInt32LE(type, 56 * n);
+    phdrs.writeUInt32LE(flags, 56 * n + 4);
+    phdrs.writeBigUInt64LE(BigInt(at), 56 * n + 8);
+    phdrs.writeBigUInt64LE(BigInt(at), 56 * n + 16);
+    phdrs.writeBigUInt64LE(BigInt(size), 56 * n + 32);
+    phdrs.writeBigUInt64LE(BigInt(size), 56 * n + 40);
+  };
+  segment(0, 1, 5, 0, offset);
+  segment(1, 2, 6, offsets[dynamicAt]!, sections[dynamicAt]!.data.length);
+  segment(2, 0x6474e551, 6, 0, 0);
   return Buffer.concat([header, ...body, table]);
 }
 

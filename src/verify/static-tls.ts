@@ -1,0 +1,75 @@
+import type { TlsBlock } from '../elf/read-elf.js';
+
+/**
+ * glibc's static TLS: the startup objects' blocks are laid out first (_dl_determine_tlsoffset),
+ * then a fixed surplus is left for dlopen()ed objects that use initial-exec TLS. With default
+ * tunables (glibc.rtld.nns 4, glibc.rtld.optional_static_tls 512) the surplus is
+ * 288 × 4 + 512 = 1664 bytes in 2.36 and 2.41 (elf/dl-tls.c, _dl_tls_static_surplus_init).
+ */
+export const STATIC_TLS_SURPLUS = 1664;
+
+const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
+
+/** The layout rules of the two TLS variants glibc has. */
+interface Variant {
+  tcbAlign: number;
+  /** Offset of the first startup block. */
+  start: number;
+  /** Place a block after `used`; returns the new `used`. */
+  place(used: number, block: TlsBlock): number;
+  /** Does the block fit below `limit` when placed after `used`? */
+  fits(used: number, block: TlsBlock, limit: number): boolean;
+}
+
+// x86: the thread pointer is at the top (TLS_TCB_AT_TP); blocks grow downwards from it.
+const TCB_AT_TP: Variant = {
+  tcbAlign: 64,
+  start: 0,
+  place: (used, b) => roundUp(used + b.memsz + b.firstByteOffset, b.align) - b.firstByteOffset,
+  fits: (used, b, limit) => used + b.memsz + b.firstByteOffset <= limit,
+};
+
+// aarch64 and most others: the TCB (16 bytes) comes first (TLS_DTV_AT_TP); blocks grow upwards.
+const DTV_AT_TP: Variant = {
+  tcbAlign: 32,
+  start: 16,
+  place: (used, b) => roundUp(used - b.firstByteOffset, b.align) + b.firstByteOffset + b.memsz,
+  fits: (used, b, limit) => roundUp(used - b.firstByteOffset, b.align) + b.firstByteOffset + b.memsz <= limit,
+};
+
+const VARIANTS: Record<string, Variant> = { x86_64: TCB_AT_TP, i386: TCB_AT_TP, aarch64: DTV_AT_TP, riscv64: DTV_AT_TP, ppc64: DTV_AT_TP, arm: DTV_AT_TP };
+
+// glibc ≥ 2.41 reserves the rseq area as an extra static TLS block after the startup objects
+// (32 bytes, 32-aligned with the kernels of these machines).
+const RSEQ_BLOCK: TlsBlock = { memsz: 32, align: 32, firstByteOffset: 0 };
+
+export interface StaticTlsRequest {
+  machine: string;
+  /** glibc ≥ 2.41 (the rseq block). */
+  withRseq: boolean;
+  /** The TLS blocks of the objects loaded at program start, in module order (executable first). */
+  startup: readonly TlsBlock[];
+  /** The blocks a dlopen() must place in static TLS, in relocation order. */
+  wanted: ReadonlyArray<{ path: string; block: TlsBlock }>;
+}
+
+/**
+ * Which of `wanted` does not fit (the loader's "cannot allocate memory in static TLS block"), and
+ * how many bytes were free for it. null when the architecture's layout is not modelled.
+ */
+export function staticTlsShortfall(request: StaticTlsRequest): { path: string; needs: number; free: number } | null | 'fits' {
+  const variant = VARIANTS[request.machine];
+  if (!variant) return null;
+  let maxAlign = variant.tcbAlign;
+  let used = variant.start;
+  for (const block of [...request.startup, ...(request.withRseq ? [RSEQ_BLOCK] : [])]) {
+    used = variant.place(used, block);
+    maxAlign = Math.max(maxAlign, block.align);
+  }
+  const limit = roundUp(used + STATIC_TLS_SURPLUS, maxAlign);
+  for (const { path, block } of request.wanted) {
+    if (block.align > maxAlign || !variant.fits(used, block, limit)) return { path, needs: block.memsz, free: Math.max(0, limit - used) };
+    used = variant.place(used, block);
+  }
+  return 'fits';
+}

@@ -1,0 +1,55 @@
+import type { ElfFacts, ImportedSymbol } from '../elf/read-elf.js';
+
+/** An object in a lookup scope: its path, the names it answers to, and its symbols. */
+export interface ScopeObject {
+  path: string;
+  /** The DT_NEEDED name it was loaded under (glibc's _dl_name_match_p also accepts its soname). */
+  name: string;
+  facts: ElfFacts;
+}
+
+export type Binding =
+  | { kind: 'bound'; object: ScopeObject }
+  /** A versioned reference met the library it names, which has no symbol versions: check_match's assertion aborts. */
+  | { kind: 'crash'; object: ScopeObject }
+  | { kind: 'unbound' };
+
+export interface Reference extends ImportedSymbol {
+  /** The library its version need names (.gnu.version_r vn_file), for a versioned reference. */
+  library?: string | null;
+}
+
+const namesMatch = (object: ScopeObject, name: string) => object.name === name || object.facts.soname === name;
+
+/**
+ * Does `object` satisfy `ref`, by glibc's check_match and do_lookup_x? For a versioned
+ * reference: a definition of that version, or a base/unversioned one that is not hidden. For an
+ * unversioned one: a definition at index 0–2 at once; else exactly one non-hidden versioned
+ * definition ("no possible ambiguities"); hidden (foo@V) ones never.
+ */
+function matchIn(object: ScopeObject, ref: Reference, musl: boolean): Binding | null {
+  const candidates = object.facts.definitions.filter((d) => d.symbol === ref.symbol);
+  if (candidates.length === 0) return null;
+  // musl compares no version names: it skips hidden (foo@V) definitions and takes the rest.
+  if (musl) return candidates.some((d) => !d.hidden) ? { kind: 'bound', object } : null;
+  // glibc accepts any definition of an object without .gnu.version (check_match's assertion aside).
+  if (!object.facts.hasVersionSymbols) {
+    if (ref.version && ref.library && namesMatch(object, ref.library)) return { kind: 'crash', object };
+    return { kind: 'bound', object };
+  }
+  if (ref.version) {
+    const ok = candidates.some((d) => d.version === ref.version || (d.versionIndex !== null && d.versionIndex <= 1 && !d.hidden));
+    return ok ? { kind: 'bound', object } : null;
+  }
+  if (candidates.some((d) => d.versionIndex === null || d.versionIndex < 3)) return { kind: 'bound', object };
+  return candidates.filter((d) => !d.hidden).length === 1 ? { kind: 'bound', object } : null;
+}
+
+/** Bind `ref` in scope order (the global scope, then the plugin's closure breadth-first): the first object that matches. */
+export function bindSymbol(scope: readonly ScopeObject[], ref: Reference, musl: boolean): Binding {
+  for (const object of scope) {
+    const binding = matchIn(object, ref, musl);
+    if (binding) return binding;
+  }
+  return { kind: 'unbound' };
+}
