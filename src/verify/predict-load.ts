@@ -37,7 +37,12 @@ export interface LoadTarget {
   notes?: string[];
   /** glibc: what the host's loader makes of the CPU (hwcaps subdirectories, x86 ISA level); null when unknown. */
   cpu?: LoaderCpuView | null;
+  /** The path the loader opens the plugin by, for quoting its messages (/app/plugins/libx.so, /proc/self/fd/N). */
+  pluginPath?: string;
 }
+
+/** How the loader names an object in its messages: its path (the plugin's as the program opens it). */
+const loaderName = (what: string, target: LoadTarget) => (what === 'the plugin' ? (target.pluginPath ?? '…') : what);
 
 /** The highest numbered version of a family (GLIBC_2.36 rather than GLIBC_PRIVATE). */
 function highestVersion(definitions: readonly string[], family: string): string | null {
@@ -122,7 +127,7 @@ function isaLevelProblems(what: string, facts: ElfFacts, target: LoadTarget): Lo
   }
   return [{
     check: 'cpu-isa',
-    message: `${what} needs ${isaNames(needed)} (its GNU property note), the CPU has ${isaNames(target.cpu.x86IsaLevels)} (the loader: "${what}: CPU ISA level is lower than required")`,
+    message: `${what} needs ${isaNames(needed)} (its GNU property note), the CPU has ${isaNames(target.cpu.x86IsaLevels)} (the loader: "${loaderName(what, target)}: CPU ISA level is lower than required")`,
     fix: 'build it for an ISA level the deploy machines have: drop -z x86-64-vN / -mneeded (which write the note) or lower -march',
   }];
 }
@@ -155,7 +160,7 @@ function staticTlsProblems(
   if (musl) {
     return [...wanted.values()].map((w) => ({
       check: 'static-tls' as const,
-      message: `${w.from} uses initial-exec TLS${w.symbol ? ` (${w.symbol})` : ''} defined in ${w.path}, a dlopen()ed object; musl has no static TLS for those (the loader: "Error relocating ${w.from}: …: initial-exec TLS resolves to dynamic definition in ${w.path}")`,
+      message: `${w.from} uses initial-exec TLS${w.symbol ? ` (${w.symbol})` : ''} defined in ${w.path}, a dlopen()ed object; musl has no static TLS for those (the loader: "Error relocating ${loaderName(w.from, target)}: …: initial-exec TLS resolves to dynamic definition in ${loaderName(w.path, target)}")`,
       fix,
     }));
   }
@@ -174,7 +179,7 @@ function staticTlsProblems(
     check: 'static-tls',
     message:
       `${shortfall.path} uses initial-exec TLS: its ${shortfall.needs}-byte TLS block must go into static TLS when dlopen()ed, ` +
-      `and ${shortfall.free} bytes are left there after the program's own (glibc keeps ${STATIC_TLS_SURPLUS} spare; the loader: "${shortfall.path}: cannot allocate memory in static TLS block")`,
+      `and ${shortfall.free} bytes are left there after the program's own (glibc keeps ${STATIC_TLS_SURPLUS} spare; the loader: "${loaderName(shortfall.path, target)}: cannot allocate memory in static TLS block")`,
     fix,
   }];
 }
@@ -269,18 +274,21 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   for (const lib of [...resolved.values(), ...deeper.map((d) => d.lib)]) {
     if (!isLoaded(lib)) problems.push(...execStackProblems(lib.facts, lib.path, host, target.scope?.executable.facts.executableStack === true));
   }
+  // Versions that failed, per requiring object (`path\0version`): their symbols are not looked up.
+  const failedVersions = new Set<string>();
   if (!musl) {
-    for (const { lib, via } of deeper) {
+    for (const { lib, via } of [...[...resolved.values()].map((lib) => ({ lib, via: lib.name })), ...deeper]) {
       if (isLoaded(lib)) continue;
       for (const need of lib.facts.versionNeeds) {
         const provider = closure.get(need.library);
         if (!provider || !provider.facts.hasVersionDefinitions) continue;
         const missingVersions = need.versions.filter((v) => !provider.facts.versionDefinitions.includes(v));
         for (const version of missingVersions) {
+          failedVersions.add(`${lib.path}\0${version}`);
           const highest = highestVersion(provider.facts.versionDefinitions, version.split('_')[0] as string);
           problems.push({
             check: 'symbol-version',
-            message: `${lib.path} (through ${via}) needs ${version} from ${need.library}, but this host's ${provider.path} ${highest ? `provides up to ${highest}` : `does not define ${version}`} (the loader: "version \`${version}' not found (required by ${lib.path})")`,
+            message: `${lib.path}${via === lib.name ? '' : ` (through ${via})`} needs ${version} from ${need.library}, but this host's ${provider.path} ${highest ? `provides up to ${highest}` : `does not define ${version}`} (the loader: "version \`${version}' not found (required by ${lib.path})")`,
             fix: `install a ${lib.name} built for this host's ${need.library} in the host image`,
           });
         }
@@ -289,7 +297,6 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   }
   problems.push(...execStackProblems(plugin, 'the plugin', host, target.scope?.executable.facts.executableStack === true));
 
-  const failedVersions = new Set<string>();
   if (!musl) {
     for (const need of plugin.versionNeeds) {
       const library = resolved.get(need.library);
@@ -299,7 +306,7 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
       if (!library || !library.facts.hasVersionDefinitions) continue;
       for (const version of need.versions) {
         if (library.facts.versionDefinitions.includes(version)) continue;
-        failedVersions.add(`${need.library}\0${version}`);
+        failedVersions.add(`the plugin\0${version}`);
         const symbols = plugin.versionedImports.filter((i) => i.library === need.library && i.version === version).map((i) => i.symbol);
         const highest = highestVersion(library.facts.versionDefinitions, version.split('_')[0] as string);
         const isLibc = need.library === 'libc.so.6' || need.library.startsWith('ld-linux');
@@ -328,7 +335,7 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
     let crashedIn = '';
     const libraryOf = new Map(facts.versionedImports.map((i) => [`${i.symbol}@${i.version}`, i.library]));
     for (const ref of facts.imports) {
-      if (ref.version && [...failedVersions].some((key) => key.endsWith(`\0${ref.version}`))) continue;
+      if (ref.version && failedVersions.has(`${what}\0${ref.version}`)) continue;
       const binding = bindSymbol(lookupScope, { ...ref, library: ref.version ? libraryOf.get(`${ref.symbol}@${ref.version}`) ?? null : null }, musl);
       if (binding.kind === 'crash') {
         crashes.push(`${ref.symbol}@${ref.version}`);

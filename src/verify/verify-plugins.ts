@@ -165,6 +165,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
           scope: sameKind ? scope : null,
           notes,
           pluginOrigin: opens.how === 'by path' ? opens.origin : null,
+          pluginPath: opens.how === 'by path' ? `${opens.origin}/${entry.file}` : '/proc/self/fd/N',
           cpu,
         });
         if (goHost && binary && entry.kind === 'go-plugin') loadProblems.push(...checkGoPlugin(entry, bytes, goHost, binary));

@@ -1,0 +1,254 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseLdSoHelp } from '../../src/verify/loader-cpu-view.js';
+import { type BuiltCPlugins, buildCPlugins, relocked } from '../helpers/c-plugins.js';
+import { BASE_TRIXIE, HOST_BOOKWORM, HOST_MUSL, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
+import { startHostContainer } from '../helpers/host-container.js';
+import { buildTestImage, runWithFile } from '../helpers/images.js';
+import { cli, REPO } from '../helpers/project.js';
+
+/**
+ * A cell for each loader rule verify models (README, "Loader rules"): a plugin and a host image
+ * made to meet that rule, verify's prediction, and a real dlopen() in that image. Libraries come
+ * from this machine's gcc (Debian 12, the bookworm images' toolchain and glibc); plugins from
+ * `builder build`, or, for shapes builder never writes, host-built or patched bytes locked as if
+ * a toolchain had produced them.
+ */
+type Outcome = 'loads' | 'fails' | 'crashes';
+
+const KOFFI_LOAD = "try { require('/app/node_modules/koffi').load(process.argv[1]); console.log('loaded') } catch (e) { console.error(e.message); process.exit(1) }";
+
+const DLOPEN_CHECK = '/usr/local/bin/dlopen-check';
+const ABOUT_THE_CPU = parseLdSoHelp(spawnSync('/lib64/ld-linux-x86-64.so.2', ['--help'], { encoding: 'utf8' }).stdout ?? '');
+
+const IMG = {
+  dev: 'plugin-builder/test-rules-dev:bookworm',
+  base: 'plugin-builder/test-rules-base:bookworm',
+  baseTrixie: 'plugin-builder/test-rules-base:trixie',
+  noDepB: 'plugin-builder/test-rules-nodepb:bookworm',
+  depVersion: 'plugin-builder/test-rules-depversion:bookworm',
+  depVersionOk: 'plugin-builder/test-rules-depversion-ok:bookworm',
+  depSymbol: 'plugin-builder/test-rules-depsymbol:bookworm',
+  rpathDir: 'plugin-builder/test-rules-rpathdir:bookworm',
+  origin: 'plugin-builder/test-rules-origin:bookworm',
+  otherClass: 'plugin-builder/test-rules-otherclass:bookworm',
+  hwcaps: 'plugin-builder/test-rules-hwcaps:bookworm',
+  legacy: 'plugin-builder/test-rules-legacy:bookworm',
+  legacyTrixie: 'plugin-builder/test-rules-legacy:trixie',
+  hiddenVersion: 'plugin-builder/test-rules-hiddenversion:bookworm',
+  indexTwo: 'plugin-builder/test-rules-indextwo:bookworm',
+};
+
+const work = await mkdtemp(join(tmpdir(), 'pb-rules-matrix-'));
+const src = (name: string, text: string) => writeFile(join(work, name), text);
+const gcc = (out: string, args: string[]) => execFileSync('gcc', ['-O2', '-o', join(work, out), ...args], { cwd: work });
+const lib = (out: string, source: string, soname: string, ...args: string[]) => gcc(out, ['-shared', '-fPIC', source, `-Wl,-soname,${soname}`, ...args]);
+
+async function hostLibraries(): Promise<Record<string, Buffer>> {
+  await src('solo.c', 'int solo_value(void) { return 5; }\n');
+  await src('solo-broken.c', 'int solo_other(void) { return 6; }\n');
+  await src('b1.c', 'int depb_value(void) { return 1; }\n');
+  await src('b2.c', 'int depb_value(void) { return 1; }\nint depb_new(void) { return 2; }\n');
+  await src('bx.c', 'int depb_value(void) { return 1; }\nint depb_extra(void) { return 3; }\n');
+  await src('b1.map', 'DEPB_1 { global: depb_value; local: *; };\n');
+  await src('b2.map', 'DEPB_1 { global: depb_value; local: *; };\nDEPB_2 { global: depb_new; } DEPB_1;\n');
+  await src('bx.map', 'DEPB_1 { global: depb_value; depb_extra; local: *; };\n');
+  await src('a.c', 'int depb_value(void);\nint depa_value(void) { return depb_value(); }\n');
+  await src('a-new.c', 'int depb_new(void);\nint depa_value(void) { return depb_new(); }\n');
+  await src('a-extra.c', 'int depb_extra(void);\nint depa_value(void) { return depb_extra(); }\n');
+  await src('foo-stub.c', 'int foo(void) { return 0; }\n');
+  await src('foo-v12.c', 'int foo_v1(void) { return 1; }\nint foo_v2(void) { return 2; }\n__asm__(".symver foo_v1, foo@V1");\n__asm__(".symver foo_v2, foo@@V2");\n');
+  await src('foo-hidden.c', 'int foo_v1(void) { return 1; }\nint bar(void) { return 3; }\n__asm__(".symver foo_v1, foo@V1");\n');
+  await src('v12.map', 'V1 { global: *; }; V2 { global: *; } V1;\n');
+  await src('v01.map', 'V0 { global: bar; }; V1 { global: *; } V0;\n');
+  lib('libsolo.so.1', 'solo.c', 'libsolo.so.1');
+  lib('libsolo-broken.so.1', 'solo-broken.c', 'libsolo.so.1');
+  lib('libdepb-1.so.1', 'b1.c', 'libdepb.so.1', '-Wl,--version-script=b1.map');
+  lib('libdepb-2.so.1', 'b2.c', 'libdepb.so.1', '-Wl,--version-script=b2.map');
+  lib('libdepb-x.so.1', 'bx.c', 'libdepb.so.1', '-Wl,--version-script=bx.map');
+  lib('libdepa.so.1', 'a.c', 'libdepa.so.1', '-L.', '-l:libdepb-1.so.1');
+  lib('libdepa-new.so.1', 'a-new.c', 'libdepa.so.1', '-L.', '-l:libdepb-2.so.1');
+  lib('libdepa-extra.so.1', 'a-extra.c', 'libdepa.so.1', '-L.', '-l:libdepb-x.so.1');
+  lib('libfoo-stub.so.1', 'foo-stub.c', 'libfoo.so.1');
+  lib('libfoo-v12.so.1', 'foo-v12.c', 'libfoo.so.1', '-Wl,--version-script=v12.map');
+  lib('libfoo-hidden.so.1', 'foo-hidden.c', 'libfoo.so.1', '-Wl,--version-script=v01.map');
+  gcc('dlopen-check', [join(REPO, 'images/dlopen-check.c')]);
+  const names = ['libsolo.so.1', 'libsolo-broken.so.1', 'libdepb-1.so.1', 'libdepb-2.so.1', 'libdepb-x.so.1', 'libdepa.so.1', 'libdepa-new.so.1', 'libdepa-extra.so.1', 'libfoo-stub.so.1', 'libfoo-v12.so.1', 'libfoo-hidden.so.1', 'dlopen-check'];
+  const files: Record<string, Buffer> = {};
+  for (const n of names) files[n] = await readFile(join(work, n));
+  // A copy of libsolo of the other ELF class: only its EI_CLASS byte differs.
+  files['libsolo-other-class.so.1'] = Buffer.from(files['libsolo.so.1']!);
+  files['libsolo-other-class.so.1'][4] = 1;
+  return files;
+}
+
+/** A Dockerfile: `from` + dlopen-check + `steps` as root (the host images run as uid 10001). */
+const image = (from: string, steps = '') => `FROM ${from}\nUSER root\nCOPY dlopen-check ${DLOPEN_CHECK}\nRUN chmod 755 ${DLOPEN_CHECK}\n${steps}USER 10001\n`;
+/** Install files into a directory registered with ldconfig: [source, name]... */
+const cached = (dir: string, files: Array<[string, string]>) =>
+  `${files.map(([from, to]) => `COPY ${from} ${dir}/${to}\n`).join('')}RUN echo ${dir} > /etc/ld.so.conf.d/rules.conf && ldconfig\n`;
+
+const IMAGES: Record<keyof typeof IMG, string> = {
+  dev: image(HOST_BOOKWORM, `${cached('/opt/l', [['libsolo.so.1', 'libsolo.so.1'], ['libdepa.so.1', 'libdepa.so.1'], ['libdepb-1.so.1', 'libdepb.so.1'], ['libfoo-stub.so.1', 'libfoo.so.1']])}RUN cd /opt/l && for l in solo depa depb foo; do ln -s lib$l.so.1 lib$l.so; done\n`),
+  base: image(HOST_BOOKWORM),
+  baseTrixie: image(HOST_TRIXIE),
+  noDepB: image(HOST_BOOKWORM, cached('/opt/l', [['libdepa.so.1', 'libdepa.so.1']])),
+  depVersion: image(HOST_BOOKWORM, cached('/opt/l', [['libdepa-new.so.1', 'libdepa.so.1'], ['libdepb-1.so.1', 'libdepb.so.1']])),
+  depVersionOk: image(HOST_BOOKWORM, cached('/opt/l', [['libdepa-new.so.1', 'libdepa.so.1'], ['libdepb-2.so.1', 'libdepb.so.1']])),
+  depSymbol: image(HOST_BOOKWORM, cached('/opt/l', [['libdepa-extra.so.1', 'libdepa.so.1'], ['libdepb-1.so.1', 'libdepb.so.1']])),
+  rpathDir: image(HOST_BOOKWORM, 'COPY libdepa.so.1 /opt/r/libdepa.so.1\nCOPY libdepb-1.so.1 /opt/r/libdepb.so.1\n'),
+  origin: image(HOST_BOOKWORM, 'COPY libsolo.so.1 /app/plugins/deps/libsolo.so.1\n'),
+  otherClass: image(HOST_BOOKWORM, 'COPY libsolo-other-class.so.1 /opt/bad/libsolo.so.1\nCOPY libsolo.so.1 /opt/good/libsolo.so.1\nENV LD_LIBRARY_PATH=/opt/bad:/opt/good\n'),
+  hwcaps: image(HOST_BOOKWORM, cached('/opt/l', [['libsolo.so.1', 'libsolo.so.1'], ['libsolo-broken.so.1', 'glibc-hwcaps/x86-64-v2/libsolo.so.1']])),
+  legacy: image(HOST_BOOKWORM, 'COPY libsolo.so.1 /opt/x/libsolo.so.1\nCOPY libsolo-broken.so.1 /opt/x/tls/libsolo.so.1\nENV LD_LIBRARY_PATH=/opt/x\n'),
+  legacyTrixie: image(HOST_TRIXIE, 'COPY libsolo.so.1 /opt/x/libsolo.so.1\nCOPY libsolo-broken.so.1 /opt/x/tls/libsolo.so.1\nENV LD_LIBRARY_PATH=/opt/x\n'),
+  hiddenVersion: image(HOST_BOOKWORM, cached('/opt/l', [['libfoo-hidden.so.1', 'libfoo.so.1']])),
+  indexTwo: image(HOST_BOOKWORM, cached('/opt/l', [['libfoo-v12.so.1', 'libfoo.so.1']])),
+};
+
+const ieTls = (bytes: number) => `static __thread char buf[${bytes}] __attribute__((tls_model("initial-exec")));\nint Value(void) { buf[0]++; return buf[${bytes} - 1]; }\n`;
+const calls = (fn: string) => `int ${fn}(void);\nint Value(void) { return ${fn}(); }\n`;
+const DEV_LIBS = (name: string) => ['-L/opt/l', `-l${name}`];
+
+interface Cell {
+  rule: string;
+  plugins: () => BuiltCPlugins;
+  plugin: string;
+  image: string;
+  expected: Outcome;
+  /**
+   * Default: dlopen-check loads the deployed file (verify --loader-program dlopen-check
+   * --loads-by-path); koffi: the image's node does (verify --loads-by-path, the image's program);
+   * runtime: the host service loads its sealed copy (verify's default).
+   */
+  loader?: 'runtime' | 'koffi';
+}
+
+describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify and really loaded (real engine)', () => {
+  let glibc: BuiltCPlugins;
+  let origin: BuiltCPlugins;
+  let musl: BuiltCPlugins;
+  const patched: Record<string, BuiltCPlugins> = {};
+
+  beforeAll(async () => {
+    await requireDocker();
+    const files = await hostLibraries();
+    for (const [key, dockerfile] of Object.entries(IMAGES)) await buildTestImage(IMG[key as keyof typeof IMG], dockerfile, files);
+
+    glibc = await buildCPlugins(IMG.dev, [
+      { name: 'depuser', source: calls('depa_value'), libs: DEV_LIBS('depa') },
+      { name: 'rpathuser', source: calls('depa_value'), libs: DEV_LIBS('depa'), cflags: ['-Wl,--disable-new-dtags,-rpath,/opt/r'] },
+      { name: 'runpathuser', source: calls('depa_value'), libs: DEV_LIBS('depa'), cflags: ['-Wl,--enable-new-dtags,-rpath,/opt/r'] },
+      { name: 'solouser', source: calls('solo_value'), libs: DEV_LIBS('solo') },
+      { name: 'foouser', source: calls('foo'), libs: DEV_LIBS('foo') },
+      { name: 'weakref', source: 'extern int absent(void) __attribute__((weak));\nint Value(void) { return absent ? absent() : 1; }\n' },
+      { name: 'noopen', source: 'int Value(void) { return 1; }\n', cflags: ['-Wl,-z,nodlopen'] },
+      { name: 'tlssmall', source: ieTls(64) },
+      { name: 'tlsbig', source: ieTls(65536) },
+      // Node's own start-up TLS (node, libc, libstdc++ …) leaves 1696 bytes of the surplus on these images.
+      { name: 'tls1696', source: ieTls(1696) },
+      { name: 'tls1697', source: ieTls(1697) },
+      { name: 'isa', source: 'int Value(void) { return 1; }\n', cflags: ['-Wl,-z,x86-64-v2'] },
+      { name: 'plain', source: 'int Value(void) { return 1; }\n' },
+    ]);
+    origin = await buildCPlugins(IMG.dev, [{ name: 'originuser', source: calls('solo_value'), libs: DEV_LIBS('solo'), cflags: ['-Wl,-rpath,$ORIGIN/deps'] }]);
+    musl = await buildCPlugins(HOST_MUSL, [{ name: 'tlsmusl', source: ieTls(64) }], BASE_TRIXIE);
+
+    const plain = await glibc.bytes('plain');
+    const patch = (edit: (b: Buffer) => void) => {
+      const copy = Buffer.from(plain);
+      edit(copy);
+      return copy;
+    };
+    patched.freebsd = await relocked(glibc, 'plain', patch((b) => (b[7] = 9)));
+    patched.abi3 = await relocked(glibc, 'plain', patch((b) => ((b[7] = 3), (b[8] = 3))));
+    patched.abi4 = await relocked(glibc, 'plain', patch((b) => ((b[7] = 3), (b[8] = 4))));
+    const isa = Buffer.from(await glibc.bytes('isa'));
+    const property = isa.indexOf(Buffer.from([0x02, 0x80, 0x00, 0xc0, 0x04, 0x00, 0x00, 0x00]));
+    expect(property).toBeGreaterThan(0);
+    isa.writeUInt32LE(16, property + 8);
+    patched.isaFuture = await relocked(glibc, 'isa', isa);
+    await src('main.c', 'int Value(void) { return 1; }\nint main(void) { return Value(); }\n');
+    gcc('pie', ['-pie', '-fPIE', '-rdynamic', 'main.c']);
+    gcc('nopie', ['-no-pie', '-rdynamic', 'main.c']);
+    patched.pie = await relocked(glibc, 'plain', await readFile(join(work, 'pie')));
+    patched.exec = await relocked(glibc, 'plain', await readFile(join(work, 'nopie')));
+  }, 900_000);
+
+  afterAll(() => rm(work, { recursive: true, force: true }));
+
+  const hasV2 = ABOUT_THE_CPU?.hwcaps.includes('x86-64-v2') ?? false;
+  const CELLS: Cell[] = [
+    { rule: "a dependency's own dependency is missing", plugins: () => glibc, plugin: 'depuser', image: IMG.noDepB, expected: 'fails' },
+    { rule: "a dependency's own version need is missing (DEPB_2)", plugins: () => glibc, plugin: 'depuser', image: IMG.depVersion, expected: 'fails' },
+    { rule: "a dependency's own version need is there (control)", plugins: () => glibc, plugin: 'depuser', image: IMG.depVersionOk, expected: 'loads' },
+    { rule: "a dependency's own undefined symbol is defined nowhere", plugins: () => glibc, plugin: 'depuser', image: IMG.depSymbol, expected: 'fails' },
+    { rule: 'DT_RPATH is inherited by the dependencies', plugins: () => glibc, plugin: 'rpathuser', image: IMG.rpathDir, expected: 'loads' },
+    { rule: 'DT_RUNPATH is not inherited by the dependencies', plugins: () => glibc, plugin: 'runpathuser', image: IMG.rpathDir, expected: 'fails' },
+    { rule: 'DT_RUNPATH $ORIGIN, the deployed file loaded by path', plugins: () => origin, plugin: 'originuser', image: IMG.origin, expected: 'loads' },
+    { rule: "DT_RUNPATH $ORIGIN, the host runtime's sealed copy (/proc/self/fd)", plugins: () => origin, plugin: 'originuser', image: IMG.origin, expected: 'fails', loader: 'runtime' },
+    { rule: 'a candidate of another ELF class is passed over', plugins: () => glibc, plugin: 'solouser', image: IMG.otherClass, expected: 'loads' },
+    { rule: "ld.so.cache's glibc-hwcaps entry for the CPU's level comes first", plugins: () => glibc, plugin: 'solouser', image: IMG.hwcaps, expected: hasV2 ? 'fails' : 'loads' },
+    { rule: 'legacy hwcaps subdirectory tls/ is searched first (glibc 2.36)', plugins: () => glibc, plugin: 'solouser', image: IMG.legacy, expected: 'fails' },
+    { rule: 'legacy hwcaps subdirectories are gone (glibc 2.41)', plugins: () => glibc, plugin: 'solouser', image: IMG.legacyTrixie, expected: 'loads' },
+    { rule: 'an unversioned reference does not bind a hidden foo@V1 at version index 3', plugins: () => glibc, plugin: 'foouser', image: IMG.hiddenVersion, expected: 'fails' },
+    { rule: 'an unversioned reference binds a hidden foo@V1 at version index 2', plugins: () => glibc, plugin: 'foouser', image: IMG.indexTwo, expected: 'loads' },
+    { rule: 'a weak undefined reference defined nowhere', plugins: () => glibc, plugin: 'weakref', image: IMG.base, expected: 'loads' },
+    { rule: 'DF_1_NOOPEN (-z nodlopen)', plugins: () => glibc, plugin: 'noopen', image: IMG.base, expected: 'fails' },
+    { rule: 'a position-independent executable', plugins: () => patched.pie!, plugin: 'plain', image: IMG.base, expected: 'fails' },
+    { rule: 'a non-PIE executable (ET_EXEC)', plugins: () => patched.exec!, plugin: 'plain', image: IMG.base, expected: 'fails' },
+    { rule: 'EI_OSABI FreeBSD', plugins: () => patched.freebsd!, plugin: 'plain', image: IMG.base, expected: 'fails' },
+    { rule: 'EI_OSABI GNU, EI_ABIVERSION 3 (below LIBC_ABI_MAX)', plugins: () => patched.abi3!, plugin: 'plain', image: IMG.base, expected: 'loads' },
+    { rule: 'EI_OSABI GNU, EI_ABIVERSION 4 (LIBC_ABI_MAX on x86_64)', plugins: () => patched.abi4!, plugin: 'plain', image: IMG.baseTrixie, expected: 'fails' },
+    { rule: 'an x86 ISA level the CPU has (x86-64-v2 note)', plugins: () => glibc, plugin: 'isa', image: IMG.base, expected: hasV2 ? 'loads' : 'fails' },
+    { rule: 'an x86 ISA level bit no CPU has', plugins: () => patched.isaFuture!, plugin: 'isa', image: IMG.base, expected: 'fails' },
+    { rule: 'initial-exec TLS within the static TLS surplus', plugins: () => glibc, plugin: 'tlssmall', image: IMG.base, expected: 'loads' },
+    { rule: 'initial-exec TLS beyond the static TLS surplus (glibc 2.36)', plugins: () => glibc, plugin: 'tlsbig', image: IMG.base, expected: 'fails' },
+    { rule: 'initial-exec TLS beyond the static TLS surplus (glibc 2.41)', plugins: () => glibc, plugin: 'tlsbig', image: IMG.baseTrixie, expected: 'fails' },
+    { rule: "initial-exec TLS that exactly fits what node's start-up leaves (glibc 2.36)", plugins: () => glibc, plugin: 'tls1696', image: HOST_BOOKWORM, expected: 'loads', loader: 'koffi' },
+    { rule: "initial-exec TLS one byte over what node's start-up leaves (glibc 2.36)", plugins: () => glibc, plugin: 'tls1697', image: HOST_BOOKWORM, expected: 'fails', loader: 'koffi' },
+    { rule: "initial-exec TLS that exactly fits what node's start-up leaves (glibc 2.41)", plugins: () => glibc, plugin: 'tls1696', image: HOST_TRIXIE, expected: 'loads', loader: 'koffi' },
+    { rule: "initial-exec TLS one byte over what node's start-up leaves (glibc 2.41)", plugins: () => glibc, plugin: 'tls1697', image: HOST_TRIXIE, expected: 'fails', loader: 'koffi' },
+    { rule: 'initial-exec TLS of a dlopen()ed object on musl', plugins: () => musl, plugin: 'tlsmusl', image: HOST_MUSL, expected: 'fails' },
+  ];
+
+  it('every cell: prediction equals the real load', async () => {
+    const rows: string[] = [];
+    const disagreements: string[] = [];
+    for (const cell of CELLS) {
+      const built = cell.plugins();
+      const byPath = cell.loader === 'runtime' ? [] : cell.loader === 'koffi' ? ['--loads-by-path'] : ['--loader-program', DLOPEN_CHECK, '--loads-by-path'];
+      const verify = await cli(built.dir, ['verify', '--image', cell.image, '--lock', built.lock, '--dir', built.dir, '--json', ...byPath]);
+      expect([0, 1], verify.stderr).toContain(verify.code);
+      const report = JSON.parse(verify.stdout) as { plugins: Array<{ name: string; outcome: Outcome; problems: Array<{ check: string; message: string }> }> };
+      const verdict = report.plugins.find((p) => p.name === cell.plugin)!;
+      const why = verdict.problems.filter((p) => p.check !== 'environment').map((p) => `${p.check}: ${p.message}`).join('; ') || 'ok';
+
+      let real: Outcome;
+      let said: string;
+      if (cell.loader === 'runtime') {
+        const host = await startHostContainer(cell.image, built.dir);
+        try {
+          const status = (await host.get('/plugins')).body.plugins?.find((p) => p.name === cell.plugin);
+          real = status?.status === 'loaded' ? 'loads' : 'fails';
+          said = status?.reason ?? String(status?.status);
+        } finally {
+          await host.stop();
+        }
+      } else {
+        const path = `/app/plugins/lib${cell.plugin}.so`;
+        const load = await runWithFile(cell.image, { path, data: await built.bytes(cell.plugin) }, cell.loader === 'koffi' ? ['node', '-e', KOFFI_LOAD, path] : [DLOPEN_CHECK, path]);
+        real = load.exitCode === 0 ? 'loads' : load.exitCode === 127 && load.output.includes('Inconsistency detected by ld.so') ? 'crashes' : 'fails';
+        said = load.output;
+      }
+      rows.push(`${cell.rule}: predicted ${verdict.outcome} (${why}); real ${real} (${said})`);
+      expect(real, `${cell.rule}: reality (${said})`).toBe(cell.expected);
+      if (verdict.outcome !== real) disagreements.push(`${cell.rule}: predicted ${verdict.outcome} (${why}), real ${real} (${said})`);
+    }
+    console.log('\n' + rows.join('\n') + '\n');
+    expect(disagreements).toEqual([]);
+  }, 900_000);
+});
