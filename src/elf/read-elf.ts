@@ -105,6 +105,8 @@ export interface ElfFacts {
   tls: TlsBlock | null;
   /** DT_FLAGS (DF_STATIC_TLS 0x10: the object uses initial-exec TLS). */
   flags: number;
+  /** DT_RELR: packed relative relocations (glibc ≥ 2.36). */
+  hasRelr: boolean;
   /** Initial-exec TLS relocations (TPOFF), one per distinct target. */
   staticTlsReferences: StaticTlsReference[];
   goBuildInfo: GoBuildInfo | null;
@@ -125,6 +127,7 @@ const DT_SONAME = 14;
 const DT_RPATH = 15;
 const DT_RUNPATH = 29;
 const DT_FLAGS = 30;
+const DT_RELR = 36;
 const DT_FLAGS_1 = 0x6ffffffb;
 const VER_FLG_BASE = 1;
 const STB_GLOBAL = 1;
@@ -385,6 +388,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     exports: [],
     definitions: [],
     flags: 0,
+    hasRelr: false,
     staticTlsReferences: [],
     goBuildInfo: null,
     rpath: null,
@@ -409,6 +413,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     for (let at = start; at + size <= end && (at - start) / size < MAX_ENTRIES; at += size) {
       const tag = is64 ? r.i64(at, 'd_tag') : r.u32(at, 'd_tag');
       if (tag === 0) break;
+      if (tag === DT_RELR) facts.hasRelr = true;
       if (tag === DT_FLAGS_1 || tag === DT_FLAGS) {
         facts[tag === DT_FLAGS ? 'flags' : 'flags1'] = Number(r.word(at + size / 2, is64, 'd_val'));
         continue;

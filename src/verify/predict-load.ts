@@ -39,6 +39,8 @@ export interface LoadTarget {
   cpu?: LoaderCpuView | null;
   /** The path the loader opens the plugin by, for quoting its messages (/app/plugins/libx.so, /proc/self/fd/N). */
   pluginPath?: string;
+  /** glibc's static TLS surplus in the loading process (default STATIC_TLS_SURPLUS; GLIBC_TUNABLES can change it). */
+  staticTlsSurplus?: number;
 }
 
 /** How the loader names an object in its messages: its path (the plugin's as the program opens it). */
@@ -107,6 +109,20 @@ function headerProblems(plugin: ElfFacts, host: EnvironmentFingerprint): LoadPro
   return problems;
 }
 
+/**
+ * dl-version.c (2.36+): an object with packed relative relocations that links libc must say so
+ * with a GLIBC_ABI_DT_RELR version need, or the load fails.
+ */
+function relrProblems(what: string, facts: ElfFacts): LoadProblem[] {
+  if (!facts.hasRelr || facts.versionNeeds.length === 0 || !facts.needed.some((n) => n.startsWith('libc.so.'))) return [];
+  if (facts.versionNeeds.some((n) => n.versions.includes('GLIBC_ABI_DT_RELR'))) return [];
+  return [{
+    check: 'elf-header',
+    message: `${what} has DT_RELR (packed relative relocations) but no GLIBC_ABI_DT_RELR version need (the loader: "DT_RELR without GLIBC_ABI_DT_RELR dependency")`,
+    fix: 'link it with a binutils and glibc that write the GLIBC_ABI_DT_RELR need (-z pack-relative-relocs on glibc ≥ 2.36), or without -z pack-relative-relocs',
+  }];
+}
+
 const ISA_LEVEL_NAMES: Record<number, string> = { 1: 'x86-64 baseline', 2: 'x86-64-v2', 4: 'x86-64-v3', 8: 'x86-64-v4' };
 const isaNames = (bits: number) => [1, 2, 4, 8, 16, 32, 64, 128].filter((b) => (bits & b) !== 0).map((b) => ISA_LEVEL_NAMES[b] ?? `ISA bit ${b}`).join(' + ');
 
@@ -167,6 +183,7 @@ function staticTlsProblems(
   const shortfall = staticTlsShortfall({
     machine: target.fingerprint.arch,
     withRseq: compareVersions(target.fingerprint.libc.version, '2.41') >= 0,
+    surplus: target.staticTlsSurplus ?? STATIC_TLS_SURPLUS,
     startup: global.flatMap((o) => (o.facts.tls ? [o.facts.tls] : [])),
     wanted: [...wanted.values()],
   });
@@ -179,7 +196,7 @@ function staticTlsProblems(
     check: 'static-tls',
     message:
       `${shortfall.path} uses initial-exec TLS: its ${shortfall.needs}-byte TLS block must go into static TLS when dlopen()ed, ` +
-      `and ${shortfall.free} bytes are left there after the program's own (glibc keeps ${STATIC_TLS_SURPLUS} spare; the loader: "${loaderName(shortfall.path, target)}: cannot allocate memory in static TLS block")`,
+      `and ${shortfall.free} bytes are left there after the program's own (glibc keeps ${target.staticTlsSurplus ?? STATIC_TLS_SURPLUS} spare; the loader: "${loaderName(shortfall.path, target)}: cannot allocate memory in static TLS block")`,
     fix,
   }];
 }
@@ -373,6 +390,6 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
     }
   }
   problems.push(...staticTlsProblems(relocated, lookupScope, global, target, musl));
-  if (!musl) problems.push(...relocated.flatMap(({ what, facts }) => isaLevelProblems(what, facts, target)));
+  if (!musl) problems.push(...relocated.flatMap(({ what, facts }) => [...isaLevelProblems(what, facts, target), ...relrProblems(what, facts)]));
   return problems;
 }

@@ -8,6 +8,24 @@ import type { TlsBlock } from '../elf/read-elf.js';
  */
 export const STATIC_TLS_SURPLUS = 1664;
 
+const DL_NNS = 16;
+
+/**
+ * The surplus under the image's GLIBC_TUNABLES (glibc.rtld.nns, glibc.rtld.optional_static_tls):
+ * 144 × (nns − 1) for libc's IE TLS per namespace, 144 × nns for others', the optional part,
+ * and 144 of legacy slack — 288 × nns + optional.
+ */
+export function staticTlsSurplus(env: readonly string[]): number {
+  const tunables = env.find((e) => e.startsWith('GLIBC_TUNABLES='))?.slice('GLIBC_TUNABLES='.length) ?? '';
+  const value = (name: string) => {
+    const raw = tunables.split(':').find((t) => t.startsWith(`${name}=`))?.slice(name.length + 1);
+    return raw !== undefined && /^\d{1,9}$/.test(raw) ? Number(raw) : null;
+  };
+  const nns = Math.min(DL_NNS, Math.max(1, value('glibc.rtld.nns') ?? 4));
+  const optional = value('glibc.rtld.optional_static_tls') ?? 512;
+  return 288 * nns + optional;
+}
+
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
 /** The layout rules of the two TLS variants glibc has. */
@@ -49,6 +67,8 @@ export interface StaticTlsRequest {
   withRseq: boolean;
   /** The TLS blocks of the objects loaded at program start, in module order (executable first). */
   startup: readonly TlsBlock[];
+  /** The surplus (STATIC_TLS_SURPLUS unless the image's tunables change it). */
+  surplus: number;
   /** The blocks a dlopen() must place in static TLS, in relocation order. */
   wanted: ReadonlyArray<{ path: string; block: TlsBlock }>;
 }
@@ -66,7 +86,7 @@ export function staticTlsShortfall(request: StaticTlsRequest): { path: string; n
     used = variant.place(used, block);
     maxAlign = Math.max(maxAlign, block.align);
   }
-  const limit = roundUp(used + STATIC_TLS_SURPLUS, maxAlign);
+  const limit = roundUp(used + request.surplus, maxAlign);
   for (const { path, block } of request.wanted) {
     if (block.align > maxAlign || !variant.fits(used, block, limit)) return { path, needs: block.memsz, free: Math.max(0, limit - used) };
     used = variant.place(used, block);

@@ -11,6 +11,7 @@ import { sha256Hex } from '../util/sha256.js';
 import { LibrarySearch } from './library-search.js';
 import type { LoaderCpuView } from './loader-cpu-view.js';
 import { probeLoaderCpuView } from './probe-loader-cpu-view.js';
+import { staticTlsSurplus } from './static-tls.js';
 import { type LoadingProgram, programScope, resolveLoadingProgram } from './loading-program.js';
 import { type GoProblem, checkGoPlugin } from './go-plugin-checks.js';
 import { type LoadCheck, predictLoad } from './predict-load.js';
@@ -166,6 +167,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
           notes,
           pluginOrigin: opens.how === 'by path' ? opens.origin : null,
           pluginPath: opens.how === 'by path' ? `${opens.origin}/${entry.file}` : '/proc/self/fd/N',
+          staticTlsSurplus: staticTlsSurplus(env),
           cpu,
         });
         if (goHost && binary && entry.kind === 'go-plugin') loadProblems.push(...checkGoPlugin(entry, bytes, goHost, binary));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLdSoHelp } from '../../src/verify/loader-cpu-view.js';
+import { renameVersionNeed } from '../helpers/bytes.js';
 import { type BuiltCPlugins, buildCPlugins, relocked } from '../helpers/c-plugins.js';
 import { BASE_TRIXIE, HOST_BOOKWORM, HOST_MUSL, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { startHostContainer } from '../helpers/host-container.js';
@@ -40,6 +41,7 @@ const IMG = {
   legacyTrixie: 'plugin-builder/test-rules-legacy:trixie',
   hiddenVersion: 'plugin-builder/test-rules-hiddenversion:bookworm',
   indexTwo: 'plugin-builder/test-rules-indextwo:bookworm',
+  tunables: 'plugin-builder/test-rules-tunables:bookworm',
 };
 
 const work = await mkdtemp(join(tmpdir(), 'pb-rules-matrix-'));
@@ -107,6 +109,7 @@ const IMAGES: Record<keyof typeof IMG, string> = {
   legacyTrixie: image(HOST_TRIXIE, 'COPY libsolo.so.1 /opt/x/libsolo.so.1\nCOPY libsolo-broken.so.1 /opt/x/tls/libsolo.so.1\nENV LD_LIBRARY_PATH=/opt/x\n'),
   hiddenVersion: image(HOST_BOOKWORM, cached('/opt/l', [['libfoo-hidden.so.1', 'libfoo.so.1']])),
   indexTwo: image(HOST_BOOKWORM, cached('/opt/l', [['libfoo-v12.so.1', 'libfoo.so.1']])),
+  tunables: image(HOST_BOOKWORM, 'ENV GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096\n'),
 };
 
 const ieTls = (bytes: number) => `static __thread char buf[${bytes}] __attribute__((tls_model("initial-exec")));\nint Value(void) { buf[0]++; return buf[${bytes} - 1]; }\n`;
@@ -153,6 +156,11 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
       { name: 'tls1697', source: ieTls(1697) },
       { name: 'isa', source: 'int Value(void) { return 1; }\n', cflags: ['-Wl,-z,x86-64-v2'] },
       { name: 'plain', source: 'int Value(void) { return 1; }\n' },
+      {
+        name: 'relr',
+        source: '#include <stdlib.h>\nstatic int a, b, c;\nint *ptrs[] = { &a, &b, &c, &a, &b, &c };\nint Value(void) { return abs(*ptrs[2]) + atoi("1"); }\n',
+        cflags: ['-Wl,-z,pack-relative-relocs'],
+      },
     ]);
     origin = await buildCPlugins(IMG.dev, [{ name: 'originuser', source: calls('solo_value'), libs: DEV_LIBS('solo'), cflags: ['-Wl,-rpath,$ORIGIN/deps'] }]);
     musl = await buildCPlugins(HOST_MUSL, [{ name: 'tlsmusl', source: ieTls(64) }], BASE_TRIXIE);
@@ -171,6 +179,9 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
     expect(property).toBeGreaterThan(0);
     isa.writeUInt32LE(16, property + 8);
     patched.isaFuture = await relocked(glibc, 'isa', isa);
+    const relr = Buffer.from(await glibc.bytes('relr'));
+    renameVersionNeed(relr, 'GLIBC_ABI_DT_RELR', 'GLIBC_2.2.5');
+    patched.relrWithoutNeed = await relocked(glibc, 'relr', relr);
     await src('main.c', 'int Value(void) { return 1; }\nint main(void) { return Value(); }\n');
     gcc('pie', ['-pie', '-fPIE', '-rdynamic', 'main.c']);
     gcc('nopie', ['-no-pie', '-rdynamic', 'main.c']);
@@ -212,6 +223,9 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
     { rule: "initial-exec TLS one byte over what node's start-up leaves (glibc 2.36)", plugins: () => glibc, plugin: 'tls1697', image: HOST_BOOKWORM, expected: 'fails', loader: 'koffi' },
     { rule: "initial-exec TLS that exactly fits what node's start-up leaves (glibc 2.41)", plugins: () => glibc, plugin: 'tls1696', image: HOST_TRIXIE, expected: 'loads', loader: 'koffi' },
     { rule: "initial-exec TLS one byte over what node's start-up leaves (glibc 2.41)", plugins: () => glibc, plugin: 'tls1697', image: HOST_TRIXIE, expected: 'fails', loader: 'koffi' },
+    { rule: "the image's GLIBC_TUNABLES enlarge the static TLS surplus", plugins: () => glibc, plugin: 'tls1697', image: IMG.tunables, expected: 'loads', loader: 'koffi' },
+    { rule: 'DT_RELR with its GLIBC_ABI_DT_RELR need', plugins: () => glibc, plugin: 'relr', image: IMG.baseTrixie, expected: 'loads' },
+    { rule: 'DT_RELR without a GLIBC_ABI_DT_RELR need', plugins: () => patched.relrWithoutNeed!, plugin: 'relr', image: IMG.baseTrixie, expected: 'fails' },
     { rule: 'initial-exec TLS of a dlopen()ed object on musl', plugins: () => musl, plugin: 'tlsmusl', image: HOST_MUSL, expected: 'fails' },
   ];
 

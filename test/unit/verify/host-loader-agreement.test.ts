@@ -10,6 +10,8 @@ import { LibrarySearch } from '../../../src/verify/library-search.js';
 import { parseLdSoHelp } from '../../../src/verify/loader-cpu-view.js';
 import { programScope } from '../../../src/verify/loading-program.js';
 import { predictLoad } from '../../../src/verify/predict-load.js';
+import { renameVersionNeed } from '../../helpers/bytes.js';
+import { staticTlsSurplus } from '../../../src/verify/static-tls.js';
 
 /**
  * Every loader rule, judged twice on this machine: verify's prediction (against this machine's
@@ -52,13 +54,16 @@ function patched(path: string, out: string, patch: (bytes: Buffer) => void): str
 
 type Outcome = 'loads' | 'fails' | 'crashes';
 
-function realLoad(plugin: string, ldLibraryPath?: string): { outcome: Outcome; output: string } {
-  const run = spawnSync(DLOPEN_CHECK, [plugin], { encoding: 'utf8', env: { PATH: process.env.PATH, ...(ldLibraryPath ? { LD_LIBRARY_PATH: ldLibraryPath } : {}) } });
+
+
+function realLoad(plugin: string, ldLibraryPath?: string, tunables?: string): { outcome: Outcome; output: string } {
+  const env = { PATH: process.env.PATH, ...(ldLibraryPath ? { LD_LIBRARY_PATH: ldLibraryPath } : {}), ...(tunables ? { GLIBC_TUNABLES: tunables } : {}) };
+  const run = spawnSync(DLOPEN_CHECK, [plugin], { encoding: 'utf8', env });
   const output = `${run.stdout}${run.stderr}`.trim();
   return { outcome: run.status === 0 ? 'loads' : run.status === 127 && output.includes('Inconsistency detected by ld.so') ? 'crashes' : 'fails', output };
 }
 
-async function predicted(plugin: string, ldLibraryPath?: string): Promise<{ outcome: Outcome; why: string }> {
+async function predicted(plugin: string, ldLibraryPath?: string, tunables?: string): Promise<{ outcome: Outcome; why: string }> {
   const files = { readFile: (p: string) => readFile(p).catch(() => null) };
   const search = new LibrarySearch(files, {
     family: 'glibc', arch: 'x86_64', multiarch: 'x86_64-linux-gnu', ldLibraryPath: ldLibraryPath ?? null, program: null, want: { class: 64, machine: 'x86_64' }, cpu: CPU,
@@ -66,18 +71,19 @@ async function predicted(plugin: string, ldLibraryPath?: string): Promise<{ outc
   const scope = await programScope(files, search, { path: DLOPEN_CHECK, how: '--loader-program' });
   const problems = await predictLoad(readElf(await readFile(plugin)), {
     fingerprint: { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc: { family: 'glibc', version: GLIBC } },
-    libraries: search, scope, cpu: CPU, pluginOrigin: dirname(plugin),
+    libraries: search, scope, cpu: CPU, pluginOrigin: dirname(plugin), pluginPath: plugin,
+    staticTlsSurplus: staticTlsSurplus(tunables ? [`GLIBC_TUNABLES=${tunables}`] : []),
   });
   const outcome = problems.some((p) => p.check === 'crash') ? 'crashes' : problems.length === 0 ? 'loads' : 'fails';
   return { outcome, why: problems.map((p) => `${p.check}: ${p.message}`).join('; ') };
 }
 
 /** The case's claim about reality, then prediction = reality. */
-async function agree(plugin: string, expected: Outcome, ldLibraryPath?: string, realSays?: RegExp): Promise<string> {
-  const real = realLoad(plugin, ldLibraryPath);
+async function agree(plugin: string, expected: Outcome, ldLibraryPath?: string, realSays?: RegExp, tunables?: string): Promise<string> {
+  const real = realLoad(plugin, ldLibraryPath, tunables);
   expect(real.outcome, `real: ${real.output}`).toBe(expected);
   if (realSays) expect(real.output).toMatch(realSays);
-  const prediction = await predicted(plugin, ldLibraryPath);
+  const prediction = await predicted(plugin, ldLibraryPath, tunables);
   expect(prediction.outcome, `predicted (${prediction.why}) vs real (${real.output})`).toBe(real.outcome);
   return prediction.why;
 }
@@ -130,6 +136,12 @@ describe('static TLS for initial-exec TLS in a dlopen()ed object', () => {
     expect(await agree(shared('libtls1713.so', ie(1713)), 'fails', undefined, /cannot allocate memory in static TLS block/)).toContain('1712 bytes are left');
     await agree(shared('libtls64k.so', ie(65536)), 'fails');
   });
+  it("the image's GLIBC_TUNABLES move the limit (glibc.rtld.optional_static_tls, glibc.rtld.nns)", async () => {
+    const tls = join(work, 'libtls1713.so');
+    await agree(tls, 'loads', undefined, undefined, 'glibc.rtld.optional_static_tls=4096');
+    await agree(tls, 'loads', undefined, undefined, 'glibc.rtld.nns=8');
+    await agree(shared('libtls1000.so', ie(1000)), 'fails', undefined, /static TLS/, 'glibc.rtld.nns=1:glibc.rtld.optional_static_tls=0');
+  });
   it("initial-exec access to a dependency's TLS needs the dependency's whole block", async () => {
     file('deptls.c', '__thread char dep_tls[4096];\n');
     shared('tlsdep/libdeptls.so.1', 'deptls.c', '-Wl,-soname,libdeptls.so.1');
@@ -154,6 +166,15 @@ describe('ELF header rules (open_verify, _dl_map_object_from_fd)', () => {
   ];
   it.each(cases.map(([what, patch, expected]) => ({ what, patch, expected })))('$what: $expected', async ({ what, patch, expected }) => {
     await agree(patched(plain, `hdr-${what.replace(/\W+/g, '-')}.so`, patch), expected);
+  });
+  it('DT_RELR needs a GLIBC_ABI_DT_RELR version need (dl-version.c)', async () => {
+    file('relr.c', '#include <stdlib.h>\nstatic int a, b, c;\nint *ptrs[] = { &a, &b, &c, &a, &b, &c };\nint value(void) { return abs(*ptrs[2]) + atoi("1"); }\n');
+    const relr = shared('librelr.so', 'relr.c', '-Wl,-z,pack-relative-relocs');
+    expect(readElf(readFileSync(relr)).hasRelr).toBe(true);
+    await agree(relr, 'loads');
+    // The same object with its GLIBC_ABI_DT_RELR need renamed (name and ELF hash) to GLIBC_2.2.5.
+    const withoutNeed = patched(relr, 'librelr-noneed.so', (b) => renameVersionNeed(b, 'GLIBC_ABI_DT_RELR', 'GLIBC_2.2.5'));
+    await agree(withoutNeed, 'fails', undefined, /DT_RELR without GLIBC_ABI_DT_RELR dependency/);
   });
   it('executables and DF_1_NOOPEN are refused', async () => {
     file('main.c', 'int main(void) { return 0; }\n');
