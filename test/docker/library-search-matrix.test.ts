@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
 import { buildTestImage, runWithFile } from '../helpers/images.js';
+import { buildCPlugins } from '../helpers/c-plugins.js';
 import { cli } from '../helpers/project.js';
 
 /**
@@ -53,22 +54,10 @@ const CELLS: Cell[] = [
 
 const KOFFI_LOAD = "try { require('/app/node_modules/koffi').load(process.argv[1]); console.log('loaded') } catch (e) { console.error(e.message); process.exit(1) }";
 
-/**
- * Build one C plugin `name` whose `Value()` returns `calls()` (a function of a library linked with
- * `libs`) for `host`; returns its output directory, lockfile and bytes.
- */
+/** One C plugin `name` whose `Value()` returns `calls()`, a function of a library linked with `libs`. */
 async function buildCallingPlugin(host: string, name: string, calls: string, libs: string[]): Promise<{ dir: string; lock: string; bytes: Buffer }> {
-  const project = await mkdtemp(join(tmpdir(), `pb-${name}-project-`));
-  await mkdir(join(project, 'plugins', name), { recursive: true });
-  await writeFile(
-    join(project, 'plugins', name, `${name}.c`),
-    `int ${calls}(void);\nconst char *builder_plugin_manifest(void) { return "{\\"name\\":\\"${name}\\",\\"version\\":\\"1\\",\\"functions\\":{\\"Value\\":\\"int Value(void)\\"}}"; }\nint Value(void) { return ${calls}(); }\n`,
-  );
-  await writeFile(join(project, 'builder.config.json'), JSON.stringify({ host: { image: host }, plugins: [{ name, kind: 'c', path: `plugins/${name}`, libs }] }));
-  const run = await cli(project, ['build']);
-  expect(run.code, run.stderr).toBe(0);
-  const dir = join(project, 'dist/plugins');
-  return { dir, lock: join(project, 'builder.lock.json'), bytes: await readFile(join(dir, `lib${name}.so`)) };
+  const built = await buildCPlugins(host, [{ name, source: `int ${calls}(void);\nint Value(void) { return ${calls}(); }\n`, libs }]);
+  return { dir: built.dir, lock: built.lock, bytes: await built.bytes(name) };
 }
 
 describe.skipIf(skipDocker)('library search: verify predicts where the loader finds a library (real engine, real loads)', () => {
