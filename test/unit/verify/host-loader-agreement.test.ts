@@ -167,6 +167,19 @@ describe('ELF header rules (open_verify, _dl_map_object_from_fd)', () => {
   it.each(cases.map(([what, patch, expected]) => ({ what, patch, expected })))('$what: $expected', async ({ what, patch, expected }) => {
     await agree(patched(plain, `hdr-${what.replace(/\W+/g, '-')}.so`, patch), expected);
   });
+  /** Rewrite the program headers of type `type` (ELF64) with `edit(entry offset)`. */
+  const programHeaders = (b: Buffer, type: number, edit: (at: number) => void) => {
+    const phoff = Number(b.readBigUInt64LE(32));
+    for (let i = 0; i < b.readUInt16LE(56); i++) if (b.readUInt32LE(phoff + 56 * i) === type) edit(phoff + 56 * i);
+  };
+  const segmentCases: Array<[string, (b: Buffer) => void, RegExp]> = [
+    ['no PT_DYNAMIC', (b) => programHeaders(b, 2, (at) => b.writeUInt32LE(0, at)), /object file has no dynamic section/],
+    ['no PT_LOAD', (b) => programHeaders(b, 1, (at) => b.writeUInt32LE(0, at)), /object file has no loadable segments/],
+    ['a PT_LOAD whose offset and address differ by a part of a page', (b) => programHeaders(b, 1, (at) => b.writeBigUInt64LE(b.readBigUInt64LE(at + 8) + 16n, at + 8)), /ELF load command address\/offset not page-aligned/],
+  ];
+  it.each(segmentCases.map(([what, patch, says]) => ({ what, patch, says })))('$what: fails', async ({ what, patch, says }) => {
+    await agree(patched(plain, `seg-${what.replace(/\W+/g, '-')}.so`, patch), 'fails', undefined, says);
+  });
   it('DT_RELR needs a GLIBC_ABI_DT_RELR version need (dl-version.c)', async () => {
     file('relr.c', '#include <stdlib.h>\nstatic int a, b, c;\nint *ptrs[] = { &a, &b, &c, &a, &b, &c };\nint value(void) { return abs(*ptrs[2]) + atoi("1"); }\n');
     const relr = shared('librelr.so', 'relr.c', '-Wl,-z,pack-relative-relocs');
