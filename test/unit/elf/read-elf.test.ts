@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseGoBuildInfo } from '../../../src/elf/go-buildinfo.js';
@@ -99,6 +102,27 @@ describe('malformed input (property-based)', () => {
       });
     fc.assert(corrupt(LIBZ), { numRuns: 300 });
     fc.assert(corrupt(built), { numRuns: 1000 });
+  });
+
+  it('random corruptions of a library with everything the loader rules read (ISA note, TLS, TPOFF, RELR, versions)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pb-rich-'));
+    writeFileSync(join(dir, 'rich.c'), '#include <stdlib.h>\nstatic __thread int t __attribute__((tls_model("initial-exec")));\nstatic int a;\nint *p[] = { &a, &a };\nint f(void) { return ++t + abs(*p[1]); }\n');
+    writeFileSync(join(dir, 'rich.map'), 'R_1 { global: f; local: *; };\n');
+    execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', join(dir, 'librich.so'), join(dir, 'rich.c'), '-Wl,-z,x86-64-v2', '-Wl,-z,pack-relative-relocs', `-Wl,--version-script=${join(dir, 'rich.map')}`]);
+    const rich = readFileSync(join(dir, 'librich.so'));
+    rmSync(dir, { recursive: true, force: true });
+    const facts = readElf(rich);
+    expect([facts.x86IsaNeeded, facts.hasRelr, facts.tls?.memsz, facts.staticTlsReferences]).toEqual([2, true, 4, [{ symbol: null }]]);
+    expect(facts.definitions).toContainEqual({ symbol: 'f', versionIndex: 2, version: 'R_1', hidden: false });
+    const edits = fc.array(fc.tuple(fc.nat(rich.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 });
+    fc.assert(
+      fc.property(edits, (list) => {
+        const copy = Buffer.from(rich);
+        for (const [at, value] of list) copy[at] = value;
+        safely(copy);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('Go build info: random bytes after the magic', () => {
