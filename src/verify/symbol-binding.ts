@@ -1,4 +1,4 @@
-import type { ElfFacts, ImportedSymbol } from '../elf/read-elf.js';
+import type { ElfFacts, ImportedSymbol, SymbolDefinition } from '../elf/read-elf.js';
 
 /** An object in a lookup scope: its path, the names it answers to, and its symbols. */
 export interface ScopeObject {
@@ -27,8 +27,25 @@ const namesMatch = (object: ScopeObject, name: string) => object.name === name |
  * unversioned one: a definition at index 0–2 at once; else exactly one non-hidden versioned
  * definition ("no possible ambiguities"); hidden (foo@V) ones never.
  */
+// A program's executable can define 100 000 symbols and a new dependency import thousands:
+// each object's definitions are indexed by name once.
+const indexes = new WeakMap<ElfFacts, Map<string, SymbolDefinition[]>>();
+function definitionsOf(facts: ElfFacts, symbol: string): readonly SymbolDefinition[] {
+  let index = indexes.get(facts);
+  if (!index) {
+    index = new Map();
+    for (const d of facts.definitions) {
+      const list = index.get(d.symbol);
+      if (list) list.push(d);
+      else index.set(d.symbol, [d]);
+    }
+    indexes.set(facts, index);
+  }
+  return index.get(symbol) ?? [];
+}
+
 function matchIn(object: ScopeObject, ref: Reference, musl: boolean): Binding | null {
-  const candidates = object.facts.definitions.filter((d) => d.symbol === ref.symbol);
+  const candidates = definitionsOf(object.facts, ref.symbol);
   if (candidates.length === 0) return null;
   // musl compares no version names: it skips hidden (foo@V) definitions and takes the rest.
   if (musl) return candidates.some((d) => !d.hidden) ? { kind: 'bound', object } : null;
