@@ -97,8 +97,6 @@ export interface ElfFacts {
   hasVersionSymbols: boolean;
   /** Every undefined dynamic symbol, sorted by name. */
   imports: ImportedSymbol[];
-  /** Every bindable definition's name (see SymbolDefinition), sorted and unique. */
-  exports: string[];
   /** The bindable definitions with their versions, in symbol table order. */
   definitions: SymbolDefinition[];
   /** PT_TLS, when the object has thread-local storage. */
@@ -249,11 +247,11 @@ function x86IsaNeededIn(r: ByteReader, is64: boolean, offset: number, size: numb
   return null;
 }
 
-/** What the program headers say: PT_INTERP, PT_GNU_STACK, PT_TLS, PT_LOAD, PT_DYNAMIC. */
 // glibc's DEFAULT_STACK_PERMS when an object has no PT_GNU_STACK: executable on x86 (and most
 // others), not on aarch64.
 const STACK_EXECUTABLE_BY_DEFAULT = (machine: string) => machine !== 'aarch64';
 
+/** What the program headers say: PT_INTERP, PT_GNU_STACK, PT_TLS, PT_LOAD, PT_DYNAMIC, the GNU property note. */
 function programHeaders(r: ByteReader, is64: boolean, machine: string): ProgramHeaderFacts {
   const phoff = r.word(is64 ? 32 : 28, is64, 'e_phoff');
   const phentsize = r.u16(is64 ? 54 : 42, 'e_phentsize');
@@ -385,7 +383,6 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     versionedImports: [],
     versionDefinitions: [],
     imports: [],
-    exports: [],
     definitions: [],
     flags: 0,
     hasRelr: false,
@@ -472,7 +469,6 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     const versym = byType(SHT_GNU_VERSYM);
     const versions = versym ? contents(r, versym, '.gnu.version') : null;
     const versymOf = (i: number) => (versions && versions.start + 2 * i + 2 <= versions.end ? r.u16(versions.start + 2 * i, 'versym') : null);
-    const exported = new Set<string>();
     for (let i = 1; i < count; i++) {
       const at = start + i * size;
       const name = r.cstring(strings.start, strings.end, r.u32(at, 'st_name'), 'symbol name');
@@ -496,12 +492,10 @@ export function readElf(bytes: Uint8Array): ElfFacts {
         (other & 3) !== STV_HIDDEN &&
         (other & 3) !== STV_INTERNAL;
       if (!bindable) continue;
-      exported.add(name);
       const entry = versymOf(i);
       const versionIndex = entry === null ? null : entry & 0x7fff;
       facts.definitions.push({ symbol: name, versionIndex, version: versionIndex === null ? null : (defined.get(versionIndex) ?? null), hidden: entry !== null && (entry & 0x8000) !== 0 });
     }
-    facts.exports = [...exported].sort();
     facts.staticTlsReferences = staticTlsReferences(r, is64, facts.machine, all, all.indexOf(dynsym), start, end, strings);
     facts.imports.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
     facts.versionedImports.sort((a, b) => a.library.localeCompare(b.library) || a.version.localeCompare(b.version) || a.symbol.localeCompare(b.symbol));

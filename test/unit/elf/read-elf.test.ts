@@ -26,7 +26,7 @@ describe('readElf on real Debian libraries', () => {
     const libc = readElf(LIBC);
     expect(libc).toMatchObject({ class: 64, machine: 'x86_64', type: 'dyn', soname: 'libc.so.6' });
     expect(libc.versionDefinitions).toEqual(expect.arrayContaining(['GLIBC_2.2.5', 'GLIBC_2.34']));
-    expect(libc.exports).toEqual(expect.arrayContaining(['printf', 'strlen']));
+    expect(libc.definitions.map((d) => d.symbol)).toEqual(expect.arrayContaining(['printf', 'strlen']));
   });
 
   it('libz.so.1 needs libc.so.6 with versioned imports', () => {
@@ -35,7 +35,7 @@ describe('readElf on real Debian libraries', () => {
     expect(libz.needed).toContain('libc.so.6');
     expect(libz.versionedImports.length).toBeGreaterThan(0);
     expect(libz.versionedImports.every((i) => i.library === 'libc.so.6' && i.version.startsWith('GLIBC_'))).toBe(true);
-    expect(libz.exports).toContain('crc32');
+    expect(libz.definitions.map((d) => d.symbol)).toContain('crc32');
   });
 
   it('/bin/ls has the x86_64 loader as interpreter', () => {

@@ -17,7 +17,6 @@ function lookup(libs: Record<string, { versionDefinitions?: string[]; exports?: 
           versionDefinitions: lib.versionDefinitions ?? [],
           hasVersionDefinitions: lib.versionDefinitions !== undefined,
           hasVersionSymbols: lib.versionSymbols ?? lib.versionDefinitions !== undefined,
-          exports: lib.exports ?? [],
           // Defined at the base version when the library has symbol versions (any versioned reference binds there).
           definitions: (lib.exports ?? []).map((symbol) => ({ symbol, versionIndex: (lib.versionSymbols ?? lib.versionDefinitions !== undefined) ? 1 : null, version: null, hidden: false })),
         } };
