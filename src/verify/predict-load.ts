@@ -123,6 +123,25 @@ function relrProblems(what: string, facts: ElfFacts): LoadProblem[] {
   }];
 }
 
+/**
+ * dl-version.c's find_needed: a version need naming a library that nothing loaded (not the
+ * program's objects, not the plugin's closure) trips an assertion that aborts the process.
+ */
+function unloadedVersionNeeds(relocated: ReadonlyArray<{ what: string; facts: ElfFacts }>, loaded: readonly ScopeObject[]): LoadProblem[] {
+  const names = new Set(loaded.flatMap((o) => [o.name, o.facts.soname ?? '']).filter(Boolean));
+  return relocated.flatMap(({ what, facts }) =>
+    facts.versionNeeds
+      .filter((need) => !names.has(need.library))
+      .map((need) => ({
+        check: 'crash' as const,
+        message:
+          `${what} needs versions of ${need.library} (${list(need.versions)}) but does not load it (no DT_NEEDED leads to it): ` +
+          'ld.so aborts the whole process ("Inconsistency detected by ld.so: dl-version.c: …: _dl_check_map_versions: Assertion `needed != NULL\' failed!", exit 127)',
+        fix: `link ${what === 'the plugin' ? 'the plugin' : what} with ${need.library} as a DT_NEEDED dependency (its version needs and its DT_NEEDED entries come from the same link)`,
+      })),
+  );
+}
+
 const ISA_LEVEL_NAMES: Record<number, string> = { 1: 'x86-64 baseline', 2: 'x86-64-v2', 4: 'x86-64-v3', 8: 'x86-64-v4' };
 const isaNames = (bits: number) => [1, 2, 4, 8, 16, 32, 64, 128].filter((b) => (bits & b) !== 0).map((b) => ISA_LEVEL_NAMES[b] ?? `ISA bit ${b}`).join(' + ');
 
@@ -289,7 +308,10 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   );
   const isLoaded = (lib: ResolvedLibrary) => lib.via === 'already loaded';
   for (const lib of [...resolved.values(), ...deeper.map((d) => d.lib)]) {
-    if (!isLoaded(lib)) problems.push(...execStackProblems(lib.facts, lib.path, host, target.scope?.executable.facts.executableStack === true));
+    if (isLoaded(lib)) continue;
+    // A dependency is opened like the plugin (dl_open_worker passes __RTLD_DLOPEN down): the same header checks.
+    problems.push(...headerProblems(lib.facts, host).map((p) => ({ ...p, message: `${lib.path}: ${p.message}`, fix: `replace ${lib.path} in the host image with a shared library built for it` })));
+    problems.push(...execStackProblems(lib.facts, lib.path, host, target.scope?.executable.facts.executableStack === true));
   }
   // Versions that failed, per requiring object (`path\0version`): their symbols are not looked up.
   const failedVersions = new Set<string>();
@@ -346,6 +368,7 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   const lookupScope = [...global, ...local.filter((o) => !global.some((g) => g.path === o.path))];
   const relocated: Array<{ what: string; facts: ElfFacts }> = [{ what: 'the plugin', facts: plugin }, ...[...closure.values()].filter((l) => !isLoaded(l)).map((l) => ({ what: l.path, facts: l.facts }))];
   const ownClosure = new Set(local.map((o) => o.path));
+  if (!musl) problems.push(...unloadedVersionNeeds(relocated, lookupScope));
   for (const { what, facts } of relocated) {
     const missing: string[] = [];
     const crashes: string[] = [];

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLdSoHelp } from '../../src/verify/loader-cpu-view.js';
-import { renameVersionNeed } from '../helpers/bytes.js';
+import { renameVersionNeed, retagNeeded } from '../helpers/bytes.js';
 import { type BuiltCPlugins, buildCPlugins, relocked } from '../helpers/c-plugins.js';
 import { BASE_TRIXIE, HOST_BOOKWORM, HOST_MUSL, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { startHostContainer } from '../helpers/host-container.js';
@@ -42,6 +42,7 @@ const IMG = {
   hiddenVersion: 'plugin-builder/test-rules-hiddenversion:bookworm',
   indexTwo: 'plugin-builder/test-rules-indextwo:bookworm',
   tunables: 'plugin-builder/test-rules-tunables:bookworm',
+  depHeader: 'plugin-builder/test-rules-depheader:bookworm',
 };
 
 const work = await mkdtemp(join(tmpdir(), 'pb-rules-matrix-'));
@@ -84,6 +85,8 @@ async function hostLibraries(): Promise<Record<string, Buffer>> {
   // A copy of libsolo of the other ELF class: only its EI_CLASS byte differs.
   files['libsolo-other-class.so.1'] = Buffer.from(files['libsolo.so.1']!);
   files['libsolo-other-class.so.1'][4] = 1;
+  files['libsolo-freebsd.so.1'] = Buffer.from(files['libsolo.so.1']!);
+  files['libsolo-freebsd.so.1'][7] = 9;
   return files;
 }
 
@@ -110,6 +113,7 @@ const IMAGES: Record<keyof typeof IMG, string> = {
   hiddenVersion: image(HOST_BOOKWORM, cached('/opt/l', [['libfoo-hidden.so.1', 'libfoo.so.1']])),
   indexTwo: image(HOST_BOOKWORM, cached('/opt/l', [['libfoo-v12.so.1', 'libfoo.so.1']])),
   tunables: image(HOST_BOOKWORM, 'ENV GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096\n'),
+  depHeader: image(HOST_BOOKWORM, 'COPY libsolo-freebsd.so.1 /opt/h/libsolo.so.1\nENV LD_LIBRARY_PATH=/opt/h\n'),
 };
 
 const ieTls = (bytes: number) => `static __thread char buf[${bytes}] __attribute__((tls_model("initial-exec")));\nint Value(void) { buf[0]++; return buf[${bytes} - 1]; }\n`;
@@ -146,6 +150,7 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
       { name: 'rpathuser', source: calls('depa_value'), libs: DEV_LIBS('depa'), cflags: ['-Wl,--disable-new-dtags,-rpath,/opt/r'] },
       { name: 'runpathuser', source: calls('depa_value'), libs: DEV_LIBS('depa'), cflags: ['-Wl,--enable-new-dtags,-rpath,/opt/r'] },
       { name: 'solouser', source: calls('solo_value'), libs: DEV_LIBS('solo') },
+      { name: 'depbuser', source: calls('depb_value'), libs: DEV_LIBS('depb') },
       { name: 'foouser', source: calls('foo'), libs: DEV_LIBS('foo') },
       { name: 'weakref', source: 'extern int absent(void) __attribute__((weak));\nint Value(void) { return absent ? absent() : 1; }\n' },
       { name: 'noopen', source: 'int Value(void) { return 1; }\n', cflags: ['-Wl,-z,nodlopen'] },
@@ -182,6 +187,10 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
     const relr = Buffer.from(await glibc.bytes('relr'));
     renameVersionNeed(relr, 'GLIBC_ABI_DT_RELR', 'GLIBC_2.2.5');
     patched.relrWithoutNeed = await relocked(glibc, 'relr', relr);
+    // Its DT_NEEDED libdepb.so.1 made DT_DEBUG: the DEPB_1 need stays, nothing loads libdepb.
+    const depb = Buffer.from(await glibc.bytes('depbuser'));
+    retagNeeded(depb, 'libdepb.so.1', 21);
+    patched.versionNeedUnloaded = await relocked(glibc, 'depbuser', depb);
     await src('main.c', 'int Value(void) { return 1; }\nint main(void) { return Value(); }\n');
     gcc('pie', ['-pie', '-fPIE', '-rdynamic', 'main.c']);
     gcc('nopie', ['-no-pie', '-rdynamic', 'main.c']);
@@ -201,6 +210,8 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
     { rule: 'DT_RUNPATH is not inherited by the dependencies', plugins: () => glibc, plugin: 'runpathuser', image: IMG.rpathDir, expected: 'fails' },
     { rule: 'DT_RUNPATH $ORIGIN, the deployed file loaded by path', plugins: () => origin, plugin: 'originuser', image: IMG.origin, expected: 'loads' },
     { rule: "DT_RUNPATH $ORIGIN, the host runtime's sealed copy (/proc/self/fd)", plugins: () => origin, plugin: 'originuser', image: IMG.origin, expected: 'fails', loader: 'runtime' },
+    { rule: 'a dependency with an invalid OS ABI (the same header checks as the plugin)', plugins: () => glibc, plugin: 'solouser', image: IMG.depHeader, expected: 'fails' },
+    { rule: 'a version need naming a library nothing loads (dl-version.c assertion)', plugins: () => patched.versionNeedUnloaded!, plugin: 'depbuser', image: IMG.depVersionOk, expected: 'crashes' },
     { rule: 'a candidate of another ELF class is passed over', plugins: () => glibc, plugin: 'solouser', image: IMG.otherClass, expected: 'loads' },
     { rule: "ld.so.cache's glibc-hwcaps entry for the CPU's level comes first", plugins: () => glibc, plugin: 'solouser', image: IMG.hwcaps, expected: hasV2 ? 'fails' : 'loads' },
     { rule: 'legacy hwcaps subdirectory tls/ is searched first (glibc 2.36)', plugins: () => glibc, plugin: 'solouser', image: IMG.legacy, expected: 'fails' },

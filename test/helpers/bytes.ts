@@ -31,3 +31,24 @@ export function renameVersionNeed(bytes: Buffer, from: string, to: string): void
   bytes.write(to.padEnd(from.length + 1, '\0'), name, 'latin1');
   bytes.writeUInt32LE(elfHash(to), hashAt);
 }
+
+/** Give the DT_NEEDED entry naming `library` another tag (ELF64 little-endian, in place). */
+export function retagNeeded(bytes: Buffer, library: string, tag: number): void {
+  const shoff = Number(bytes.readBigUInt64LE(40));
+  const section = (i: number) => shoff + 64 * i;
+  for (let i = 0; i < bytes.readUInt16LE(60); i++) {
+    if (bytes.readUInt32LE(section(i) + 4) !== 6 /* SHT_DYNAMIC */) continue;
+    const start = Number(bytes.readBigUInt64LE(section(i) + 24));
+    const size = Number(bytes.readBigUInt64LE(section(i) + 32));
+    const strings = Number(bytes.readBigUInt64LE(section(bytes.readUInt32LE(section(i) + 40)) + 24));
+    for (let at = start; at < start + size; at += 16) {
+      if (bytes.readBigInt64LE(at) !== 1n) continue;
+      const name = strings + Number(bytes.readBigUInt64LE(at + 8));
+      if (bytes.toString('latin1', name, bytes.indexOf(0, name)) === library) {
+        bytes.writeBigInt64LE(BigInt(tag), at);
+        return;
+      }
+    }
+  }
+  throw new Error(`no DT_NEEDED ${library}`);
+}

@@ -10,7 +10,7 @@ import { LibrarySearch } from '../../../src/verify/library-search.js';
 import { parseLdSoHelp } from '../../../src/verify/loader-cpu-view.js';
 import { programScope } from '../../../src/verify/loading-program.js';
 import { predictLoad } from '../../../src/verify/predict-load.js';
-import { renameVersionNeed } from '../../helpers/bytes.js';
+import { renameVersionNeed, retagNeeded } from '../../helpers/bytes.js';
 import { staticTlsSurplus } from '../../../src/verify/static-tls.js';
 
 /**
@@ -112,6 +112,19 @@ describe(`glibc's symbol binding (check_match), judged and really loaded on this
   it('an unversioned reference binds to the one non-hidden versioned definition (no ambiguity)', async () => {
     await agree(FOO_USER, 'loads', join(work, 'foo-d'));
   });
+  it('a version need naming a library nothing loads aborts the process (dl-version.c find_needed)', async () => {
+    file('nov.c', 'int nov_value(void) { return 7; }\n');
+    file('nov.map', 'NOV_1 { global: nov_value; local: *; };\n');
+    shared('nov/libnov.so.1', 'nov.c', '-Wl,-soname,libnov.so.1', '-Wl,--version-script=nov.map');
+    const plugin = shared('libnovuser.so', file('novuser.c', 'int nov_value(void);\nint value(void) { return nov_value(); }\n'), '-Lnov', '-l:libnov.so.1');
+    await agree(plugin, 'loads', join(work, 'nov'));
+    // Its DT_NEEDED libnov.so.1 turned into DT_DEBUG: the NOV_1 need stays, nothing loads libnov.
+    const unneeded = patched(plugin, 'libnovuser-unneeded.so', (b) => {
+      retagNeeded(b, 'libnov.so.1', 21);
+      expect(readElf(b).needed).not.toContain('libnov.so.1');
+    });
+    expect(await agree(unneeded, 'crashes', join(work, 'nov'), /_dl_check_map_versions: Assertion `needed != NULL' failed/)).toContain('needs versions of libnov.so.1 (NOV_1) but does not load it');
+  });
   it('a weak undefined reference defined nowhere loads', async () => {
     await agree(shared('libweak.so', file('weak.c', 'extern int absent(void) __attribute__((weak));\nint value(void) { return absent ? absent() : 1; }\n')), 'loads');
   });
@@ -188,6 +201,17 @@ describe('ELF header rules (open_verify, _dl_map_object_from_fd)', () => {
     // The same object with its GLIBC_ABI_DT_RELR need renamed (name and ELF hash) to GLIBC_2.2.5.
     const withoutNeed = patched(relr, 'librelr-noneed.so', (b) => renameVersionNeed(b, 'GLIBC_ABI_DT_RELR', 'GLIBC_2.2.5'));
     await agree(withoutNeed, 'fails', undefined, /DT_RELR without GLIBC_ABI_DT_RELR dependency/);
+  });
+  it('a dependency gets the same header checks as the plugin', async () => {
+    file('dep.c', 'int dep_value(void) { return 2; }\n');
+    shared('hdr-dep/libhdrdep.so.1', 'dep.c', '-Wl,-soname,libhdrdep.so.1');
+    const plugin = shared('libhdruser.so', file('hdruser.c', 'int dep_value(void);\nint value(void) { return dep_value(); }\n'), '-Lhdr-dep', '-l:libhdrdep.so.1');
+    await agree(plugin, 'loads', join(work, 'hdr-dep'));
+    mkdirSync(join(work, 'hdr-dep-freebsd'), { recursive: true });
+    patched(join(work, 'hdr-dep/libhdrdep.so.1'), 'hdr-dep-freebsd/libhdrdep.so.1', (b) => (b[7] = 9));
+    expect(await agree(plugin, 'fails', join(work, 'hdr-dep-freebsd'), /ELF file OS ABI invalid/)).toContain('hdr-dep-freebsd/libhdrdep.so.1: its ELF OS ABI is 9');
+    shared('hdr-dep-noopen/libhdrdep.so.1', 'dep.c', '-Wl,-soname,libhdrdep.so.1', '-Wl,-z,nodlopen');
+    await agree(plugin, 'fails', join(work, 'hdr-dep-noopen'), /shared object cannot be dlopen\(\)ed/);
   });
   it('executables and DF_1_NOOPEN are refused', async () => {
     file('main.c', 'int main(void) { return 0; }\n');
