@@ -51,7 +51,7 @@ export async function readFirstEntry(tar: Readable, limit = 256 * 1024 * 1024): 
       if (header.type === 'file' || header.type === 'contiguous-file') return { type: 'file', data: await collect(entry, limit) };
       entry.resume();
       if (header.type === 'symlink') return { type: 'symlink', target: header.linkname ?? '' };
-      return { type: 'other' };
+      return { type: 'other', directory: header.type === 'directory' };
     }
     return null;
   } finally {

@@ -1,5 +1,5 @@
 /** One entry of a root filesystem, as read without following a final symlink. */
-export type FsEntry = { type: 'file'; data: Buffer } | { type: 'symlink'; target: string } | { type: 'other' };
+export type FsEntry = { type: 'file'; data: Buffer } | { type: 'symlink'; target: string } | { type: 'other'; directory: boolean };
 
 /**
  * Reads single entries of a root filesystem: an image (through a created container) or the
@@ -12,6 +12,11 @@ export interface RootEntryReader {
 /** Reads a file's bytes, following symlinks (relative or absolute) within the same root. */
 export interface RootFileSource {
   readFile(path: string): Promise<Buffer | null>;
+  /**
+   * The entry a path leads to after its symlinks: a file, or something else (a directory, a
+   * FIFO) where a loader would stop rather than look further. Optional: fakes may omit it.
+   */
+  readFinalEntry?(path: string): Promise<Exclude<FsEntry, { type: 'symlink' }> | null>;
 }
 
 const MAX_LINKS = 16;
@@ -32,16 +37,20 @@ function resolveLink(from: string, target: string): string {
  * never on the machine running this tool.
  */
 export function followingSymlinks(reader: RootEntryReader): RootFileSource {
+  const readFinalEntry = async (path: string): Promise<Exclude<FsEntry, { type: 'symlink' }> | null> => {
+    let current = path;
+    for (let hops = 0; hops <= MAX_LINKS; hops++) {
+      const entry = await reader.readEntry(current);
+      if (entry === null || entry.type !== 'symlink') return entry;
+      current = resolveLink(current, entry.target);
+    }
+    return null;
+  };
   return {
+    readFinalEntry,
     async readFile(path: string): Promise<Buffer | null> {
-      let current = path;
-      for (let hops = 0; hops <= MAX_LINKS; hops++) {
-        const entry = await reader.readEntry(current);
-        if (entry === null || entry.type === 'other') return null;
-        if (entry.type === 'file') return entry.data;
-        current = resolveLink(current, entry.target);
-      }
-      return null;
+      const entry = await readFinalEntry(path);
+      return entry?.type === 'file' ? entry.data : null;
     },
   };
 }

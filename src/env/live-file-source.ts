@@ -12,7 +12,7 @@ export class LiveEntryReader implements RootEntryReader {
       const info = await lstat(full);
       if (info.isSymbolicLink()) return { type: 'symlink', target: await readlink(full) };
       if (info.isFile()) return { type: 'file', data: await readFile(full) };
-      return { type: 'other' };
+      return { type: 'other', directory: info.isDirectory() };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;

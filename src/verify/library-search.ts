@@ -139,7 +139,7 @@ export function expandTokens(dir: string, origin: string | null, setup: Pick<Sea
  * (a file present but empty means no directories) or /lib:/usr/local/lib:/usr/lib.
  */
 export class LibrarySearch {
-  private readonly reads = new Map<string, Promise<Buffer | null>>();
+  private readonly reads = new Map<string, Promise<Buffer | 'not a file' | 'a directory' | null>>();
   private cache: Promise<LdCacheEntry[] | null> | null = null;
   private muslPath: Promise<{ dirs: string[]; via: FoundVia }> | null = null;
 
@@ -159,17 +159,26 @@ export class LibrarySearch {
     return want.class === 64 ? ['/lib64', '/usr/lib64'] : ['/lib', '/usr/lib'];
   }
 
-  private read(path: string): Promise<Buffer | null> {
+  /** A file's bytes; or, where the path leads to something else, what (a loader opens it and stops there). */
+  private read(path: string): Promise<Buffer | 'not a file' | 'a directory' | null> {
     let hit = this.reads.get(path);
     if (!hit) {
-      hit = this.files.readFile(path);
+      const { files } = this;
+      hit = files.readFinalEntry
+        ? files.readFinalEntry(path).then((e) => (e === null ? null : e.type === 'file' ? e.data : e.directory ? 'a directory' : 'not a file'))
+        : files.readFile(path);
       this.reads.set(path, hit);
     }
     return hit;
   }
 
+  private async readBytes(path: string): Promise<Buffer | null> {
+    const read = await this.read(path);
+    return typeof read === 'string' ? null : read;
+  }
+
   private ldCache(): Promise<LdCacheEntry[] | null> {
-    this.cache ??= this.read('/etc/ld.so.cache').then((bytes) => {
+    this.cache ??= this.readBytes('/etc/ld.so.cache').then((bytes) => {
       if (!bytes) return null;
       try {
         return parseLdCache(bytes);
@@ -183,7 +192,7 @@ export class LibrarySearch {
   }
 
   private muslSystemPath(): Promise<{ dirs: string[]; via: FoundVia }> {
-    this.muslPath ??= this.read(`/etc/ld-musl-${this.setup.arch}.path`).then((bytes) =>
+    this.muslPath ??= this.readBytes(`/etc/ld-musl-${this.setup.arch}.path`).then((bytes) =>
       bytes === null
         ? { dirs: ['/lib', '/usr/local/lib', '/usr/lib'], via: 'default directories' as const }
         : { dirs: splitPath(bytes.toString('latin1'), /[:\n]/), via: 'musl path file' as const },
@@ -195,6 +204,10 @@ export class LibrarySearch {
   private async open(name: string, path: string, via: FoundVia): Promise<SearchResult | 'next'> {
     const bytes = await this.read(path);
     if (!bytes) return 'next';
+    // open() succeeds on a directory and the header read fails (EISDIR): the search ends there.
+    // A FIFO or a device is not read at all here: opening a FIFO would block the loader.
+    if (bytes === 'a directory') return { name, path, error: 'cannot read file data: Is a directory' };
+    if (bytes === 'not a file') return { name, path, error: 'not a regular file (opening it blocks or fails)' };
     let facts: ElfFacts;
     try {
       facts = readElf(bytes);

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import type { FieldDifference } from '../errors.js';
@@ -7,6 +6,7 @@ import { withImageFiles } from '../env/image-files.js';
 import { probeFiles } from '../env/probe-image.js';
 import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
 import type { Lockfile } from '../lock/lockfile.js';
+import { openRegularFile, readExactly, UnsafeFileError } from '../util/safe-file.js';
 import { sha256Hex } from '../util/sha256.js';
 import { LibrarySearch } from './library-search.js';
 import type { LoaderCpuView } from './loader-cpu-view.js';
@@ -17,6 +17,24 @@ import { type GoProblem, checkGoPlugin } from './go-plugin-checks.js';
 import { type LoadCheck, predictLoad } from './predict-load.js';
 import { goFingerprint } from '../gomod/go-fingerprint.js';
 import { readGoBinary } from '../gomod/read-go-binary.js';
+
+// Plugins are read whole (the ELF reader works on bytes): a cap keeps a huge or sparse file from exhausting memory.
+const MAX_PLUGIN_BYTES = 1024 * 1024 * 1024;
+
+/** A local plugin file, read without following a final symlink or blocking on a FIFO. */
+async function readLocalPlugin(path: string): Promise<Buffer | UnsafeFileError> {
+  try {
+    const { handle, stats } = await openRegularFile(path, 'plugin file', { maxSize: MAX_PLUGIN_BYTES });
+    try {
+      return await readExactly(handle, stats.size, path);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (err instanceof UnsafeFileError) return err;
+    throw err;
+  }
+}
 
 const GLIBC_LOADERS: Record<string, string> = { x86_64: '/lib64/ld-linux-x86-64.so.2', aarch64: '/lib/ld-linux-aarch64.so.1' };
 
@@ -130,9 +148,15 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
     for (const [name, entry] of Object.entries(request.lock.plugins).sort(([a], [b]) => a.localeCompare(b))) {
       const problems: Problem[] = [];
       const where = request.dir ? join(request.dir, entry.file) : `${request.image}:${request.pluginsPath}/${entry.file}`;
-      const bytes = request.dir
-        ? await readFile(join(request.dir, entry.file)).catch(() => null)
-        : await files.readFile(`${request.pluginsPath}/${entry.file}`);
+      const local = request.dir ? await readLocalPlugin(join(request.dir, entry.file)) : null;
+      if (local instanceof UnsafeFileError && local.code !== 'FILE_MISSING') {
+        plugins.push({
+          name, file: entry.file, bytes: 'mismatch', loadable: null, outcome: 'unknown', notes: [],
+          problems: [{ check: 'bytes', message: local.message, fix: local.fix ?? 'deploy the plugin files together with their lockfile' }],
+        });
+        continue;
+      }
+      const bytes = request.dir ? (local instanceof UnsafeFileError ? null : local) : await files.readFile(`${request.pluginsPath}/${entry.file}`);
       if (!bytes) {
         plugins.push({
           name, file: entry.file, bytes: 'missing', loadable: null, outcome: 'unknown', notes: [],

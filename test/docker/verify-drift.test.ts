@@ -1,4 +1,5 @@
-import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,25 @@ describe.skipIf(skipDocker)('builder verify and builder drift (real engine)', ()
     const text = await cli(project, ['verify']);
     expect(text.stdout).toContain('environment: matches the lockfile');
     expect(text.stdout).toContain('2 plugin(s), 0 with problems');
+  });
+
+  it('verify --dir refuses a FIFO, a directory or a symlink where a plugin should be, without blocking on the FIFO', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pb-verify-special-'));
+    await cp(join(plugins, 'builder.lock.json'), join(dir, 'builder.lock.json'));
+    execFileSync('mkfifo', [join(dir, 'libgreet.so')]);
+    await mkdir(join(dir, 'libshout.so'));
+    const run = await cli(dir, ['verify', '--dir', dir, '--json']);
+    expect(run.code, run.stderr).toBe(1);
+    const report = JSON.parse(run.stdout) as VerifyReport;
+    expect(report.plugins.map((p) => [p.name, p.bytes, p.outcome, p.problems[0]?.message])).toEqual([
+      ['greet', 'mismatch', 'unknown', `plugin file ${join(dir, 'libgreet.so')} is a FIFO; only regular files are read.`],
+      ['shout', 'mismatch', 'unknown', `plugin file ${join(dir, 'libshout.so')} is a directory; only regular files are read.`],
+    ]);
+    await rm(join(dir, 'libshout.so'), { recursive: true });
+    await symlink(join(plugins, 'libshout.so'), join(dir, 'libshout.so'));
+    const linked = JSON.parse((await cli(dir, ['verify', '--dir', dir, '--json'])).stdout) as VerifyReport;
+    expect(linked.plugins[1]?.problems[0]?.message).toContain('is a symbolic link; it is not followed');
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('verify reads the plugins out of an image and flags a tampered one there', async () => {

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cacheLookup, parseLdCache } from '../../../src/elf/ld-so-cache.js';
+import { followingSymlinks } from '../../../src/env/file-source.js';
+import { LiveEntryReader } from '../../../src/env/live-file-source.js';
 import { readElf } from '../../../src/elf/read-elf.js';
 import { LibrarySearch } from '../../../src/verify/library-search.js';
 import { parseLdSoHelp } from '../../../src/verify/loader-cpu-view.js';
@@ -64,7 +66,7 @@ function realLoad(plugin: string, ldLibraryPath?: string, tunables?: string): { 
 }
 
 async function predicted(plugin: string, ldLibraryPath?: string, tunables?: string): Promise<{ outcome: Outcome; why: string }> {
-  const files = { readFile: (p: string) => readFile(p).catch(() => null) };
+  const files = followingSymlinks(new LiveEntryReader('/'));
   const search = new LibrarySearch(files, {
     family: 'glibc', arch: 'x86_64', multiarch: 'x86_64-linux-gnu', ldLibraryPath: ldLibraryPath ?? null, program: null, want: { class: 64, machine: 'x86_64' }, cpu: CPU,
   });
@@ -285,5 +287,9 @@ describe('search paths', () => {
     patched(join(work, 'good/libsolo.so.1'), 'other-class/libsolo.so.1', (b) => (b[4] = 1));
     await agree(join(work, 'libsolouser.so'), 'loads', `${join(work, 'other-class')}:${join(work, 'good')}`);
     await agree(join(work, 'libsolouser.so'), 'fails', join(work, 'other-class'), /cannot open shared object file|wrong ELF class/);
+  });
+  it('a directory of that name stops the search ("cannot read file data: Is a directory")', async () => {
+    mkdirSync(join(work, 'dir-first/libsolo.so.1'), { recursive: true });
+    await agree(join(work, 'libsolouser.so'), 'fails', `${join(work, 'dir-first')}:${join(work, 'good')}`, /cannot read file data: Is a directory/);
   });
 });
