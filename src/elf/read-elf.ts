@@ -74,7 +74,7 @@ export interface ElfFacts {
   version: number;
   phentsize: number;
   /** PT_LOAD segments (their file offset and address), and whether a non-empty PT_DYNAMIC exists. */
-  loadSegments: Array<{ offset: number; vaddr: number }>;
+  loadSegments: Array<{ offset: number; vaddr: number; filesz: number }>;
   hasDynamicSegment: boolean;
   /** GNU_PROPERTY_X86_ISA_1_NEEDED of the first GNU property note (baseline 1, v2 2, v3 4, v4 8); 0 when absent. */
   x86IsaNeeded: number;
@@ -108,6 +108,12 @@ export interface ElfFacts {
   /** Initial-exec TLS relocations (TPOFF), one per distinct target. */
   staticTlsReferences: StaticTlsReference[];
   goBuildInfo: GoBuildInfo | null;
+  /**
+   * Go: each linked package's link-time hash (`go.link.pkghashbytes.<package>`, hex), which
+   * plugin.Open compares between a plugin and its host. Empty for anything but Go plugins and
+   * hosts that import "plugin" (they export these symbols dynamically).
+   */
+  goPackageHashes: Record<string, string>;
 }
 
 // Caps that keep hostile input from turning into huge loops or allocations.
@@ -270,7 +276,11 @@ function programHeaders(r: ByteReader, is64: boolean, machine: string): ProgramH
     }
     if (type === PT_GNU_STACK) out.executableStack = (r.u32(at + (is64 ? 4 : 24), 'p_flags') & PF_X) !== 0;
     if (type === PT_LOAD && out.loadSegments.length < MAX_LISTED_SEGMENTS) {
-      out.loadSegments.push({ offset: r.word(at + (is64 ? 8 : 4), is64, 'p_offset'), vaddr: r.word(at + (is64 ? 16 : 8), is64, 'p_vaddr') });
+      out.loadSegments.push({
+        offset: r.word(at + (is64 ? 8 : 4), is64, 'p_offset'),
+        vaddr: r.word(at + (is64 ? 16 : 8), is64, 'p_vaddr'),
+        filesz: r.word(at + (is64 ? 32 : 16), is64, 'p_filesz'),
+      });
     }
     if (type === PT_DYNAMIC && r.word(at + (is64 ? 32 : 16), is64, 'p_filesz') > 0) out.hasDynamicSegment = true;
     if (type === PT_TLS) {
@@ -356,6 +366,18 @@ function staticTlsReferences(
   return [...targets.values()];
 }
 
+const GO_PACKAGE_HASH = 'go.link.pkghashbytes.';
+const MAX_GO_HASH_BYTES = 64;
+
+/** The file bytes (hex) behind a virtual address range, through the PT_LOAD segments; null when not in the file. */
+function bytesAt(r: ByteReader, segments: ElfFacts['loadSegments'], vaddr: number, size: number): string | null {
+  if (size === 0 || size > MAX_GO_HASH_BYTES) return null;
+  const segment = segments.find((s) => vaddr >= s.vaddr && vaddr + size <= s.vaddr + s.filesz);
+  if (!segment) return null;
+  const bytes = r.slice(segment.offset + (vaddr - segment.vaddr), size, 'Go package hash');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
 /** Parse an ELF object into the facts a loader and a compatibility check need. Throws ElfFormatError. */
 export function readElf(bytes: Uint8Array): ElfFacts {
   if (bytes.length < 4 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
@@ -388,6 +410,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     hasRelr: false,
     staticTlsReferences: [],
     goBuildInfo: null,
+    goPackageHashes: {},
     rpath: null,
     runpath: null,
     flags1: 0,
@@ -492,6 +515,10 @@ export function readElf(bytes: Uint8Array): ElfFacts {
         (other & 3) !== STV_HIDDEN &&
         (other & 3) !== STV_INTERNAL;
       if (!bindable) continue;
+      if (name.startsWith(GO_PACKAGE_HASH)) {
+        const hash = bytesAt(r, facts.loadSegments, value, r.word(at + (is64 ? 16 : 8), is64, 'st_size'));
+        if (hash) facts.goPackageHashes[name.slice(GO_PACKAGE_HASH.length)] = hash;
+      }
       const entry = versymOf(i);
       const versionIndex = entry === null ? null : entry & 0x7fff;
       facts.definitions.push({ symbol: name, versionIndex, version: versionIndex === null ? null : (defined.get(versionIndex) ?? null), hidden: entry !== null && (entry & 0x8000) !== 0 });

@@ -2,8 +2,13 @@ import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import type { GoBuildInfo } from '../elf/go-buildinfo.js';
 import { ElfFormatError, readElf } from '../elf/read-elf.js';
 
+/** A Go host executable: its build info, and the link-time hashes of the packages it exports to plugins. */
+export interface GoHostBinary extends GoBuildInfo {
+  packageHashes: Record<string, string>;
+}
+
 /** Read a Go executable's build info out of an image's files (no process is started). */
-export async function readGoBinary(files: { readFile(path: string): Promise<Buffer | null> }, image: string, binary: string): Promise<GoBuildInfo> {
+export async function readGoBinary(files: { readFile(path: string): Promise<Buffer | null> }, image: string, binary: string): Promise<GoHostBinary> {
   const bytes = await files.readFile(binary);
   const fail = (why: string) =>
     new BuilderError('HOST_BINARY_UNUSABLE', `host.binary ${binary} in ${image} ${why}.`, {
@@ -12,9 +17,9 @@ export async function readGoBinary(files: { readFile(path: string): Promise<Buff
     });
   if (!bytes) throw fail('does not exist');
   try {
-    const info = readElf(bytes).goBuildInfo;
-    if (!info) throw fail('has no Go build info (not a Go program, or built without it)');
-    return info;
+    const facts = readElf(bytes);
+    if (!facts.goBuildInfo) throw fail('has no Go build info (not a Go program, or built without it)');
+    return { ...facts.goBuildInfo, packageHashes: facts.goPackageHashes };
   } catch (err) {
     if (err instanceof ElfFormatError) throw fail(`is not a readable ELF executable (${err.message})`);
     throw err;

@@ -194,7 +194,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
           staticTlsSurplus: staticTlsSurplus(env),
           cpu,
         });
-        if (goHost && binary && entry.kind === 'go-plugin') loadProblems.push(...checkGoPlugin(entry, bytes, goHost, binary));
+        if (goHost && binary && entry.kind === 'go-plugin') loadProblems.push(...checkGoPlugin(entry, bytes, facts.goPackageHashes, goHost, binary));
         loadable = loadProblems.length === 0;
         problems.push(...loadProblems);
       } catch (err) {

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { EnvironmentMismatchError } from '../../src/errors.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import type { VerifyReport } from '../../src/verify/verify-plugins.js';
-import { BASE_TRIXIE, GO_HOST_BOOKWORM, GO_HOST_SHARED11, GO_HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
+import { BASE_TRIXIE, GO_HOST_BOOKWORM, GO_HOST_NOTRIM, GO_HOST_NOTRIM_ELSEWHERE, GO_HOST_SHARED11, GO_HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { CountingEngine } from '../helpers/counting-engine.js';
 import { runWithDir } from '../helpers/images.js';
 import { cli, copyProject, editJson } from '../helpers/project.js';
@@ -87,6 +87,27 @@ describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Op
     const unchecked = await runWithDir(GO_HOST_SHARED11, join(dir, 'dist/plugins'), '/app/plugins', ['-no-verify']);
     expect(unchecked.output).toContain('plugin was built with a different version of package example.com/shared');
     expect(unchecked.exitCode).toBe(1);
+  });
+
+  it('hosts built without -trimpath: verify compares the link-time package hashes plugin.Open compares, and predicts what really happens', async () => {
+    // Built from /work/app: the shared package's identity includes /work/app/shared, the plugin's /src/shared.
+    const dir = await goProject(GO_HOST_NOTRIM_ELSEWHERE);
+    const built = await cli(dir, ['build']);
+    expect(built.code, built.stderr).toBe(0);
+    const verdict = (JSON.parse((await cli(dir, ['verify', '--json'])).stdout) as VerifyReport).plugins[0];
+    expect(verdict?.outcome).toBe('fails');
+    const problem = verdict?.problems.find((p) => p.check === 'go-package');
+    expect(problem?.message).toMatch(/^package example\.com\/shared differs between the plugin and \/app\/gohost \(link-time hash [0-9a-f]{16} vs [0-9a-f]{16}\): plugin\.Open would fail/);
+    expect(problem?.message).toContain('was built without -trimpath');
+    // The host's own checks (sha256, Go version, module versions) pass; plugin.Open does not.
+    const real = await runWithDir(GO_HOST_NOTRIM_ELSEWHERE, join(dir, 'dist/plugins'), '/app/plugins', []);
+    expect(real.output).toContain('plugin was built with a different version of package example.com/shared');
+
+    // The same plugin bytes for the host built from /src, where builder compiles plugins too: equal hashes, and it loads.
+    const same = await cli(dir, ['verify', '--image', GO_HOST_NOTRIM, '--dir', join(dir, 'dist/plugins'), '--json']);
+    expect((JSON.parse(same.stdout) as VerifyReport).plugins[0]?.problems.filter((p) => p.check.startsWith('go-'))).toEqual([]);
+    const loads = await runWithDir(GO_HOST_NOTRIM, join(dir, 'dist/plugins'), '/app/plugins', []);
+    expect(loads.output).toContain('loaded hello: greet("world")');
   });
 
   it('Go 1.24 (trixie) for the Go 1.19 host: refused before building; verify flags such a plugin; loading it crashes the host', async () => {
