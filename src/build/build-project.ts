@@ -32,7 +32,7 @@ import { isInside } from '../config/validate-config.js';
 import { collectPluginSources } from './collect-plugin-sources.js';
 import { commitOutputs } from './commit-outputs.js';
 import { acquireProjectLock } from './project-lock.js';
-import { goFacts, refuseGoModuleMismatches } from './go-facts.js';
+import { goFacts, packageMismatchReason, refuseGoModuleMismatches } from './go-facts.js';
 import { planPluginBuild } from './plan-plugin-build.js';
 import { type BuildEnvironment, resolveEnvironment } from './resolve-environment.js';
 import { cCompiler } from './toolchain.js';
@@ -59,7 +59,7 @@ export interface LockfileSigner {
 
 export interface BuildOptions {
   check: boolean;
-  /** Build go-plugins even when their modules differ from the host's (to see the failure for real). */
+  /** Build go-plugins even when their modules or package hashes differ from the host's (to see the failure for real). */
   skipGoModuleCheck?: boolean;
   /** Plugins built at once; default: the number of CPUs. */
   jobs?: number;
@@ -377,9 +377,18 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
     ctx.report({ type: 'plugin-failed', name: plugin.name, seconds, reason: outcome.reason, output: outcome.output, outputBytes: outcome.outputBytes });
     return { ...base, seconds, status: 'failed', reason: outcome.reason, output: outcome.output, outputBytes: outcome.outputBytes };
   }
+  const facts = isCFamily(plugin.kind) ? null : await goFacts(outcome.path, env.toolchain.go, sources.goMod);
+  const hostBinary = env.host.goBuildInfo;
+  const refused = plugin.kind === 'go-plugin' && facts && hostBinary && config.hostBinary && !job.options.skipGoModuleCheck
+    ? packageMismatchReason(facts.packageHashes, hostBinary, config.hostBinary)
+    : null;
+  if (refused) {
+    ctx.report({ type: 'plugin-failed', name: plugin.name, seconds, reason: refused, output: '', outputBytes: 0 });
+    return { ...base, seconds, status: 'failed', reason: refused, output: '', outputBytes: 0 };
+  }
   ctx.report({ type: 'plugin-built', name: plugin.name, seconds, sha256: outcome.sha256, size: outcome.size });
   job.artifacts.set(plugin.name, outcome.path);
-  const go = isCFamily(plugin.kind) ? {} : await goFacts(outcome.path, env.toolchain.go, sources.goMod);
+  const go = facts?.locked ?? {};
   if (!job.options.check) return { ...base, ...go, seconds, status: 'built', sha256: outcome.sha256, size: outcome.size };
   const lockedSha256 = lockedEntry?.sha256;
   const identical = lockedSha256 === outcome.sha256;

@@ -10,21 +10,46 @@ import { type GoModFile, parseGoMod } from '../gomod/parse-go-mod.js';
 import type { LockedGoModule } from '../lock/lockfile.js';
 import type { BuildReporter } from './build-events.js';
 import type { ProbedHost } from './probe-host.js';
+import { type DifferingPackage, differingPackages } from '../gomod/package-hashes.js';
+import type { GoHostBinary } from '../gomod/read-go-binary.js';
 
 /**
  * Go version and modules of a built Go artifact. A c-shared library carries Go's build info;
  * a Go plugin carries none, so its modules are read from its file table (module@version
  * paths, replacements from go.mod) and its Go version is the builder's, which built it.
  */
-export async function goFacts(path: string, toolchainGo: string | undefined, goMod: GoModFile | null): Promise<{ goVersion?: string; deps?: LockedGoModule[] }> {
+export async function goFacts(
+  path: string,
+  toolchainGo: string | undefined,
+  goMod: GoModFile | null,
+): Promise<{ locked: { goVersion?: string; deps?: LockedGoModule[] }; packageHashes: Record<string, string> }> {
   const bytes = await readFile(path);
-  const info = readElf(bytes).goBuildInfo;
-  if (info) return { goVersion: info.goVersion, deps: lockedModules(info.deps) };
+  const facts = readElf(bytes);
+  const info = facts.goBuildInfo;
+  if (info) return { locked: { goVersion: info.goVersion, deps: lockedModules(info.deps) }, packageHashes: facts.goPackageHashes };
   const deps = modulesFromFilePaths(bytes).map((m): LockedGoModule => {
     const replace = goMod?.replace.find((r) => r.from === m.path && (r.fromVersion === null || r.fromVersion === m.version));
     return { ...m, ...(replace ? { replace: { path: replace.to, version: replace.toVersion ?? '(devel)' } } : {}) };
   });
-  return { ...(toolchainGo ? { goVersion: toolchainGo } : {}), deps };
+  return { locked: { ...(toolchainGo ? { goVersion: toolchainGo } : {}), deps }, packageHashes: facts.goPackageHashes };
+}
+
+/**
+ * Why a built go-plugin would not open in the host: packages whose link-time hashes differ
+ * (plugin.Open's own comparison). Without -trimpath the directory a package was compiled from
+ * is part of that hash, and builder does not compile from the host's directories.
+ */
+export function packageMismatchReason(pluginHashes: Record<string, string>, host: GoHostBinary, binary: string): string | null {
+  const differing = differingPackages(pluginHashes, host.packageHashes);
+  if (differing.length === 0) return null;
+  const first = differing[0] as DifferingPackage;
+  return (
+    `${differing.map((d) => d.package).join(', ')} ${differing.length === 1 ? 'differs' : 'differ'} from ${binary}'s (link-time hash ${first.plugin} vs ${first.host}): ` +
+    `plugin.Open would refuse it ("plugin was built with a different version of package ${first.package}"). ` +
+    (host.settings['-trimpath'] === 'true'
+      ? 'Build the plugin from the same module versions, sources and build tags as the host.'
+      : `${binary} was built without -trimpath, so each package's identity includes the directory it was compiled from, which builder does not reproduce: rebuild the host with -trimpath.`)
+  );
 }
 
 /**

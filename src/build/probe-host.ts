@@ -2,14 +2,13 @@ import type { ProjectConfig } from '../config/config.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { withImageFiles } from '../env/image-files.js';
 import { type ProbedImage, probeFiles } from '../env/probe-image.js';
-import type { GoBuildInfo } from '../elf/go-buildinfo.js';
-import { readGoBinary } from '../gomod/read-go-binary.js';
+import { type GoHostBinary, readGoBinary } from '../gomod/read-go-binary.js';
 import { goFingerprint } from '../gomod/go-fingerprint.js';
 
 export interface ProbedHost extends ProbedImage {
   binary?: string;
   /** The Go host executable's build info (config host.binary). */
-  goBuildInfo: GoBuildInfo | null;
+  goBuildInfo: GoHostBinary | null;
 }
 
 /** The host image's fingerprint; with host.binary, including the Go host's version, settings and modules. */

@@ -1,4 +1,5 @@
 import { modulesFromFilePaths } from '../elf/go-file-modules.js';
+import { differingPackages } from '../gomod/package-hashes.js';
 import type { GoHostBinary } from '../gomod/read-go-binary.js';
 import { describeModule } from '../gomod/go-fingerprint.js';
 import type { LockedPlugin } from '../lock/lockfile.js';
@@ -41,9 +42,8 @@ export function checkGoPlugin(entry: LockedPlugin, bytes: Uint8Array, pluginHash
   }
   // A module already reported explains the differing hashes of its packages.
   const trimmed = host.settings['-trimpath'] === 'true';
-  for (const [pkg, hash] of Object.entries(pluginHashes).sort(([a], [b]) => a.localeCompare(b))) {
-    const hostHash = host.packageHashes[pkg];
-    if (hostHash === undefined || hostHash === hash || mismatchedModules.some((m) => pkg === m || pkg.startsWith(`${m}/`))) continue;
+  for (const { package: pkg, plugin: hash, host: hostHash } of differingPackages(pluginHashes, host.packageHashes)) {
+    if (mismatchedModules.some((m) => pkg === m || pkg.startsWith(`${m}/`))) continue;
     problems.push({
       check: 'go-package',
       message:

@@ -92,7 +92,14 @@ describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Op
   it('hosts built without -trimpath: verify compares the link-time package hashes plugin.Open compares, and predicts what really happens', async () => {
     // Built from /work/app: the shared package's identity includes /work/app/shared, the plugin's /src/shared.
     const dir = await goProject(GO_HOST_NOTRIM_ELSEWHERE);
-    const built = await cli(dir, ['build']);
+    // builder build compares the same hashes after compiling, and writes nothing.
+    const refused = await cli(dir, ['build']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/example\.com\/shared differs from \/app\/gohost's \(link-time hash [0-9a-f]{16} vs [0-9a-f]{16}\): plugin\.Open would refuse it/);
+    expect(refused.stderr).toContain('was built without -trimpath');
+    expect(refused.stderr).toContain('rebuild the host with -trimpath');
+    await expect(readFile(join(dir, 'dist/plugins/libhello.so'))).rejects.toThrow(/ENOENT/);
+    const built = await cli(dir, ['build', '--skip-go-module-check']);
     expect(built.code, built.stderr).toBe(0);
     const verdict = (JSON.parse((await cli(dir, ['verify', '--json'])).stdout) as VerifyReport).plugins[0];
     expect(verdict?.outcome).toBe('fails');

@@ -32,7 +32,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('--check', 'rebuild in fresh containers and verify the bytes equal the lockfile; writes nothing')
     .option('-j, --jobs <n>', 'plugins built at once (default: number of CPUs)')
     .option('--no-cache', 'do not use the persistent compiler cache volume (it never changes the artifacts)')
-    .option('--skip-go-module-check', 'build go-plugins even if their modules differ from the host binary\'s (they will fail to load)')
+    .option('--skip-go-module-check', 'build go-plugins even if their modules or packages differ from the host binary\'s (they will fail to load)')
     .option('--sign-key <file>', 'sign the lockfile with this private key (builder keygen): writes <lockfile>.sig')
     .option('--no-wait', 'fail at once when another build of this project is running, instead of waiting for it')
     .option('--engine-timeout <seconds>', 'time limit for each quick engine request (transfers get 20×); default 30')
