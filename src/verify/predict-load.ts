@@ -5,7 +5,7 @@ import { compareVersions } from '../elf/versions.js';
 import { providerHint } from './library-hints.js';
 import { type FoundLibrary, isFound, isMuslBuiltin, type LibraryLookup, type Requester, walkNeeded } from './library-search.js';
 import { alreadyLoaded, globalScope, type ProgramScope } from './loading-program.js';
-import { bindSymbol, type ScopeObject } from './symbol-binding.js';
+import { bindSymbol, type BindingRules, type ScopeObject } from './symbol-binding.js';
 import { STATIC_TLS_SURPLUS, staticTlsShortfall } from './static-tls.js';
 import type { LoaderCpuView } from './loader-cpu-view.js';
 
@@ -42,6 +42,11 @@ export interface LoadTarget {
   /** glibc's static TLS surplus in the loading process (default STATIC_TLS_SURPLUS; GLIBC_TUNABLES can change it). */
   staticTlsSurplus?: number;
 }
+
+const bindingRules = (target: LoadTarget): BindingRules => ({
+  musl: target.fingerprint.libc.family === 'musl',
+  versionAssert: target.fingerprint.libc.family === 'glibc' && compareVersions(target.fingerprint.libc.version, '2.41') < 0,
+});
 
 /** How the loader names an object in its messages: its path (the plugin's as the program opens it). */
 const loaderName = (what: string, target: LoadTarget) => (what === 'the plugin' ? (target.pluginPath ?? '…') : what);
@@ -184,7 +189,7 @@ function staticTlsProblems(
   // glibc relocates the new objects dependencies first (the reverse of their init order).
   for (const { what, facts } of [...relocated].reverse()) {
     for (const ref of facts.staticTlsReferences) {
-      const defining = ref.symbol === null ? { path: what, facts } : bindSymbol(lookupScope, { symbol: ref.symbol, version: null, weak: false }, musl);
+      const defining = ref.symbol === null ? { path: what, facts } : bindSymbol(lookupScope, { symbol: ref.symbol, version: null, weak: false }, bindingRules(target));
       const object = 'kind' in defining ? (defining.kind === 'unbound' ? null : defining.object) : defining;
       if (!object || startup.has(object.path) || !object.facts.tls || wanted.has(object.path)) continue;
       wanted.set(object.path, { path: object.path, block: object.facts.tls, from: what, symbol: ref.symbol });
@@ -376,7 +381,7 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
     const libraryOf = new Map(facts.versionedImports.map((i) => [`${i.symbol}@${i.version}`, i.library]));
     for (const ref of facts.imports) {
       if (ref.version && failedVersions.has(`${what}\0${ref.version}`)) continue;
-      const binding = bindSymbol(lookupScope, { ...ref, library: ref.version ? libraryOf.get(`${ref.symbol}@${ref.version}`) ?? null : null }, musl);
+      const binding = bindSymbol(lookupScope, { ...ref, library: ref.version ? libraryOf.get(`${ref.symbol}@${ref.version}`) ?? null : null }, bindingRules(target));
       if (binding.kind === 'crash') {
         crashes.push(`${ref.symbol}@${ref.version}`);
         crashedIn = binding.object.path;

@@ -14,6 +14,12 @@ export type Binding =
   | { kind: 'crash'; object: ScopeObject }
   | { kind: 'unbound' };
 
+/** Which loader binds: musl, or glibc with or without check_match's version assertion (removed in 2.41). */
+export interface BindingRules {
+  musl: boolean;
+  versionAssert: boolean;
+}
+
 export interface Reference extends ImportedSymbol {
   /** The library its version need names (.gnu.version_r vn_file), for a versioned reference. */
   library?: string | null;
@@ -44,14 +50,15 @@ function definitionsOf(facts: ElfFacts, symbol: string): readonly SymbolDefiniti
   return index.get(symbol) ?? [];
 }
 
-function matchIn(object: ScopeObject, ref: Reference, musl: boolean): Binding | null {
+function matchIn(object: ScopeObject, ref: Reference, { musl, versionAssert }: BindingRules): Binding | null {
   const candidates = definitionsOf(object.facts, ref.symbol);
   if (candidates.length === 0) return null;
   // musl compares no version names: it skips hidden (foo@V) definitions and takes the rest.
   if (musl) return candidates.some((d) => !d.hidden) ? { kind: 'bound', object } : null;
   // glibc accepts any definition of an object without .gnu.version (check_match's assertion aside).
   if (!object.facts.hasVersionSymbols) {
-    if (ref.version && ref.library && namesMatch(object, ref.library)) return { kind: 'crash', object };
+    // glibc up to 2.40 asserts the object is not the one the version need names; 2.41 dropped that assert (bdaf500353).
+    if (versionAssert && ref.version && ref.library && namesMatch(object, ref.library)) return { kind: 'crash', object };
     return { kind: 'bound', object };
   }
   if (ref.version) {
@@ -63,9 +70,9 @@ function matchIn(object: ScopeObject, ref: Reference, musl: boolean): Binding | 
 }
 
 /** Bind `ref` in scope order (the global scope, then the plugin's closure breadth-first): the first object that matches. */
-export function bindSymbol(scope: readonly ScopeObject[], ref: Reference, musl: boolean): Binding {
+export function bindSymbol(scope: readonly ScopeObject[], ref: Reference, rules: BindingRules): Binding {
   for (const object of scope) {
-    const binding = matchIn(object, ref, musl);
+    const binding = matchIn(object, ref, rules);
     if (binding) return binding;
   }
   return { kind: 'unbound' };

@@ -62,6 +62,9 @@ describe('predictLoad (with fake host libraries)', () => {
     const crash = await predictLoad(plugin, { fingerprint: GLIBC_236, libraries: lookup({ 'libnov.so.1': { exports: ['nov_value'] } }) });
     expect(crash.map((p) => p.check)).toEqual(['crash']);
     expect(crash[0]?.message).toContain('nov_value@NOV_1 is a versioned reference to /lib/x86_64-linux-gnu/libnov.so.1, which has no symbol versions');
+    // glibc 2.41 removed that assertion (bdaf500353): the reference simply binds.
+    const glibc241 = { ...GLIBC_236, libc: { family: 'glibc' as const, version: '2.41' } };
+    expect(await predictLoad(plugin, { fingerprint: glibc241, libraries: lookup({ 'libnov.so.1': { exports: ['nov_value'] } }) })).toEqual([]);
     // Version symbols but no definitions: dl-version.c accepts it and the lookup does not assert.
     expect(await predictLoad(plugin, { fingerprint: GLIBC_236, libraries: lookup({ 'libnov.so.1': { exports: ['nov_value'], versionSymbols: true } }) })).toEqual([]);
     // Version definitions without NOV_1: the loader's "version `NOV_1' not found".
