@@ -41,6 +41,9 @@ export interface LibraryLookup {
   find(name: string, requester: Requester | null): Promise<SearchResult>;
 }
 
+/** musl's loader, the object that answers libc.so, libc.so.6, libm.so.6 … itself (isMuslBuiltin). */
+export const findMuslLoader = (lookup: LibraryLookup, arch: string): Promise<SearchResult> => lookup.find(`ld-musl-${arch}.so.1`, null);
+
 /** One name met while walking a closure: who asked (the chain of names down to the asker) and what was found. */
 export interface NeededStep {
   name: string;

@@ -1,8 +1,9 @@
 import { dirname, posix } from 'node:path';
+import { envValue } from '../env/env-value.js';
 import type { RootFileSource } from '../env/file-source.js';
 import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
 import type { ScopeObject } from './symbol-binding.js';
-import { type FoundLibrary, isFound, isMuslBuiltin, type LibrarySearch, type Requester, walkNeeded } from './library-search.js';
+import { findMuslLoader, type FoundLibrary, isFound, isMuslBuiltin, type LibrarySearch, type Requester, walkNeeded } from './library-search.js';
 
 /** Which program loads the plugins, and how that was decided. */
 export interface LoadingProgram {
@@ -41,7 +42,7 @@ function firstWord(argv: readonly string[]): string | null {
 
 async function onPath(files: RootFileSource, name: string, env: readonly string[]): Promise<string | null> {
   if (name.includes('/')) return name;
-  const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  const path = envValue(env, 'PATH') ?? DEFAULT_PATH;
   for (const dir of path.split(':').filter(Boolean)) {
     const candidate = `${dir.replace(/\/+$/, '')}/${name}`;
     if (await files.readFile(candidate)) return candidate;
@@ -93,7 +94,7 @@ export async function programScope(files: RootFileSource, search: LibrarySearch,
   await walkNeeded(
     search,
     facts.needed.map((name) => ({ name, requester: executable, askedThrough: '' })),
-    { preresolve: async (name) => (musl && isMuslBuiltin(name) ? search.find(`ld-musl-${search.setup.arch}.so.1`, null) : undefined) },
+    { preresolve: async (name) => (musl && isMuslBuiltin(name) ? findMuslLoader(search, search.setup.arch) : undefined) },
     ({ name, result }) => {
       if (!isFound(result)) {
         unresolved.push(name);

@@ -1,4 +1,5 @@
 import type { TlsBlock } from '../elf/read-elf.js';
+import { envValue } from '../env/env-value.js';
 
 /**
  * glibc's static TLS: the startup objects' blocks are laid out first (_dl_determine_tlsoffset),
@@ -16,7 +17,7 @@ const DL_NNS = 16;
  * and 144 of legacy slack — 288 × nns + optional.
  */
 export function staticTlsSurplus(env: readonly string[]): number {
-  const tunables = env.find((e) => e.startsWith('GLIBC_TUNABLES='))?.slice('GLIBC_TUNABLES='.length) ?? '';
+  const tunables = envValue(env, 'GLIBC_TUNABLES') ?? '';
   const value = (name: string) => {
     const raw = tunables.split(':').find((t) => t.startsWith(`${name}=`))?.slice(name.length + 1);
     return raw !== undefined && /^\d{1,9}$/.test(raw) ? Number(raw) : null;

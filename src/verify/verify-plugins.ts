@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import type { FieldDifference } from '../errors.js';
 import { diffFingerprints, type EnvironmentFingerprint } from '../env/fingerprint.js';
+import { envValue } from '../env/env-value.js';
 import { withImageFiles } from '../env/image-files.js';
 import { probeFiles } from '../env/probe-image.js';
 import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
@@ -113,7 +114,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
     const probed = await probeFiles(files, `host image ${request.image}`);
     const fingerprint = goHost ? { ...probed, go: goFingerprint(goHost) } : probed;
     const environment = diffFingerprints(request.lock.host.fingerprint, fingerprint);
-    const ldLibraryPath = env.find((e) => e.startsWith('LD_LIBRARY_PATH='))?.slice('LD_LIBRARY_PATH='.length) ?? null;
+    const ldLibraryPath = envValue(env, 'LD_LIBRARY_PATH');
     // hwcaps subdirectories and the x86 ISA level depend on the CPU: the image's own loader says what it makes of the engine's.
     const interpreter = fingerprint.libc.family === 'glibc' ? GLIBC_LOADERS[fingerprint.arch] : undefined;
     const cpu = interpreter && (await files.readFile(interpreter)) ? await probeLoaderCpuView(engine, imageId, interpreter) : null;
