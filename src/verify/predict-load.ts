@@ -3,7 +3,7 @@ import type { EnvironmentFingerprint, LibcFamily } from '../env/fingerprint.js';
 import type { ElfFacts, TlsBlock } from '../elf/read-elf.js';
 import { compareVersions } from '../elf/versions.js';
 import { providerHint } from './library-hints.js';
-import { type FoundLibrary, isFound, isMuslBuiltin, type LibraryLookup, type Requester, walkNeeded } from './library-search.js';
+import { findMuslLoader, type FoundLibrary, isFound, isMuslBuiltin, type LibraryLookup, type Requester, walkNeeded } from './library-search.js';
 import { alreadyLoaded, globalScope, type ProgramScope } from './loading-program.js';
 import { bindSymbol, type BindingRules, type ScopeObject } from './symbol-binding.js';
 import { STATIC_TLS_SURPLUS, staticTlsShortfall } from './static-tls.js';
@@ -61,6 +61,16 @@ function highestVersion(definitions: readonly string[], family: string): string 
 const MAX_LISTED = 8;
 const list = (items: readonly string[]) =>
   items.slice(0, MAX_LISTED).join(', ') + (items.length > MAX_LISTED ? ` and ${items.length - MAX_LISTED} more` : '');
+
+/**
+ * The versions of `need` its provider does not define. dl-version.c accepts a provider without
+ * version definitions ("no version information available", shown only with LD_WARN): what a
+ * versioned reference then binds to is judged with the symbols.
+ */
+function missingVersions(need: { versions: readonly string[] }, provider: ResolvedLibrary): string[] {
+  if (!provider.facts.hasVersionDefinitions) return [];
+  return need.versions.filter((v) => !provider.facts.versionDefinitions.includes(v));
+}
 
 /** Which C library a shared object was linked against, from what it asks the loader for. */
 export function builtAgainst(facts: ElfFacts): LibcFamily | null {
@@ -264,7 +274,7 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   const problems: LoadProblem[] = [...headerProblems(plugin, host)];
   const resolved = new Map<string, ResolvedLibrary>();
   const musl = host.libc.family === 'musl';
-  const muslSelf = musl ? await target.libraries.find(`ld-musl-${host.arch}.so.1`, null) : null;
+  const muslSelf = musl ? await findMuslLoader(target.libraries, host.arch) : null;
   const requester: Requester = { facts: plugin, origin: target.pluginOrigin ?? null };
   const originDropped = target.pluginOrigin == null && /\$(\{)?ORIGIN/.test(plugin.runpath ?? plugin.rpath ?? '');
   for (const name of plugin.needed) {
@@ -311,9 +321,9 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
       });
     },
   );
-  const isLoaded = (lib: ResolvedLibrary) => lib.via === 'already loaded';
-  for (const lib of [...resolved.values(), ...deeper.map((d) => d.lib)]) {
-    if (isLoaded(lib)) continue;
+  // What this dlopen() brings in (the program's objects were loaded, checked and relocated at its start).
+  const newDependencies = [...[...resolved.values()].map((lib) => ({ lib, via: lib.name })), ...deeper].filter(({ lib }) => lib.via !== 'already loaded');
+  for (const { lib } of newDependencies) {
     // A dependency is opened like the plugin (dl_open_worker passes __RTLD_DLOPEN down): the same header checks.
     problems.push(...headerProblems(lib.facts, host).map((p) => ({ ...p, message: `${lib.path}: ${p.message}`, fix: `replace ${lib.path} in the host image with a shared library built for it` })));
     problems.push(...execStackProblems(lib.facts, lib.path, host, target.scope?.executable.facts.executableStack === true));
@@ -321,13 +331,11 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   // Versions that failed, per requiring object (`path\0version`): their symbols are not looked up.
   const failedVersions = new Set<string>();
   if (!musl) {
-    for (const { lib, via } of [...[...resolved.values()].map((lib) => ({ lib, via: lib.name })), ...deeper]) {
-      if (isLoaded(lib)) continue;
+    for (const { lib, via } of newDependencies) {
       for (const need of lib.facts.versionNeeds) {
         const provider = closure.get(need.library);
-        if (!provider || !provider.facts.hasVersionDefinitions) continue;
-        const missingVersions = need.versions.filter((v) => !provider.facts.versionDefinitions.includes(v));
-        for (const version of missingVersions) {
+        if (!provider) continue;
+        for (const version of missingVersions(need, provider)) {
           failedVersions.add(`${lib.path}\0${version}`);
           const highest = highestVersion(provider.facts.versionDefinitions, version.split('_')[0] as string);
           problems.push({
@@ -344,12 +352,8 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   if (!musl) {
     for (const need of plugin.versionNeeds) {
       const library = resolved.get(need.library);
-      // dl-version.c accepts a library without version definitions ("no version information
-      // available", shown only with LD_WARN); what a versioned reference then binds to is
-      // judged with the symbols below.
-      if (!library || !library.facts.hasVersionDefinitions) continue;
-      for (const version of need.versions) {
-        if (library.facts.versionDefinitions.includes(version)) continue;
+      if (!library) continue;
+      for (const version of missingVersions(need, library)) {
         failedVersions.add(`the plugin\0${version}`);
         const symbols = plugin.versionedImports.filter((i) => i.library === need.library && i.version === version).map((i) => i.symbol);
         const highest = highestVersion(library.facts.versionDefinitions, version.split('_')[0] as string);
@@ -371,7 +375,7 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   const global = globalScope(target.scope);
   const local: ScopeObject[] = [{ path: 'the plugin', name: plugin.soname ?? '', facts: plugin }, ...closure.values()];
   const lookupScope = [...global, ...local.filter((o) => !global.some((g) => g.path === o.path))];
-  const relocated: Array<{ what: string; facts: ElfFacts }> = [{ what: 'the plugin', facts: plugin }, ...[...closure.values()].filter((l) => !isLoaded(l)).map((l) => ({ what: l.path, facts: l.facts }))];
+  const relocated: Array<{ what: string; facts: ElfFacts }> = [{ what: 'the plugin', facts: plugin }, ...newDependencies.map(({ lib }) => ({ what: lib.path, facts: lib.facts }))];
   const ownClosure = new Set(local.map((o) => o.path));
   if (!musl) problems.push(...unloadedVersionNeeds(relocated, lookupScope));
   for (const { what, facts } of relocated) {
