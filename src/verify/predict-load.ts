@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import type { EnvironmentFingerprint, LibcFamily } from '../env/fingerprint.js';
 import type { ElfFacts, TlsBlock } from '../elf/read-elf.js';
 import { compareVersions } from '../elf/versions.js';
@@ -277,46 +276,42 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   const muslSelf = musl ? await findMuslLoader(target.libraries, host.arch) : null;
   const requester: Requester = { facts: plugin, origin: target.pluginOrigin ?? null };
   const originDropped = target.pluginOrigin == null && /\$(\{)?ORIGIN/.test(plugin.runpath ?? plugin.rpath ?? '');
-  for (const name of plugin.needed) {
-    const loaded = alreadyLoaded(target.scope, name);
-    const result = loaded ?? (musl && isMuslBuiltin(name) ? muslSelf : await target.libraries.find(name, requester));
-    if (isFound(result)) resolved.set(name, result);
-    else if (result && 'error' in result) {
-      problems.push({ check: 'missing-library', message: `needs ${name}; the loader stops at ${result.path}: "${result.path}: ${result.error}"`, fix: `replace ${result.path} with the real ${name} (or remove it) in the host image` });
-    } else {
-      problems.push({
-        check: 'missing-library',
-        message:
-          `needs ${name}, which the loader does not find (it would say "${name}: cannot open shared object file: No such file or directory")` +
-          (originDropped ? '; its $ORIGIN search path cannot help: the host runtime loads a sealed copy from /proc/self/fd' : ''),
-        fix: providerHint(name, host.os.id),
-      });
-    }
-  }
-
-  // The whole closure: every dependency's own dependencies must be found (the program's objects
-  // were checked when it started), and glibc checks each object's version needs.
-  const closure = new Map(resolved);
+  // The whole closure, breadth-first as the loader maps it: the plugin's needs (resolved), then
+  // every dependency's own (the program's objects were checked when it started).
+  const closure = new Map<string, ResolvedLibrary>();
   const deeper: Array<{ lib: ResolvedLibrary; via: string }> = [];
   await walkNeeded(
     target.libraries,
-    [...resolved.values()]
-      .filter((lib) => lib.via !== 'already loaded')
-      .flatMap((lib) => lib.facts.needed.map((name) => ({ name, requester: { facts: lib.facts, origin: dirname(lib.path), loader: requester }, askedThrough: lib.name }))),
+    plugin.needed.map((name) => ({ name, requester, askedThrough: '' })),
     {
-      seen: new Set(resolved.keys()),
       preresolve: async (name) => alreadyLoaded(target.scope, name) ?? (musl && isMuslBuiltin(name) ? muslSelf : undefined),
       descend: (lib) => lib.via !== 'already loaded',
     },
     ({ name, askedThrough, result }) => {
       if (isFound(result)) {
         closure.set(name, result);
-        deeper.push({ lib: result, via: `${askedThrough} → ${name}` });
+        if (askedThrough === '') resolved.set(name, result);
+        else deeper.push({ lib: result, via: `${askedThrough} → ${name}` });
+        return;
+      }
+      const stopped = result && 'error' in result ? result : null;
+      if (askedThrough === '') {
+        problems.push(
+          stopped
+            ? { check: 'missing-library', message: `needs ${name}; the loader stops at ${stopped.path}: "${stopped.path}: ${stopped.error}"`, fix: `replace ${stopped.path} with the real ${name} (or remove it) in the host image` }
+            : {
+                check: 'missing-library',
+                message:
+                  `needs ${name}, which the loader does not find (it would say "${name}: cannot open shared object file: No such file or directory")` +
+                  (originDropped ? '; its $ORIGIN search path cannot help: the host runtime loads a sealed copy from /proc/self/fd' : ''),
+                fix: providerHint(name, host.os.id),
+              },
+        );
         return;
       }
       problems.push({
         check: 'missing-library',
-        message: result && 'error' in result ? `needs ${name} (through ${askedThrough}); the loader stops at "${result.path}: ${result.error}"` : `needs ${name} (through ${askedThrough}), which the loader does not find ("${name}: cannot open shared object file: No such file or directory")`,
+        message: stopped ? `needs ${name} (through ${askedThrough}); the loader stops at "${stopped.path}: ${stopped.error}"` : `needs ${name} (through ${askedThrough}), which the loader does not find ("${name}: cannot open shared object file: No such file or directory")`,
         fix: providerHint(name, host.os.id),
       });
     },
