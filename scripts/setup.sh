@@ -24,7 +24,7 @@ bash scripts/make-host-image.sh plugin-builder/debian:trixie plugin-builder/exam
 build_fixture_image() {
   local tag=$1 dockerfile=$2 context=$3; shift 3
   local recipe
-  recipe=$( (cat "$dockerfile"; printf '%s\n' "$@"; find "$context" -type f \( -path '*/dist/*' -prune -o -print \) | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -c1-16)
+  recipe=$( (cat "$dockerfile"; printf '%s\n' "$@"; cd "$context" && find . -type f \( -path '*/dist/*' -prune -o -print \) | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -c1-16)
   if [ "$(docker image inspect -f '{{ index .Config.Labels "io.plugin-builder.recipe" }}' "$tag" 2>/dev/null)" = "$recipe" ]; then
     say "$tag present, reused."
     return 0
@@ -40,9 +40,16 @@ build_fixture_image() {
 }
 build_fixture_image plugin-builder/musl-host:trixie images/musl-host/Dockerfile images
 build_fixture_image plugin-builder/nozlib-host:bookworm images/nozlib-host/Dockerfile images
-go=examples/go-host
+build_fixture_image plugin-builder/go-dev:bookworm images/go-dev/Dockerfile images
+# The Go host example's context: the example plus the pluginhost module beside it (what
+# scripts/make-go-host-image.sh assembles; staged here so the recipe hash covers both).
+go=$(mktemp -d)
+trap 'rm -rf "$go"' EXIT
+tar -C examples/go-host --exclude=./dist -cf - . | tar -C "$go" -xf -
+tar -C go -cf - pluginhost | tar -C "$go" -xf -
 build_fixture_image plugin-builder/go-host:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0
 build_fixture_image plugin-builder/go-host-shared11:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.1
 build_fixture_image plugin-builder/go-host:trixie $go/Dockerfile $go BASE=plugin-builder/debian:trixie SHARED=v1.0
 build_fixture_image plugin-builder/go-host-notrim:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0 TRIMPATH=
 build_fixture_image plugin-builder/go-host-notrim-elsewhere:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0 TRIMPATH= SRC=/work/app
+build_fixture_image plugin-builder/go-musl-host:bookworm $go/Dockerfile.musl $go BASE=plugin-builder/debian:bookworm

@@ -33,6 +33,7 @@ import { collectPluginSources } from './collect-plugin-sources.js';
 import { commitOutputs } from './commit-outputs.js';
 import { acquireProjectLock } from './project-lock.js';
 import { goFacts, packageMismatchReason, refuseGoModuleMismatches } from './go-facts.js';
+import { type GoSourceLayout, goSourceLayout } from './go-source-layout.js';
 import { planPluginBuild } from './plan-plugin-build.js';
 import { type BuildEnvironment, resolveEnvironment } from './resolve-environment.js';
 import { cCompiler } from './toolchain.js';
@@ -82,6 +83,8 @@ export interface PluginReport {
   size?: number;
   inputsHash?: string;
   goVersion?: string;
+  /** go-plugin: its plugin path (unique per build inputs), read from the artifact. */
+  pluginPath?: string;
   deps?: LockedGoModule[];
   /** With --check: what the lockfile says (absent when the plugin is not in it). */
   lockedSha256?: string;
@@ -349,6 +352,19 @@ interface PluginJob {
 async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginReport> {
   const { config, env, previous, ctx } = job;
   const sources = await collectPluginSources(plugin, config.projectDir);
+  const hostBinary = env.host.goBuildInfo;
+  const layout: GoSourceLayout =
+    plugin.kind === 'go-plugin' && hostBinary && config.hostBinary
+      ? goSourceLayout(sources.files, sources.workdir, sources.goMod, hostBinary, config.hostBinary, env.toolchain.goroot)
+      : { moves: [] };
+  if ('refused' in layout) {
+    const base = { name: plugin.name, kind: plugin.kind, file: `lib${plugin.name}.so`, seconds: 0 };
+    if (!job.options.skipGoModuleCheck) {
+      ctx.report({ type: 'plugin-failed', name: plugin.name, seconds: 0, reason: layout.refused, output: '', outputBytes: 0 });
+      return { ...base, status: 'failed', reason: layout.refused, output: '', outputBytes: 0 };
+    }
+    ctx.report({ type: 'step', message: `WARNING: building ${plugin.name} although it cannot load (--skip-go-module-check): ${layout.refused}` });
+  }
   const plan = planPluginBuild(
     plugin,
     { files: sources.files, workdir: sources.workdir, hasGoMod: sources.goMod !== null },
@@ -358,8 +374,13 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
       cCompiler: cCompiler(env.manager, env.target),
       cache: job.cache,
       ...(env.host.fingerprint.go ? { goHostSettings: env.host.fingerprint.go.settings } : {}),
+      ...('moves' in layout && layout.moves.length > 0 ? { goSourceMoves: layout.moves } : {}),
     },
   );
+  if ('moves' in layout && layout.moves.length > 0) {
+    const where = layout.moves.map((m) => `${m.module} from ${m.to}`).join(', ');
+    ctx.report({ type: 'step', message: `${plugin.name}: ${config.hostBinary} was built without -trimpath: compiling ${where}, as the host did` });
+  }
   const base = { name: plugin.name, kind: plugin.kind, file: plan.file, inputsHash: plan.inputsHash };
   const lockedEntry = previous ? lockedPlugin(previous, plugin.name) : undefined;
   if (!job.options.check && lockedEntry?.inputsHash === plan.inputsHash && lockedEntry.file === plan.file && (await artifactIntact(config.outDir, lockedEntry))) {
@@ -378,7 +399,6 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
     return { ...base, seconds, status: 'failed', reason: outcome.reason, output: outcome.output, outputBytes: outcome.outputBytes };
   }
   const facts = isCFamily(plugin.kind) ? null : await goFacts(outcome.path, env.toolchain.go, sources.goMod);
-  const hostBinary = env.host.goBuildInfo;
   const refused = plugin.kind === 'go-plugin' && facts && hostBinary && config.hostBinary && !job.options.skipGoModuleCheck
     ? packageMismatchReason(facts.packageHashes, hostBinary, config.hostBinary)
     : null;
@@ -415,6 +435,7 @@ export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugi
       size: p.size,
       inputsHash: p.inputsHash,
       ...(p.goVersion ? { goVersion: p.goVersion } : {}),
+      ...(p.pluginPath ? { pluginPath: p.pluginPath } : {}),
       ...(p.deps ? { deps: p.deps } : {}),
     };
   }

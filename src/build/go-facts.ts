@@ -22,16 +22,29 @@ export async function goFacts(
   path: string,
   toolchainGo: string | undefined,
   goMod: GoModFile | null,
-): Promise<{ locked: { goVersion?: string; deps?: LockedGoModule[] }; packageHashes: Record<string, string> }> {
+): Promise<{ locked: { goVersion?: string; pluginPath?: string; deps?: LockedGoModule[] }; packageHashes: Record<string, string> }> {
   const bytes = await readFile(path);
   const facts = readElf(bytes);
   const info = facts.goBuildInfo;
   if (info) return { locked: { goVersion: info.goVersion, deps: lockedModules(info.deps) }, packageHashes: facts.goPackageHashes };
+  const pluginPath = goPluginPath(facts.definitions.map((d) => d.symbol));
   const deps = modulesFromFilePaths(bytes).map((m): LockedGoModule => {
     const replace = goMod?.replace.find((r) => r.from === m.path && (r.fromVersion === null || r.fromVersion === m.version));
     return { ...m, ...(replace ? { replace: { path: replace.to, version: replace.toVersion ?? '(devel)' } } : {}) };
   });
-  return { locked: { ...(toolchainGo ? { goVersion: toolchainGo } : {}), deps }, packageHashes: facts.goPackageHashes };
+  return { locked: { ...(toolchainGo ? { goVersion: toolchainGo } : {}), ...(pluginPath ? { pluginPath } : {}), deps }, packageHashes: facts.goPackageHashes };
+}
+
+/**
+ * A Go plugin's exported symbols are named `<plugin path>.<name>`; builds of a main package's
+ * files get `plugin/unnamed-<hash>` (see plan-plugin-build), which is what the lockfile records.
+ */
+export function goPluginPath(symbols: readonly string[]): string | undefined {
+  for (const symbol of symbols) {
+    const match = /^(plugin\/unnamed-[0-9a-f]{16,64})\./.exec(symbol);
+    if (match) return match[1];
+  }
+  return undefined;
 }
 
 /**
@@ -48,7 +61,7 @@ export function packageMismatchReason(pluginHashes: Record<string, string>, host
     `plugin.Open would refuse it ("plugin was built with a different version of package ${first.package}"). ` +
     (host.settings['-trimpath'] === 'true'
       ? 'Build the plugin from the same module versions, sources and build tags as the host.'
-      : `${binary} was built without -trimpath, so each package's identity includes the directory it was compiled from, which builder does not reproduce: rebuild the host with -trimpath.`)
+      : `${binary} was built without -trimpath, so each package's identity includes the directory it was compiled from; builder compiles the standard library and the modules a plugin replaces with local directories from the host's directories, and this package still differs (other sources, or compiled from a place builder cannot reproduce): rebuild the host with -trimpath.`)
   );
 }
 

@@ -3,6 +3,7 @@ import { isCFamily } from '../config/schema.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { sha256Tagged } from '../util/sha256.js';
+import type { GoSourceMove } from './go-source-layout.js';
 import type { SourceFile } from './sources.js';
 
 /** Sources always sit under this path in the build container: paths in debug info stay fixed. */
@@ -36,6 +37,8 @@ export interface PlanSettings {
   cCompiler?: 'gcc' | 'musl-gcc';
   /** For go-plugin: the host binary's build settings (GOAMD64, CGO_ENABLED, -trimpath, -tags). */
   goHostSettings?: Readonly<Record<string, string>>;
+  /** For go-plugin with a host built without -trimpath: local modules to compile from the host's directories. */
+  goSourceMoves?: readonly GoSourceMove[];
   /**
    * Compiler caches mounted at CACHE_DIR (GOCACHE, ccache). They never change the artifact,
    * so they are left out of the inputs hash.
@@ -109,17 +112,44 @@ function cppSteps(plugin: PluginConfig, sources: PlanSources, output: string): s
   ];
 }
 
+/**
+ * go-plugin builds name the main package's files instead of the directory. Go gives a plugin
+ * whose package is `command-line-arguments` the plugin path `plugin/unnamed-<hash of its build
+ * ID and sources>`, unique to its inputs, where a directory build takes the module's import
+ * path, the same for every version — and the Go runtime refuses a second plugin with a path it
+ * has loaded ("plugin already loaded"), so a running host could never take a new version.
+ * (`-ldflags=-pluginpath=…` is no way out: cmd/go compiles the package under its own plugin
+ * path, the linker's flag renames only the runtime's view, and plugin.Open then fails with
+ * `undefined symbol: <path>.Register`; checked with Go 1.19.) Files are listed one per line
+ * and split on newlines only; `$@` carries the go build flags.
+ */
+const GO_PLUGIN_BUILD = [
+  'nl=\'',
+  '\'',
+  'IFS=$nl',
+  'exec go build "$@" $(go list -f \'{{range .GoFiles}}{{println .}}{{end}}{{range .CgoFiles}}{{println .}}{{end}}\' .)',
+].join('\n');
+
+/** Copy each module to the host's directory and point the plugin's go.mod there (in the container only). */
+function moveSteps(moves: readonly GoSourceMove[]): string[][] {
+  return moves.flatMap((m) => [
+    ['mkdir', '-p', m.to],
+    ['cp', '-R', `${m.from}/.`, m.to],
+    ['go', 'mod', 'edit', `-replace=${m.module}=${m.to}`],
+  ]);
+}
+
 function goCommand(plugin: PluginConfig, output: string, host: Readonly<Record<string, string>>): string[] {
   if (plugin.kind === 'go-c-shared') {
     // -trimpath and an empty build ID are what makes two builds byte-identical.
     return ['go', 'build', '-trimpath', '-buildvcs=false', '-buildmode=c-shared', '-ldflags=-buildid=', '-o', output, '.'];
   }
-  // A Go plugin must be built like its host: same -trimpath and tags, or the runtime refuses it.
+  // A Go plugin must be built like its host: same -trimpath and tags (GOFLAGS, so that go list
+  // selects the same files), or the runtime refuses it.
   return [
-    'go', 'build',
+    'sh', '-c', GO_PLUGIN_BUILD, 'go-plugin-build',
     ...(host['-trimpath'] === 'true' ? ['-trimpath'] : []),
-    ...(host['-tags'] ? [`-tags=${host['-tags']}`] : []),
-    '-buildvcs=false', '-buildmode=plugin', '-ldflags=-buildid=', '-o', output, '.',
+    '-buildvcs=false', '-buildmode=plugin', '-ldflags=-buildid=', '-o', output,
   ];
 }
 
@@ -129,6 +159,9 @@ function buildEnv(plugin: PluginConfig, settings: PlanSettings): string[] {
   if (plugin.kind === 'go-plugin') {
     const host = settings.goHostSettings ?? {};
     env.push(`CGO_ENABLED=${host.CGO_ENABLED ?? '1'}`, ...GO_ENV);
+    // A musl host from a glibc builder: cgo compiles and links with musl's gcc wrapper.
+    if (settings.cCompiler === 'musl-gcc') env.push('CC=musl-gcc');
+    if (host['-tags']) env.push(`GOFLAGS=-tags=${host['-tags']}`);
     for (const key of ['GOAMD64', 'GOARM', 'GOARM64'] as const) if (host[key]) env.push(`${key}=${host[key]}`);
   }
   return env;
@@ -160,7 +193,7 @@ export function planPluginBuild(plugin: PluginConfig, sources: PlanSources, sett
   if (plugin.kind === 'c') steps = cSteps(plugin, sources, output, settings.cCompiler ?? 'gcc');
   else if (plugin.kind === 'cpp') steps = cppSteps(plugin, sources, output);
   else if (!sources.hasGoMod) throw noSources(plugin, 'go.mod', 'A Go plugin is a main package with its go.mod in the plugin directory.');
-  else steps = [goCommand(plugin, output, settings.goHostSettings ?? {})];
+  else steps = [...(plugin.kind === 'go-plugin' ? moveSteps(settings.goSourceMoves ?? []) : []), goCommand(plugin, output, settings.goHostSettings ?? {})];
   const env = buildEnv(plugin, settings);
   const cache = settings.cache === true;
   const inputsHash = sha256Tagged(
@@ -183,3 +216,4 @@ export function planPluginBuild(plugin: PluginConfig, sources: PlanSources, sett
     usesCache: cache,
   };
 }
+

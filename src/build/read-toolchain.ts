@@ -6,7 +6,7 @@ import { managedLabels } from '../docker/engine.js';
  * image with a shell, so asking the tools is fine here (unlike probing a host image).
  */
 export async function readToolchain(engine: DockerEngine, builderImageId: string): Promise<Record<string, string>> {
-  const script = 'echo "gcc=$(gcc -dumpfullversion 2>/dev/null)"; echo "go=$(go env GOVERSION 2>/dev/null)"';
+  const script = 'echo "gcc=$(gcc -dumpfullversion 2>/dev/null)"; echo "go=$(go env GOVERSION 2>/dev/null)"; echo "goroot=$(go env GOROOT 2>/dev/null)"';
   const container = await engine.createContainer({ image: builderImageId, cmd: ['sh', '-c', script], labels: managedLabels('toolchain') });
   try {
     const { output } = await container.run();
@@ -19,7 +19,7 @@ export async function readToolchain(engine: DockerEngine, builderImageId: string
 export function parseToolchainOutput(output: string): Record<string, string> {
   const toolchain: Record<string, string> = {};
   for (const line of output.split('\n')) {
-    const match = /^(gcc|go)=(\S+)$/.exec(line.trim());
+    const match = /^(gcc|go|goroot)=(\S+)$/.exec(line.trim());
     if (match) toolchain[match[1] as string] = match[2] as string;
   }
   return toolchain;

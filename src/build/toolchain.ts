@@ -17,7 +17,13 @@ const PACKAGES: Record<PackageManager, Record<PluginKind, readonly string[]>> = 
 };
 
 // Debian's musl cross toolchain: musl-gcc wraps gcc with musl's headers, crt files and libc.
-const APT_MUSL: readonly string[] = ['ccache', 'gcc', 'musl-tools'];
+// Go kinds add Debian's Go: cgo then compiles and links through musl-gcc (CC=musl-gcc).
+const APT_MUSL: Record<PluginKind, readonly string[]> = {
+  c: ['ccache', 'gcc', 'musl-tools'],
+  cpp: ['ccache', 'gcc', 'musl-tools'],
+  'go-c-shared': ['gcc', 'musl-tools', 'golang-go'],
+  'go-plugin': ['gcc', 'musl-tools', 'golang-go'],
+};
 
 /**
  * The packages a builder needs for these plugin kinds plus the user's extras, sorted and
@@ -32,7 +38,7 @@ export function toolchainPackages(
 ): string[] {
   const all = new Set<string>(extra);
   for (const kind of kinds) {
-    const packages = manager === 'apt' && target === 'musl' ? APT_MUSL : PACKAGES[manager][kind];
+    const packages = manager === 'apt' && target === 'musl' ? APT_MUSL[kind] : PACKAGES[manager][kind];
     for (const p of packages) all.add(p);
   }
   return [...all].sort();

@@ -1,5 +1,6 @@
 import { ByteReader } from './byte-reader.js';
 import { ElfFormatError } from './elf-error.js';
+import { goFunctionFile } from './go-pclntab.js';
 import { readElfHeader } from './elf-header.js';
 import { type GoBuildInfo, parseGoBuildInfo } from './go-buildinfo.js';
 
@@ -114,6 +115,8 @@ export interface ElfFacts {
    * hosts that import "plugin" (they export these symbols dynamically).
    */
   goPackageHashes: Record<string, string>;
+  /** Go executables: the source file of main.main, from the pclntab (absolute without -trimpath). */
+  goMainFile: string | null;
 }
 
 // Caps that keep hostile input from turning into huge loops or allocations.
@@ -138,6 +141,8 @@ const STB_GLOBAL = 1;
 const STB_WEAK = 2;
 const STB_GNU_UNIQUE = 10;
 const SHN_UNDEF = 0;
+const STB_LOCAL = 0;
+const STV_DEFAULT = 0;
 const SHN_ABS = 0xfff1;
 const STT_TLS = 6;
 // glibc's ALLOWED_STT: NOTYPE, OBJECT, FUNC, COMMON, TLS, GNU_IFUNC.
@@ -328,7 +333,9 @@ function* chain(r: ByteReader, start: number, end: number, count: number, nextAt
 
 /**
  * Initial-exec TLS relocations in the dynamic relocation sections: each names the TLS block it
- * needs a static offset into (symbol 0, or a symbol defined here, is this object's own block).
+ * needs a static offset into. Symbol 0, a local symbol or a non-default-visibility one is this
+ * object's own block; any other named symbol is looked up like every symbol (a Go plugin's
+ * runtime.tlsg, defined in the plugin and in its host, binds to the host's, in static TLS).
  */
 function staticTlsReferences(
   r: ByteReader,
@@ -357,8 +364,11 @@ function staticTlsReferences(
       const index = is64 ? Math.floor(info / 2 ** 32) : info >>> 8;
       let symbol: string | null = null;
       const sym = symStart + index * symSize;
-      if (index !== 0 && sym + symSize <= symEnd && r.u16(sym + (is64 ? 6 : 14), 'st_shndx') === SHN_UNDEF) {
-        symbol = r.cstring(strings.start, strings.end, r.u32(sym, 'st_name'), 'symbol name');
+      if (index !== 0 && sym + symSize <= symEnd) {
+        const undefined = r.u16(sym + (is64 ? 6 : 14), 'st_shndx') === SHN_UNDEF;
+        const binding = r.u8(sym + (is64 ? 4 : 12), 'st_info') >> 4;
+        const visibility = r.u8(sym + (is64 ? 5 : 13), 'st_other') & 3;
+        if (undefined || (binding !== STB_LOCAL && visibility === STV_DEFAULT)) symbol = r.cstring(strings.start, strings.end, r.u32(sym, 'st_name'), 'symbol name');
       }
       targets.set(symbol ?? '', { symbol });
     }
@@ -411,6 +421,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     staticTlsReferences: [],
     goBuildInfo: null,
     goPackageHashes: {},
+    goMainFile: null,
     rpath: null,
     runpath: null,
     flags1: 0,
@@ -528,6 +539,15 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     facts.versionedImports.sort((a, b) => a.library.localeCompare(b.library) || a.version.localeCompare(b.version) || a.symbol.localeCompare(b.symbol));
   }
 
+  const pclntab = all.find((s) => s.name === '.gopclntab');
+  if (pclntab) {
+    try {
+      facts.goMainFile = goFunctionFile(r.slice(pclntab.offset, pclntab.size, '.gopclntab'), header.littleEndian, 'main.main');
+    } catch (err) {
+      // An unreadable table costs the Go facts that need it, not the whole file.
+      if (!(err instanceof ElfFormatError)) throw err;
+    }
+  }
   const buildinfo = all.find((s) => s.name === '.go.buildinfo');
   if (buildinfo) {
     const { start, end } = contents(r, buildinfo, '.go.buildinfo');

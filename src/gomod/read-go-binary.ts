@@ -1,10 +1,15 @@
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import type { GoBuildInfo } from '../elf/go-buildinfo.js';
 import { ElfFormatError, readElf } from '../elf/read-elf.js';
+import { goSourceFiles } from './source-paths.js';
 
 /** A Go host executable: its build info, and the link-time hashes of the packages it exports to plugins. */
 export interface GoHostBinary extends GoBuildInfo {
   packageHashes: Record<string, string>;
+  /** Absolute source paths from its file table (none when built with -trimpath). */
+  sourceFiles: string[];
+  /** The file main.main was compiled from (absolute without -trimpath). */
+  mainFile: string | null;
 }
 
 /** Read a Go executable's build info out of an image's files (no process is started). */
@@ -19,7 +24,7 @@ export async function readGoBinary(files: { readFile(path: string): Promise<Buff
   try {
     const facts = readElf(bytes);
     if (!facts.goBuildInfo) throw fail('has no Go build info (not a Go program, or built without it)');
-    return { ...facts.goBuildInfo, packageHashes: facts.goPackageHashes };
+    return { ...facts.goBuildInfo, packageHashes: facts.goPackageHashes, sourceFiles: goSourceFiles(bytes), mainFile: facts.goMainFile };
   } catch (err) {
     if (err instanceof ElfFormatError) throw fail(`is not a readable ELF executable (${err.message})`);
     throw err;

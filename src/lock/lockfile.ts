@@ -31,6 +31,7 @@ const lockedPluginSchema = z.looseObject({
   size: z.number().int().nonnegative(),
   inputsHash: hashTagged,
   goVersion: z.string().optional(),
+  pluginPath: z.string().optional(),
   deps: z.array(goModuleSchema).optional(),
 });
 
@@ -66,6 +67,8 @@ export interface LockedPlugin {
   inputsHash: string;
   /** Go kinds: the Go version and modules read from the built artifact's build info. */
   goVersion?: string;
+  /** go-plugin: its plugin path, `plugin/unnamed-<hash>`: unique per build inputs, so a new version loads beside the old one. */
+  pluginPath?: string;
   deps?: LockedGoModule[];
 }
 

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { EnvironmentMismatchError } from '../../src/errors.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import type { VerifyReport } from '../../src/verify/verify-plugins.js';
-import { BASE_TRIXIE, GO_HOST_BOOKWORM, GO_HOST_NOTRIM, GO_HOST_NOTRIM_ELSEWHERE, GO_HOST_SHARED11, GO_HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
+import { BASE_BOOKWORM, BASE_TRIXIE, GO_HOST_BOOKWORM, GO_HOST_MUSL, GO_HOST_NOTRIM, GO_HOST_NOTRIM_ELSEWHERE, GO_HOST_SHARED11, GO_HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { CountingEngine } from '../helpers/counting-engine.js';
 import { runWithDir } from '../helpers/images.js';
 import { cli, copyProject, editJson } from '../helpers/project.js';
@@ -37,11 +37,12 @@ describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Op
     expect(lock.host.fingerprint.go).toEqual({
       version: 'go1.19.8',
       settings: { '-trimpath': 'true', CGO_ENABLED: '1', GOAMD64: 'v1', GOARCH: 'amd64', GOOS: 'linux' },
-      deps: { 'example.com/shared': 'v1.0.0 => ../shared' },
+      deps: { 'example.com/shared': 'v1.0.0 => ../shared', 'github.com/plugin-builder/pluginhost': 'v0.0.0 => ../../../go/pluginhost' },
     });
     expect(lock.plugins.hello).toMatchObject({
       kind: 'go-plugin',
       goVersion: 'go1.19.8',
+      pluginPath: expect.stringMatching(/^plugin\/unnamed-[0-9a-f]{40}$/),
       deps: [{ path: 'example.com/shared', version: 'v1.0.0', replace: { path: '../../shared', version: '(devel)' } }],
     });
     const run = await runWithDir(GO_HOST_BOOKWORM, join(good, 'dist/plugins'), '/app/plugins', []);
@@ -83,38 +84,41 @@ describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Op
     expect(verdict?.problems.map((p) => p.check)).toContain('go-module');
 
     const checked = await runWithDir(GO_HOST_SHARED11, join(dir, 'dist/plugins'), '/app/plugins', []);
-    expect(checked.output).toContain('rejected hello: module example.com/shared: plugin has v1.0.0, host has v1.1.0');
+    expect(checked.output).toContain('rejected hello (GO_MODULE_MISMATCH): Plugin "hello" links other module versions than this host: example.com/shared: plugin has v1.0.0, host has v1.1.0.');
+    expect(checked.exitCode).toBe(1);
     const unchecked = await runWithDir(GO_HOST_SHARED11, join(dir, 'dist/plugins'), '/app/plugins', ['-no-verify']);
     expect(unchecked.output).toContain('plugin was built with a different version of package example.com/shared');
     expect(unchecked.exitCode).toBe(1);
   });
 
-  it('hosts built without -trimpath: verify compares the link-time package hashes plugin.Open compares, and predicts what really happens', async () => {
-    // Built from /work/app: the shared package's identity includes /work/app/shared, the plugin's /src/shared.
+  it('hosts built without -trimpath: the shared module is compiled from the host\'s directory and the plugin loads; a plugin compiled elsewhere is predicted to fail and really fails', async () => {
+    // Built from /work/app: the shared package's identity includes /work/app/shared. builder reads
+    // that from the binary's file table and compiles the plugin's copy of the module there.
     const dir = await goProject(GO_HOST_NOTRIM_ELSEWHERE);
-    // builder build compares the same hashes after compiling, and writes nothing.
-    const refused = await cli(dir, ['build']);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/example\.com\/shared differs from \/app\/gohost's \(link-time hash [0-9a-f]{16} vs [0-9a-f]{16}\): plugin\.Open would refuse it/);
-    expect(refused.stderr).toContain('was built without -trimpath');
-    expect(refused.stderr).toContain('rebuild the host with -trimpath');
-    await expect(readFile(join(dir, 'dist/plugins/libhello.so'))).rejects.toThrow(/ENOENT/);
-    const built = await cli(dir, ['build', '--skip-go-module-check']);
+    const built = await cli(dir, ['build']);
     expect(built.code, built.stderr).toBe(0);
+    expect(built.stdout + built.stderr).toContain('hello: /app/gohost was built without -trimpath: compiling example.com/shared from /work/app/shared, as the host did');
     const verdict = (JSON.parse((await cli(dir, ['verify', '--json'])).stdout) as VerifyReport).plugins[0];
-    expect(verdict?.outcome).toBe('fails');
-    const problem = verdict?.problems.find((p) => p.check === 'go-package');
+    expect(verdict?.outcome, JSON.stringify(verdict)).toBe('loads');
+    const real = await runWithDir(GO_HOST_NOTRIM_ELSEWHERE, join(dir, 'dist/plugins'), '/app/plugins', []);
+    expect(real.output).toContain('loaded hello: greet("world") = "Hello, world (shared v1.0.0)"');
+
+    // Built for the same host compiled from /src (where builder keeps sources: nothing to move):
+    // loads there; for the /work/app host verify compares the link-time package hashes
+    // plugin.Open compares, predicts the failure, and it really fails.
+    const other = await goProject(GO_HOST_NOTRIM);
+    const otherBuilt = await cli(other, ['build']);
+    expect(otherBuilt.code, otherBuilt.stderr).toBe(0);
+    expect(otherBuilt.stdout + otherBuilt.stderr).not.toContain('compiling example.com/shared from');
+    const loads = await runWithDir(GO_HOST_NOTRIM, join(other, 'dist/plugins'), '/app/plugins', []);
+    expect(loads.output).toContain('loaded hello: greet("world")');
+    const predicted = (JSON.parse((await cli(other, ['verify', '--image', GO_HOST_NOTRIM_ELSEWHERE, '--dir', join(other, 'dist/plugins'), '--json'])).stdout) as VerifyReport).plugins[0];
+    expect(predicted?.outcome).toBe('fails');
+    const problem = predicted?.problems.find((p) => p.check === 'go-package');
     expect(problem?.message).toMatch(/^package example\.com\/shared differs between the plugin and \/app\/gohost \(link-time hash [0-9a-f]{16} vs [0-9a-f]{16}\): plugin\.Open would fail/);
     expect(problem?.message).toContain('was built without -trimpath');
-    // The host's own checks (sha256, Go version, module versions) pass; plugin.Open does not.
-    const real = await runWithDir(GO_HOST_NOTRIM_ELSEWHERE, join(dir, 'dist/plugins'), '/app/plugins', []);
-    expect(real.output).toContain('plugin was built with a different version of package example.com/shared');
-
-    // The same plugin bytes for the host built from /src, where builder compiles plugins too: equal hashes, and it loads.
-    const same = await cli(dir, ['verify', '--image', GO_HOST_NOTRIM, '--dir', join(dir, 'dist/plugins'), '--json']);
-    expect((JSON.parse(same.stdout) as VerifyReport).plugins[0]?.problems.filter((p) => p.check.startsWith('go-'))).toEqual([]);
-    const loads = await runWithDir(GO_HOST_NOTRIM, join(dir, 'dist/plugins'), '/app/plugins', []);
-    expect(loads.output).toContain('loaded hello: greet("world")');
+    const fails = await runWithDir(GO_HOST_NOTRIM_ELSEWHERE, join(other, 'dist/plugins'), '/app/plugins', []);
+    expect(fails.output).toMatch(/rejected hello \(LOAD_FAILED\): .*plugin was built with a different version of package example\.com\/shared/);
   });
 
   it('Go 1.24 (trixie) for the Go 1.19 host: refused before building; verify flags such a plugin; loading it crashes the host', async () => {
@@ -146,10 +150,43 @@ describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Op
     expect(verdict?.loadable).toBe(false);
     expect(verdict?.problems.find((p) => p.check === 'go-version')?.message).toContain('built with go1.24.4, the host binary /app/gohost with go1.19.8');
 
+    // pluginhost refuses it: the environment the lockfile names is not this one (the Go release among the differences).
     const checked = await runWithDir(GO_HOST_BOOKWORM, join(newer, 'dist/plugins'), '/app/plugins', []);
-    expect(checked.output).toContain('rejected hello: built with go1.24.4, this host runs go1.19.8');
+    expect(checked.output).toContain('rejected hello (ENVIRONMENT_MISMATCH)');
+    expect(checked.output).toContain('go.version: go1.24.4 → go1.19.8');
+    // Even with the environment check overridden, the Go release check stands between it and plugin.Open.
+    const overridden = await runWithDir(GO_HOST_BOOKWORM, join(newer, 'dist/plugins'), '/app/plugins', ['-allow-environment-mismatch']);
+    expect(overridden.output).toContain('rejected hello (GO_VERSION_MISMATCH): Plugin "hello" was built with go1.24.4; this host runs go1.19.8, and plugin.Open would crash the process.');
     const crash = await runWithDir(GO_HOST_BOOKWORM, join(newer, 'dist/plugins'), '/app/plugins', ['-no-verify']);
     expect(crash.output).toContain('fatal error: runtime: no plugin module data');
     expect(crash.exitCode).not.toBe(0);
+  });
+
+  it('a musl Go host (Go 1.19 through musl-gcc, musl-only image) with builder.base Debian bookworm: built with musl-gcc, it loads and answers; a glibc-built plugin: verify predicts what really happens', async () => {
+    const dir = await goProject(GO_HOST_MUSL, BASE_BOOKWORM);
+    const built = await cli(dir, ['build']);
+    expect(built.code, built.stderr).toBe(0);
+    const lock = await lockOf(dir);
+    expect(lock.host.fingerprint.libc.family).toBe('musl');
+    expect(lock.host.fingerprint.go?.version).toBe('go1.19.8');
+    expect(lock.builder.toolchain.go).toBe('go1.19.8');
+    expect(lock.plugins.hello?.goVersion).toBe('go1.19.8');
+    const verify = await cli(dir, ['verify', '--json']);
+    expect((JSON.parse(verify.stdout) as VerifyReport).plugins[0]?.outcome, verify.stdout).toBe('loads');
+    const run = await runWithDir(GO_HOST_MUSL, join(dir, 'dist/plugins'), '/app/plugins', []);
+    expect(run.output).toContain('loaded hello: greet("world") = "Hello, world (shared v1.0.0)"');
+    expect(run.exitCode).toBe(0);
+
+    // The plugin built for the glibc Go host: verify against the musl host, then the real plugin.Open there.
+    const glibc = join(good, 'dist/plugins');
+    const predicted = (JSON.parse((await cli(good, ['verify', '--image', GO_HOST_MUSL, '--dir', glibc, '--json'])).stdout) as VerifyReport).plugins[0];
+    const real = await runWithDir(GO_HOST_MUSL, glibc, '/app/plugins', ['-allow-environment-mismatch']);
+    expect(real.output).toContain('ENVIRONMENT MISMATCH OVERRIDDEN');
+    const loaded = real.output.includes('loaded hello: greet("world")');
+    expect(predicted?.outcome === 'loads', `verify: ${JSON.stringify(predicted)}\nreal: ${real.output}`).toBe(loaded);
+    // pluginhost itself refuses it without the override: the lockfile names a glibc host.
+    const refused = await runWithDir(GO_HOST_MUSL, glibc, '/app/plugins', []);
+    expect(refused.output).toContain('rejected hello (ENVIRONMENT_MISMATCH)');
+    expect(refused.output).toContain('libc.family: glibc → musl');
   });
 });

@@ -33,6 +33,8 @@ export const HOST_NOZLIB = 'plugin-builder/nozlib-host:bookworm';
 export const GO_HOST_BOOKWORM = 'plugin-builder/go-host:bookworm';
 export const GO_HOST_SHARED11 = 'plugin-builder/go-host-shared11:bookworm';
 export const GO_HOST_TRIXIE = 'plugin-builder/go-host:trixie';
+/** The example Go host compiled with musl-gcc and linked against musl, in a musl-only image (examples/go-host/Dockerfile.musl). */
+export const GO_HOST_MUSL = 'plugin-builder/go-musl-host:bookworm';
 /** The example Go host built without -trimpath, from /src/host and /src/shared (where builder puts a plugin's sources too). */
 export const GO_HOST_NOTRIM = 'plugin-builder/go-host-notrim:bookworm';
 /** The same, built from /work/app/host and /work/app/shared. */

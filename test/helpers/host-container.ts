@@ -55,6 +55,8 @@ export interface HostContainerOptions {
   mode?: 'loopback' | 'image-default';
   /** Extra `builder host` arguments (loopback mode). */
   args?: string[];
+  /** Loopback mode: the container's command for a port, instead of `builder host` (a Go host's flags). */
+  command?: (port: number) => string[];
   env?: string[];
   /** Files put into /app/trust before the start: name → content. */
   trust?: Record<string, string>;
@@ -83,7 +85,7 @@ export async function startHostContainer(image: string, dir: string, options: Ho
   const container = await docker.createContainer({
     Image: image,
     ...(mode === 'loopback'
-      ? { Cmd: ['node', '/app/dist/cli/main.js', 'host', '--plugins', '/app/plugins', '--port', String(port), '--listen', '127.0.0.1', ...(options.args ?? [])] }
+      ? { Cmd: options.command?.(port) ?? ['node', '/app/dist/cli/main.js', 'host', '--plugins', '/app/plugins', '--port', String(port), '--listen', '127.0.0.1', ...(options.args ?? [])] }
       : { ExposedPorts: { '8080/tcp': {} } }),
     Env: options.env ?? [],
     Labels: managedLabels('test-host'),

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -48,11 +48,15 @@ export async function runContainer(image: string, cmd: string[] | undefined, pre
 }
 
 /** Put one file into a fresh container of `image` and run `cmd` there. */
-export async function runWithFile(image: string, file: { path: string; data: Buffer }, cmd: string[]): Promise<RunOutput> {
+export async function runWithFile(image: string, file: { path: string; data: Buffer; mode?: number }, cmd: string[]): Promise<RunOutput> {
   const dir = await mkdtemp(join(tmpdir(), 'pb-file-'));
-  await writeFile(join(dir, file.path.split('/').pop() as string), file.data);
-  const parent = file.path.slice(0, file.path.lastIndexOf('/')) || '/';
-  return runContainer(image, cmd, (c) => c.putArchive(tarFs.pack(dir) as unknown as NodeJS.ReadableStream, { path: parent }).then(() => {}));
+  try {
+    await writeFile(join(dir, file.path.split('/').pop() as string), file.data, { mode: file.mode ?? 0o644 });
+    const parent = file.path.slice(0, file.path.lastIndexOf('/')) || '/';
+    return await runContainer(image, cmd, (c) => c.putArchive(tarFs.pack(dir) as unknown as NodeJS.ReadableStream, { path: parent }).then(() => {}));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Copy a directory's files to `target` in a fresh container of `image` and run it (entrypoint + `args`). */

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
+import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
 import { fingerprintHash } from '../../env/fingerprint.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
 
 interface EnvOptions {
   image?: string;
+  binary?: string;
   json?: boolean;
 }
 
@@ -14,20 +16,24 @@ export function registerEnv(program: Command, io: CliIo, run: (action: () => Pro
     .command('env')
     .description("print the environment fingerprint of this system, or of an image with --image")
     .option('--image <ref>', 'probe this image instead of the running system')
+    .option('--binary <path>', "with --image: include this Go host executable's Go release, settings and modules (config host.binary)")
     .option('--json', 'print JSON')
     .action((options: EnvOptions) =>
       run(async () => {
         let fingerprint;
         let subject = 'this system';
+        if (options.binary && !options.image) {
+          throw new BuilderError('BAD_USAGE', '--binary names an executable inside an image: use it with --image.', {
+            fix: 'builder env --image IMAGE --binary /app/gohost',
+            exitCode: EXIT_UNUSABLE,
+          });
+        }
         if (options.image) {
-          const [{ connectEngine }, { probeImage }] = await Promise.all([
-            import('../connect-engine.js'),
-            import('../../env/probe-image.js'),
-          ]);
+          const [{ connectEngine }, { probeHost }] = await Promise.all([import('../connect-engine.js'), import('../../build/probe-host.js')]);
           const engine = connectEngine(io);
           await engine.ping();
-          fingerprint = (await probeImage(engine, options.image, 'requested')).fingerprint;
-          subject = options.image;
+          fingerprint = (await probeHost(engine, { hostImage: options.image, hostBinary: options.binary })).fingerprint;
+          subject = options.binary ? `${options.image} (${options.binary})` : options.image;
         } else {
           const { liveFingerprint } = await import('../../runtime/live-environment.js');
           fingerprint = await liveFingerprint();

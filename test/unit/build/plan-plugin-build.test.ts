@@ -1,8 +1,13 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PluginConfig } from '../../../src/config/config.js';
 import { planPluginBuild, type PlanSources } from '../../../src/build/plan-plugin-build.js';
 import { cCompiler, packageManagerFor, toolchainPackages } from '../../../src/build/toolchain.js';
 import { parseToolchainOutput } from '../../../src/build/read-toolchain.js';
+import { goPluginPath } from '../../../src/build/go-facts.js';
 import { BuilderError } from '../../../src/errors.js';
 
 const plugin = (kind: PluginConfig['kind'], extra: Partial<PluginConfig> = {}): PluginConfig => ({
@@ -74,10 +79,27 @@ describe('planPluginBuild', () => {
       ...settings,
       goHostSettings: { '-trimpath': 'true', '-tags': 'netgo', GOAMD64: 'v3', CGO_ENABLED: '1' },
     });
-    expect(goPlugin.cmd[2]).toContain('go build -trimpath -tags=netgo -buildvcs=false -buildmode=plugin');
+    expect(goPlugin.cmd[2]).toContain('go-plugin-build -trimpath -buildvcs=false -buildmode=plugin');
     expect(goPlugin.env).toContain('GOAMD64=v3');
     const noTrim = planPluginBuild(plugin('go-plugin'), sources(['plugins/p/go.mod'], true), { ...settings, goHostSettings: {} });
     expect(noTrim.cmd[2]).not.toContain('-trimpath');
+  });
+
+  it('go-plugin: builds the main package\'s files (Go then gives it a plugin path unique to its inputs), tags in GOFLAGS for go list too', () => {
+    const goPlugin = planPluginBuild(plugin('go-plugin'), sources(['plugins/p/go.mod', 'plugins/p/main.go'], true), { ...settings, goHostSettings: { '-trimpath': 'true', '-tags': 'netgo' } });
+    // Run the build step with a stand-in `go` that lists two files, one with a space, and records its build arguments.
+    const dir = mkdtempSync(join(tmpdir(), 'pb-goplan-'));
+    try {
+      writeFileSync(join(dir, 'go'), `#!/bin/sh\nif [ "$1" = list ]; then printf 'main.go\\na b.go\\n'; else printf '%s\\n' "$@" > "${dir}/args"; fi\n`, { mode: 0o755 });
+      const step = (goPlugin.cmd[2] as string).split('\n').slice(2).join('\n');
+      execFileSync('sh', ['-c', step], { cwd: dir, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+      expect(readFileSync(join(dir, 'args'), 'utf8').split('\n')).toEqual(['build', '-trimpath', '-buildvcs=false', '-buildmode=plugin', '-ldflags=-buildid=', '-o', '/out/libp.so', 'main.go', 'a b.go', '']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(goPlugin.env).toContain('GOFLAGS=-tags=netgo');
+    expect(goPluginPath(['runtime.x', 'plugin/unnamed-8c0ea05539059e554b249dc08be79a21b270e9a2.Register'])).toBe('plugin/unnamed-8c0ea05539059e554b249dc08be79a21b270e9a2');
+    expect(goPluginPath(['example.com/p.Register'])).toBeUndefined();
   });
 
   it('inputsHash is deterministic and covers sources, flags and the builder image', () => {
@@ -100,6 +122,10 @@ describe('toolchain', () => {
     expect(toolchainPackages('apt', ['c'], [])).toEqual(['ccache', 'gcc', 'libc6-dev']);
     expect(toolchainPackages('apt', ['c', 'go-c-shared'], ['zlib1g-dev', 'gcc'])).toEqual(['ccache', 'gcc', 'golang-go', 'libc6-dev', 'zlib1g-dev']);
     expect(toolchainPackages('apt', ['c'], [], 'musl')).toEqual(['ccache', 'gcc', 'musl-tools']);
+    // A musl Go host from a Debian base: Debian's Go with musl's gcc wrapper (the report had no Go at all).
+    expect(toolchainPackages('apt', ['go-plugin'], [], 'musl')).toEqual(['gcc', 'golang-go', 'musl-tools']);
+    expect(planPluginBuild(plugin('go-plugin'), sources(['plugins/p/go.mod'], true), { ...settings, cCompiler: 'musl-gcc' }).env).toContain('CC=musl-gcc');
+    expect(planPluginBuild(plugin('go-plugin'), sources(['plugins/p/go.mod'], true), settings).env.some((e) => e.startsWith('CC='))).toBe(false);
     expect(toolchainPackages('apk', ['c'], [])).toEqual(['ccache', 'gcc', 'musl-dev']);
     expect(packageManagerFor('debian')).toBe('apt');
     expect(packageManagerFor('alpine')).toBe('apk');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseGoBuildInfo } from '../../../src/elf/go-buildinfo.js';
+import { goFunctionFile } from '../../../src/elf/go-pclntab.js';
 import { ElfFormatError, readElf } from '../../../src/elf/read-elf.js';
 import { compareVersions, glibcRequirement } from '../../../src/elf/versions.js';
 import { buildElf, goBuildInfoSection } from './build-elf.js';
@@ -169,5 +170,52 @@ describe('readElf: search-path entries of the dynamic section', () => {
     execFileSync('gcc', ['-pie', '-fPIE', '-o', join(dir, 'main'), join(dir, 'main.c')]);
     expect(readElf(readFileSync(join(dir, 'main'))).flags1 & 0x08000000).toBe(0x08000000);
     expect(build('libplain.so', []).flags1 & 0x800).toBe(0);
+  });
+});
+
+describe('goFunctionFile (pclntab)', () => {
+  /** A minimal Go 1.18 pclntab: one function `main.main` whose pcfile's first value is file 0 of its CU. */
+  function table(fileName: string): Buffer {
+    const b = Buffer.alloc(256);
+    b.writeUInt32LE(0xfffffff0, 0);
+    b[6] = 1;
+    b[7] = 8;
+    const header = [1, 1, 0, 96, 112, 120, 150, 152]; // nfunc, nfiles, textStart, funcnames, cutab, filetab, pctab, functab
+    header.forEach((v, i) => b.writeBigUInt64LE(BigInt(v), 8 + i * 8));
+    b.write('main.main\0', 96, 'latin1');
+    b.writeUInt32LE(0, 112); // cutab[0] → filetab offset 0
+    b.write(`${fileName}\0`, 120, 'latin1');
+    b[150] = 2; // zig-zag +1: -1 + 1 = file 0
+    b.writeUInt32LE(0, 152); // functab[0]: entryoff
+    b.writeUInt32LE(8, 156); // functab[0]: funcoff → _func at 160
+    b.writeUInt32LE(0, 164); // nameoff
+    b.writeUInt32LE(0, 180); // pcfile
+    b.writeUInt32LE(0, 192); // cuOffset
+    return b;
+  }
+
+  it("finds main.main's file, and nothing else", () => {
+    expect(goFunctionFile(table('/work/app/host/main.go'), true, 'main.main')).toBe('/work/app/host/main.go');
+    expect(goFunctionFile(table('/x.go'), true, 'main.init')).toBeNull();
+    const other = table('/x.go');
+    other.writeUInt32LE(0xfffffffb, 0); // Go 1.16's magic: another layout
+    expect(goFunctionFile(other, true, 'main.main')).toBeNull();
+  });
+
+  it('hostile tables: an ElfFormatError or an answer, never another exception or a hang (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.nat(255), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ minLength: 0, maxLength: 64 }), (at, value, noise) => {
+        const bytes = table('/work/app/host/main.go');
+        bytes[at] = value;
+        bytes.set(noise.subarray(0, Math.max(0, bytes.length - at)), at);
+        try {
+          const file = goFunctionFile(bytes, true, 'main.main');
+          expect(file === null || typeof file === 'string').toBe(true);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ElfFormatError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

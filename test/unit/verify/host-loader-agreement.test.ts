@@ -165,6 +165,19 @@ describe('static TLS for initial-exec TLS in a dlopen()ed object', () => {
     expect(readElf(readFileSync(plugin)).staticTlsReferences).toEqual([{ symbol: 'dep_tls' }]);
     expect(await agree(plugin, 'fails', join(work, 'tlsdep'), /libdeptls\.so\.1: cannot allocate memory in static TLS block/)).toContain('libdeptls.so.1 uses initial-exec TLS: its 4096-byte TLS block');
   });
+
+  it('initial-exec access to a TLS symbol the plugin defines but the start-up objects define too binds there: no static TLS needed (a Go plugin\'s runtime.tlsg)', async () => {
+    // `errno` is defined (global, default visibility) here and in libc.so.6: the TPOFF relocation
+    // looks it up, finds libc's first, and libc's block is static already. The plugin's own 64 KiB
+    // block is never asked for static TLS, so the plugin loads.
+    const source = file('tlsinterposed.c', '__thread int errno __attribute__((tls_model("initial-exec")));\nstatic __thread char big[65536];\nint value(void) { big[0]++; return errno + big[1]; }\n');
+    const plugin = shared('libtlsinterposed.so', source);
+    expect(readElf(readFileSync(plugin)).staticTlsReferences).toEqual([{ symbol: 'errno' }]);
+    await agree(plugin, 'loads');
+    // The same with the symbol hidden: it is the plugin's own block, 64 KiB does not fit.
+    const hidden = shared('libtlshidden.so', file('tlshidden.c', '__thread int errno __attribute__((tls_model("initial-exec"), visibility("hidden")));\nstatic __thread char big[65536];\nint value(void) { big[0]++; return errno + big[1]; }\n'));
+    await agree(hidden, 'fails', undefined, /cannot allocate memory in static TLS block/);
+  });
 });
 
 describe('ELF header rules (open_verify, _dl_map_object_from_fd)', () => {

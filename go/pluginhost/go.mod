@@ -1,0 +1,3 @@
+module github.com/plugin-builder/pluginhost
+
+go 1.19

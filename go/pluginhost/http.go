@@ -1,0 +1,125 @@
+package pluginhost
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+const maxTargetChars = 2048
+
+// HandlerOptions: a bearer token required on every route but /healthz (none: no authentication).
+type HandlerOptions struct {
+	Token string
+}
+
+// Handler serves GET /healthz, GET /plugins and PUT|POST /plugins/reload with the bodies and
+// status codes of `builder host`; anything else is a JSON 404, so it can sit behind a mux
+// next to the application's own routes.
+func Handler[R any](h *Host[R], opts HandlerOptions) http.Handler {
+	var expected []byte
+	if opts.Token != "" {
+		sum := sha256.Sum256([]byte(opts.Token))
+		expected = sum[:]
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.RequestURI) > maxTargetChars {
+			send(w, http.StatusRequestURITooLong, map[string]string{"error": "the request target is longer than " + strconv.Itoa(maxTargetChars) + " characters"}, nil)
+			return
+		}
+		path := strings.TrimRight(r.URL.Path, "/")
+		if path == "" {
+			path = "/"
+		}
+		reading := r.Method == http.MethodGet || r.Method == http.MethodHead
+		if path == "/healthz" {
+			if !reading {
+				send(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET"}, map[string]string{"allow": "GET, HEAD"})
+				return
+			}
+			report := h.Report()
+			loaded, rejected := 0, 0
+			for _, p := range report.Plugins {
+				if p.Status == "loaded" {
+					loaded++
+				} else {
+					rejected++
+				}
+			}
+			send(w, http.StatusOK, map[string]interface{}{"status": "ok", "trust": report.Trust, "lockfile": report.Lockfile.Status,
+				"plugins": map[string]int{"loaded": loaded, "rejected": rejected}}, nil)
+			return
+		}
+		if expected != nil {
+			token, ok := bearer(r)
+			presented := sha256.Sum256([]byte(token))
+			if !ok || subtle.ConstantTimeCompare(presented[:], expected) != 1 {
+				message := "the bearer token is not valid"
+				if !ok {
+					message = `this route needs "Authorization: Bearer <token>"`
+				}
+				send(w, http.StatusUnauthorized, map[string]string{"error": message}, map[string]string{"www-authenticate": "Bearer"})
+				return
+			}
+		}
+		switch path {
+		case "/plugins":
+			if !reading {
+				send(w, http.StatusMethodNotAllowed, map[string]string{"error": "use GET"}, map[string]string{"allow": "GET, HEAD"})
+				return
+			}
+			send(w, http.StatusOK, h.Report(), nil)
+		case "/plugins/reload":
+			if r.Method != http.MethodPut && r.Method != http.MethodPost {
+				send(w, http.StatusMethodNotAllowed, map[string]string{"error": "use PUT or POST"}, map[string]string{"allow": "PUT, POST"})
+				return
+			}
+			report := h.Reload()
+			if report.Lockfile.Status == "refused" {
+				send(w, http.StatusConflict, struct {
+					Error string `json:"error"`
+					Code  string `json:"code"`
+					Fix   string `json:"fix,omitempty"`
+					Report
+				}{report.Lockfile.Reason, report.Lockfile.Code, report.Lockfile.Fix, report}, nil)
+				return
+			}
+			send(w, http.StatusOK, report, nil)
+		default:
+			shown := path
+			if len(shown) > 200 {
+				shown = shown[:200]
+			}
+			send(w, http.StatusNotFound, map[string]string{"error": "no route " + r.Method + " " + shown}, nil)
+		}
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	header := r.Header.Get("Authorization")
+	fields := strings.Fields(header)
+	if len(fields) != 2 || !strings.EqualFold(fields[0], "Bearer") {
+		return "", false
+	}
+	return fields[1], true
+}
+
+func send(w http.ResponseWriter, status int, body interface{}, headers map[string]string) {
+	text, err := json.Marshal(body)
+	if err != nil {
+		status, text = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	text = append(text, '\n')
+	for k, v := range headers {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("content-type", "application/json; charset=utf-8")
+	w.Header().Set("content-length", strconv.Itoa(len(text)))
+	w.Header().Set("cache-control", "no-store")
+	w.Header().Set("x-content-type-options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(text)
+}

@@ -1,0 +1,252 @@
+package pluginhost
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestCanonicalJSONEscapesLikeJSONStringify(t *testing.T) {
+	got := canonicalJSON(map[string]interface{}{"b": "x\u2028<&>\"\\\x01\x1f\t", "a": map[string]string{"é": "1", "z": "2", "\U0001F600": "3", "\uFFFD": "4"}})
+	// JSON.stringify({a:{…},b:…}) with keys sorted by UTF-16 code units: U+1F600 (D83D…) sorts before U+FFFD.
+	want := `{"a":{"z":"2","é":"1","` + "\U0001F600" + `":"3","` + "\uFFFD" + `":"4"},"b":"x` + "\u2028" + `<&>\"\\\u0001\u001f\t"}`
+	if got != want {
+		t.Fatalf("canonicalJSON:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestDecodeUTF8ReplacesMaximalSubparts(t *testing.T) {
+	cases := map[string]string{
+		"a\xe2\x82b":         "a\uFFFDb",           // truncated 3-byte sequence: one replacement (Go's range gives two)
+		"\xf0\x9f\x98":       "\uFFFD",             // truncated at the end
+		"\xed\xa0\x80":       "\uFFFD\uFFFD\uFFFD", // a surrogate is not a prefix of any valid sequence
+		"\xc0\xaf":           "\uFFFD\uFFFD",
+		"ok \xe2\x82\xac ok": "ok € ok",
+	}
+	for in, want := range cases {
+		if got := decodeUTF8([]byte(in)); got != want {
+			t.Errorf("decodeUTF8(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseOSReleaseFollowsTheBuilder(t *testing.T) {
+	got := parseOSRelease("ID=debian\nVERSION_ID=\"12\"\n  NAME='De\\\"b'  \nBAD=a\rb\nID=ubuntu\n\uFEFFX=1")
+	if got["ID"] != "ubuntu" || got["VERSION_ID"] != "12" || got["NAME"] != `De"b` || got["X"] != "1" {
+		t.Fatalf("parseOSRelease = %#v", got)
+	}
+	if _, ok := got["BAD"]; ok {
+		t.Fatalf("a value with a carriage return inside does not match the builder's pattern: %#v", got)
+	}
+}
+
+func TestErrorsMatchByCode(t *testing.T) {
+	err := fmt.Errorf("wrapped: %w", refuse(ErrHashMismatch, "p", "m", "f", nil))
+	if !errors.Is(err, ErrHashMismatch) || errors.Is(err, ErrSizeMismatch) {
+		t.Fatal("errors.Is must match by code")
+	}
+}
+
+type testRegistry struct{ names []string }
+
+func (r *testRegistry) Names() []string { return r.names }
+
+const hello = "hello world\n"
+
+func env() Fingerprint {
+	return Fingerprint{OS: OSFingerprint{"debian", "12"}, Arch: "x86_64", Libc: LibcFingerprint{"glibc", "2.36"},
+		Go: &GoFingerprint{Version: runtime.Version(), Settings: map[string]string{}, Deps: map[string]string{}}}
+}
+
+func writeLock(t *testing.T, dir string, plugins map[string]map[string]interface{}) {
+	t.Helper()
+	lock := map[string]interface{}{
+		"lockfileVersion": 1,
+		"host":            map[string]interface{}{"image": "img", "imageId": "sha256:1", "fingerprint": env(), "fingerprintHash": env().Hash()},
+		"builder":         map[string]interface{}{},
+		"plugins":         plugins,
+	}
+	data, _ := json.Marshal(lock)
+	if err := os.WriteFile(filepath.Join(dir, "builder.lock.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func entry(file, content string, extra map[string]interface{}) map[string]interface{} {
+	sum := sha256.Sum256([]byte(content))
+	e := map[string]interface{}{"kind": "go-plugin", "file": file, "sha256": hex.EncodeToString(sum[:]), "size": len(content),
+		"inputsHash": "sha256:" + strings.Repeat("0", 64), "goVersion": runtime.Version()}
+	for k, v := range extra {
+		e[k] = v
+	}
+	return e
+}
+
+func open(t *testing.T, dir string) *Host[*testRegistry] {
+	t.Helper()
+	e := env()
+	h, err := Open(Options[*testRegistry]{Dir: dir, Environment: &e, PrivateDir: t.TempDir(), NewRegistrar: func(string) *testRegistry { return &testRegistry{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+func status(t *testing.T, r Report, name string) PluginStatus {
+	t.Helper()
+	for _, p := range r.Plugins {
+		if p.Name == name {
+			return p
+		}
+	}
+	t.Fatalf("no status for %s in %#v", name, r)
+	return PluginStatus{}
+}
+
+// Every refusal below happens before plugin.Open: the files are not plugins at all.
+func TestRefusalsBeforePluginOpen(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "libswapped.so"), []byte("not hello\n!!"), 0o644)
+	os.WriteFile(filepath.Join(dir, "libshort.so"), []byte("hi"), 0o644)
+	if err := syscall.Mkfifo(filepath.Join(dir, "libfifo.so"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "real.so"), []byte(hello), 0o644)
+	os.Symlink(filepath.Join(dir, "real.so"), filepath.Join(dir, "liblink.so"))
+	os.WriteFile(filepath.Join(dir, "libstray.so"), []byte(hello), 0o644)
+	os.WriteFile(filepath.Join(dir, "libc.so"), []byte(hello), 0o644)
+	os.WriteFile(filepath.Join(dir, "libold.so"), []byte(hello), 0o644)
+	writeLock(t, dir, map[string]map[string]interface{}{
+		"swapped": entry("libswapped.so", "hello world!", nil),
+		"short":   entry("libshort.so", hello, nil),
+		"fifo":    entry("libfifo.so", hello, nil),
+		"link":    entry("liblink.so", hello, nil),
+		"missing": entry("libmissing.so", hello, nil),
+		"c":       entry("libc.so", hello, map[string]interface{}{"kind": "c"}),
+		"old":     entry("libold.so", hello, map[string]interface{}{"goVersion": "go1.1"}),
+		"real":    entry("real.so", hello, map[string]interface{}{"deps": []interface{}{}}),
+	})
+	done := make(chan Report, 1)
+	go func() { done <- open(t, dir).Report() }()
+	var r Report
+	select {
+	case r = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("opening the host hung (a FIFO must not block it)")
+	}
+	if r.Lockfile.Status != "accepted" || r.Trust != "unsigned" {
+		t.Fatalf("lockfile: %#v", r.Lockfile)
+	}
+	want := map[string]string{"swapped": "HASH_MISMATCH", "short": "SIZE_MISMATCH", "fifo": "NOT_A_REGULAR_FILE", "link": "NOT_A_REGULAR_FILE",
+		"missing": "FILE_MISSING", "c": "NOT_A_GO_PLUGIN", "old": "GO_VERSION_MISMATCH", "real": "LOAD_FAILED", "libstray.so": "UNKNOWN_PLUGIN"}
+	for name, code := range want {
+		if s := status(t, r, name); s.Status != "rejected" || s.Code != code {
+			t.Errorf("%s: %s %s (%s), want rejected %s", name, s.Status, s.Code, s.Reason, code)
+		}
+	}
+	if s := status(t, r, "fifo"); !strings.Contains(s.Reason, "FIFO") {
+		t.Errorf("fifo reason: %s", s.Reason)
+	}
+	if s := status(t, r, "old"); !strings.Contains(s.Reason, "plugin.Open would crash the process") {
+		t.Errorf("old reason: %s", s.Reason)
+	}
+}
+
+func TestEnvironmentAndLockfileRefusals(t *testing.T) {
+	dir := t.TempDir()
+	h := open(t, dir)
+	if r := h.Report(); r.Lockfile.Status != "refused" || r.Lockfile.Code != "LOCKFILE_MISSING" {
+		t.Fatalf("no lockfile: %#v", r.Lockfile)
+	}
+	os.WriteFile(filepath.Join(dir, "builder.lock.json"), []byte(`{"lockfileVersion":1,"host":{}}`), 0o644)
+	if r := h.Reload(); r.Lockfile.Code != "LOCKFILE_INVALID" || !strings.Contains(r.Lockfile.Reason, "host.image") {
+		t.Fatalf("invalid lockfile: %#v", r.Lockfile)
+	}
+	os.WriteFile(filepath.Join(dir, "libp.so"), []byte(hello), 0o644)
+	writeLock(t, dir, map[string]map[string]interface{}{"p": entry("libp.so", hello, nil)})
+	other := env()
+	other.Libc.Version = "2.41"
+	h2, err := Open(Options[*testRegistry]{Dir: dir, Environment: &other, PrivateDir: t.TempDir(), NewRegistrar: func(string) *testRegistry { return &testRegistry{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	s := status(t, h2.Report(), "p")
+	if s.Code != "ENVIRONMENT_MISMATCH" || !strings.Contains(s.Reason, "libc.version: 2.36 → 2.41") {
+		t.Fatalf("environment: %#v", s)
+	}
+	// The lockfile must not grow without bound.
+	os.WriteFile(filepath.Join(dir, "builder.lock.json"), make([]byte, 2<<20), 0o644)
+	if r := h.Reload(); r.Lockfile.Code != "LOCKFILE_TOO_LARGE" {
+		t.Fatalf("huge lockfile: %#v", r.Lockfile)
+	}
+}
+
+func TestHandlerRoutes(t *testing.T) {
+	h := open(t, t.TempDir())
+	server := httptest.NewServer(Handler(h, HandlerOptions{Token: "s3cret"}))
+	defer server.Close()
+	do := func(method, path, token string) (int, map[string]interface{}) {
+		req, _ := http.NewRequest(method, server.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body map[string]interface{}
+		json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body
+	}
+	if code, body := do("GET", "/healthz", ""); code != 200 || body["status"] != "ok" || body["lockfile"] != "refused" {
+		t.Fatalf("healthz: %d %v", code, body)
+	}
+	if code, _ := do("GET", "/plugins", ""); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, _ := do("GET", "/plugins", "wrong"); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code, body := do("GET", "/plugins", "s3cret"); code != 200 || body["trust"] != "unsigned" {
+		t.Fatalf("plugins: %d %v", code, body)
+	}
+	if code, body := do("PUT", "/plugins/reload", "s3cret"); code != 409 || body["code"] != "LOCKFILE_MISSING" {
+		t.Fatalf("reload: %d %v", code, body)
+	}
+	if code, _ := do("DELETE", "/plugins/reload", "s3cret"); code != 405 {
+		t.Fatalf("reload method: %d", code)
+	}
+	if code, _ := do("GET", "/nope", "s3cret"); code != 404 {
+		t.Fatalf("unknown route: %d", code)
+	}
+	if code, _ := do("GET", "/plugins?"+strings.Repeat("a", 3000), "s3cret"); code != 414 {
+		t.Fatalf("long target: %d", code)
+	}
+}
+
+func TestConcurrentReloadsShareOne(t *testing.T) {
+	h := open(t, t.TempDir())
+	done := make(chan Report)
+	for i := 0; i < 50; i++ {
+		go func() { done <- h.Reload() }()
+	}
+	for i := 0; i < 50; i++ {
+		if r := <-done; r.Lockfile.Code != "LOCKFILE_MISSING" {
+			t.Fatalf("reload %d: %#v", i, r.Lockfile)
+		}
+	}
+}

@@ -1,0 +1,374 @@
+package pluginhost
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The statement a lockfile signature carries (src/trust/statement.ts): an in-toto Statement
+// v1 in a DSSE envelope, signed with Ed25519 — the same files the Node runtime accepts.
+const (
+	inTotoPayloadType = "application/vnd.in-toto+json"
+	statementType     = "https://in-toto.io/Statement/v1"
+	slsaProvenanceV1  = "https://slsa.dev/provenance/v1"
+	buildType         = "urn:plugin-builder:build:v1"
+	lockfileSubject   = "builder.lock.json"
+	maxSignatures     = 16
+	maxSubjects       = 100000
+	maxKeyBytes       = 16 * 1024
+	maxKeys           = 64
+)
+
+// TrustedKey is an Ed25519 public key, named by the sha256 of its SPKI DER (as `builder keygen` names it).
+type TrustedKey struct {
+	KeyID  string
+	Key    ed25519.PublicKey
+	Source string
+}
+
+func badKey(source, message, fix string) *Error {
+	return refuse(ErrBadKey, "", "Trusted key "+source+": "+message, fix, nil)
+}
+
+// ParseTrustedKey reads an SPKI PEM Ed25519 public key; a private key is refused, not derived from.
+func ParseTrustedKey(data []byte, source string) (TrustedKey, error) {
+	if bytes.Contains(data, []byte("PRIVATE KEY")) {
+		return TrustedKey{}, badKey(source, source+" holds a private key; a host needs only the public one.", "Deploy the .pub file written by `builder keygen`, never the private key.")
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return TrustedKey{}, badKey(source, source+" is not a PEM public key.", "Use the .pub file written by `builder keygen` (SPKI PEM, Ed25519).")
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return TrustedKey{}, badKey(source, source+" is not a PEM public key: "+err.Error(), "Use the .pub file written by `builder keygen` (SPKI PEM, Ed25519).")
+	}
+	edKey, ok := key.(ed25519.PublicKey)
+	if !ok {
+		return TrustedKey{}, badKey(source, fmt.Sprintf("%s is a %T key; only Ed25519 keys are trusted.", source, key), "Use the .pub file written by `builder keygen`.")
+	}
+	der, _ := x509.MarshalPKIXPublicKey(edKey)
+	sum := sha256.Sum256(der)
+	return TrustedKey{KeyID: hex.EncodeToString(sum[:]), Key: edKey, Source: source}, nil
+}
+
+// LoadTrustedKeys reads each file and every *.pub in each directory. It fails closed: a key
+// that cannot be read stops the start instead of silently shrinking the set.
+func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
+	paths := append([]string{}, files...)
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, refuse(ErrBadKey, "", "The trust directory "+dir+" cannot be read: "+err.Error(), "Create it (it may be empty) or drop it from the configuration.", err)
+		}
+		var names []string
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".pub") {
+				names = append(names, e.Name())
+			}
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			paths = append(paths, filepath.Join(dir, n))
+		}
+	}
+	if len(paths) > maxKeys {
+		return nil, refuse(ErrBadKey, "", fmt.Sprintf("More than %d trusted keys.", maxKeys), "Trust fewer keys.", nil)
+	}
+	seen := map[string]bool{}
+	var keys []TrustedKey
+	for _, p := range paths {
+		data, err := readSmallFile(p, "The trusted key", maxKeyBytes, true)
+		if err != nil {
+			return nil, badKey(p, err.Error(), "Use a .pub written by `builder keygen`.")
+		}
+		key, err := ParseTrustedKey(data, p)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[key.KeyID] {
+			seen[key.KeyID] = true
+			keys = append(keys, key)
+		}
+	}
+	return keys, nil
+}
+
+var (
+	standardBase64 = regexp.MustCompile(`^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$`)
+	urlSafeBase64  = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)
+)
+
+// decodeBase64Strict accepts exactly what a signer could have written, in either DSSE
+// alphabet; two texts never decode to the same bytes (Go's decoders skip \r and \n, and the
+// patterns exclude them).
+func decodeBase64Strict(text string) ([]byte, bool) {
+	if standardBase64.MatchString(text) {
+		b, err := base64.StdEncoding.Strict().DecodeString(text)
+		return b, err == nil
+	}
+	if urlSafeBase64.MatchString(text) && len(text)%4 != 1 {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(text)
+		return b, err == nil
+	}
+	return nil, false
+}
+
+// pae is DSSE's pre-authentication encoding: "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body.
+func pae(payloadType string, body []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("DSSEv1 " + strconv.Itoa(len(payloadType)) + " " + payloadType + " " + strconv.Itoa(len(body)) + " ")
+	b.Write(body)
+	return b.Bytes()
+}
+
+func badSignature(message, fix string) *Error {
+	return refuse(ErrBadSignature, "", message, fix, nil)
+}
+
+func malformedEnvelope(reason string) *Error {
+	return badSignature("The signature envelope is malformed: "+reason+".", "Sign the lockfile again with `builder sign` (or `builder build --sign-key`).")
+}
+
+type signature struct {
+	keyID string
+	sig   []byte
+}
+
+func parseEnvelope(text []byte) (string, []byte, []signature, error) {
+	var record object
+	if err := json.Unmarshal(text, &record); err != nil {
+		return "", nil, nil, malformedEnvelope("not JSON (" + err.Error() + ")")
+	}
+	if record == nil {
+		return "", nil, nil, malformedEnvelope("not a JSON object")
+	}
+	payloadType, err := record.str("payloadType", "", true)
+	if err != nil {
+		return "", nil, nil, malformedEnvelope(`"payloadType" must be a string`)
+	}
+	payloadText, err := record.str("payload", "", true)
+	if err != nil {
+		return "", nil, nil, malformedEnvelope(`"payload" must be a string`)
+	}
+	payload, ok := decodeBase64Strict(payloadText)
+	if !ok {
+		return "", nil, nil, malformedEnvelope(`"payload" is not base64`)
+	}
+	var list []json.RawMessage
+	if raw, present := record["signatures"]; !present || json.Unmarshal(raw, &list) != nil || len(list) == 0 {
+		return "", nil, nil, malformedEnvelope(`"signatures" must be a non-empty array`)
+	}
+	if len(list) > maxSignatures {
+		return "", nil, nil, malformedEnvelope(fmt.Sprintf("more than %d signatures", maxSignatures))
+	}
+	sigs := make([]signature, len(list))
+	for i, item := range list {
+		entry, err := asObject(item, "")
+		if err != nil {
+			return "", nil, nil, malformedEnvelope(fmt.Sprintf("signatures[%d] is not an object", i))
+		}
+		keyID, err := entry.str("keyid", "", false)
+		if err != nil {
+			return "", nil, nil, malformedEnvelope(fmt.Sprintf("signatures[%d].keyid must be a string", i))
+		}
+		sigText, err := entry.str("sig", "", true)
+		if err != nil {
+			return "", nil, nil, malformedEnvelope(fmt.Sprintf("signatures[%d].sig must be a string", i))
+		}
+		sig, ok := decodeBase64Strict(sigText)
+		if !ok {
+			return "", nil, nil, malformedEnvelope(fmt.Sprintf("signatures[%d].sig is not base64", i))
+		}
+		sigs[i] = signature{keyID, sig}
+	}
+	return payloadType, payload, sigs, nil
+}
+
+// verifyEnvelope: valid when at least one signature verifies under a trusted key. keyid only
+// narrows which keys are tried; it is unauthenticated, so an unknown keyid tries them all.
+func verifyEnvelope(text []byte, trusted []TrustedKey) ([]byte, []string, error) {
+	payloadType, payload, sigs, err := parseEnvelope(text)
+	if err != nil {
+		return nil, nil, err
+	}
+	message := pae(payloadType, payload)
+	accepted := map[string]bool{}
+	for _, s := range sigs {
+		var named []TrustedKey
+		for _, k := range trusted {
+			if k.KeyID == s.keyID {
+				named = append(named, k)
+			}
+		}
+		if len(named) == 0 {
+			named = trusted
+		}
+		for _, k := range named {
+			if len(s.sig) == ed25519.SignatureSize && ed25519.Verify(k.Key, message, s.sig) {
+				accepted[k.KeyID] = true
+			}
+		}
+	}
+	if len(accepted) == 0 {
+		var signers, ids []string
+		for _, s := range sigs {
+			if s.keyID == "" {
+				signers = append(signers, "(no keyid)")
+			} else {
+				signers = append(signers, s.keyID)
+			}
+		}
+		for _, k := range trusted {
+			ids = append(ids, k.KeyID)
+		}
+		return nil, nil, badSignature(
+			fmt.Sprintf("No signature verifies under a trusted key (signed by: %s; trusted: %s).", strings.Join(signers, ", "), strings.Join(ids, ", ")),
+			"Sign the lockfile with a key whose public half this host trusts, or add that public key to the host's trust keys.")
+	}
+	// Checked after the signatures, as the protocol says: PAE authenticates the type.
+	if payloadType != inTotoPayloadType {
+		return nil, nil, badSignature(fmt.Sprintf("The envelope's payloadType is %q, expected %q.", payloadType, inTotoPayloadType), "Sign the lockfile with `builder sign`.")
+	}
+	keys := make([]string, 0, len(accepted))
+	for k := range accepted {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return payload, keys, nil
+}
+
+func unusableStatement(reason string) *Error {
+	return badSignature("The signed statement is not usable: "+reason+".", "Sign the lockfile again with `builder sign`.")
+}
+
+// parseStatement keeps what the host decides on: subjects, predicate type, build type.
+func parseStatement(payload []byte) (map[string]string, string, string, error) {
+	var record object
+	if err := json.Unmarshal(payload, &record); err != nil || record == nil {
+		return nil, "", "", unusableStatement("not a JSON object")
+	}
+	if t, err := record.str("_type", "", true); err != nil || t != statementType {
+		return nil, "", "", unusableStatement(`"_type" is not ` + statementType)
+	}
+	predicateType, err := record.str("predicateType", "", true)
+	if err != nil {
+		return nil, "", "", unusableStatement(`"predicateType" must be a string`)
+	}
+	var list []json.RawMessage
+	if raw, ok := record["subject"]; !ok || json.Unmarshal(raw, &list) != nil || len(list) == 0 {
+		return nil, "", "", unusableStatement(`"subject" must be a non-empty array`)
+	}
+	if len(list) > maxSubjects {
+		return nil, "", "", unusableStatement(fmt.Sprintf("more than %d subjects", maxSubjects))
+	}
+	subjects := map[string]string{}
+	for i, item := range list {
+		entry, _ := asObject(item, "")
+		name, err := entry.str("name", "", true)
+		if err != nil || name == "" {
+			return nil, "", "", unusableStatement(fmt.Sprintf("subject[%d].name must be a non-empty string", i))
+		}
+		digest, err := entry.obj("digest", "")
+		var sum string
+		if err == nil {
+			sum, err = digest.str("sha256", "", true)
+		}
+		if err != nil || !hexSha256.MatchString(sum) {
+			return nil, "", "", unusableStatement(fmt.Sprintf("subject[%d] (%s) has no sha256 digest", i, name))
+		}
+		if _, twice := subjects[name]; twice {
+			return nil, "", "", unusableStatement(fmt.Sprintf("subject %q appears twice", name))
+		}
+		subjects[name] = sum
+	}
+	build := ""
+	if predicate, err := record.obj("predicate", ""); err == nil {
+		if definition, err := predicate.obj("buildDefinition", ""); err == nil {
+			build, _ = definition.str("buildType", "", false)
+		}
+	}
+	return subjects, predicateType, build, nil
+}
+
+// verifyLockfileSignature: does the envelope carry a trusted signature over this tool's
+// provenance, whose lockfile subject is exactly these bytes and whose subjects include every
+// artifact with its locked digest?
+func verifyLockfileSignature(lockBytes, envelope []byte, trusted []TrustedKey) ([]string, map[string]string, error) {
+	payload, keys, err := verifyEnvelope(envelope, trusted)
+	if err != nil {
+		return nil, nil, err
+	}
+	subjects, predicateType, build, err := parseStatement(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	if predicateType != slsaProvenanceV1 || build != buildType {
+		if build == "" {
+			build = "none"
+		}
+		return nil, nil, badSignature(fmt.Sprintf("The signed statement is not plugin-builder provenance (predicateType %s, buildType %s).", predicateType, build), "Sign the lockfile with `builder sign`.")
+	}
+	signed, ok := subjects[lockfileSubject]
+	if !ok {
+		return nil, nil, badSignature(`The signed statement has no "`+lockfileSubject+`" subject: it does not vouch for a lockfile.`, "Sign the lockfile with `builder sign`.")
+	}
+	sum := sha256.Sum256(lockBytes)
+	if actual := hex.EncodeToString(sum[:]); actual != signed {
+		return nil, nil, badSignature(fmt.Sprintf("The signature is for another lockfile (signed sha256 %s, this lockfile %s).", signed, actual), "Deploy the lockfile together with the .sig written for it, or sign this one with `builder sign`.")
+	}
+	return keys, subjects, nil
+}
+
+func checkArtifactsSigned(lock *Lockfile, subjects map[string]string) error {
+	names := make([]string, 0, len(lock.Plugins))
+	for n := range lock.Plugins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		entry := lock.Plugins[name]
+		signed, ok := subjects[entry.File]
+		if ok && signed == entry.Sha256 {
+			continue
+		}
+		what := "is not a subject of the signed statement"
+		if ok {
+			what = fmt.Sprintf("is signed with sha256 %s, the lockfile says %s", signed, entry.Sha256)
+		}
+		return badSignature(fmt.Sprintf("Plugin %q (%s) %s.", name, entry.File, what), "Sign the lockfile again with `builder sign` after the build that produced it.")
+	}
+	return nil
+}
+
+// VerifyLockfile is the whole signature check a host makes before it parses a lockfile for
+// loading: a trusted signature over this tool's provenance, whose lockfile subject is exactly
+// lockBytes and whose subjects carry every listed artifact's digest. It returns the ids of
+// the keys whose signature verified.
+func VerifyLockfile(lockBytes, envelope []byte, trusted []TrustedKey) ([]string, error) {
+	keys, subjects, err := verifyLockfileSignature(lockBytes, envelope, trusted)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := ParseLockfile(lockBytes)
+	if err != nil {
+		return nil, refuse(ErrLockfileInvalid, "", err.Error(), "Regenerate it with `builder build`.", err)
+	}
+	if err := checkArtifactsSigned(lock, subjects); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}

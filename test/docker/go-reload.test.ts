@@ -1,0 +1,134 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseLockfile } from '../../src/lock/lockfile.js';
+import { GO_HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
+import { type HostContainer, startHostContainer } from '../helpers/host-container.js';
+import { cli, copyProject, editJson } from '../helpers/project.js';
+
+interface GoReport {
+  trust: string;
+  lockfile: { status: string; code?: string; signedBy?: string[] };
+  plugins: Array<{ name: string; status: string; sha256?: string; version?: string; functions?: string[]; code?: string; reason?: string }>;
+}
+
+/**
+ * The metrics demo, against the real Go host container, without a restart: cpu only; disk
+ * added and reloaded; cpu v2 replacing v1 — every step over HTTP. Lockfiles are signed and
+ * the host trusts the key, so a reload also proves the Go side verifies the envelope.
+ */
+describe.skipIf(skipDocker)('Go host hot reload: the metrics demo (real engine, real plugin.Open)', () => {
+  let project: string;
+  let keyDir: string;
+  let key: string;
+  let pub: string;
+  let host: HostContainer;
+  const config = () => join(project, 'metrics.config.json');
+  const out = () => join(project, 'dist/metrics');
+  const lock = async () => parseLockfile(await readFile(join(out(), 'builder.lock.json'), 'utf8'));
+  const build = async () => {
+    const run = await cli(project, ['build', '-c', 'metrics.config.json', '--sign-key', key]);
+    expect(run.code, run.stderr).toBe(0);
+  };
+  const plugins = async () => {
+    const res = await host.get('/plugins');
+    expect(res.status).toBe(200);
+    return res.body as unknown as GoReport;
+  };
+  const metrics = async () => {
+    const res = await fetch(`${host.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    return (await res.json()) as Record<string, string>;
+  };
+
+  beforeAll(async () => {
+    await requireDocker();
+    project = await copyProject('examples/go-host');
+    keyDir = await mkdtemp(join(tmpdir(), 'pb-go-keys-'));
+    const keys = await cli(keyDir, ['keygen', '--out-dir', keyDir, '--name', 'ci', '--json']);
+    expect(keys.code, keys.stderr).toBe(0);
+    ({ privateKey: key, publicKey: pub } = JSON.parse(keys.stdout) as { privateKey: string; publicKey: string });
+    await editJson(config(), (c) => {
+      c.plugins = (c.plugins as Array<{ name: string }>).filter((p) => p.name === 'cpu');
+    });
+    await build();
+    host = await startHostContainer(GO_HOST_BOOKWORM, out(), {
+      command: (port) => ['-listen', `127.0.0.1:${port}`, '-trust-dir', '/app/trust'],
+      trust: { 'ci.pub': await readFile(pub, 'utf8') },
+    });
+  }, 600_000);
+
+  afterAll(async () => {
+    await host?.stop();
+    if (project) await rm(project, { recursive: true, force: true });
+    if (keyDir) await rm(keyDir, { recursive: true, force: true });
+  });
+
+  it('runs with cpu only, signed and verified', async () => {
+    const report = await plugins();
+    expect(report.trust).toBe('signed');
+    expect(report.lockfile.status).toBe('accepted');
+    expect(report.plugins).toEqual([expect.objectContaining({ name: 'cpu', status: 'loaded', version: '1.0.0', functions: ['cpu'], sha256: (await lock()).plugins.cpu?.sha256 })]);
+    expect((await metrics()).cpu).toMatch(/^load \d+\.\d+$/);
+  });
+
+  it('disk added: built, deployed, reloaded — loaded beside cpu, which keeps its version', async () => {
+    const started = (await host.container.inspect()).State.StartedAt;
+    const cpuBefore = (await lock()).plugins.cpu;
+    await editJson(config(), (c) => {
+      c.plugins = [
+        { name: 'cpu', kind: 'go-plugin', path: 'plugins/cpu' },
+        { name: 'disk', kind: 'go-plugin', path: 'plugins/disk' },
+      ];
+    });
+    await build();
+    expect((await lock()).plugins.cpu).toEqual(cpuBefore);
+    await host.deploy(out());
+    const reload = await host.put('/plugins/reload');
+    expect(reload.status).toBe(200);
+    const report = reload.body as unknown as GoReport;
+    expect(report.plugins.map((p) => [p.name, p.status, p.version])).toEqual([['cpu', 'loaded', '1.0.0'], ['disk', 'loaded', '1.0.0']]);
+    expect(await metrics()).toEqual({ cpu: expect.stringMatching(/^load /), disk: expect.stringMatching(/^free \d+ MiB$/) });
+    expect((await host.container.inspect()).State.StartedAt).toBe(started);
+  });
+
+  it('cpu v2 replaces v1 in the running process: a new plugin path, loaded beside the old one, switched over', async () => {
+    const started = (await host.container.inspect()).State.StartedAt;
+    const v1 = (await lock()).plugins.cpu;
+    const source = join(project, 'plugins/cpu/main.go');
+    await writeFile(source, (await readFile(source, 'utf8')).replace('"1.0.0"', '"2.0.0"').replace('"load "', '"v2 load "'));
+    await build();
+    const v2 = (await lock()).plugins.cpu;
+    expect(v2?.sha256).not.toBe(v1?.sha256);
+    expect(v2?.pluginPath).toMatch(/^plugin\/unnamed-[0-9a-f]{40}$/);
+    expect(v2?.pluginPath).not.toBe(v1?.pluginPath);
+    await host.deploy(out());
+    const reload = await host.put('/plugins/reload');
+    expect(reload.status).toBe(200);
+    expect((reload.body as unknown as GoReport).plugins.find((p) => p.name === 'cpu')).toMatchObject({ status: 'loaded', version: '2.0.0', sha256: v2?.sha256 });
+    expect((await metrics()).cpu).toMatch(/^v2 load /);
+    expect((await host.container.inspect()).State.StartedAt).toBe(started);
+  });
+
+  it('an unsigned lockfile, then a tampered plugin: refused, and what serves keeps serving', async () => {
+    const signed = await readFile(join(out(), 'builder.lock.json.sig'));
+    await host.exec(['rm', '/app/plugins/builder.lock.json.sig']);
+    const unsigned = await host.put('/plugins/reload');
+    expect(unsigned.status).toBe(409);
+    expect(unsigned.body.code).toBe('UNSIGNED_LOCKFILE');
+    expect((await metrics()).cpu).toMatch(/^v2 load /);
+
+    // A lockfile entry pointing at other bytes, with its signature still the old one.
+    const lockPath = join(out(), 'builder.lock.json');
+    const text = await readFile(lockPath, 'utf8');
+    await writeFile(lockPath, text.replace((await lock()).plugins.disk?.sha256 as string, '0'.repeat(64)));
+    await writeFile(join(out(), 'builder.lock.json.sig'), signed);
+    await host.deploy(out());
+    const forged = await host.put('/plugins/reload');
+    expect(forged.status).toBe(409);
+    expect(forged.body.code).toBe('BAD_SIGNATURE');
+    const report = await plugins();
+    expect(report.plugins.map((p) => [p.name, p.status, p.version])).toEqual([['cpu', 'loaded', '2.0.0'], ['disk', 'loaded', '1.0.0']]);
+    expect(await metrics()).toEqual({ cpu: expect.stringMatching(/^v2 load /), disk: expect.stringMatching(/^free /) });
+  });
+});
