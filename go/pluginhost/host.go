@@ -231,7 +231,7 @@ func (h *Host[R]) Reload() Report {
 
 func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
 	state := LockfileState{Status: "accepted", Path: h.lockPath}
-	data, err := readSmallFile(h.lockPath, "The lockfile", h.opts.Limits.MaxLockfileBytes, true)
+	data, err := readSmallFile(h.lockPath, "The lockfile", h.opts.Limits.MaxLockfileBytes, false)
 	if err != nil {
 		if e, ok := err.(*Error); ok && e.Code == ErrFileMissing.Code {
 			return nil, state, refuse(ErrLockfileMissing, "", fmt.Sprintf("No lockfile at %s: nothing is loaded.", h.lockPath), "Deploy builder.lock.json (and its .sig) together with the .so files, then reload.", err)
@@ -243,7 +243,7 @@ func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
 	}
 	var subjects map[string]string
 	if len(h.opts.TrustedKeys) > 0 {
-		envelope, err := readSmallFile(h.sigPath, "The lockfile signature", h.opts.Limits.MaxSignatureBytes, true)
+		envelope, err := readSmallFile(h.sigPath, "The lockfile signature", h.opts.Limits.MaxSignatureBytes, false)
 		if err != nil {
 			if e, ok := err.(*Error); ok && e.Code == ErrFileMissing.Code {
 				return nil, state, refuse(ErrUnsignedLockfile, "", fmt.Sprintf("This host trusts signing keys, and %s has no signature (%s).", h.lockPath, h.sigPath), "Sign it with `builder sign --key KEY` (or build with --sign-key) and deploy the .sig beside it.", err)

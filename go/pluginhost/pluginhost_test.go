@@ -187,6 +187,14 @@ func TestEnvironmentAndLockfileRefusals(t *testing.T) {
 	if s.Code != "ENVIRONMENT_MISMATCH" || !strings.Contains(s.Reason, "libc.version: 2.36 → 2.41") {
 		t.Fatalf("environment: %#v", s)
 	}
+	// A lockfile is a deployed file like the plugins: a link is not followed.
+	real := filepath.Join(t.TempDir(), "builder.lock.json")
+	os.Rename(filepath.Join(dir, "builder.lock.json"), real)
+	os.Symlink(real, filepath.Join(dir, "builder.lock.json"))
+	if r := h.Reload(); r.Lockfile.Code != "NOT_A_REGULAR_FILE" {
+		t.Fatalf("symlinked lockfile: %#v", r.Lockfile)
+	}
+	os.Remove(filepath.Join(dir, "builder.lock.json"))
 	// The lockfile must not grow without bound.
 	os.WriteFile(filepath.Join(dir, "builder.lock.json"), make([]byte, 2<<20), 0o644)
 	if r := h.Reload(); r.Lockfile.Code != "LOCKFILE_TOO_LARGE" {

@@ -1,11 +1,13 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import { GO_HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
 import { type HostContainer, startHostContainer } from '../helpers/host-container.js';
 import { cli, copyProject, editJson } from '../helpers/project.js';
+import { hostileRequest, sendRaw } from '../helpers/raw-http.js';
 
 interface GoReport {
   trust: string;
@@ -131,4 +133,45 @@ describe.skipIf(skipDocker)('Go host hot reload: the metrics demo (real engine, 
     expect(report.plugins.map((p) => [p.name, p.status, p.version])).toEqual([['cpu', 'loaded', '2.0.0'], ['disk', 'loaded', '1.0.0']]);
     expect(await metrics()).toEqual({ cpu: expect.stringMatching(/^v2 load /), disk: expect.stringMatching(/^free /) });
   });
+
+  it('a plugin whose Register panics, and one with the wrong Register: rejected with BAD_REGISTER, the host lives on', async () => {
+    // Start from a consistent, signed lockfile again (the previous test left a forged one).
+    const source = join(project, 'plugins/cpu/main.go');
+    for (const [name, body] of [['panics', 'func Register(r shared.Registrar) { panic("boom") }'], ['wrongtype', 'func Register(n int) { _ = shared.Version }']] as const) {
+      await mkdir(join(project, 'plugins', name), { recursive: true });
+      await writeFile(join(project, 'plugins', name, 'go.mod'), (await readFile(join(project, 'plugins/cpu/go.mod'), 'utf8')).replace('example.com/cpu', `example.com/${name}`));
+      await writeFile(join(project, 'plugins', name, 'main.go'), `package main\n\nimport "example.com/shared"\n\n${body}\n`);
+    }
+    expect(await readFile(source, 'utf8')).toContain('v2 load');
+    await editJson(config(), (c) => {
+      (c.plugins as Array<Record<string, string>>).push({ name: 'panics', kind: 'go-plugin', path: 'plugins/panics' }, { name: 'wrongtype', kind: 'go-plugin', path: 'plugins/wrongtype' });
+    });
+    await build();
+    await host.deploy(out());
+    const reload = await host.put('/plugins/reload');
+    expect(reload.status).toBe(200);
+    const byName = Object.fromEntries((reload.body as unknown as GoReport).plugins.map((p) => [p.name, p]));
+    expect(byName.panics).toMatchObject({ status: 'rejected', code: 'BAD_REGISTER', reason: expect.stringContaining('Register panicked: boom') });
+    expect(byName.wrongtype).toMatchObject({ status: 'rejected', code: 'BAD_REGISTER', reason: expect.stringContaining('Register has type func(int)') });
+    expect([byName.cpu?.status, byName.cpu?.version, byName.disk?.status]).toEqual(['loaded', '2.0.0', 'loaded']);
+    // A version refused after plugin.Open is never opened again: the next reload reports the same.
+    const again = await host.put('/plugins/reload');
+    expect((again.body as unknown as GoReport).plugins.find((p) => p.name === 'panics')?.code).toBe('BAD_REGISTER');
+    expect((await host.container.inspect()).State.Running).toBe(true);
+  });
+
+  it('fuzz against the Go host: hostile HTTP never gets a 5xx and never takes it down; what serves keeps serving', async () => {
+    let answered = 0;
+    await fc.assert(
+      fc.asyncProperty(hostileRequest, async ({ bytes, framed }) => {
+        const answer = await sendRaw(host.port, bytes, 3000, '127.0.0.1', !framed);
+        if (answer.statuses.length > 0) answered++;
+        for (const status of answer.statuses) expect(status, bytes.toString('latin1').slice(0, 300)).toBeLessThan(500);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(answered).toBeGreaterThan(900);
+    expect((await host.container.inspect()).State.Running).toBe(true);
+    expect(await metrics()).toEqual({ cpu: expect.stringMatching(/^v2 load /), disk: expect.stringMatching(/^free /) });
+  }, 300_000);
 });
