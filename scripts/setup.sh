@@ -51,5 +51,5 @@ build_fixture_image plugin-builder/go-host:bookworm $go/Dockerfile $go BASE=plug
 build_fixture_image plugin-builder/go-host-shared11:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.1
 build_fixture_image plugin-builder/go-host:trixie $go/Dockerfile $go BASE=plugin-builder/debian:trixie SHARED=v1.0
 build_fixture_image plugin-builder/go-host-notrim:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0 TRIMPATH=
-build_fixture_image plugin-builder/go-host-notrim-elsewhere:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0 TRIMPATH= SRC=/work/app
+build_fixture_image plugin-builder/go-host-notrim-elsewhere:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0 TRIMPATH= SRC=/work/app TAGS=extra
 build_fixture_image plugin-builder/go-musl-host:bookworm $go/Dockerfile.musl $go BASE=plugin-builder/debian:bookworm

@@ -37,5 +37,5 @@ export const GO_HOST_TRIXIE = 'plugin-builder/go-host:trixie';
 export const GO_HOST_MUSL = 'plugin-builder/go-musl-host:bookworm';
 /** The example Go host built without -trimpath, from /src/host and /src/shared (where builder puts a plugin's sources too). */
 export const GO_HOST_NOTRIM = 'plugin-builder/go-host-notrim:bookworm';
-/** The same, built from /work/app/host and /work/app/shared. */
+/** The same, built from /work/app/host and /work/app/shared, with -tags=extra (which changes the shared package). */
 export const GO_HOST_NOTRIM_ELSEWHERE = 'plugin-builder/go-host-notrim-elsewhere:bookworm';
