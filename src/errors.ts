@@ -99,7 +99,19 @@ export class CancelledError extends BuilderError {
 export class ImageNotFoundError extends BuilderError {
   constructor(image: string, role: string) {
     super('IMAGE_NOT_FOUND', `The ${role} image ${image} is not present on the Docker engine.`, {
-      fix: `Build or load ${image} first (this tool never pulls: docker build / docker load it).`,
+      fix:
+        role === 'host'
+          ? `Pull it with \`builder build --pull\` (or docker pull ${image}), or build / load it (docker build, docker load).`
+          : `Build or load ${image} first (docker build / docker load; docker pull if it comes from a registry).`,
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
+export class ImagePullError extends BuilderError {
+  constructor(image: string, reason: string) {
+    super('IMAGE_PULL_FAILED', `Pulling image ${image} failed: ${reason}`, {
+      fix: 'Check the reference (repository, tag or @sha256 digest), that the registry is reachable from the Docker engine, and its credentials (docker login).',
       exitCode: EXIT_UNUSABLE,
     });
   }

@@ -62,6 +62,8 @@ export interface BuildOptions {
   check: boolean;
   /** Build go-plugins even when their modules or package hashes differ from the host's (to see the failure for real). */
   skipGoModuleCheck?: boolean;
+  /** Pull the host image from its registry when the engine does not have it. */
+  pull?: boolean;
   /** Plugins built at once; default: the number of CPUs. */
   jobs?: number;
   /** Use the persistent compiler cache volume (default true). It never changes the artifacts. */
@@ -106,10 +108,11 @@ export interface BuildReport {
   signature?: { path: string; keyId: string };
 }
 
-function locked(probe: ProbedImage & { binary?: string }, image = probe.image): LockedEnvironment {
+function locked(probe: ProbedImage & { binary?: string; repoDigest?: string }, image = probe.image): LockedEnvironment {
   return {
     image,
     imageId: probe.imageId,
+    ...(probe.repoDigest ? { repoDigest: probe.repoDigest } : {}),
     ...(probe.binary ? { binary: probe.binary } : {}),
     fingerprint: probe.fingerprint,
     fingerprintHash: fingerprintHash(probe.fingerprint),
@@ -244,6 +247,7 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
       recipeDir: ctx.recipeDir,
       now,
       ...(ctx.probeCache ? { probeCache: ctx.probeCache } : {}),
+      pull: options.pull === true,
     });
     await refuseGoModuleMismatches(config, env.host, options.skipGoModuleCheck === true, report);
     const cache = options.cache !== false;

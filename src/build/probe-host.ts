@@ -7,6 +7,8 @@ import { goFingerprint } from '../gomod/go-fingerprint.js';
 
 export interface ProbedHost extends ProbedImage {
   binary?: string;
+  /** `repo@sha256:…` of the host image in the configured reference's repository, when it has one. */
+  repoDigest?: string;
   /** The Go host executable's build info (config host.binary). */
   goBuildInfo: GoHostBinary | null;
 }

@@ -1,5 +1,6 @@
 import type { ProjectConfig } from '../config/config.js';
-import type { DockerEngine } from '../docker/engine.js';
+import type { DockerEngine, ImageInfo } from '../docker/engine.js';
+import { repoDigestFor } from '../docker/image-ref.js';
 import { BuilderError, EnvironmentMismatchError, EXIT_UNUSABLE, ImageNotFoundError } from '../errors.js';
 import type { LibcFamily } from '../env/fingerprint.js';
 import { diffFingerprints } from '../env/fingerprint.js';
@@ -38,6 +39,17 @@ function refuseMismatch(host: ProbedImage, other: ProbedImage, role: string): vo
   );
 }
 
+/** The host image, pulled first when it is missing and `pull` is set (its digest is reported). */
+async function hostImage(engine: DockerEngine, image: string, pull: boolean, report: BuildReporter): Promise<ImageInfo> {
+  const present = await engine.inspectImage(image);
+  if (present) return present;
+  if (!pull) throw new ImageNotFoundError(image, 'host');
+  report({ type: 'step', message: `pulling host image ${image}` });
+  const pulled = await engine.pullImage(image, () => {});
+  report({ type: 'step', message: `pulled ${image}: ${repoDigestFor(image, pulled.repoDigests) ?? pulled.id}` });
+  return pulled;
+}
+
 async function imageId(engine: DockerEngine, image: string, role: string): Promise<string> {
   const info = await engine.inspectImage(image);
   if (!info) throw new ImageNotFoundError(image, role);
@@ -54,11 +66,13 @@ export async function resolveEnvironment(
   engine: DockerEngine,
   config: ProjectConfig,
   previous: Lockfile | null,
-  ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache },
+  ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache; pull?: boolean },
 ): Promise<BuildEnvironment> {
   const { report } = ctx;
   const cache = ctx.probeCache ?? noProbeCache;
-  const hostId = await imageId(engine, config.hostImage, 'host');
+  const hostInfo = await hostImage(engine, config.hostImage, ctx.pull === true, report);
+  const hostId = hostInfo.id;
+  const repoDigest = repoDigestFor(config.hostImage, hostInfo.repoDigests);
   let host: ProbedHost;
   if (!config.hostBinary && previous && previous.host.imageId === hostId && !previous.host.binary) {
     host = { image: config.hostImage, imageId: hostId, fingerprint: previous.host.fingerprint, goBuildInfo: null };
@@ -72,6 +86,7 @@ export async function resolveEnvironment(
     report({ type: 'step', message: `probing host image ${config.hostImage}` });
     host = await probeHost(engine, config);
   }
+  if (repoDigest) host = { ...host, repoDigest };
   const target = host.fingerprint.libc.family;
 
   let base: ProbedImage = host;

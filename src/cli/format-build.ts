@@ -71,6 +71,7 @@ export function formatBuildSummary(report: BuildReport): string {
   return [
     headline,
     `host     ${report.host.image} (${report.host.imageId.slice(0, 19)})  ${env.os.id} ${env.os.versionId}, ${env.arch}, ${env.libc.family} ${env.libc.version}  ${report.host.fingerprintHash.slice(0, 19)}`,
+    ...(report.host.repoDigest ? [`         ${report.host.repoDigest}`] : []),
     `builder  ${report.builder.image}  ${Object.entries(report.builder.toolchain).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(report.signature ? [`signed   ${report.signature.path} (key ${report.signature.keyId.slice(0, 16)}…)`] : []),
     '',

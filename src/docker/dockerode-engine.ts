@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { BuilderError, DockerUnavailableError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError } from '../errors.js';
+import { BuilderError, DockerUnavailableError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError, ImagePullError } from '../errors.js';
 import type { FsEntry } from '../env/file-source.js';
 import { TailBuffer } from '../util/tail-buffer.js';
 import { type DockerConnection, parseDockerHost } from './docker-host.js';
@@ -186,6 +186,7 @@ export class DockerodeEngine implements DockerEngine {
         env: (info.Config?.Env as string[] | null) ?? [],
         entrypoint: asArgv(info.Config?.Entrypoint),
         cmd: asArgv(info.Config?.Cmd),
+        repoDigests: Array.isArray(info.RepoDigests) ? info.RepoDigests.filter((d): d is string => typeof d === 'string') : [],
       };
     } catch (err) {
       if (statusOf(err) === 404) return null;
@@ -194,33 +195,8 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   async buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo> {
-    const tail: string[] = [];
-    const remember = (line: string) => {
-      tail.push(line);
-      if (tail.length > LOG_TAIL_LINES) tail.shift();
-      onOutput(line);
-    };
-    // The build API answers 200 and reports failure inside the stream, so every JSON line is
-    // read and an `error` line rejects, even though the stream itself ends normally.
-    let failure: string | null = null;
-    const handle = (raw: string) => {
-      if (!raw.trim()) return;
-      let message: { stream?: string; error?: string; errorDetail?: { message?: string }; status?: string };
-      try {
-        message = JSON.parse(raw);
-      } catch {
-        remember(raw);
-        return;
-      }
-      if (message.error || message.errorDetail) {
-        failure = message.errorDetail?.message ?? message.error ?? 'unknown error';
-        return;
-      }
-      const text = message.stream ?? message.status;
-      if (text) for (const line of text.split('\n')) if (line.trim()) remember(line.replace(/\s+$/, ''));
-    };
-    const during = `building image ${request.tag}`;
-    await this.call(during, 'run', async (signal) => {
+    const progress = new ProgressLines(onOutput);
+    await this.call(`building image ${request.tag}`, 'run', async (signal) => {
       const context = packFiles(request.contextDir, request.files);
       const stream = (await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
         t: request.tag,
@@ -231,21 +207,26 @@ export class DockerodeEngine implements DockerEngine {
         forcerm: true,
         abortSignal: signal,
       })) as unknown as Readable;
-      let pending = '';
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        pending += chunk.toString('utf8');
-        const lines = pending.split('\n');
-        pending = lines.pop() ?? '';
-        lines.forEach(handle);
-      }
-      handle(pending);
+      await progress.read(stream);
     }).catch((err: unknown) => {
-      if (err instanceof RunLimitReached) throw new ImageBuildError(request.tag, `it did not finish within ${this.timeouts.runMs / 1000} s (--compile-timeout)`, tail);
+      if (err instanceof RunLimitReached) throw new ImageBuildError(request.tag, `it did not finish within ${this.timeouts.runMs / 1000} s (--compile-timeout)`, progress.tail);
       throw err;
     });
-    if (failure !== null) throw new ImageBuildError(request.tag, failure, tail);
+    if (progress.failure !== null) throw new ImageBuildError(request.tag, progress.failure, progress.tail);
     const info = await this.inspectImage(request.tag);
-    if (!info) throw new ImageBuildError(request.tag, 'the build reported success but the tag does not exist', tail);
+    if (!info) throw new ImageBuildError(request.tag, 'the build reported success but the tag does not exist', progress.tail);
+    return info;
+  }
+
+  async pullImage(ref: string, onOutput: (line: string) => void): Promise<ImageInfo> {
+    const progress = new ProgressLines(onOutput);
+    await this.call(`pulling image ${ref}`, 'transfer', async (signal) => {
+      const stream = (await this.docker.pull(ref, { abortSignal: signal })) as unknown as Readable;
+      await progress.read(stream);
+    });
+    if (progress.failure !== null) throw new ImagePullError(ref, progress.failure);
+    const info = await this.inspectImage(ref);
+    if (!info) throw new ImagePullError(ref, 'the pull reported success but the image is not there');
     return info;
   }
 
@@ -402,4 +383,50 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
+}
+
+/**
+ * The JSON lines of a build or pull stream. The API answers 200 and reports failure inside the
+ * stream, so every line is read and an `error` line is kept as the failure, although the stream
+ * itself ends normally. The last lines are kept for error messages.
+ */
+class ProgressLines {
+  readonly tail: string[] = [];
+  failure: string | null = null;
+
+  constructor(private readonly onOutput: (line: string) => void) {}
+
+  async read(stream: Readable): Promise<void> {
+    let pending = '';
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      lines.forEach((line) => this.handle(line));
+    }
+    this.handle(pending);
+  }
+
+  private remember(line: string): void {
+    this.tail.push(line);
+    if (this.tail.length > LOG_TAIL_LINES) this.tail.shift();
+    this.onOutput(line);
+  }
+
+  private handle(raw: string): void {
+    if (!raw.trim()) return;
+    let message: { stream?: string; error?: string; errorDetail?: { message?: string }; status?: string; id?: string };
+    try {
+      message = JSON.parse(raw);
+    } catch {
+      this.remember(raw);
+      return;
+    }
+    if (message.error || message.errorDetail) {
+      this.failure = message.errorDetail?.message ?? message.error ?? 'unknown error';
+      return;
+    }
+    const text = message.stream ?? (message.status ? `${message.id ? `${message.id}: ` : ''}${message.status}` : undefined);
+    if (text) for (const line of text.split('\n')) if (line.trim()) this.remember(line.replace(/\s+$/, ''));
+  }
 }

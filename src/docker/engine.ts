@@ -11,6 +11,8 @@ export interface DockerEngine {
   /** Throws DockerUnavailableError when no engine answers. */
   ping(): Promise<void>;
   inspectImage(ref: string): Promise<ImageInfo | null>;
+  /** Pull an image from its registry; resolves when the stream reported no error (rejects with ImagePullError). */
+  pullImage(ref: string, onOutput: (line: string) => void): Promise<ImageInfo>;
   /** Build an image; resolves only when the stream reported no error (rejects with ImageBuildError). */
   buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo>;
   createContainer(spec: ContainerSpec): Promise<ContainerHandle>;
@@ -58,6 +60,8 @@ export interface ImageInfo {
   /** The image config's Entrypoint and Cmd (empty when unset). */
   entrypoint: string[];
   cmd: string[];
+  /** `repo@sha256:…` for each registry the image was pushed to or pulled from. */
+  repoDigests: string[];
 }
 
 export interface ImageBuildRequest {

@@ -40,6 +40,7 @@ const lockfileSchema = z.looseObject({
   host: z.looseObject({
     image: z.string(),
     imageId: z.string(),
+    repoDigest: z.string().regex(/@sha256:[0-9a-f]{64}$/, 'must be repo@sha256:<64 hex digits>').optional(),
     binary: z.string().optional(),
     fingerprint: fingerprintSchema,
     fingerprintHash: hashTagged,
@@ -81,6 +82,8 @@ export interface LockedGoModule {
 export interface LockedEnvironment {
   image: string;
   imageId: string;
+  /** The image's `repo@sha256:…` in the configured reference's repository, when it was pushed or pulled there. */
+  repoDigest?: string;
   /** Go host executable inside the image (config host.binary). */
   binary?: string;
   fingerprint: EnvironmentFingerprint;

@@ -27,6 +27,9 @@ export class CountingEngine implements DockerEngine {
   inspectImage(ref: string): Promise<ImageInfo | null> {
     return this.inner.inspectImage(ref);
   }
+  pullImage(ref: string, onOutput: (line: string) => void): Promise<ImageInfo> {
+    return this.inner.pullImage(ref, onOutput);
+  }
   buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo> {
     this.counts.imagesBuilt++;
     return this.inner.buildImage(request, onOutput);

@@ -15,6 +15,7 @@ interface BuildOptions {
   config: string;
   check?: boolean;
   skipGoModuleCheck?: boolean;
+  pull?: boolean;
   jobs?: string;
   cache: boolean;
   signKey?: string;
@@ -32,6 +33,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('--check', 'rebuild in fresh containers and verify the bytes equal the lockfile; writes nothing')
     .option('-j, --jobs <n>', 'plugins built at once (default: number of CPUs)')
     .option('--no-cache', 'do not use the persistent compiler cache volume (it never changes the artifacts)')
+    .option('--pull', 'pull the host image (host.image: repo:tag or repo@sha256:…) when the engine does not have it; prints its digest')
     .option('--skip-go-module-check', 'build go-plugins even if their modules or packages differ from the host binary\'s (they will fail to load)')
     .option('--sign-key <file>', 'sign the lockfile with this private key (builder keygen): writes <lockfile>.sig')
     .option('--no-wait', 'fail at once when another build of this project is running, instead of waiting for it')
@@ -54,6 +56,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
         const report = await buildProject(config, {
           check: options.check === true,
           skipGoModuleCheck: options.skipGoModuleCheck === true,
+          pull: options.pull === true,
           cache: options.cache,
           wait: options.wait,
           ...(jobs ? { jobs } : {}),
