@@ -108,6 +108,15 @@ export class ImageNotFoundError extends BuilderError {
   }
 }
 
+export class ImagePushError extends BuilderError {
+  constructor(image: string, reason: string) {
+    super('IMAGE_PUSH_FAILED', `Pushing image ${image} failed: ${reason}`, {
+      fix: 'Check that the registry in the reference is reachable from the Docker engine and accepts pushes (docker login for one that needs credentials).',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
 export class ImagePullError extends BuilderError {
   constructor(image: string, reason: string) {
     super('IMAGE_PULL_FAILED', `Pulling image ${image} failed: ${reason}`, {

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_UNUSABLE } from '../errors.js';
 import { registerBuild } from './commands/build.js';
+import { registerDeploy } from './commands/deploy.js';
 import { registerEnv } from './commands/env.js';
 import { registerHost } from './commands/host.js';
 import { registerKeygen } from './commands/keygen.js';
@@ -25,6 +26,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   registerDrift(program, io, run);
   registerKeygen(program, io, run);
   registerSign(program, io, run);
+  registerDeploy(program, io, run);
   registerHost(program, io, (code) => {
     exitCode = code;
   });

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { BuilderError, DockerUnavailableError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError, ImagePullError } from '../errors.js';
+import { BuilderError, DockerUnavailableError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError, ImagePullError, ImagePushError } from '../errors.js';
 import type { FsEntry } from '../env/file-source.js';
 import { TailBuffer } from '../util/tail-buffer.js';
 import { type DockerConnection, parseDockerHost } from './docker-host.js';
@@ -230,6 +230,32 @@ export class DockerodeEngine implements DockerEngine {
     return info;
   }
 
+  async tagImage(image: string, ref: string): Promise<void> {
+    const at = ref.lastIndexOf(':');
+    const [repo, tag] = at > ref.lastIndexOf('/') ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+    await this.call(`tagging ${image} as ${ref}`, 'request', (signal) => this.docker.getImage(image).tag({ repo, tag, abortSignal: signal }));
+  }
+
+  async removeImage(ref: string): Promise<void> {
+    try {
+      await this.call(`removing image ${ref}`, 'request', (signal) => this.docker.getImage(ref).remove({ abortSignal: signal }), { cleanup: true });
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+  }
+
+  async pushImage(ref: string, onOutput: (line: string) => void): Promise<string> {
+    const progress = new ProgressLines(onOutput);
+    const registry = ref.includes('/') && /[.:]|^localhost$/.test(ref.split('/')[0] as string) ? (ref.split('/')[0] as string) : 'docker.io';
+    await this.call(`pushing image ${ref}`, 'transfer', async (signal) => {
+      const stream = (await this.docker.getImage(ref).push({ authconfig: { serveraddress: registry }, abortSignal: signal })) as unknown as Readable;
+      await progress.read(stream);
+    });
+    if (progress.failure !== null) throw new ImagePushError(ref, progress.failure);
+    if (progress.digest === null) throw new ImagePushError(ref, 'the registry reported no digest');
+    return progress.digest;
+  }
+
   async createContainer(spec: ContainerSpec): Promise<ContainerHandle> {
     const container = await this.call(`creating a container of ${spec.image}`, 'request', (signal) =>
       this.docker.createContainer({
@@ -393,6 +419,8 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 class ProgressLines {
   readonly tail: string[] = [];
   failure: string | null = null;
+  /** A push's manifest digest (its `aux.Digest` line). */
+  digest: string | null = null;
 
   constructor(private readonly onOutput: (line: string) => void) {}
 
@@ -415,7 +443,7 @@ class ProgressLines {
 
   private handle(raw: string): void {
     if (!raw.trim()) return;
-    let message: { stream?: string; error?: string; errorDetail?: { message?: string }; status?: string; id?: string };
+    let message: { stream?: string; error?: string; errorDetail?: { message?: string }; status?: string; id?: string; aux?: { Digest?: string } };
     try {
       message = JSON.parse(raw);
     } catch {
@@ -426,6 +454,7 @@ class ProgressLines {
       this.failure = message.errorDetail?.message ?? message.error ?? 'unknown error';
       return;
     }
+    if (typeof message.aux?.Digest === 'string' && /^sha256:[0-9a-f]{64}$/.test(message.aux.Digest)) this.digest = message.aux.Digest;
     const text = message.stream ?? (message.status ? `${message.id ? `${message.id}: ` : ''}${message.status}` : undefined);
     if (text) for (const line of text.split('\n')) if (line.trim()) this.remember(line.replace(/\s+$/, ''));
   }

@@ -13,6 +13,12 @@ export interface DockerEngine {
   inspectImage(ref: string): Promise<ImageInfo | null>;
   /** Pull an image from its registry; resolves when the stream reported no error (rejects with ImagePullError). */
   pullImage(ref: string, onOutput: (line: string) => void): Promise<ImageInfo>;
+  /** Give an image (by ID or reference) another reference `repo:tag`. */
+  tagImage(image: string, ref: string): Promise<void>;
+  /** Remove a reference (the image goes when nothing else references it); a missing one is fine. */
+  removeImage(ref: string): Promise<void>;
+  /** Push `repo:tag` to its registry; resolves to the manifest digest the registry reported. */
+  pushImage(ref: string, onOutput: (line: string) => void): Promise<string>;
   /** Build an image; resolves only when the stream reported no error (rejects with ImageBuildError). */
   buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo>;
   createContainer(spec: ContainerSpec): Promise<ContainerHandle>;

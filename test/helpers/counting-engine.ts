@@ -30,6 +30,15 @@ export class CountingEngine implements DockerEngine {
   pullImage(ref: string, onOutput: (line: string) => void): Promise<ImageInfo> {
     return this.inner.pullImage(ref, onOutput);
   }
+  tagImage(image: string, ref: string): Promise<void> {
+    return this.inner.tagImage(image, ref);
+  }
+  removeImage(ref: string): Promise<void> {
+    return this.inner.removeImage(ref);
+  }
+  pushImage(ref: string, onOutput: (line: string) => void): Promise<string> {
+    return this.inner.pushImage(ref, onOutput);
+  }
   buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo> {
     this.counts.imagesBuilt++;
     return this.inner.buildImage(request, onOutput);

@@ -1,0 +1,162 @@
+import { constants } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DockerEngine } from '../docker/engine.js';
+import { repoDigestFor, repositoryOf } from '../docker/image-ref.js';
+import { BuilderError, EXIT_FAILED, HashMismatchError, ImageNotFoundError } from '../errors.js';
+import type { Lockfile } from '../lock/lockfile.js';
+import { hashOpenFile } from '../runtime/hash-file.js';
+import { checkArtifactsSigned, verifyLockfileSignature } from '../trust/lockfile-signature.js';
+import type { TrustedKey } from '../trust/keys.js';
+import { sha256Hex } from '../util/sha256.js';
+import { openRegularFile } from '../util/safe-file.js';
+import { verifyPlugins, type VerifyReport } from '../verify/verify-plugins.js';
+
+/** Where the host runtimes look: `builder host --plugins /app/plugins`, `gohost -plugins /app/plugins -trust-dir /app/trust`. */
+export const PLUGIN_DIR = '/app/plugins';
+export const TRUST_DIR = '/app/trust';
+
+export interface DeployRequest {
+  lock: Lockfile;
+  /** The lockfile's exact bytes (what is deployed, and what a signature covers). */
+  lockBytes: Buffer;
+  /** The built plugin files. */
+  dir: string;
+  /** The lockfile's DSSE envelope, when it was signed. */
+  signature: Buffer | null;
+  /** A public key to deploy to TRUST_DIR (the signature must verify under it). */
+  trustKey: { name: string; pem: Buffer; key: TrustedKey } | null;
+  /** The image reference to tag; default `<host repository>-plugins:<lockfile sha256, 12>`. */
+  tag?: string;
+  push: boolean;
+  toolVersion: string;
+  report: (message: string) => void;
+}
+
+export interface DeployResult {
+  image: string;
+  imageId: string;
+  base: { name: string; imageId: string; digest: string | null };
+  labels: Record<string, string>;
+  verify: VerifyReport;
+  /** `repo@sha256:…` after --push. */
+  pushed: string | null;
+}
+
+/**
+ * `builder deploy`: the host image the plugins were built for, plus the plugins, the lockfile,
+ * its signature and a trust key, at the runtimes' paths. Refused before any image is made when
+ * the host image moved or an artifact is not the locked one; the image is verified (its own
+ * copies, against its own loader) under a temporary name and tagged only if it passes.
+ */
+export async function deployImage(engine: DockerEngine, request: DeployRequest): Promise<DeployResult> {
+  const { lock } = request;
+  const host = await engine.inspectImage(lock.host.image);
+  if (!host) throw new ImageNotFoundError(lock.host.image, 'host');
+  if (host.id !== lock.host.imageId) {
+    throw new BuilderError('HOST_IMAGE_MOVED', `The host image ${lock.host.image} is now ${host.id}; the plugins were built for ${lock.host.imageId}.`, {
+      fix: `See what changed with \`builder drift --image ${lock.host.image}\`, rebuild with \`builder build\`, then deploy.`,
+      exitCode: EXIT_FAILED,
+    });
+  }
+  if (request.signature && request.trustKey) {
+    const verdict = verifyLockfileSignature(request.lockBytes, request.signature.toString('utf8'), [request.trustKey.key]);
+    checkArtifactsSigned(lock, verdict.statement);
+  }
+  const lockSha = sha256Hex(request.lockBytes);
+  const tag = request.tag ?? `${repositoryOf(lock.host.image)}-plugins:${lockSha.slice(0, 12)}`;
+  const context = await mkdtemp(join(tmpdir(), 'builder-deploy-'));
+  const scratch = `plugin-builder/deploy-candidate:${lockSha.slice(0, 12)}-${process.pid}`;
+  let built = false;
+  try {
+    const files = await stageFiles(request, context);
+    const digest = repoDigestFor(lock.host.image, host.repoDigests)?.split('@')[1] ?? null;
+    const labels = {
+      'org.opencontainers.image.base.name': lock.host.image,
+      'org.opencontainers.image.base.digest': digest ?? lock.host.imageId,
+      'io.plugin-builder.lockfile.sha256': lockSha,
+      'io.plugin-builder.fingerprint-hash': lock.host.fingerprintHash,
+      'io.plugin-builder.version': request.toolVersion,
+    };
+    await writeFile(
+      join(context, 'Dockerfile'),
+      [`FROM ${lock.host.imageId}`, `COPY plugins/ ${PLUGIN_DIR}/`, ...(request.trustKey ? [`COPY trust/ ${TRUST_DIR}/`] : [])].join('\n') + '\n',
+    );
+    request.report(`building ${tag} from ${lock.host.image} (${lock.host.imageId.slice(0, 19)})`);
+    built = true;
+    const image = await engine.buildImage({ contextDir: context, files: ['Dockerfile', ...files], dockerfile: 'Dockerfile', tag: scratch, buildArgs: {}, labels }, () => {});
+    request.report(`verifying ${image.id.slice(0, 19)}: its own ${PLUGIN_DIR}, its own loader`);
+    const verify = await verifyPlugins(engine, { lock, image: scratch, pluginsPath: PLUGIN_DIR });
+    if (verify.outcome !== 'ok') {
+      const problems = verify.plugins.flatMap((p) => p.problems.map((x) => `  - ${p.name}: ${x.check}: ${x.message}`));
+      throw new BuilderError('DEPLOY_VERIFY_FAILED', `The deployable image does not pass verify; it was not tagged:\n${problems.join('\n') || `  - ${verify.outcome}`}`, {
+        fix: 'Run `builder verify` for the details, fix what it names (usually: rebuild with `builder build`), then deploy again.',
+        exitCode: EXIT_FAILED,
+      });
+    }
+    await engine.tagImage(image.id, tag);
+    request.report(`tagged ${tag} (${image.id.slice(0, 19)})`);
+    let pushed: string | null = null;
+    if (request.push) {
+      request.report(`pushing ${tag}`);
+      pushed = `${repositoryOf(tag)}@${await engine.pushImage(tag, () => {})}`;
+      request.report(`pushed ${pushed}`);
+    }
+    return { image: tag, imageId: image.id, base: { name: lock.host.image, imageId: lock.host.imageId, digest }, labels, verify, pushed };
+  } finally {
+    if (built) await engine.removeImage(scratch);
+    await rm(context, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copy every artifact into the build context and hash the copy: what goes into the image is
+ * what was checked, whatever happens to the originals meanwhile. Returns the context's files.
+ */
+async function stageFiles(request: DeployRequest, context: string): Promise<string[]> {
+  await mkdir(join(context, 'plugins'));
+  const files: string[] = [];
+  for (const [name, entry] of Object.entries(request.lock.plugins).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const { handle } = await openRegularFile(join(request.dir, entry.file), `Plugin "${name}":`, { exactSize: entry.size });
+    const target = join(context, 'plugins', entry.file);
+    try {
+      const out = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+      try {
+        for await (const chunk of handle.createReadStream({ autoClose: false })) await out.write(chunk as Buffer);
+      } finally {
+        await out.close();
+      }
+    } finally {
+      await handle.close();
+    }
+    const copy = await open(target, 'r');
+    try {
+      const { size } = await copy.stat();
+      if (size !== entry.size) {
+        throw new BuilderError('SIZE_MISMATCH', `Plugin "${name}" (${entry.file}) changed while it was copied: ${size} bytes, the lockfile says ${entry.size}.`, {
+          fix: 'Deploy from a build output nothing writes to, then run builder deploy again.',
+          exitCode: EXIT_FAILED,
+        });
+      }
+      const actual = await hashOpenFile(copy.fd, entry.size, new AbortController().signal);
+      if (actual !== entry.sha256) throw new HashMismatchError(name, entry.file, entry.sha256, actual);
+    } finally {
+      await copy.close();
+    }
+    files.push(`plugins/${entry.file}`);
+  }
+  await writeFile(join(context, 'plugins', 'builder.lock.json'), request.lockBytes);
+  files.push('plugins/builder.lock.json');
+  if (request.signature) {
+    await writeFile(join(context, 'plugins', 'builder.lock.json.sig'), request.signature);
+    files.push('plugins/builder.lock.json.sig');
+  }
+  if (request.trustKey) {
+    await mkdir(join(context, 'trust'));
+    await writeFile(join(context, 'trust', request.trustKey.name), request.trustKey.pem);
+    files.push(`trust/${request.trustKey.name}`);
+  }
+  return files;
+}
+
