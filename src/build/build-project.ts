@@ -34,7 +34,7 @@ import { commitOutputs } from './commit-outputs.js';
 import { acquireProjectLock } from './project-lock.js';
 import { goFacts, packageMismatchReason, refuseGoModuleMismatches } from './go-facts.js';
 import { type GoSourceLayout, goSourceLayout } from './go-source-layout.js';
-import { planPluginBuild } from './plan-plugin-build.js';
+import { artifactFile, planPluginBuild } from './plan-plugin-build.js';
 import { type BuildEnvironment, resolveEnvironment } from './resolve-environment.js';
 import { cCompiler } from './toolchain.js';
 
@@ -275,7 +275,7 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
           // Any other error is this plugin's failure; the others go on.
           const reason = err instanceof BuilderError && err.fix ? `${err.message} ${err.fix}` : describeCause(err);
           report({ type: 'plugin-failed', name: plugin.name, seconds: 0, reason, output: '', outputBytes: 0 });
-          return { name: plugin.name, kind: plugin.kind, file: `lib${plugin.name}.so`, status: 'failed' as const, seconds: 0, reason };
+          return { name: plugin.name, kind: plugin.kind, file: artifactFile(plugin.name), status: 'failed' as const, seconds: 0, reason };
         }
       },
       signal,
@@ -362,7 +362,7 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
       ? goSourceLayout(sources.files, sources.workdir, sources.goMod, hostBinary, config.hostBinary, env.toolchain.goroot)
       : { moves: [] };
   if ('refused' in layout) {
-    const base = { name: plugin.name, kind: plugin.kind, file: `lib${plugin.name}.so`, seconds: 0 };
+    const base = { name: plugin.name, kind: plugin.kind, file: artifactFile(plugin.name), seconds: 0 };
     if (!job.options.skipGoModuleCheck) {
       ctx.report({ type: 'plugin-failed', name: plugin.name, seconds: 0, reason: layout.refused, output: '', outputBytes: 0 });
       return { ...base, status: 'failed', reason: layout.refused, output: '', outputBytes: 0 };

@@ -130,6 +130,9 @@ const GO_PLUGIN_BUILD = [
   'exec go build "$@" $(go list -f \'{{range .GoFiles}}{{println .}}{{end}}{{range .CgoFiles}}{{println .}}{{end}}\' .)',
 ].join('\n');
 
+/** The artifact's file name, in the container's output directory and in outDir. */
+export const artifactFile = (plugin: string) => `lib${plugin}.so`;
+
 /** Copy each module to the host's directory and point the plugin's go.mod there (in the container only). */
 function moveSteps(moves: readonly GoSourceMove[]): string[][] {
   return moves.flatMap((m) => [
@@ -187,7 +190,7 @@ function script(steps: readonly string[][], kind: PluginConfig['kind'], cache: b
  * plugin, sources and settings always give the same plan.
  */
 export function planPluginBuild(plugin: PluginConfig, sources: PlanSources, settings: PlanSettings): PluginBuildPlan {
-  const file = `lib${plugin.name}.so`;
+  const file = artifactFile(plugin.name);
   const output = `${OUTPUT_DIR}/${file}`;
   let steps: string[][];
   if (plugin.kind === 'c') steps = cSteps(plugin, sources, output, settings.cCompiler ?? 'gcc');
