@@ -108,6 +108,7 @@ export async function extractFlatFiles(tar: Readable, destDir: string, maxBytes:
   tar.on('error', (err) => extract.destroy(err));
   tar.pipe(extract);
   const written: ExtractedFile[] = [];
+  const seen = new Set<string>();
   let total = 0;
   try {
     for await (const entry of extract) {
@@ -127,6 +128,10 @@ export async function extractFlatFiles(tar: Readable, destDir: string, maxBytes:
       if (!fileName || !SAFE_FILE_NAME.test(fileName)) {
         throw new UnsafeArtifactError(name, 'only plain file names directly in the output directory are allowed');
       }
+      // `out/x` and `out/x/` (or a name cut short at a NUL in its header) are one file: a second
+      // entry for a name is the archive's fault, not the disk's.
+      if (seen.has(fileName)) throw new UnsafeArtifactError(name, `the output has two entries for ${fileName}`);
+      seen.add(fileName);
       total += entry.header.size ?? 0;
       if (total > maxBytes) throw new UnsafeArtifactError(name, `build output exceeds ${maxBytes} bytes`);
       written.push(await streamToFile(entry as unknown as Readable, join(destDir, fileName), maxBytes, name));

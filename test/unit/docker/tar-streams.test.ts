@@ -102,6 +102,16 @@ describe('extractFlatFiles under fuzz', () => {
     linkname: fc.constantFrom('/etc/passwd', '../x', 'out/libok.so'),
   });
 
+  it('two entries for one file (found by the fuzz below: `out/out/\\0`, cut at the NUL, and `out/out`) are an unsafe archive, not a disk error', async () => {
+    const { dest } = await staging();
+    const twice = tar([
+      { name: 'out/out/\u0000', type: 'file', linkname: '' },
+      { name: 'out/out', type: 'file', linkname: '' },
+    ]);
+    await expect(extractFlatFiles(twice, dest, 1 << 20)).rejects.toThrow(/two entries for out/);
+    await expect(extractFlatFiles(tar([{ name: 'out/a.so', type: 'file', linkname: '' }, { name: 'out/a.so', type: 'file', linkname: '' }]), (await staging()).dest, 1 << 20)).rejects.toBeInstanceOf(UnsafeArtifactError);
+  });
+
   it('any archive a hostile container could send: only plain, safely named files, and only inside the destination', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(entry, { maxLength: 6 }), async (entries) => {
