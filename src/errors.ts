@@ -80,12 +80,15 @@ export class EngineTimeoutError extends BuilderError {
 /** The engine answered a call with an HTTP error the caller did not expect. */
 export class EngineRequestError extends BuilderError {
   readonly statusCode: number;
+  /** The engine's own words. */
+  readonly detail: string;
   constructor(endpoint: string, during: string, statusCode: number, message: string) {
     super('ENGINE_ERROR', `The Docker engine at ${endpoint} refused ${during}: ${message.trim()}`, {
       fix: 'Read the engine\'s message above; `docker info` and the engine log say more.',
       exitCode: EXIT_UNUSABLE,
     });
     this.statusCode = statusCode;
+    this.detail = message.trim();
   }
 }
 

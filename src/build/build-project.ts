@@ -20,6 +20,7 @@ import { fingerprintHash } from '../env/fingerprint.js';
 import type { ProbeCache } from '../env/probe-cache.js';
 import type { ProbedImage } from '../env/probe-image.js';
 import { readLockfile } from '../lock/lockfile-io.js';
+import { pluginsOfShard, type Shard, type ShardRecord, sortedNames } from '../shard/shard.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
 import { LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type Lockfile, serializeLockfile } from '../lock/lockfile.js';
@@ -64,12 +65,17 @@ export interface BuildOptions {
   skipGoModuleCheck?: boolean;
   /** Pull the host image from its registry when the engine does not have it. */
   pull?: boolean;
+  /** Registry repositories to take the builder image from / put it in, under its input tag (fresh CI runners). */
+  cacheFrom?: string;
+  cacheTo?: string;
   /** Plugins built at once; default: the number of CPUs. */
   jobs?: number;
   /** Use the persistent compiler cache volume (default true). It never changes the artifacts. */
   cache?: boolean;
   /** Wait for another build of the project to finish (default) instead of failing at once. */
   wait?: boolean;
+  /** Build only shard K of N (see shard.ts); the lockfile then records the shard, for `builder lock merge`. */
+  shard?: Shard;
 }
 
 /** built/unchanged: ready to lock; identical/differs: --check verdicts. */
@@ -103,7 +109,11 @@ export interface BuildReport {
   outDir: string;
   host: LockedEnvironment;
   builder: LockedEnvironment & { toolchain: Record<string, string>; base?: LockedEnvironment };
+  /** Where this run's builder image came from: the engine, the --cache-from repository, or a build here. */
+  builderImageSource: 'reused' | 'pulled' | 'built';
   plugins: PluginReport[];
+  /** With --shard: which shard of which plugin list this run built. */
+  shard?: ShardRecord;
   /** Where the lockfile's signature was written, and by which key (with a signer). */
   signature?: { path: string; keyId: string };
 }
@@ -219,8 +229,10 @@ function endsTheRun(err: unknown): boolean {
  * One build per project at a time (an inter-process lock beside the lockfile). `ctx.signal`
  * stops the run: every container of the run is removed, staging too, outputs untouched.
  */
-export async function buildProject(config: ProjectConfig, options: BuildOptions, ctx: BuildContext): Promise<BuildReport> {
+export async function buildProject(whole: ProjectConfig, options: BuildOptions, ctx: BuildContext): Promise<BuildReport> {
   const { report } = ctx;
+  const shard: ShardRecord | undefined = options.shard && { ...options.shard, plugins: sortedNames(whole.plugins.map((p) => p.name)) };
+  const config = shard ? { ...whole, plugins: whole.plugins.filter((p) => pluginsOfShard(shard.plugins, shard).includes(p.name)) } : whole;
   const now = ctx.now ?? Date.now;
   ctx.signal?.throwIfAborted();
   await ctx.engine.ping();
@@ -242,12 +254,14 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
     report({ type: 'step', message: `run ${runId} on ${engine.endpoint} (its containers carry the label ${RUN_LABEL}=${runId})` });
     await removeLeftovers(engine, config, report);
     const previous = await previousLock(config, options.check, report);
-    const env = await resolveEnvironment(engine, config, previous, {
+    // The whole project's plugin kinds choose the toolchain: every shard gets the same builder image.
+    const env = await resolveEnvironment(engine, whole, previous, {
       report,
       recipeDir: ctx.recipeDir,
       now,
       ...(ctx.probeCache ? { probeCache: ctx.probeCache } : {}),
       pull: options.pull === true,
+      builderCache: { ...(options.cacheFrom ? { from: options.cacheFrom } : {}), ...(options.cacheTo ? { to: options.cacheTo } : {}) },
     });
     await refuseGoModuleMismatches(config, env.host, options.skipGoModuleCheck === true, report);
     const cache = options.cache !== false;
@@ -289,12 +303,14 @@ export async function buildProject(config: ProjectConfig, options: BuildOptions,
         toolchain: env.toolchain,
         ...(config.builderBase ? { base: locked(env.base) } : {}),
       },
+      builderImageSource: env.builderImage.source,
       plugins,
+      ...(shard ? { shard } : {}),
     };
     if (plugins.some((p) => p.status === 'failed')) return { outcome: 'failed', ...result };
     if (options.check) {
       for (const [name, entry] of Object.entries(previous?.plugins ?? {})) {
-        if (config.plugins.some((p) => p.name === name)) continue;
+        if (whole.plugins.some((p) => p.name === name)) continue;
         plugins.push({ name, kind: entry.kind, file: entry.file, status: 'differs', seconds: 0, reason: 'in the lockfile but not in the config' });
       }
       return { outcome: plugins.every((p) => p.status === 'identical') ? 'check-passed' : 'check-failed', ...result };
@@ -428,7 +444,7 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
   };
 }
 
-export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugins'>): Lockfile {
+export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugins' | 'shard'>): Lockfile {
   const plugins: Lockfile['plugins'] = {};
   for (const p of report.plugins) {
     if (p.sha256 === undefined || p.size === undefined || p.inputsHash === undefined) continue;
@@ -443,5 +459,5 @@ export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugi
       ...(p.deps ? { deps: p.deps } : {}),
     };
   }
-  return { lockfileVersion: LOCKFILE_VERSION, host: report.host, builder: report.builder, plugins };
+  return { lockfileVersion: LOCKFILE_VERSION, host: report.host, builder: report.builder, plugins, ...(report.shard ? { shard: report.shard } : {}) };
 }

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DockerEngine, ImageInfo } from '../docker/engine.js';
 import { managedLabels } from '../docker/engine.js';
+import { ImagePullError } from '../errors.js';
+import { cachedBuilderRef, cachedBuilderProblem } from './builder-cache.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { sha256Hex } from '../util/sha256.js';
 
@@ -18,9 +20,21 @@ export interface BuilderImageRequest {
 
 export interface BuilderImage extends ImageInfo {
   tag: string;
-  /** True when an image with the same inputs existed and was reused. */
-  reused: boolean;
+  /** reused: found on the engine; pulled: from the --cache-from repository; built: here, now. */
+  source: 'reused' | 'pulled' | 'built';
 }
+
+/** Where builder images are shared between machines (repositories, see builder-cache.ts). */
+export interface BuilderCacheOptions {
+  from?: string;
+  to?: string;
+}
+
+/** What the cache did, for the progress lines: a miss is worth saying (why the build takes longer). */
+export type BuilderCacheEvent =
+  | { type: 'pulled'; ref: string; seconds: number }
+  | { type: 'miss'; ref: string; reason: string }
+  | { type: 'pushed'; ref: string; digest: string; seconds: number };
 
 /** The tag names the inputs, so an unchanged builder is found instead of rebuilt. */
 export async function builderImageTag(request: BuilderImageRequest): Promise<string> {
@@ -29,15 +43,74 @@ export async function builderImageTag(request: BuilderImageRequest): Promise<str
   return `${BUILDER_REPOSITORY}:${sha256Hex(inputs).slice(0, 20)}`;
 }
 
+/**
+ * The builder image for these inputs: the engine's, else the cache's (checked to derive from
+ * the base), else built. A cache never fails a build by missing or being unreachable — it only
+ * costs the apt run it would have saved; pushing to --cache-to was asked for, so its failure is
+ * an error.
+ */
 export async function ensureBuilderImage(
   engine: DockerEngine,
   request: BuilderImageRequest,
   onOutput: (line: string) => void,
+  cache: BuilderCacheOptions & { onEvent?: (event: BuilderCacheEvent) => void; now?: () => number } = {},
 ): Promise<BuilderImage> {
   const tag = await builderImageTag(request);
+  const now = cache.now ?? Date.now;
+  let image: BuilderImage | null = null;
   const existing = await engine.inspectImage(tag);
-  if (existing) return { ...existing, tag, reused: true };
-  const built = await engine.buildImage(
+  if (existing) image = { ...existing, tag, source: 'reused' };
+  if (!image && cache.from) image = await pullCached(engine, request, tag, cache.from, now, cache.onEvent);
+  if (!image) image = { ...(await buildHere(engine, request, tag, onOutput)), tag, source: 'built' };
+  if (cache.to && !(image.source === 'pulled' && cache.to === cache.from)) {
+    const ref = cachedBuilderRef(cache.to, tag);
+    const started = now();
+    await engine.tagImage(image.id, ref);
+    try {
+      const digest = await engine.pushImage(ref, () => {});
+      cache.onEvent?.({ type: 'pushed', ref, digest, seconds: (now() - started) / 1000 });
+    } finally {
+      await engine.removeImage(ref);
+    }
+  }
+  return image;
+}
+
+async function pullCached(
+  engine: DockerEngine,
+  request: BuilderImageRequest,
+  tag: string,
+  repository: string,
+  now: () => number,
+  onEvent: ((event: BuilderCacheEvent) => void) | undefined,
+): Promise<BuilderImage | null> {
+  const ref = cachedBuilderRef(repository, tag);
+  const started = now();
+  let pulled: ImageInfo;
+  try {
+    pulled = await engine.pullImage(ref, () => {});
+  } catch (err) {
+    // Not there yet, or the registry is away: build as if there were no cache. An engine that
+    // stopped answering is not a cache miss, and the build would fail on it next anyway.
+    if (!(err instanceof ImagePullError)) throw err;
+    onEvent?.({ type: 'miss', ref, reason: err.message });
+    return null;
+  }
+  const base = await engine.inspectImage(request.baseImageId);
+  const problem = base ? cachedBuilderProblem(pulled, base) : 'the base image is gone from the engine';
+  if (problem) {
+    await engine.removeImage(ref);
+    onEvent?.({ type: 'miss', ref, reason: `refused the cached image: ${problem}` });
+    return null;
+  }
+  await engine.tagImage(pulled.id, tag);
+  await engine.removeImage(ref);
+  onEvent?.({ type: 'pulled', ref, seconds: (now() - started) / 1000 });
+  return { ...pulled, tag, source: 'pulled' };
+}
+
+function buildHere(engine: DockerEngine, request: BuilderImageRequest, tag: string, onOutput: (line: string) => void): Promise<ImageInfo> {
+  return engine.buildImage(
     {
       contextDir: request.recipeDir,
       files: CONTEXT_FILES,
@@ -49,5 +122,4 @@ export async function ensureBuilderImage(
     },
     onOutput,
   );
-  return { ...built, tag, reused: false };
 }

@@ -8,7 +8,7 @@ import { cachedProbe, noProbeCache, type ProbeCache } from '../env/probe-cache.j
 import { type ProbedImage, probeImage } from '../env/probe-image.js';
 import type { Lockfile } from '../lock/lockfile.js';
 import type { BuildReporter } from './build-events.js';
-import { type BuilderImage, ensureBuilderImage } from './builder-image.js';
+import { type BuilderCacheEvent, type BuilderCacheOptions, type BuilderImage, ensureBuilderImage } from './builder-image.js';
 import { type ProbedHost, probeHost } from './probe-host.js';
 import { readToolchain } from './read-toolchain.js';
 import { type PackageManager, packageManagerFor, toolchainPackages } from './toolchain.js';
@@ -66,7 +66,7 @@ export async function resolveEnvironment(
   engine: DockerEngine,
   config: ProjectConfig,
   previous: Lockfile | null,
-  ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache; pull?: boolean },
+  ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache; pull?: boolean; builderCache?: BuilderCacheOptions },
 ): Promise<BuildEnvironment> {
   const { report } = ctx;
   const cache = ctx.probeCache ?? noProbeCache;
@@ -131,13 +131,14 @@ export async function resolveEnvironment(
   }
   const packages = toolchainPackages(manager, config.plugins.map((p) => p.kind), config.builderPackages, target);
   const started = ctx.now();
-  const builderImage = await ensureBuilderImage(engine, { baseImageId: base.imageId, packages, recipeDir: ctx.recipeDir }, (line) =>
-    report({ type: 'image-output', line }),
+  const builderImage = await ensureBuilderImage(
+    engine,
+    { baseImageId: base.imageId, packages, recipeDir: ctx.recipeDir },
+    (line) => report({ type: 'image-output', line }),
+    { ...ctx.builderCache, now: ctx.now, onEvent: (event) => report({ type: 'step', message: describeCacheEvent(event) }) },
   );
-  report({
-    type: 'step',
-    message: `builder image ${builderImage.tag} ${builderImage.reused ? 'reused' : `built in ${((ctx.now() - started) / 1000).toFixed(1)} s`} (${packages.join(' ')})`,
-  });
+  const how = { reused: 'reused', pulled: 'pulled from the cache', built: `built in ${((ctx.now() - started) / 1000).toFixed(1)} s` }[builderImage.source];
+  report({ type: 'step', message: `builder image ${builderImage.tag} ${how} (${packages.join(' ')})` });
 
   let builderProbe: ProbedImage;
   let toolchain: Record<string, string>;
@@ -159,4 +160,15 @@ export async function resolveEnvironment(
   // The toolchain install may have upgraded libc; the builder itself is what must match.
   refuseMismatch(host, builder, 'builder image');
   return { host, base, builderImage, builder, toolchain, manager, target };
+}
+
+function describeCacheEvent(event: BuilderCacheEvent): string {
+  switch (event.type) {
+    case 'pulled':
+      return `builder image pulled from ${event.ref} in ${event.seconds.toFixed(1)} s`;
+    case 'miss':
+      return `builder cache miss (${event.ref}): ${event.reason}; building it here`;
+    case 'pushed':
+      return `builder image pushed to ${event.ref} (${event.digest}) in ${event.seconds.toFixed(1)} s`;
+  }
 }

@@ -74,6 +74,7 @@ export function formatBuildSummary(report: BuildReport): string {
     ...(report.host.repoDigest ? [`         ${report.host.repoDigest}`] : []),
     `builder  ${report.builder.image}  ${Object.entries(report.builder.toolchain).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(report.signature ? [`signed   ${report.signature.path} (key ${report.signature.keyId.slice(0, 16)}…)`] : []),
+    ...(report.shard ? [`shard    ${report.shard.index}/${report.shard.count}: ${report.plugins.length} of ${report.shard.plugins.length} plugins; merge the shards' lockfiles with \`builder lock merge\``] : []),
     '',
     table(rows),
     '',

@@ -50,7 +50,10 @@ const HEADLINE: Record<DriftReport['outcome'], string> = {
 
 export function formatDrift(report: DriftReport): string {
   const lines = [`drift of ${report.image}: ${HEADLINE[report.outcome]}`];
+  const digest = report.repoDigest;
+  if (digest.locked !== digest.current && digest.current !== null) lines.push(`  repo digest: ${digest.locked ?? '(none locked)'} → ${digest.current}`);
   if (report.imageId.locked !== report.imageId.current) lines.push(`  image ID: ${report.imageId.locked} → ${report.imageId.current}`);
+  if (!report.pulled && report.outcome === 'no-drift' && digest.current !== null) lines.push(`  (the engine's copy; --pull compares with what the registry serves for ${report.image} now)`);
   for (const d of report.differences) lines.push(`  ${d.field}: ${d.expected} → ${d.actual}`);
   if (report.outcome === 'breaking') {
     lines.push('plugins to rebuild:');

@@ -5,6 +5,8 @@ import { registerDeploy } from './commands/deploy.js';
 import { registerEnv } from './commands/env.js';
 import { registerHost } from './commands/host.js';
 import { registerKeygen } from './commands/keygen.js';
+import { registerLock } from './commands/lock.js';
+import { registerPrepare } from './commands/prepare.js';
 import { registerSign } from './commands/sign.js';
 import { registerDrift, registerVerify } from './commands/verify.js';
 import type { CliIo } from './io.js';
@@ -21,12 +23,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     exitCode = await runCommand(io, action, json);
   };
   registerBuild(program, io, run);
+  registerPrepare(program, io, run);
   registerEnv(program, io, run);
   registerVerify(program, io, run);
   registerDrift(program, io, run);
   registerKeygen(program, io, run);
   registerSign(program, io, run);
   registerDeploy(program, io, run);
+  registerLock(program, io, run);
   registerHost(program, io, (code) => {
     exitCode = code;
   });

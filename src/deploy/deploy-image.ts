@@ -1,16 +1,14 @@
-import { constants } from 'node:fs';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import { repoDigestFor, repositoryOf } from '../docker/image-ref.js';
-import { BuilderError, EXIT_FAILED, HashMismatchError, ImageNotFoundError } from '../errors.js';
+import { BuilderError, EXIT_FAILED, ImageNotFoundError } from '../errors.js';
 import type { Lockfile } from '../lock/lockfile.js';
-import { hashOpenFile } from '../runtime/hash-file.js';
 import { checkArtifactsSigned, verifyLockfileSignature } from '../trust/lockfile-signature.js';
 import type { TrustedKey } from '../trust/keys.js';
 import { sha256Hex } from '../util/sha256.js';
-import { openRegularFile } from '../util/safe-file.js';
+import { copyLockedFile } from '../util/copy-locked-file.js';
 import { verifyPlugins, type VerifyReport } from '../verify/verify-plugins.js';
 
 /** Where the host runtimes look: `builder host --plugins /app/plugins`, `gohost -plugins /app/plugins -trust-dir /app/trust`. */
@@ -118,32 +116,7 @@ async function stageFiles(request: DeployRequest, context: string): Promise<stri
   await mkdir(join(context, 'plugins'));
   const files: string[] = [];
   for (const [name, entry] of Object.entries(request.lock.plugins).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const { handle } = await openRegularFile(join(request.dir, entry.file), `Plugin "${name}":`, { exactSize: entry.size });
-    const target = join(context, 'plugins', entry.file);
-    try {
-      const out = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-      try {
-        for await (const chunk of handle.createReadStream({ autoClose: false })) await out.write(chunk as Buffer);
-      } finally {
-        await out.close();
-      }
-    } finally {
-      await handle.close();
-    }
-    const copy = await open(target, 'r');
-    try {
-      const { size } = await copy.stat();
-      if (size !== entry.size) {
-        throw new BuilderError('SIZE_MISMATCH', `Plugin "${name}" (${entry.file}) changed while it was copied: ${size} bytes, the lockfile says ${entry.size}.`, {
-          fix: 'Deploy from a build output nothing writes to, then run builder deploy again.',
-          exitCode: EXIT_FAILED,
-        });
-      }
-      const actual = await hashOpenFile(copy.fd, entry.size, new AbortController().signal);
-      if (actual !== entry.sha256) throw new HashMismatchError(name, entry.file, entry.sha256, actual);
-    } finally {
-      await copy.close();
-    }
+    await copyLockedFile(join(request.dir, entry.file), join(context, 'plugins', entry.file), name, entry);
     files.push(`plugins/${entry.file}`);
   }
   await writeFile(join(context, 'plugins', 'builder.lock.json'), request.lockBytes);

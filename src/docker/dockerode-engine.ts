@@ -186,7 +186,8 @@ export class DockerodeEngine implements DockerEngine {
         env: (info.Config?.Env as string[] | null) ?? [],
         entrypoint: asArgv(info.Config?.Entrypoint),
         cmd: asArgv(info.Config?.Cmd),
-        repoDigests: Array.isArray(info.RepoDigests) ? info.RepoDigests.filter((d): d is string => typeof d === 'string') : [],
+        repoDigests: strings(info.RepoDigests),
+        layers: strings(info.RootFS?.Layers),
       };
     } catch (err) {
       if (statusOf(err) === 404) return null;
@@ -223,6 +224,10 @@ export class DockerodeEngine implements DockerEngine {
     await this.call(`pulling image ${ref}`, 'transfer', async (signal) => {
       const stream = (await this.docker.pull(ref, { abortSignal: signal })) as unknown as Readable;
       await progress.read(stream);
+    }).catch((err: unknown) => {
+      // The engine answering the pull with a status (404 manifest unknown, 500 registry unreachable) is the pull failing.
+      if (err instanceof EngineRequestError) throw new ImagePullError(ref, err.detail);
+      throw err;
     });
     if (progress.failure !== null) throw new ImagePullError(ref, progress.failure);
     const info = await this.inspectImage(ref);
@@ -381,6 +386,8 @@ class DockerodeContainer implements ContainerHandle {
 }
 
 /** Entrypoint/Cmd as an argv: Docker stores either an array or (shell form in old images) a string. */
+const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+
 function asArgv(value: unknown): string[] {
   if (Array.isArray(value)) return value.map(String);
   return typeof value === 'string' && value !== '' ? ['/bin/sh', '-c', value] : [];

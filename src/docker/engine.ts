@@ -68,6 +68,8 @@ export interface ImageInfo {
   cmd: string[];
   /** `repo@sha256:…` for each registry the image was pushed to or pulled from. */
   repoDigests: string[];
+  /** The diff IDs of its filesystem layers, lowest first (an image derived from another starts with all of its layers). */
+  layers: string[];
 }
 
 export interface ImageBuildRequest {

@@ -1,4 +1,5 @@
 import type { DockerEngine } from '../docker/engine.js';
+import { repoDigestFor, repositoryOf } from '../docker/image-ref.js';
 import type { FieldDifference } from '../errors.js';
 import { fingerprintHash, type EnvironmentFingerprint } from '../env/fingerprint.js';
 import type { Lockfile } from '../lock/lockfile.js';
@@ -20,32 +21,68 @@ export interface PluginDrift {
 export interface DriftReport {
   outcome: DriftOutcome;
   image: string;
+  /** The image was pulled first, so "current" is what the registry serves for the reference now. */
+  pulled: boolean;
   imageId: { locked: string; current: string };
+  /** The image's digest in its repository (`repo@sha256:…`); null where it has none (never pushed or pulled). */
+  repoDigest: { locked: string | null; current: string | null };
   fingerprintHash: { locked: string; current: string };
   fingerprint: { locked: EnvironmentFingerprint; current: EnvironmentFingerprint };
   differences: FieldDifference[];
   plugins: PluginDrift[];
 }
 
-/** Classify the difference between a locked host and an image's current state (pure). */
-export function classifyDrift(lockedImageId: string, currentImageId: string, differences: readonly FieldDifference[]): DriftOutcome {
+export interface DriftState {
+  imageId: string;
+  /** null when unknown on that side. */
+  repoDigest: string | null;
+}
+
+/**
+ * Classify the difference between a locked host and an image's current state (pure). The image
+ * moved when its ID did, or when both sides know its digest in the same repository and the digests
+ * differ (a tag now pointing elsewhere); a move matters when the environment fingerprint changed.
+ */
+export function classifyDrift(locked: DriftState, current: DriftState, differences: readonly FieldDifference[]): DriftOutcome {
   if (differences.length > 0) return 'breaking';
-  return lockedImageId === currentImageId ? 'no-drift' : 'benign';
+  // Digests are only comparable within one repository: another registry may compress layers differently.
+  const digestMoved =
+    locked.repoDigest !== null && current.repoDigest !== null && repositoryOf(locked.repoDigest) === repositoryOf(current.repoDigest) && locked.repoDigest !== current.repoDigest;
+  return locked.imageId === current.imageId && !digestMoved ? 'no-drift' : 'benign';
+}
+
+export interface DriftRequest extends LoaderChoice {
+  lock: Lockfile;
+  /** The image reference to judge; the lockfile's `host.image` when the caller has no other. */
+  image: string;
+  dir: string;
+  /** Pull the reference first: compare with what its registry serves now, not the engine's copy. */
+  pull?: boolean;
+  onPulled?: (ref: string, digestOrId: string) => void;
 }
 
 /**
  * `builder drift`: has the host image moved since the lockfile was written, does it matter,
  * and which plugins must be rebuilt — with verify's prediction of whether they would still load.
  */
-export async function detectDrift(engine: DockerEngine, request: LoaderChoice & { lock: Lockfile; image: string; dir: string }): Promise<DriftReport> {
+export async function detectDrift(engine: DockerEngine, request: DriftRequest): Promise<DriftReport> {
+  if (request.pull) {
+    const pulled = await engine.pullImage(request.image, () => {});
+    request.onPulled?.(request.image, repoDigestFor(request.image, pulled.repoDigests) ?? pulled.id);
+  }
   const verdict = await verifyPlugins(engine, { ...request, pluginsPath: '/app/plugins' });
-  const outcome = classifyDrift(request.lock.host.imageId, verdict.imageId, verdict.environment);
+  const host = request.lock.host;
+  const locked: DriftState = { imageId: host.imageId, repoDigest: host.repoDigest ?? null };
+  const current: DriftState = { imageId: verdict.imageId, repoDigest: verdict.repoDigest ?? null };
+  const outcome = classifyDrift(locked, current, verdict.environment);
   return {
     outcome,
     image: request.image,
-    imageId: { locked: request.lock.host.imageId, current: verdict.imageId },
-    fingerprintHash: { locked: request.lock.host.fingerprintHash, current: fingerprintHash(verdict.fingerprint) },
-    fingerprint: { locked: request.lock.host.fingerprint, current: verdict.fingerprint },
+    pulled: request.pull === true,
+    imageId: { locked: locked.imageId, current: current.imageId },
+    repoDigest: { locked: locked.repoDigest, current: current.repoDigest },
+    fingerprintHash: { locked: host.fingerprintHash, current: fingerprintHash(verdict.fingerprint) },
+    fingerprint: { locked: host.fingerprint, current: verdict.fingerprint },
     differences: verdict.environment,
     plugins: verdict.plugins.map((p) => ({
       name: p.name,

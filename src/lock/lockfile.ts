@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { LockfileError } from '../errors.js';
 import { PLUGIN_KINDS, PLUGIN_NAME } from '../config/schema.js';
 import type { EnvironmentFingerprint } from '../env/fingerprint.js';
+import type { ShardRecord } from '../shard/shard.js';
 import { prettyCanonicalJson } from '../util/canonical-json.js';
 
 export const LOCKFILE_VERSION = 1;
@@ -55,6 +56,15 @@ const lockfileSchema = z.looseObject({
   }),
   // Checked entry by entry in parseLockfile: names from a file never index a plain object.
   plugins: z.looseObject({}),
+  shard: z
+    .object({
+      index: z.number().int().min(1).max(1000),
+      count: z.number().int().min(1).max(1000),
+      plugins: z.array(z.string().regex(PLUGIN_NAME)).max(100_000),
+    })
+    .strict()
+    .refine((s) => s.index <= s.count, 'index must not exceed count')
+    .optional(),
 });
 
 export interface LockedPlugin {
@@ -95,6 +105,8 @@ export interface Lockfile {
   host: LockedEnvironment;
   builder: LockedEnvironment & { toolchain: Record<string, string>; base?: LockedEnvironment };
   plugins: Record<string, LockedPlugin>;
+  /** Only in a shard's lockfile (`builder build --shard K/N`): which shard, of which plugin list. `builder lock merge` drops it. */
+  shard?: ShardRecord;
 }
 
 /** Canonical text: sorted keys, 2-space indent, trailing newline — stable diffs in review. */

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
+import { repoDigestFor } from '../docker/image-ref.js';
 import type { FieldDifference } from '../errors.js';
 import { diffFingerprints, type EnvironmentFingerprint } from '../env/fingerprint.js';
 import { envValue } from '../env/env-value.js';
 import { withImageFiles } from '../env/image-files.js';
 import { probeFiles } from '../env/probe-image.js';
-import { type ElfFacts, ElfFormatError, readElf } from '../elf/read-elf.js';
+import { ElfFormatError, readElf } from '../elf/read-elf.js';
 import type { Lockfile } from '../lock/lockfile.js';
 import { openRegularFile, readExactly, UnsafeFileError } from '../util/safe-file.js';
 import { sha256Hex } from '../util/sha256.js';
@@ -69,6 +70,8 @@ export interface VerifyReport {
   outcome: 'ok' | 'problems';
   image: string;
   imageId: string;
+  /** The image's digest in the reference's repository (`repo@sha256:…`), when it was pushed or pulled there. */
+  repoDigest?: string;
   fingerprint: EnvironmentFingerprint;
   environment: FieldDifference[];
   /** The program the prediction is for (its executable and libraries are loaded before any plugin); null when none was found. */
@@ -107,7 +110,7 @@ export interface VerifyRequest extends LoaderChoice {
  * Each problem names the culprit and the fix.
  */
 export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest): Promise<VerifyReport> {
-  return withImageFiles(engine, request.image, 'host', async ({ imageId, files, env, entrypoint, cmd }) => {
+  return withImageFiles(engine, request.image, 'host', async ({ imageId, files, env, entrypoint, cmd, repoDigests }) => {
     const binary = request.lock.host.binary;
     // A Go host's fingerprint includes its binary's Go version and modules, as at build time.
     const goHost = binary ? await readGoBinary(files, request.image, binary) : null;
@@ -207,6 +210,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
       plugins.push({ name, file: entry.file, bytes: sha256 === entry.sha256 ? 'ok' : 'mismatch', sha256, loadable, outcome, problems, notes });
     }
     const outcome = environment.length === 0 && plugins.every((p) => p.problems.length === 0) ? 'ok' : 'problems';
-    return { outcome, image: request.image, imageId, fingerprint, environment, program, cpu, opens, plugins };
+    const repoDigest = repoDigestFor(request.image, repoDigests);
+    return { outcome, image: request.image, imageId, ...(repoDigest ? { repoDigest } : {}), fingerprint, environment, program, cpu, opens, plugins };
   });
 }

@@ -3,8 +3,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
-import { runContainer } from '../helpers/images.js';
+import { HOST_BOOKWORM, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
+import { buildTestImage, runContainer } from '../helpers/images.js';
 import { REGISTRY, requireRegistry, skipRegistry } from '../helpers/registry.js';
 import { cli, copyProject, editJson } from '../helpers/project.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
@@ -97,6 +97,69 @@ describe.skipIf(skipDocker || skipRegistry)('the registry the project starts (De
       expect(parseLockfile(await readFile(join(dir, 'dist/plugins/builder.lock.json'), 'utf8')).host).toMatchObject({ image: `${repo}:${tag}`, repoDigest: byDigest });
     } finally {
       await removeLocal();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
+  it('drift --pull: a tag that now points elsewhere in the registry is drift (benign for the same environment, breaking for another); without --pull the engine\'s copy is judged', async () => {
+    const repo = `${REGISTRY}/pb-test/drift-host`;
+    const ref = `${repo}:t-${randomBytes(4).toString('hex')}`;
+    const pushAs = async (image: string) => {
+      await docker.getImage(image).tag({ repo, tag: ref.slice(repo.length + 1) });
+      const events = await progress(await docker.getImage(ref).push({ authconfig: { serveraddress: REGISTRY } }));
+      const pushed = `${repo}@${events.find((e) => e.aux?.Digest)?.aux?.Digest as string}`;
+      references.push(pushed);
+      return pushed;
+    };
+    const references = [ref];
+    const rebuilt = `plugin-builder/test-drift-rebuilt:${ref.slice(-8)}`;
+    const dir = await copyProject('examples/hello');
+    try {
+      const first = await pushAs(HOST_BOOKWORM);
+      await editJson(join(dir, 'builder.config.json'), (c) => {
+        (c.host as { image: string }).image = ref;
+      });
+      const build = await cli(dir, ['build']);
+      expect(build.code, build.stderr).toBe(0);
+      expect(parseLockfile(await readFile(join(dir, 'dist/plugins/builder.lock.json'), 'utf8')).host.repoDigest).toBe(first);
+
+      // Another machine pushes a rebuilt image (same environment) under the same tag; this engine still has the old one.
+      await buildTestImage(rebuilt, `FROM ${HOST_BOOKWORM}\nLABEL rebuilt="${Date.now()}"\n`);
+      const second = await pushAs(rebuilt);
+      expect(second).not.toBe(first);
+      await docker.getImage(HOST_BOOKWORM).tag({ repo, tag: ref.slice(repo.length + 1) });
+
+      const local = await cli(dir, ['drift', '--json']);
+      expect(local.code, local.stderr).toBe(0);
+      expect(JSON.parse(local.stdout)).toMatchObject({ outcome: 'no-drift', image: ref, pulled: false, repoDigest: { locked: first, current: first } });
+      expect((await cli(dir, ['drift'])).stdout).toContain(`--pull compares with what the registry serves for ${ref} now`);
+
+      const pulled = await cli(dir, ['drift', '--pull']);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      expect(pulled.stderr).toContain(`pulled ${ref}: ${second}`);
+      expect(pulled.stdout).toContain('benign drift');
+      expect(pulled.stdout).toContain(`repo digest: ${first} → ${second}`);
+      const benign = JSON.parse((await cli(dir, ['drift', '--json'])).stdout);
+      expect(benign).toMatchObject({ outcome: 'benign', differences: [], repoDigest: { locked: first, current: second } });
+
+      // Then the tag moves to another environment (trixie): breaking, exit 1, every plugin to rebuild.
+      const third = await pushAs(HOST_TRIXIE);
+      await docker.getImage(rebuilt).tag({ repo, tag: ref.slice(repo.length + 1) });
+      const breaking = await cli(dir, ['drift', '--pull', '--json']);
+      expect(breaking.code, breaking.stderr).toBe(1);
+      const report = JSON.parse(breaking.stdout);
+      expect(report).toMatchObject({ outcome: 'breaking', pulled: true, repoDigest: { locked: first, current: third } });
+      expect(report.differences.map((d: { field: string }) => d.field)).toEqual(['libc.version', 'os.versionId']);
+      expect(report.plugins.map((p: { name: string; mustRebuild: boolean }) => [p.name, p.mustRebuild])).toEqual([
+        ['greet', true],
+        ['shout', true],
+      ]);
+
+      // A tag that is gone from the registry: the pull fails and says so (exit 2), nothing is judged.
+      const gone = await cli(dir, ['drift', '--pull', '--image', `${repo}:never-pushed`]);
+      expect(gone.code).toBe(2);
+      expect(gone.stderr).toContain(`Pulling image ${repo}:never-pushed failed`);
+    } finally {
+      for (const image of [...references, rebuilt]) await docker.getImage(image).remove().catch(() => {});
       await rm(dir, { recursive: true, force: true });
     }
   }, 300_000);

@@ -8,12 +8,12 @@ import { demuxDockerStream } from '../../src/docker/frame-decoder.js';
 
 const docker = new Docker();
 
-/** Build a small test image from a Dockerfile text (plus files copied into the context). */
-export async function buildTestImage(tag: string, dockerfile: string, files: Record<string, Buffer> = {}): Promise<string> {
+/** Build a small test image from a Dockerfile text (plus files copied into the context); `labels` replace ours. */
+export async function buildTestImage(tag: string, dockerfile: string, files: Record<string, Buffer> = {}, labels: Record<string, string> = managedLabels('test-image')): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'pb-image-'));
   await writeFile(join(dir, 'Dockerfile'), dockerfile);
   for (const [name, data] of Object.entries(files)) await writeFile(join(dir, name), data);
-  const stream = await docker.buildImage(tarFs.pack(dir) as unknown as NodeJS.ReadableStream, { t: tag, labels: managedLabels('test-image'), rm: true });
+  const stream = await docker.buildImage(tarFs.pack(dir) as unknown as NodeJS.ReadableStream, { t: tag, labels, rm: true });
   const output: string[] = [];
   await new Promise<void>((resolve, reject) =>
     docker.modem.followProgress(stream, (err: Error | null, res: Array<{ error?: string }>) => {

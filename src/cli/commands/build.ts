@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { parseCacheRepository } from '../../build/builder-cache.js';
 import { buildProject } from '../../build/build-project.js';
+import { parseShard } from '../../shard/shard.js';
 import { loadConfig } from '../../config/load-config.js';
 import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../../errors.js';
 import { FileProbeCache, probeCacheFile } from '../../env/probe-cache.js';
@@ -16,6 +18,9 @@ interface BuildOptions {
   check?: boolean;
   skipGoModuleCheck?: boolean;
   pull?: boolean;
+  cacheFrom?: string;
+  cacheTo?: string;
+  shard?: string;
   jobs?: string;
   cache: boolean;
   signKey?: string;
@@ -34,6 +39,9 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('-j, --jobs <n>', 'plugins built at once (default: number of CPUs)')
     .option('--no-cache', 'do not use the persistent compiler cache volume (it never changes the artifacts)')
     .option('--pull', 'pull the host image (host.image: repo:tag or repo@sha256:…) when the engine does not have it; prints its digest')
+    .option('--cache-from <repo>', 'take the builder image from this registry repository (tagged with its input hash) when the engine lacks it, instead of installing the toolchain')
+    .option('--cache-to <repo>', 'push the builder image to this registry repository under its input hash, for --cache-from on other machines')
+    .option('--shard <K/N>', "build only shard K of N (plugins by sorted name, dealt round-robin); the lockfile records it for `builder lock merge`")
     .option('--skip-go-module-check', 'build go-plugins even if their modules or packages differ from the host binary\'s (they will fail to load)')
     .option('--sign-key <file>', 'sign the lockfile with this private key (builder keygen): writes <lockfile>.sig')
     .option('--no-wait', 'fail at once when another build of this project is running, instead of waiting for it')
@@ -49,6 +57,11 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
         // The key is read before anything is built: a bad key fails in a second, not after the build.
         const signer = options.signKey ? lockfileSigner(await readSigningKey(resolve(io.cwd, options.signKey), (m) => io.stderr(`WARN ${m}\n`))) : undefined;
         if (signer && options.check) throw new BuilderError('BAD_OPTION', '--sign-key and --check do not go together: --check writes nothing.', { exitCode: EXIT_UNUSABLE });
+        const cacheFrom = options.cacheFrom === undefined ? undefined : parseCacheRepository('--cache-from', options.cacheFrom);
+        const cacheTo = options.cacheTo === undefined ? undefined : parseCacheRepository('--cache-to', options.cacheTo);
+        const shard = options.shard === undefined ? undefined : parseShard(options.shard);
+        if (shard && signer) throw new BuilderError('BAD_OPTION', '--sign-key and --shard do not go together: sign the merged lockfile (`builder lock merge …`, then `builder sign`).', { exitCode: EXIT_UNUSABLE });
+        if (options.check && cacheTo) throw new BuilderError('BAD_OPTION', '--cache-to and --check do not go together: --check writes nothing.', { exitCode: EXIT_UNUSABLE });
         const config = await loadConfig(resolve(io.cwd, options.config));
         const signal = io.interrupts?.();
         const engine = connectEngine({ ...io, interrupts: undefined }, options);
@@ -57,6 +70,9 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
           check: options.check === true,
           skipGoModuleCheck: options.skipGoModuleCheck === true,
           pull: options.pull === true,
+          ...(cacheFrom ? { cacheFrom } : {}),
+          ...(cacheTo ? { cacheTo } : {}),
+          ...(shard ? { shard } : {}),
           cache: options.cache,
           wait: options.wait,
           ...(jobs ? { jobs } : {}),

@@ -1,5 +1,6 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
 import { UnsafeFileError, readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
 import { locateLock } from '../lock-location.js';
@@ -38,6 +39,12 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
           import('../../version.js'),
         ]);
         const { lockPath, lock, localDir } = await locateLock(io.cwd, options);
+        if (lock.shard) {
+          throw new BuilderError('LOCKFILE_IS_SHARD', `${lockPath} is the lockfile of shard ${lock.shard.index}/${lock.shard.count}: it holds ${Object.keys(lock.plugins).length} of the project's ${lock.shard.plugins.length} plugins.`, {
+            fix: 'Merge the shards first (`builder lock merge SHARD-LOCKFILES…`), then deploy the merged lockfile.',
+            exitCode: EXIT_UNUSABLE,
+          });
+        }
         const lockBytes = await readSmallFile(lockPath, 'The lockfile', MAX_LOCKFILE_BYTES);
         const signature = await readSmallFile(signaturePathFor(lockPath), 'The lockfile signature', 4 * 1024 * 1024).catch((err: unknown) => {
           if (err instanceof UnsafeFileError && err.code === 'FILE_MISSING') return null;

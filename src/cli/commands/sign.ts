@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BuilderError, EXIT_FAILED } from '../../errors.js';
 import { serializeLockfile } from '../../lock/lockfile.js';
@@ -40,7 +40,7 @@ export function registerSign(program: Command, io: CliIo, run: (action: () => Pr
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: SignOptions) =>
       run(async () => {
-        const key = await readSigningKey(options.key, (m) => io.stderr(`WARN ${m}\n`));
+        const key = await readSigningKey(resolve(io.cwd, options.key), (m) => io.stderr(`WARN ${m}\n`));
         const { lockPath, lock, localDir } = await locateLock(io.cwd, options);
         // Sign only what is true: every artifact on disk must have the locked bytes.
         const wrong: string[] = [];

@@ -62,7 +62,8 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
 }
 
 interface DriftOptions extends LoaderChoice {
-  image: string;
+  image?: string;
+  pull?: boolean;
   dir?: string;
   lock?: string;
   config?: string;
@@ -72,7 +73,8 @@ interface DriftOptions extends LoaderChoice {
 export function registerDrift(program: Command, io: CliIo, run: Run): void {
   loaderOptions(program.command('drift'))
     .description("compare a host image's current environment with the lockfile's; list what must be rebuilt")
-    .requiredOption('--image <ref>', 'the host image as it is now')
+    .option('--image <ref>', "the host image as it is now (default: the lockfile's host image)")
+    .option('--pull', 'pull the image first: compare with what its registry serves for the reference now (a moved tag is drift)')
     .option('--lock <file>', 'lockfile (default: <dir>/builder.lock.json, or the one in builder.config.json)')
     .option('--dir <dir>', 'the built plugin files, for the load prediction (default: beside the lockfile / outDir)')
     .option('-c, --config <file>', 'config file used to find the lockfile and build output')
@@ -82,7 +84,16 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
         const located = await locateLock(io.cwd, options);
         const engine = connectEngine(io);
         await engine.ping();
-        const report = await detectDrift(engine, { lock: located.lock, image: options.image, dir: located.localDir, ...loaderChoice(options) });
+        const report = await detectDrift(engine, {
+          lock: located.lock,
+          image: options.image ?? located.lock.host.image,
+          dir: located.localDir,
+          pull: options.pull === true,
+          onPulled: (ref, digest) => {
+            if (!options.json) io.stderr(`pulled ${ref}: ${digest}\n`);
+          },
+          ...loaderChoice(options),
+        });
         return { json: { ...report, lockfile: located.lockPath }, text: formatDrift(report), exitCode: report.outcome === 'breaking' ? EXIT_FAILED : 0 };
       }, options.json === true),
     );

@@ -1,0 +1,57 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { parseCacheRepository } from '../../build/builder-cache.js';
+import { prepareBuilder } from '../../build/prepare-builder.js';
+import { loadConfig } from '../../config/load-config.js';
+import { FileProbeCache, probeCacheFile } from '../../env/probe-cache.js';
+import { packageRoot } from '../../package-root.js';
+import { connectEngine } from '../connect-engine.js';
+import { formatBuildEvent } from '../format-build.js';
+import type { CliIo } from '../io.js';
+import { isDebug, type CommandResult } from '../run-command.js';
+
+interface PrepareOptions {
+  config: string;
+  pull?: boolean;
+  cacheFrom?: string;
+  cacheTo?: string;
+  json?: boolean;
+}
+
+export function registerPrepare(program: Command, io: CliIo, run: (action: () => Promise<CommandResult>, json: boolean) => Promise<void>): void {
+  program
+    .command('prepare')
+    .description('probe the host and get the builder image (from --cache-from, or built), push it with --cache-to; builds no plugin, writes nothing')
+    .option('-c, --config <file>', 'config file', 'builder.config.json')
+    .option('--pull', 'pull the host image when the engine does not have it')
+    .option('--cache-from <repo>', 'take the builder image from this registry repository when the engine lacks it')
+    .option('--cache-to <repo>', 'push the builder image to this registry repository under its input hash')
+    .option('--json', 'print one JSON object with an "outcome"')
+    .action((options: PrepareOptions) =>
+      run(async () => {
+        const cacheFrom = options.cacheFrom === undefined ? undefined : parseCacheRepository('--cache-from', options.cacheFrom);
+        const cacheTo = options.cacheTo === undefined ? undefined : parseCacheRepository('--cache-to', options.cacheTo);
+        const config = await loadConfig(resolve(io.cwd, options.config));
+        const debug = isDebug(io.env);
+        const prepared = await prepareBuilder(
+          connectEngine(io),
+          config,
+          { pull: options.pull === true, ...(cacheFrom ? { cacheFrom } : {}), ...(cacheTo ? { cacheTo } : {}) },
+          {
+            recipeDir: packageRoot(),
+            probeCache: new FileProbeCache(probeCacheFile(io.env)),
+            report: (event) => {
+              if (options.json) return;
+              const line = formatBuildEvent(event, debug);
+              if (line !== null) io.stderr(line + '\n');
+            },
+          },
+        );
+        return {
+          json: { outcome: 'prepared', ...prepared },
+          text: `host     ${prepared.host.image} (${prepared.host.imageId})\nbuilder  ${prepared.builder.image} (${prepared.builder.imageId}), ${prepared.builder.source}\n`,
+          exitCode: 0,
+        };
+      }, options.json === true),
+    );
+}

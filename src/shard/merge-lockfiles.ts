@@ -1,0 +1,86 @@
+import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../errors.js';
+import { LOCKFILE_VERSION, type Lockfile } from '../lock/lockfile.js';
+import { canonicalJson } from '../util/canonical-json.js';
+import { pluginsOfShard } from './shard.js';
+
+export interface ShardLockfile {
+  /** Where it was read, for messages. */
+  source: string;
+  lock: Lockfile;
+}
+
+const refuse = (message: string, fix: string, exitCode = EXIT_UNUSABLE): never => {
+  throw new BuilderError('LOCK_MERGE_REFUSED', message, { fix, exitCode });
+};
+
+/** The leaf paths where two JSON values differ (`builder.imageId: a → b`), at most `limit`. */
+function differences(a: unknown, b: unknown, path: string, out: string[], limit = 8): string[] {
+  if (out.length >= limit) return out;
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (isObject(a) && isObject(b)) {
+    for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) differences(a[key], b[key], path ? `${path}.${key}` : key, out, limit);
+  } else if (canonicalJson(a ?? null) !== canonicalJson(b ?? null)) {
+    const show = (v: unknown) => (v === undefined ? '(absent)' : JSON.stringify(v).slice(0, 100));
+    out.push(`${path}: ${show(a)} → ${show(b)}`);
+  }
+  return out;
+}
+
+/**
+ * Merge the lockfiles of shards 1…N of one build into the lockfile a single machine would have
+ * written: every shard present once, all from the same plan (plugin list and shard count), all
+ * built against the same host and in the same builder image (byte-equal environment sections),
+ * each holding exactly its own plugins. Pure: lockfiles in, lockfile out, or a refusal naming
+ * the culprit.
+ */
+export function mergeShardLockfiles(shards: readonly ShardLockfile[]): Lockfile {
+  const fixAll = 'Pass the lockfiles of every shard of one run (builder build --shard K/N), each once.';
+  if (shards.length === 0) refuse('No lockfiles to merge.', fixAll);
+  const records = shards.map(({ source, lock }) => {
+    if (!lock.shard) refuse(`${source} is not a shard's lockfile (it has no "shard" field): it was written by a build without --shard.`, fixAll);
+    return { source, lock, shard: lock.shard! };
+  });
+  const [first] = records as [(typeof records)[number]];
+  const count = first.shard.count;
+  const seen = new Map<number, string>();
+  for (const { source, shard } of records) {
+    if (shard.count !== count) refuse(`${source} is shard ${shard.index}/${shard.count}, ${first.source} is shard ${first.shard.index}/${count}: different splits.`, fixAll);
+    const other = seen.get(shard.index);
+    if (other !== undefined) refuse(`Shard ${shard.index}/${count} is given twice: ${other} and ${source}.`, fixAll);
+    seen.set(shard.index, source);
+    if (canonicalJson(shard.plugins) !== canonicalJson(first.shard.plugins)) {
+      refuse(`${source} and ${first.source} divide different plugin lists (${shard.plugins.length} vs ${first.shard.plugins.length} plugins): they come from different configs.`, fixAll);
+    }
+  }
+  const missing = Array.from({ length: count }, (_, i) => i + 1).filter((k) => !seen.has(k));
+  if (missing.length > 0) refuse(`Shard${missing.length > 1 ? 's' : ''} ${missing.map((k) => `${k}/${count}`).join(', ')} missing: the merged lockfile would lack ${missing.flatMap((k) => pluginsOfShard(first.shard.plugins, { index: k, count })).join(', ') || 'nothing, but the set is incomplete'}.`, fixAll);
+
+  const environment = (lock: Lockfile) => ({ lockfileVersion: lock.lockfileVersion, host: lock.host, builder: lock.builder });
+  for (const { source, lock } of records.slice(1)) {
+    const diff = differences(environment(first.lock), environment(lock), '', []);
+    if (diff.length > 0) {
+      refuse(
+        `${source} was built for another environment than ${first.source}:\n${diff.map((d) => `  ${d}`).join('\n')}`,
+        'Shards must build against the same host image and in the same builder image: pin host.image by digest (or pull it first), and give every shard the builder image of one machine (`builder prepare --cache-to REPO`, then `builder build --cache-from REPO --shard K/N`).',
+        EXIT_FAILED,
+      );
+    }
+  }
+
+  const plugins: Lockfile['plugins'] = Object.create(null) as Lockfile['plugins'];
+  for (const { source, lock, shard } of records) {
+    const expected = pluginsOfShard(shard.plugins, shard);
+    const actual = Object.keys(lock.plugins).sort();
+    if (canonicalJson([...expected].sort()) !== canonicalJson(actual)) {
+      refuse(`${source} (shard ${shard.index}/${count}) holds ${actual.join(', ') || 'no plugins'}; that shard is ${expected.join(', ') || 'no plugins'}.`, 'Rebuild that shard; do not edit shard lockfiles.');
+    }
+    for (const name of actual) plugins[name] = lock.plugins[name]!;
+  }
+  const files = new Map<string, string>();
+  for (const [name, entry] of Object.entries(plugins)) {
+    const other = files.get(entry.file);
+    if (other !== undefined) refuse(`Plugins ${other} and ${name} both claim the file ${entry.file}.`, 'Rebuild the shards; do not edit shard lockfiles.');
+    files.set(entry.file, name);
+  }
+  return { lockfileVersion: LOCKFILE_VERSION, host: first.lock.host, builder: first.lock.builder, plugins };
+}

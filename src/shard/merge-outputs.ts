@@ -1,0 +1,69 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { commitOutputs } from '../build/commit-outputs.js';
+import { OutputWriteError } from '../errors.js';
+import { parseLockfile, type Lockfile, serializeLockfile } from '../lock/lockfile.js';
+import { signaturePathFor } from '../trust/lockfile-signature.js';
+import { copyLockedFile } from '../util/copy-locked-file.js';
+import { readSmallFile } from '../util/safe-file.js';
+import { mergeShardLockfiles } from './merge-lockfiles.js';
+
+const MAX_LOCKFILE_BYTES = 64 * 1024 * 1024;
+
+export interface MergeRequest {
+  /** Each shard's lockfile; its artifacts sit beside it (a shard's outDir, downloaded as one). */
+  shardLockfiles: readonly string[];
+  /** Where the merged artifacts go, and the merged lockfile. */
+  outDir: string;
+  lockfile: string;
+}
+
+export interface MergeResult {
+  lock: Lockfile;
+  lockfile: string;
+  outDir: string;
+  /** Plugin name → the shard lockfile it came from. */
+  from: Record<string, string>;
+  /** A signature beside the lockfile was removed: it signed other bytes. */
+  removedSignature: string | null;
+}
+
+/**
+ * `builder lock merge`: merge the shards' lockfiles, copy every artifact from beside its shard's
+ * lockfile into outDir (each copy hashed against its entry), and put them and the merged
+ * lockfile in place together — readers see the old set or the new, never a mix.
+ */
+export async function mergeShardOutputs(request: MergeRequest): Promise<MergeResult> {
+  const shards = [];
+  for (const source of request.shardLockfiles) {
+    const text = (await readSmallFile(source, 'The shard lockfile', MAX_LOCKFILE_BYTES)).toString('utf8');
+    shards.push({ source, lock: parseLockfile(text, source) });
+  }
+  const lock = mergeShardLockfiles(shards);
+  const text = serializeLockfile(lock);
+  const staging = await mkdtemp(join(request.outDir, '.builder-staging-')).catch((err: unknown) => {
+    throw new OutputWriteError(join(request.outDir, '.builder-staging-*'), err, 'create the staging directory');
+  });
+  try {
+    const from: Record<string, string> = {};
+    const artifacts: Array<{ staged: string; dest: string }> = [];
+    for (const { source, lock: shard } of shards) {
+      for (const [name, entry] of Object.entries(shard.plugins)) {
+        const staged = join(staging, entry.file);
+        await copyLockedFile(join(dirname(source), entry.file), staged, name, entry);
+        artifacts.push({ staged, dest: join(request.outDir, entry.file) });
+        from[name] = source;
+      }
+    }
+    const current = await readFile(request.lockfile, 'utf8').catch(() => null);
+    const signaturePath = signaturePathFor(request.lockfile);
+    const staleSignature = current !== text && (await readFile(signaturePath).then(() => true, () => false));
+    await commitOutputs(
+      { artifacts, lockfile: { path: request.lockfile, text: current === text ? null : text }, ...(staleSignature ? { signature: { path: signaturePath, text: null } } : {}) },
+      staging,
+    );
+    return { lock, lockfile: request.lockfile, outDir: request.outDir, from, removedSignature: staleSignature ? signaturePath : null };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
