@@ -3,8 +3,11 @@
 # No container registry is reachable here, so they are made with debootstrap from Debian's
 # mirror and `docker import`ed. An image that already exists is reused.
 #
-#   plugin-builder/debian:bookworm   glibc 2.36, Debian's nodejs 18  (the example's host base)
-#   plugin-builder/debian:trixie     glibc 2.41, Debian's nodejs 20  (drift / mismatch tests)
+#   plugin-builder/debian:bookworm        glibc 2.36, Debian's nodejs 18  (the example's host base)
+#   plugin-builder/debian:trixie          glibc 2.41, Debian's nodejs 20  (drift / mismatch tests)
+#   plugin-builder/debian:bookworm-arm64  the same as bookworm, for linux/arm64 (runs under qemu here:
+#                                         scripts/ensure-emulation.sh first; `docker import` records
+#                                         amd64 in the image config whatever the files are)
 #
 # Toolchains are NOT in these images: the builder image installs them with the host's
 # package manager (Dockerfile.builder), as it would on a real user's host image.
@@ -12,26 +15,29 @@ set -euo pipefail
 
 say() { printf '[base-images] %s\n' "$*" >&2; }
 
-# suite:packages
+# name:packages, where name is the suite, or suite-arch for another architecture
 images=(
   "bookworm:nodejs,ca-certificates"
   "trixie:nodejs,ca-certificates"
+  "bookworm-arm64:nodejs,ca-certificates"
 )
 only="${1:-}"
 
 make_one() {
-  local suite=$1 pkgs=$2 ref="plugin-builder/debian:$1"
+  local name=$1 pkgs=$2 ref="plugin-builder/debian:$1"
+  local suite=${name%%-*} arch=()
+  [ "$suite" != "$name" ] && arch=(--arch="${name#*-}")
   if docker image inspect "$ref" >/dev/null 2>&1; then
     say "$ref present, reused."
     return 0
   fi
   local dir
-  dir=$(mktemp -d "/tmp/pb-rootfs-$suite.XXXXXX")
+  dir=$(mktemp -d "/tmp/pb-rootfs-$name.XXXXXX")
   trap 'rm -rf "$dir"' RETURN
   say "Making $ref with debootstrap (a minute or so)..."
   local start=$SECONDS
-  if ! debootstrap --variant=minbase --include="$pkgs" "$suite" "$dir" >"$dir.log" 2>&1; then
-    say "debootstrap $suite failed; last lines of $dir.log:"
+  if ! debootstrap "${arch[@]}" --variant=minbase --include="$pkgs" "$suite" "$dir" >"$dir.log" 2>&1; then
+    say "debootstrap $name failed; last lines of $dir.log:"
     tail -n 20 "$dir.log" >&2
     return 1
   fi

@@ -15,9 +15,12 @@ say "Compiling TypeScript..."
 npx --no-install tsc -p tsconfig.json
 
 bash scripts/ensure-docker.sh
+# linux/arm64 hosts run here under qemu (binfmt_misc); their base image is debootstrapped for arm64.
+bash scripts/ensure-emulation.sh
 bash scripts/make-base-images.sh
 bash scripts/make-host-image.sh plugin-builder/debian:bookworm plugin-builder/example-host:bookworm
 bash scripts/make-host-image.sh plugin-builder/debian:trixie plugin-builder/example-host:trixie
+bash scripts/make-host-image.sh plugin-builder/debian:bookworm-arm64 plugin-builder/example-host:bookworm-arm64 arm64
 
 # Host images for the loadability and Go plugin tests. Each is rebuilt only when its recipe
 # (Dockerfile, context files, build args) changed: the hash is kept in an image label.

@@ -267,7 +267,7 @@ export class BadCallError extends BuilderError {
 
 /** The lockfile as a whole was refused by the host runtime; nothing new from it loads. */
 export class LockfileRefusedError extends BuilderError {
-  constructor(code: 'LOCKFILE_MISSING' | 'LOCKFILE_TOO_LARGE', message: string, fix: string) {
+  constructor(code: 'LOCKFILE_MISSING' | 'LOCKFILE_TOO_LARGE' | 'PLATFORM_NOT_LOCKED', message: string, fix: string) {
     super(code, message, { fix });
   }
 }

@@ -29,6 +29,7 @@ var (
 	ErrLockfileMissing     = code("LOCKFILE_MISSING")
 	ErrLockfileTooLarge    = code("LOCKFILE_TOO_LARGE")
 	ErrLockfileInvalid     = code("LOCKFILE_INVALID")
+	ErrPlatformNotLocked   = code("PLATFORM_NOT_LOCKED")
 	ErrUnsignedLockfile    = code("UNSIGNED_LOCKFILE")
 	ErrBadSignature        = code("BAD_SIGNATURE")
 	ErrBadKey              = code("BAD_KEY")

@@ -10,8 +10,10 @@
 package pluginhost
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"plugin"
 	"runtime"
@@ -257,6 +259,10 @@ func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
 		state.SignedBy, subjects = keys, signed
 	}
 	lock, err := ParseLockfile(data)
+	var other PlatformNotLockedError
+	if errors.As(err, &other) {
+		return nil, state, refuse(ErrPlatformNotLocked, "", h.lockPath+" "+err.Error()+": nothing is loaded.", fmt.Sprintf("Add %q to host.platforms in builder.config.json, build, and deploy the new lockfile with its %s/ directory.", other.Platform, strings.Replace(other.Platform, "/", "-", 1)), err)
+	}
 	if err != nil {
 		return nil, state, refuse(ErrLockfileInvalid, "", h.lockPath+": "+err.Error(), "Regenerate it with `builder build`, or restore it from version control.", err)
 	}
@@ -465,9 +471,9 @@ const maxUnknownReported = 64
 func (h *Host[R]) unknownFiles(lock *Lockfile) []PluginStatus {
 	known := map[string]bool{}
 	for _, p := range lock.Plugins {
-		known[p.File] = true
+		known[path.Base(p.File)] = true
 	}
-	dir, err := os.Open(h.opts.Dir)
+	dir, err := os.Open(filepath.Join(h.opts.Dir, lock.Dir))
 	if err != nil {
 		return nil
 	}
@@ -486,7 +492,11 @@ func (h *Host[R]) unknownFiles(lock *Lockfile) []PluginStatus {
 	}
 	sort.Strings(found)
 	out := make([]PluginStatus, len(found))
-	for i, f := range found {
+	for i, n := range found {
+		f := n
+		if lock.Dir != "" {
+			f = lock.Dir + "/" + n
+		}
 		out[i] = PluginStatus{Name: f, Status: "rejected", File: f, Code: ErrUnknownPlugin.Code,
 			Reason: fmt.Sprintf("Plugin %q is not loadable: it is not in the lockfile.", f)}
 	}

@@ -5,12 +5,39 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"runtime"
+	"sort"
+	"strings"
 )
 
-// Lockfile is the part of builder.lock.json a Go host decides on.
+// Lockfile is the part of builder.lock.json a Go host decides on: for a multi-platform
+// lockfile (a config with host.platforms), this platform's section.
 type Lockfile struct {
 	Host    LockedHost
 	Plugins map[string]LockedPlugin
+	// Dir is where the section's artifacts lie under the plugin directory: "" for a
+	// single-platform lockfile, else "<os>-<arch>". Each plugin's File already includes it.
+	Dir string
+}
+
+// Platform is this process's platform as lockfiles name it (OCI names, which are Go's).
+func Platform() string { return runtime.GOOS + "/" + runtime.GOARCH }
+
+// ociArchOfMachine maps the ELF machine a fingerprint records to the OCI architecture, as
+// the builder's src/lock/platform.ts does.
+var ociArchOfMachine = map[string]string{
+	"x86_64": "amd64", "aarch64": "arm64", "i386": "386", "arm": "arm",
+	"riscv64": "riscv64", "ppc64": "ppc64le", "s390x": "s390x",
+}
+
+// PlatformNotLockedError: the lockfile has sections for other platforms only.
+type PlatformNotLockedError struct {
+	Platform string
+	Locked   []string
+}
+
+func (e PlatformNotLockedError) Error() string {
+	return fmt.Sprintf("holds plugins for %s; this host is %s", strings.Join(e.Locked, ", "), e.Platform)
 }
 
 type LockedHost struct {
@@ -238,8 +265,14 @@ func parsePlugin(raw json.RawMessage, where string) (LockedPlugin, error) {
 	return p, nil
 }
 
-// ParseLockfile reads a lockfile's bytes with the builder's rules; the error names the field.
+// ParseLockfile reads a lockfile's bytes with the builder's rules, taking this process's
+// platform's section of a multi-platform lockfile; the error names the field.
 func ParseLockfile(data []byte) (*Lockfile, error) {
+	return ParseLockfileFor(data, Platform())
+}
+
+// ParseLockfileFor is ParseLockfile for the given platform ("linux/arm64").
+func ParseLockfileFor(data []byte, platform string) (*Lockfile, error) {
 	var root object
 	if err := json.Unmarshal(data, &root); err != nil {
 		return nil, lockfileError{"(root)", "not valid JSON: " + err.Error()}
@@ -251,36 +284,86 @@ func ParseLockfile(data []byte) (*Lockfile, error) {
 	if raw, ok := root["lockfileVersion"]; !ok || json.Unmarshal(raw, &version) != nil || version != 1 {
 		return nil, lockfileError{"lockfileVersion", "must be 1"}
 	}
+	raw, multi := root["platforms"]
+	if !multi {
+		return parseSection(root, "")
+	}
+	for _, key := range []string{"host", "builder", "plugins"} {
+		if _, ok := root[key]; ok {
+			return nil, lockfileError{"(root)", `has both "platforms" and a top-level host, builder or plugins section`}
+		}
+	}
+	platforms, err := asObject(raw, "platforms")
+	if err != nil {
+		return nil, err
+	}
+	if len(platforms) == 0 {
+		return nil, lockfileError{"platforms", "lists no platform"}
+	}
+	section, ok := platforms[platform]
+	if !ok {
+		locked := make([]string, 0, len(platforms))
+		for p := range platforms {
+			locked = append(locked, p)
+		}
+		sort.Strings(locked)
+		return nil, PlatformNotLockedError{platform, locked}
+	}
+	where := "platforms." + platform
+	o, err := asObject(section, where)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := parseSection(o, where+".")
+	if err != nil {
+		return nil, err
+	}
+	// The section's own host says which machine it is for: a section filed under another
+	// platform would hand one architecture's code to another.
+	machine := lock.Host.Fingerprint.Arch
+	if arch, known := ociArchOfMachine[machine]; !known || "linux/"+arch != platform {
+		return nil, lockfileError{where + ".host.fingerprint.arch", fmt.Sprintf("%q is not %s's machine", machine, platform)}
+	}
+	lock.Dir = strings.Replace(platform, "/", "-", 1)
+	for name, p := range lock.Plugins {
+		p.File = lock.Dir + "/" + p.File
+		lock.Plugins[name] = p
+	}
+	return lock, nil
+}
+
+// parseSection reads a host section and its plugins (the whole of a single-platform lockfile).
+func parseSection(root object, prefix string) (*Lockfile, error) {
 	host, err := root.obj("host", "")
 	if err != nil {
-		return nil, lockfileError{"host", "required object"}
+		return nil, lockfileError{prefix + "host", "required object"}
 	}
 	lock := &Lockfile{Plugins: map[string]LockedPlugin{}}
-	if lock.Host.Image, err = host.str("image", "host", true); err != nil {
+	if lock.Host.Image, err = host.str("image", prefix+"host", true); err != nil {
 		return nil, err
 	}
-	if lock.Host.ImageID, err = host.str("imageId", "host", true); err != nil {
+	if lock.Host.ImageID, err = host.str("imageId", prefix+"host", true); err != nil {
 		return nil, err
 	}
-	if lock.Host.Binary, err = host.str("binary", "host", false); err != nil {
+	if lock.Host.Binary, err = host.str("binary", prefix+"host", false); err != nil {
 		return nil, err
 	}
-	fp, err := host.obj("fingerprint", "host")
+	fp, err := host.obj("fingerprint", prefix+"host")
 	if err != nil {
 		return nil, err
 	}
-	if lock.Host.Fingerprint, err = parseFingerprint(fp, "host.fingerprint"); err != nil {
+	if lock.Host.Fingerprint, err = parseFingerprint(fp, prefix+"host.fingerprint"); err != nil {
 		return nil, err
 	}
-	if lock.Host.FingerprintHash, err = host.str("fingerprintHash", "host", true); err != nil {
+	if lock.Host.FingerprintHash, err = host.str("fingerprintHash", prefix+"host", true); err != nil {
 		return nil, err
 	}
 	if !taggedSha256.MatchString(lock.Host.FingerprintHash) {
-		return nil, lockfileError{"host.fingerprintHash", "must be sha256:<64 hex digits>"}
+		return nil, lockfileError{prefix + "host.fingerprintHash", "must be sha256:<64 hex digits>"}
 	}
 	plugins, err := root.obj("plugins", "")
 	if err != nil {
-		return nil, lockfileError{"plugins", "required object"}
+		return nil, lockfileError{prefix + "plugins", "required object"}
 	}
 	for name, raw := range plugins {
 		if !pluginNamePattern.MatchString(name) {
@@ -288,9 +371,9 @@ func ParseLockfile(data []byte) (*Lockfile, error) {
 			if len(shown) > 80 {
 				shown = shown[:80]
 			}
-			return nil, lockfileError{fmt.Sprintf("plugins.%q", shown), "not a valid plugin name"}
+			return nil, lockfileError{fmt.Sprintf("%splugins.%q", prefix, shown), "not a valid plugin name"}
 		}
-		p, err := parsePlugin(raw, "plugins."+name)
+		p, err := parsePlugin(raw, prefix+"plugins."+name)
 		if err != nil {
 			return nil, err
 		}

@@ -258,3 +258,60 @@ func TestConcurrentReloadsShareOne(t *testing.T) {
 		}
 	}
 }
+
+// A multi-platform lockfile (host.platforms): this process takes its own platform's section,
+// whose artifacts lie in "<os>-<arch>/" under the plugin directory.
+func TestMultiPlatformLockfile(t *testing.T) {
+	arm := env()
+	arm.Arch = "aarch64"
+	section := func(fp Fingerprint, file string) map[string]interface{} {
+		return map[string]interface{}{
+			"host":    map[string]interface{}{"image": "img", "imageId": "sha256:1", "fingerprint": fp, "fingerprintHash": fp.Hash()},
+			"builder": map[string]interface{}{},
+			"plugins": map[string]interface{}{"p": entry(file, hello, map[string]interface{}{"deps": []interface{}{}})},
+		}
+	}
+	doc := func(platforms map[string]interface{}) []byte {
+		data, _ := json.Marshal(map[string]interface{}{"lockfileVersion": 1, "platforms": platforms})
+		return data
+	}
+	both := doc(map[string]interface{}{"linux/amd64": section(env(), "libp.so"), "linux/arm64": section(arm, "libp.so")})
+	for platform, dir := range map[string]string{"linux/amd64": "linux-amd64", "linux/arm64": "linux-arm64"} {
+		lock, err := ParseLockfileFor(both, platform)
+		if err != nil || lock.Dir != dir || lock.Plugins["p"].File != dir+"/libp.so" {
+			t.Fatalf("%s: %v %#v", platform, err, lock)
+		}
+	}
+	var missing PlatformNotLockedError
+	if _, err := ParseLockfileFor(both, "linux/riscv64"); !errors.As(err, &missing) || strings.Join(missing.Locked, ",") != "linux/amd64,linux/arm64" {
+		t.Fatalf("riscv64: %v", err)
+	}
+	swapped := doc(map[string]interface{}{"linux/amd64": section(arm, "libp.so")})
+	if _, err := ParseLockfileFor(swapped, "linux/amd64"); err == nil || !strings.Contains(err.Error(), `"aarch64" is not linux/amd64's machine`) {
+		t.Fatalf("section filed under another platform: %v", err)
+	}
+	if runtime.GOARCH != "amd64" {
+		return // the host checks below assume this process is linux/amd64
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "linux-amd64"), 0o755)
+	os.WriteFile(filepath.Join(dir, "linux-amd64", "libp.so"), []byte(hello), 0o644)
+	os.WriteFile(filepath.Join(dir, "linux-amd64", "libstray.so"), []byte(hello), 0o644)
+	os.WriteFile(filepath.Join(dir, "builder.lock.json"), both, 0o644)
+	h := open(t, dir)
+	r := h.Report()
+	if r.Lockfile.Status != "accepted" {
+		t.Fatalf("lockfile: %#v", r.Lockfile)
+	}
+	// Found at its platform's path with the locked bytes: refused only by plugin.Open (it is no ELF).
+	if s := status(t, r, "p"); s.File != "linux-amd64/libp.so" || s.Code != "LOAD_FAILED" {
+		t.Fatalf("p: %#v", s)
+	}
+	if s := status(t, r, "linux-amd64/libstray.so"); s.Code != "UNKNOWN_PLUGIN" {
+		t.Fatalf("stray: %#v", s)
+	}
+	os.WriteFile(filepath.Join(dir, "builder.lock.json"), doc(map[string]interface{}{"linux/arm64": section(arm, "libp.so")}), 0o644)
+	if r := h.Reload(); r.Lockfile.Code != "PLATFORM_NOT_LOCKED" || !strings.Contains(r.Lockfile.Reason, "holds plugins for linux/arm64; this host is linux/amd64") {
+		t.Fatalf("arm64-only lockfile: %#v", r.Lockfile)
+	}
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { PluginConfig, PluginKind, ProjectConfig } from '../config/config.js';
+import { type PluginConfig, type PluginKind, type PlatformTarget, platformTargets, type ProjectConfig } from '../config/config.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { MANAGED_LABEL, managedLabels } from '../docker/engine.js';
 import {
@@ -23,7 +23,7 @@ import { readLockfile } from '../lock/lockfile-io.js';
 import { pluginsOfShard, type Shard, type ShardRecord, sortedNames } from '../shard/shard.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
-import { LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type Lockfile, serializeLockfile } from '../lock/lockfile.js';
+import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type Lockfile, platformView, serializeLockfile } from '../lock/lockfile.js';
 import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
@@ -56,7 +56,7 @@ export interface BuildContext {
 export interface LockfileSigner {
   keyId: string;
   /** The DSSE envelope text for these exact lockfile bytes. */
-  sign(lock: Lockfile, lockfileText: string): string;
+  sign(lock: LockDocument, lockfileText: string): string;
 }
 
 export interface BuildOptions {
@@ -96,6 +96,8 @@ export interface PluginReport {
   deps?: LockedGoModule[];
   /** With --check: what the lockfile says (absent when the plugin is not in it). */
   lockedSha256?: string;
+  /** With host.platforms: the platform this artifact is for (each plugin is reported once per platform). */
+  platform?: string;
   reason?: string;
   /** The end of the compiler output (at most 64 KiB) … */
   output?: string;
@@ -112,6 +114,8 @@ export interface BuildReport {
   /** Where this run's builder image came from: the engine, the --cache-from repository, or a build here. */
   builderImageSource: 'reused' | 'pulled' | 'built';
   plugins: PluginReport[];
+  /** With host.platforms: each platform's host and builder (host and builder above are the first platform's). */
+  platforms?: Array<{ platform: string; host: LockedEnvironment; builder: BuildReport['builder']; builderImageSource: BuildReport['builderImageSource'] }>;
   /** With --shard: which shard of which plugin list this run built. */
   shard?: ShardRecord;
   /** Where the lockfile's signature was written, and by which key (with a signer). */
@@ -129,7 +133,7 @@ function locked(probe: ProbedImage & { binary?: string; repoDigest?: string }, i
   };
 }
 
-async function previousLock(config: ProjectConfig, check: boolean, report: BuildReporter): Promise<Lockfile | null> {
+async function previousLock(config: ProjectConfig, check: boolean, report: BuildReporter): Promise<LockDocument | null> {
   try {
     const lock = await readLockfile(config.lockfile);
     if (check && !lock) {
@@ -233,12 +237,15 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
   const { report } = ctx;
   const shard: ShardRecord | undefined = options.shard && { ...options.shard, plugins: sortedNames(whole.plugins.map((p) => p.name)) };
   const config = shard ? { ...whole, plugins: whole.plugins.filter((p) => pluginsOfShard(shard.plugins, shard).includes(p.name)) } : whole;
+  const targets = platformTargets(config);
+  const wholeTargets = platformTargets(whole);
   const now = ctx.now ?? Date.now;
   ctx.signal?.throwIfAborted();
   await ctx.engine.ping();
   // Destinations first: the lock lives beside the lockfile, and a directory that cannot be made
   // should fail the build before minutes are spent on it.
   await prepareDestinations(config);
+  for (const target of targets) if (target.dir) await prepareDestinations(target.config);
   const lock = await acquireProjectLock(config.lockfile, {
     wait: options.wait !== false,
     ...(ctx.signal ? { signal: ctx.signal } : {}),
@@ -253,70 +260,58 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
   try {
     report({ type: 'step', message: `run ${runId} on ${engine.endpoint} (its containers carry the label ${RUN_LABEL}=${runId})` });
     await removeLeftovers(engine, config, report);
-    const previous = await previousLock(config, options.check, report);
-    // The whole project's plugin kinds choose the toolchain: every shard gets the same builder image.
-    const env = await resolveEnvironment(engine, whole, previous, {
-      report,
-      recipeDir: ctx.recipeDir,
-      now,
-      ...(ctx.probeCache ? { probeCache: ctx.probeCache } : {}),
-      pull: options.pull === true,
-      builderCache: { ...(options.cacheFrom ? { from: options.cacheFrom } : {}), ...(options.cacheTo ? { to: options.cacheTo } : {}) },
-    });
-    await refuseGoModuleMismatches(config, env.host, options.skipGoModuleCheck === true, report);
+    const previousDocument = await previousLock(config, options.check, report);
     const cache = options.cache !== false;
     if (cache) await engine.ensureVolume(CACHE_VOLUME, managedLabels('cache'));
-
     // Staging inside outDir: the same filesystem even when outDir is a mount point, so moving
     // artifacts in is a rename.
     staging = await mkdtemp(join(config.outDir, STAGING_PREFIX)).catch((err: unknown) => {
       throw new OutputWriteError(join(config.outDir, `${STAGING_PREFIX}*`), err, 'create the staging directory');
     });
-    const artifacts = new Map<string, string>();
-    const jobs = Math.max(1, options.jobs ?? cpus().length);
-    const job: PluginJob = { config, options, ctx: { ...ctx, engine }, env, previous, staging, cache, artifacts, now };
-    const plugins = await runPool(
-      config.plugins,
-      jobs,
-      async (plugin) => {
-        try {
-          return await buildOne(plugin, job);
-        } catch (err) {
-          if (signal.aborted || endsTheRun(err)) {
-            if (!stop.signal.aborted) stop.abort(signal.aborted ? signal.reason : err);
-            throw signal.reason;
-          }
-          // Any other error is this plugin's failure; the others go on.
-          const reason = err instanceof BuilderError && err.fix ? `${err.message} ${err.fix}` : describeCause(err);
-          report({ type: 'plugin-failed', name: plugin.name, seconds: 0, reason, output: '', outputBytes: 0 });
-          return { name: plugin.name, kind: plugin.kind, file: artifactFile(plugin.name), status: 'failed' as const, seconds: 0, reason };
-        }
-      },
-      signal,
-    );
+
+    const results: PlatformResult[] = [];
+    for (const [i, target] of targets.entries()) {
+      const previous = previousFor(previousDocument, target);
+      const platformStaging = target.dir ? join(staging, target.dir) : staging;
+      if (target.dir) await mkdir(platformStaging);
+      const run = { ...ctx, engine, report: target.platform ? platformReporter(report, target.platform) : report };
+      results.push(await buildPlatform(target, wholeTargets[i]!.config, previous, platformStaging, { options, run, cache, now, signal, stop }));
+    }
+
+    const multi = config.hostPlatforms !== null;
+    const [first] = results as [PlatformResult];
+    const plugins = results.flatMap((r) => r.plugins);
     const result = {
       lockfile: config.lockfile,
       outDir: config.outDir,
-      host: locked(env.host),
-      builder: {
-        ...locked(env.builder, env.builderImage.tag),
-        toolchain: env.toolchain,
-        ...(config.builderBase ? { base: locked(env.base) } : {}),
-      },
-      builderImageSource: env.builderImage.source,
+      host: first.host,
+      builder: first.builder,
+      builderImageSource: first.builderImageSource,
       plugins,
+      ...(multi ? { platforms: results.map(({ platform, host, builder, builderImageSource }) => ({ platform: platform!, host, builder, builderImageSource })) } : {}),
       ...(shard ? { shard } : {}),
     };
     if (plugins.some((p) => p.status === 'failed')) return { outcome: 'failed', ...result };
     if (options.check) {
-      for (const [name, entry] of Object.entries(previous?.plugins ?? {})) {
-        if (whole.plugins.some((p) => p.name === name)) continue;
-        plugins.push({ name, kind: entry.kind, file: entry.file, status: 'differs', seconds: 0, reason: 'in the lockfile but not in the config' });
+      for (const r of results) {
+        for (const [name, entry] of Object.entries(r.previous?.plugins ?? {})) {
+          if (whole.plugins.some((p) => p.name === name)) continue;
+          plugins.push({ name, kind: entry.kind, file: entry.file, status: 'differs', seconds: 0, reason: 'in the lockfile but not in the config', ...(r.platform ? { platform: r.platform } : {}) });
+        }
+      }
+      if (previousDocument && isMultiPlatform(previousDocument) !== multi) {
+        for (const p of plugins) if (p.status === 'identical') Object.assign(p, { status: 'differs', reason: multi ? 'the lockfile has one host section; the config names host.platforms' : 'the lockfile has a section per platform; the config names one host.image' });
       }
       return { outcome: plugins.every((p) => p.status === 'identical') ? 'check-passed' : 'check-failed', ...result };
     }
 
-    const lockData = toLockfile(result);
+    const lockData: LockDocument = multi
+      ? {
+          lockfileVersion: LOCKFILE_VERSION,
+          platforms: Object.fromEntries(results.map((r) => { const { lockfileVersion: _, shard: __, ...section } = toLockfile(r); return [r.platform!, section]; })),
+          ...(shard ? { shard } : {}),
+        }
+      : toLockfile({ ...first, ...(shard ? { shard } : {}) });
     const text = serializeLockfile(lockData);
     const envelope = ctx.signer?.sign(lockData, text);
     // An unchanged project leaves its lockfile untouched (same bytes, same mtime).
@@ -330,10 +325,12 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     signal.throwIfAborted();
     await commitOutputs(
       {
-        artifacts: plugins.flatMap((p) => {
-          const staged = artifacts.get(p.name);
-          return staged ? [{ staged, dest: join(config.outDir, p.file) }] : [];
-        }),
+        artifacts: results.flatMap((r) =>
+          r.plugins.flatMap((p) => {
+            const staged = r.artifacts.get(p.name);
+            return staged ? [{ staged, dest: join(r.outDir, p.file) }] : [];
+          }),
+        ),
         lockfile: { path: config.lockfile, text: current === text ? null : text },
         ...(signature ? { signature } : {}),
       },
@@ -352,6 +349,96 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     await lock.release();
   }
 }
+
+/** What one platform's share of a build produced (the whole build for a single-platform config). */
+interface PlatformResult {
+  platform: string | null;
+  outDir: string;
+  previous: Lockfile | null;
+  host: LockedEnvironment;
+  builder: BuildReport['builder'];
+  builderImageSource: BuildReport['builderImageSource'];
+  plugins: PluginReport[];
+  /** Plugin name → its staged artifact. */
+  artifacts: Map<string, string>;
+}
+
+/** The previous lockfile's entries for this target: its platform's section, or the whole file when both have one host. */
+function previousFor(document: LockDocument | null, target: PlatformTarget): Lockfile | null {
+  if (!document) return null;
+  if (target.platform === null) return isMultiPlatform(document) ? null : document;
+  return isMultiPlatform(document) ? (platformView(document, target.platform)?.lock ?? null) : null;
+}
+
+/** Progress of one platform's share, labelled with it: the same plugin is built once per platform. */
+function platformReporter(report: BuildReporter, platform: string): BuildReporter {
+  return (event) => {
+    if (event.type === 'step') report({ ...event, message: `[${platform}] ${event.message}` });
+    else if ('name' in event) report({ ...event, name: `${event.name} [${platform}]` });
+    else report(event);
+  };
+}
+
+async function buildPlatform(
+  target: PlatformTarget,
+  wholeConfig: ProjectConfig,
+  previous: Lockfile | null,
+  staging: string,
+  run: { options: BuildOptions; run: BuildContext; cache: boolean; now: () => number; signal: AbortSignal; stop: AbortController },
+): Promise<PlatformResult> {
+  const { config } = target;
+  const { options, cache, now, signal, stop } = run;
+  const { engine, report } = run.run;
+  // The whole project's plugin kinds choose the toolchain: every shard gets the same builder image.
+  const env = await resolveEnvironment(engine, { ...wholeConfig, hostImage: config.hostImage }, previous, {
+    report,
+    ...(target.platform ? { platform: target.platform } : {}),
+    recipeDir: run.run.recipeDir,
+    now,
+    ...(run.run.probeCache ? { probeCache: run.run.probeCache } : {}),
+    pull: options.pull === true,
+    builderCache: { ...(options.cacheFrom ? { from: options.cacheFrom } : {}), ...(options.cacheTo ? { to: options.cacheTo } : {}) },
+  });
+  await refuseGoModuleMismatches(config, env.host, options.skipGoModuleCheck === true, report);
+  const artifacts = new Map<string, string>();
+  const jobs = Math.max(1, options.jobs ?? cpus().length);
+  const job: PluginJob = { config, options, ctx: run.run, env, previous, staging, cache, artifacts, now };
+  const platformField = target.platform ? { platform: target.platform } : {};
+  const plugins = await runPool(
+    config.plugins,
+    jobs,
+    async (plugin): Promise<PluginReport> => {
+      try {
+        return { ...(await buildOne(plugin, job)), ...platformField };
+      } catch (err) {
+        if (signal.aborted || endsTheRun(err)) {
+          if (!stop.signal.aborted) stop.abort(signal.aborted ? signal.reason : err);
+          throw signal.reason;
+        }
+        // Any other error is this plugin's failure; the others go on.
+        const reason = err instanceof BuilderError && err.fix ? `${err.message} ${err.fix}` : describeCause(err);
+        report({ type: 'plugin-failed', name: plugin.name, seconds: 0, reason, output: '', outputBytes: 0 });
+        return { name: plugin.name, kind: plugin.kind, file: artifactFile(plugin.name), status: 'failed' as const, seconds: 0, reason, ...platformField };
+      }
+    },
+    signal,
+  );
+  return {
+    platform: target.platform,
+    outDir: config.outDir,
+    previous,
+    host: locked(env.host),
+    builder: {
+      ...locked(env.builder, env.builderImage.tag),
+      toolchain: env.toolchain,
+      ...(config.builderBase ? { base: locked(env.base) } : {}),
+    },
+    builderImageSource: env.builderImage.source,
+    plugins,
+    artifacts,
+  };
+}
+
 
 async function removeRunContainers(engine: DockerEngine, runId: string): Promise<void> {
   for (const container of await engine.listContainers({ [RUN_LABEL]: runId })) await engine.removeContainer(container.id);
@@ -447,6 +534,7 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
 export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugins' | 'shard'>): Lockfile {
   const plugins: Lockfile['plugins'] = {};
   for (const p of report.plugins) {
+    if (p.status === 'failed') continue;
     if (p.sha256 === undefined || p.size === undefined || p.inputsHash === undefined) continue;
     plugins[p.name] = {
       kind: p.kind,

@@ -1,11 +1,14 @@
-import type { ProjectConfig } from '../config/config.js';
+import { platformTargets, type ProjectConfig } from '../config/config.js';
 import type { DockerEngine } from '../docker/engine.js';
 import type { ProbeCache } from '../env/probe-cache.js';
 import { readLockfile } from '../lock/lockfile-io.js';
+import { isMultiPlatform, type Lockfile, platformView } from '../lock/lockfile.js';
 import type { BuildReporter } from './build-events.js';
 import { resolveEnvironment } from './resolve-environment.js';
 
 export interface PreparedBuilder {
+  /** With host.platforms: the platform this builder is for. */
+  platform?: string;
   host: { image: string; imageId: string; repoDigest?: string };
   builder: { image: string; imageId: string; source: 'reused' | 'pulled' | 'built'; toolchain: Record<string, string> };
 }
@@ -21,10 +24,26 @@ export async function prepareBuilder(
   config: ProjectConfig,
   options: { pull?: boolean; cacheFrom?: string; cacheTo?: string },
   ctx: { report: BuildReporter; recipeDir: string; probeCache?: ProbeCache; now?: () => number },
-): Promise<PreparedBuilder> {
+): Promise<PreparedBuilder[]> {
   await engine.ping();
-  const previous = await readLockfile(config.lockfile).catch(() => null);
+  const document = await readLockfile(config.lockfile).catch(() => null);
+  const prepared: PreparedBuilder[] = [];
+  for (const target of platformTargets(config)) {
+    const previous = document && target.platform !== null && isMultiPlatform(document) ? (platformView(document, target.platform)?.lock ?? null) : document && target.platform === null && !isMultiPlatform(document) ? document : null;
+    prepared.push({ ...(target.platform ? { platform: target.platform } : {}), ...(await prepareOne(engine, target.config, previous, options, { ...ctx, ...(target.platform ? { platform: target.platform } : {}) })) });
+  }
+  return prepared;
+}
+
+async function prepareOne(
+  engine: DockerEngine,
+  config: ProjectConfig,
+  previous: Lockfile | null,
+  options: { pull?: boolean; cacheFrom?: string; cacheTo?: string },
+  ctx: { report: BuildReporter; recipeDir: string; probeCache?: ProbeCache; now?: () => number; platform?: string },
+): Promise<PreparedBuilder> {
   const env = await resolveEnvironment(engine, config, previous, {
+    ...(ctx.platform ? { platform: ctx.platform } : {}),
     report: ctx.report,
     recipeDir: ctx.recipeDir,
     now: ctx.now ?? Date.now,

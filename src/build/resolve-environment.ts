@@ -1,3 +1,4 @@
+import { machineOfPlatform, platformOfMachine } from '../lock/platform.js';
 import type { ProjectConfig } from '../config/config.js';
 import type { DockerEngine, ImageInfo } from '../docker/engine.js';
 import { repoDigestFor } from '../docker/image-ref.js';
@@ -66,7 +67,7 @@ export async function resolveEnvironment(
   engine: DockerEngine,
   config: ProjectConfig,
   previous: Lockfile | null,
-  ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache; pull?: boolean; builderCache?: BuilderCacheOptions },
+  ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache; pull?: boolean; builderCache?: BuilderCacheOptions; platform?: string },
 ): Promise<BuildEnvironment> {
   const { report } = ctx;
   const cache = ctx.probeCache ?? noProbeCache;
@@ -87,6 +88,8 @@ export async function resolveEnvironment(
     host = await probeHost(engine, config);
   }
   if (repoDigest) host = { ...host, repoDigest };
+  // Before a builder is made for it: the image must be the platform it is named for.
+  if (ctx.platform) refuseWrongPlatform(ctx.platform, config.hostImage, host.fingerprint.arch);
   const target = host.fingerprint.libc.family;
 
   let base: ProbedImage = host;
@@ -171,4 +174,15 @@ function describeCacheEvent(event: BuilderCacheEvent): string {
     case 'pushed':
       return `builder image pushed to ${event.ref} (${event.digest}) in ${event.seconds.toFixed(1)} s`;
   }
+}
+
+/** A host image named for one platform whose C library is another's would lock one architecture's code under another's name. */
+function refuseWrongPlatform(platform: string, image: string, machine: string): void {
+  const actual = platformOfMachine(machine);
+  if (actual === platform) return;
+  throw new BuilderError(
+    'PLATFORM_MISMATCH',
+    `host.platforms["${platform}"] is ${image}, whose C library is built for ${machine}${actual ? ` (${actual})` : ''}, not ${machineOfPlatform(platform) ?? platform}.`,
+    { fix: `Name a ${platform} image for "${platform}" (the ELF of the image's libc is what counts, not the image config's Architecture).`, exitCode: EXIT_UNUSABLE },
+  );
 }

@@ -59,20 +59,27 @@ const HEADLINE: Record<BuildReport['outcome'], string> = {
 
 /** The stdout summary: what was built, for which environment, where it went. */
 export function formatBuildSummary(report: BuildReport): string {
-  const rows = [['plugin', 'kind', 'status', 'size', 'sha256', 'note']];
+  const multi = report.platforms !== undefined;
+  const rows = [['plugin', ...(multi ? ['platform'] : []), 'kind', 'status', 'size', 'sha256', 'note']];
   for (const p of report.plugins) {
-    rows.push([p.name, p.kind, p.status, p.size === undefined ? '-' : String(p.size), p.sha256 ? p.sha256.slice(0, 16) : '-', p.reason ?? '']);
+    rows.push([p.name, ...(multi ? [p.platform ?? '-'] : []), p.kind, p.status, p.size === undefined ? '-' : String(p.size), p.sha256 ? p.sha256.slice(0, 16) : '-', p.reason ?? '']);
   }
-  const env = report.host.fingerprint;
+  const environments = report.platforms ?? [{ platform: null, host: report.host, builder: report.builder }];
   const headline =
     report.outcome === 'built' ? `Built ${report.plugins.length} plugin(s) into ${report.outDir}; lockfile ${report.lockfile}` :
     report.outcome === 'failed' ? `${HEADLINE.failed} (lockfile and ${report.outDir} untouched)` :
     `${HEADLINE[report.outcome]} ${report.lockfile}`;
   return [
     headline,
-    `host     ${report.host.image} (${report.host.imageId.slice(0, 19)})  ${env.os.id} ${env.os.versionId}, ${env.arch}, ${env.libc.family} ${env.libc.version}  ${report.host.fingerprintHash.slice(0, 19)}`,
-    ...(report.host.repoDigest ? [`         ${report.host.repoDigest}`] : []),
-    `builder  ${report.builder.image}  ${Object.entries(report.builder.toolchain).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    ...environments.flatMap(({ platform, host, builder }) => {
+      const env = host.fingerprint;
+      return [
+        ...(platform ? [`${platform}:`] : []),
+        `host     ${host.image} (${host.imageId.slice(0, 19)})  ${env.os.id} ${env.os.versionId}, ${env.arch}, ${env.libc.family} ${env.libc.version}  ${host.fingerprintHash.slice(0, 19)}`,
+        ...(host.repoDigest ? [`         ${host.repoDigest}`] : []),
+        `builder  ${builder.image}  ${Object.entries(builder.toolchain).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      ];
+    }),
     ...(report.signature ? [`signed   ${report.signature.path} (key ${report.signature.keyId.slice(0, 16)}…)`] : []),
     ...(report.shard ? [`shard    ${report.shard.index}/${report.shard.count}: ${report.plugins.length} of ${report.shard.plugins.length} plugins; merge the shards' lockfiles with \`builder lock merge\``] : []),
     '',

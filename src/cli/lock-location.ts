@@ -3,11 +3,11 @@ import { dirname, join, resolve } from 'node:path';
 import { loadConfig } from '../config/load-config.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { readLockfile } from '../lock/lockfile-io.js';
-import type { Lockfile } from '../lock/lockfile.js';
+import { isMultiPlatform, type LockDocument, type PlatformView, platformViews } from '../lock/lockfile.js';
 
 export interface LockLocation {
   lockPath: string;
-  lock: Lockfile;
+  lock: LockDocument;
   /** Where the plugin files are expected locally: --dir, the config's outDir, or the lockfile's directory. */
   localDir: string;
 }
@@ -41,4 +41,33 @@ export async function locateLock(cwd: string, options: { lock?: string; dir?: st
     });
   }
   return { lockPath, lock, localDir: localDir ?? dirname(lockPath) };
+}
+
+/** One platform's entries, with where its files lie locally. */
+export interface LocatedPlatform extends PlatformView {
+  localDir: string;
+}
+
+/**
+ * The platforms a command works on: `--platform P`, else every platform of the lockfile (one,
+ * for a single-platform lockfile). `one` for commands that need exactly one (deploy, verify
+ * --image): a multi-platform lockfile then needs --platform.
+ */
+export function selectPlatforms(location: LockLocation, platform: string | undefined, one?: string): LocatedPlatform[] {
+  const views = platformViews(location.lock);
+  const chosen = platform === undefined ? views : views.filter((v) => v.platform === platform);
+  const listed = views.map((v) => v.platform).join(', ');
+  if (chosen.length === 0) {
+    throw new BuilderError('PLATFORM_NOT_LOCKED', `${location.lockPath} holds ${listed}, not ${platform}.`, {
+      fix: isMultiPlatform(location.lock) ? `Pass --platform with one of ${listed}, or add "${platform}" to host.platforms and build.` : `This lockfile is for ${listed}: drop --platform, or build for ${platform} (host.platforms in builder.config.json).`,
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+  if (one && chosen.length > 1) {
+    throw new BuilderError('PLATFORM_REQUIRED', `${location.lockPath} holds ${listed}; ${one} works on one platform at a time.`, {
+      fix: `Pass --platform ${chosen[0]!.platform} (or ${chosen.slice(1).map((v) => v.platform).join(', ')}).`,
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+  return chosen.map((v) => ({ ...v, localDir: v.dir ? join(location.localDir, v.dir) : location.localDir }));
 }

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { platformDir } from '../lock/platform.js';
 import type { PluginKind } from './schema.js';
 
 export type { PluginKind } from './schema.js';
@@ -20,7 +22,10 @@ export interface PluginConfig {
 export interface ProjectConfig {
   projectDir: string;
   configFile: string;
+  /** The host image; with `host.platforms`, the first platform's (a build goes through platformConfigs). */
   hostImage: string;
+  /** `host.platforms`, in platform order; null for a config with one `host.image`. */
+  hostPlatforms: ReadonlyArray<{ platform: string; image: string }> | null;
   /** Path of the Go host executable inside the host image (for go-plugin). */
   hostBinary: string | undefined;
   builderBase: string | undefined;
@@ -33,3 +38,22 @@ export interface ProjectConfig {
 
 export const DEFAULT_OUT_DIR = 'dist/plugins';
 export const DEFAULT_LOCKFILE = 'builder.lock.json';
+
+/** One host image's share of a config: the config a single-platform build would have. */
+export interface PlatformTarget {
+  /** null for a config with one `host.image`. */
+  platform: string | null;
+  /** Where its artifacts go under outDir ('' for a single-platform config). */
+  dir: string;
+  config: ProjectConfig;
+}
+
+/** The builds a config asks for: itself, or one per `host.platforms` entry with its artifacts in `outDir/<os>-<arch>/`. */
+export function platformTargets(config: ProjectConfig): PlatformTarget[] {
+  if (!config.hostPlatforms) return [{ platform: null, dir: '', config }];
+  return config.hostPlatforms.map(({ platform, image }) => ({
+    platform,
+    dir: platformDir(platform),
+    config: { ...config, hostImage: image, hostPlatforms: null, outDir: join(config.outDir, platformDir(platform)) },
+  }));
+}

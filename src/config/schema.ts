@@ -31,7 +31,15 @@ export const pluginSchema = z.strictObject({
 });
 
 export const hostSchema = z.strictObject({
-  image: nonEmpty(),
+  // Exactly one of image and platforms (checked in validate-config, with the other semantics).
+  image: nonEmpty().optional(),
+  // One host image per platform ("linux/arm64": "repo:tag"): one builder, artifact set and
+  // lockfile section each.
+  platforms: z
+    // Keys are checked in validate-config: zod reports a bad record key without its message.
+    .record(z.string(), nonEmpty())
+    .refine((r) => Object.keys(r).length > 0, 'must name at least one platform')
+    .optional(),
   binary: nonEmpty().regex(/^\//, 'must be an absolute path inside the host image').optional(),
 });
 

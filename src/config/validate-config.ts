@@ -3,6 +3,7 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import { DEFAULT_LOCKFILE, DEFAULT_OUT_DIR, type ProjectConfig } from './config.js';
 import { schemaIssues } from './config-issues.js';
 import { configSchema } from './schema.js';
+import { PLATFORM_PATTERN, PLATFORMS } from '../lock/platform.js';
 
 export function isInside(parent: string, child: string): boolean {
   const rel = relative(parent, child);
@@ -54,6 +55,19 @@ function semanticIssues(raw: unknown, projectDir: string): ConfigIssue[] {
     }
   }
   const host = record(record(raw).host);
+  const hostRaw = record(raw).host;
+  if (host.image === undefined && host.platforms === undefined && hostRaw !== null && typeof hostRaw === 'object' && !Array.isArray(hostRaw)) {
+    issues.push({ field: 'host.image', message: 'is required (or host.platforms, one image per platform)' });
+  }
+  if (host.image !== undefined && host.platforms !== undefined) {
+    issues.push({ field: 'host.platforms', message: 'cannot be combined with host.image: name every platform\'s image in host.platforms' });
+  }
+  for (const platform of Object.keys(record(host.platforms))) {
+    if (!PLATFORM_PATTERN.test(platform)) issues.push({ field: `host.platforms.${platform.slice(0, 40)}`, message: `is not a platform: must be one of ${PLATFORMS.join(', ')}` });
+  }
+  if (host.platforms !== undefined && record(record(raw).builder).base !== undefined) {
+    issues.push({ field: 'builder.base', message: 'cannot be combined with host.platforms: each platform\'s builder is made from its own host image' });
+  }
   if (plugins.some((p) => p.kind === 'go-plugin') && host.binary === undefined) {
     issues.push({ field: 'host.binary', message: 'is required for go-plugin plugins: the path of the Go host executable inside the host image' });
   }
@@ -77,12 +91,16 @@ export function checkConfig(raw: unknown, projectDir: string, configFile = 'buil
   const issues = [...(parsed.success ? [] : schemaIssues(parsed.error.issues)), ...semanticIssues(raw, projectDir)];
   if (!parsed.success || issues.length > 0) return { issues, config: null };
   const config = parsed.data;
+  const platforms = Object.entries(config.host.platforms ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([platform, image]) => ({ platform, image }));
   return {
     issues,
     config: {
       projectDir,
       configFile,
-      hostImage: config.host.image,
+      hostImage: config.host.image ?? platforms[0]!.image,
+      hostPlatforms: config.host.platforms ? platforms : null,
       hostBinary: config.host.binary,
       builderBase: config.builder?.base,
       builderPackages: config.builder?.packages ?? [],

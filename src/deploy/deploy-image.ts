@@ -5,6 +5,7 @@ import type { DockerEngine } from '../docker/engine.js';
 import { repoDigestFor, repositoryOf } from '../docker/image-ref.js';
 import { BuilderError, EXIT_FAILED, ImageNotFoundError } from '../errors.js';
 import type { Lockfile } from '../lock/lockfile.js';
+import { platformFile } from '../lock/platform.js';
 import { checkArtifactsSigned, verifyLockfileSignature } from '../trust/lockfile-signature.js';
 import type { TrustedKey } from '../trust/keys.js';
 import { sha256Hex } from '../util/sha256.js';
@@ -16,7 +17,10 @@ export const PLUGIN_DIR = '/app/plugins';
 export const TRUST_DIR = '/app/trust';
 
 export interface DeployRequest {
+  /** The deployed platform's entries (the whole lockfile, for a single-platform one). */
   lock: Lockfile;
+  /** Where they lie under the plugin directory: '' or `<os>-<arch>` (a multi-platform lockfile). */
+  platformDir: string;
   /** The lockfile's exact bytes (what is deployed, and what a signature covers). */
   lockBytes: Buffer;
   /** The built plugin files. */
@@ -60,7 +64,7 @@ export async function deployImage(engine: DockerEngine, request: DeployRequest):
   }
   if (request.signature && request.trustKey) {
     const verdict = verifyLockfileSignature(request.lockBytes, request.signature.toString('utf8'), [request.trustKey.key]);
-    checkArtifactsSigned(lock, verdict.statement);
+    checkArtifactsSigned(lock, verdict.statement, request.platformDir);
   }
   const lockSha = sha256Hex(request.lockBytes);
   const tag = request.tag ?? `${repositoryOf(lock.host.image)}-plugins:${lockSha.slice(0, 12)}`;
@@ -85,7 +89,7 @@ export async function deployImage(engine: DockerEngine, request: DeployRequest):
     built = true;
     const image = await engine.buildImage({ contextDir: context, files: ['Dockerfile', ...files], dockerfile: 'Dockerfile', tag: scratch, buildArgs: {}, labels }, () => {});
     request.report(`verifying ${image.id.slice(0, 19)}: its own ${PLUGIN_DIR}, its own loader`);
-    const verify = await verifyPlugins(engine, { lock, image: scratch, pluginsPath: PLUGIN_DIR });
+    const verify = await verifyPlugins(engine, { lock, image: scratch, pluginsPath: request.platformDir ? `${PLUGIN_DIR}/${request.platformDir}` : PLUGIN_DIR });
     if (verify.outcome !== 'ok') {
       const problems = verify.plugins.flatMap((p) => p.problems.map((x) => `  - ${p.name}: ${x.check}: ${x.message}`));
       throw new BuilderError('DEPLOY_VERIFY_FAILED', `The deployable image does not pass verify; it was not tagged:\n${problems.join('\n') || `  - ${verify.outcome}`}`, {
@@ -113,11 +117,14 @@ export async function deployImage(engine: DockerEngine, request: DeployRequest):
  * what was checked, whatever happens to the originals meanwhile. Returns the context's files.
  */
 async function stageFiles(request: DeployRequest, context: string): Promise<string[]> {
-  await mkdir(join(context, 'plugins'));
+  // A multi-platform lockfile is deployed whole (its signature covers every platform); only
+  // this platform's artifacts go in, in the subdirectory the runtimes look in.
+  await mkdir(join(context, 'plugins', request.platformDir), { recursive: true });
   const files: string[] = [];
   for (const [name, entry] of Object.entries(request.lock.plugins).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    await copyLockedFile(join(request.dir, entry.file), join(context, 'plugins', entry.file), name, entry);
-    files.push(`plugins/${entry.file}`);
+    const file = platformFile(request.platformDir, entry.file);
+    await copyLockedFile(join(request.dir, entry.file), join(context, 'plugins', file), name, entry);
+    files.push(`plugins/${file}`);
   }
   await writeFile(join(context, 'plugins', 'builder.lock.json'), request.lockBytes);
   files.push('plugins/builder.lock.json');

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/write-file-atomic.js';
-import { type Lockfile, parseLockfile, serializeLockfile } from './lockfile.js';
+import { type LockDocument, parseLockDocument, serializeLockfile } from './lockfile.js';
 
-/** The lockfile at `path`, or null when there is none yet. */
-export async function readLockfile(path: string): Promise<Lockfile | null> {
+/** The lockfile at `path` (either shape), or null when there is none yet. */
+export async function readLockfile(path: string): Promise<LockDocument | null> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -11,9 +11,9 @@ export async function readLockfile(path: string): Promise<Lockfile | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  return parseLockfile(text, path);
+  return parseLockDocument(text, path);
 }
 
-export async function writeLockfile(path: string, lock: Lockfile): Promise<void> {
+export async function writeLockfile(path: string, lock: LockDocument): Promise<void> {
   await writeFileAtomic(path, serializeLockfile(lock));
 }

@@ -4,6 +4,7 @@ import { PLUGIN_KINDS, PLUGIN_NAME } from '../config/schema.js';
 import type { EnvironmentFingerprint } from '../env/fingerprint.js';
 import type { ShardRecord } from '../shard/shard.js';
 import { prettyCanonicalJson } from '../util/canonical-json.js';
+import { machineOfPlatform, PLATFORM_PATTERN, PLATFORMS, platformDir, platformOfMachine } from './platform.js';
 
 export const LOCKFILE_VERSION = 1;
 
@@ -36,8 +37,7 @@ const lockedPluginSchema = z.looseObject({
   deps: z.array(goModuleSchema).optional(),
 });
 
-const lockfileSchema = z.looseObject({
-  lockfileVersion: z.literal(LOCKFILE_VERSION),
+const environmentShape = {
   host: z.looseObject({
     image: z.string(),
     imageId: z.string(),
@@ -54,17 +54,28 @@ const lockfileSchema = z.looseObject({
     fingerprintHash: hashTagged,
     toolchain: z.record(z.string(), z.string()),
   }),
-  // Checked entry by entry in parseLockfile: names from a file never index a plain object.
+  // Checked entry by entry in parsePlugins: names from a file never index a plain object.
   plugins: z.looseObject({}),
-  shard: z
-    .object({
-      index: z.number().int().min(1).max(1000),
-      count: z.number().int().min(1).max(1000),
-      plugins: z.array(z.string().regex(PLUGIN_NAME)).max(100_000),
-    })
-    .strict()
-    .refine((s) => s.index <= s.count, 'index must not exceed count')
-    .optional(),
+};
+
+const shardSchema = z
+  .object({
+    index: z.number().int().min(1).max(1000),
+    count: z.number().int().min(1).max(1000),
+    plugins: z.array(z.string().regex(PLUGIN_NAME)).max(100_000),
+  })
+  .strict()
+  .refine((s) => s.index <= s.count, 'index must not exceed count')
+  .optional();
+
+const lockfileSchema = z.looseObject({ lockfileVersion: z.literal(LOCKFILE_VERSION), ...environmentShape, shard: shardSchema });
+const platformLockSchema = z.looseObject(environmentShape);
+// A multi-platform lockfile has no top-level host: an older reader refuses it instead of
+// loading one platform's entries on another.
+const multiPlatformSchema = z.looseObject({
+  lockfileVersion: z.literal(LOCKFILE_VERSION),
+  platforms: z.looseObject({}),
+  shard: shardSchema,
 });
 
 export interface LockedPlugin {
@@ -100,21 +111,66 @@ export interface LockedEnvironment {
   fingerprintHash: string;
 }
 
-export interface Lockfile {
-  lockfileVersion: typeof LOCKFILE_VERSION;
+/** One platform's part of a lockfile: the host it loads on, the builder, the artifacts. */
+export interface PlatformLock {
   host: LockedEnvironment;
   builder: LockedEnvironment & { toolchain: Record<string, string>; base?: LockedEnvironment };
   plugins: Record<string, LockedPlugin>;
+}
+
+/** The lockfile of a config with one host image (its artifacts lie directly in the plugin directory). */
+export interface Lockfile extends PlatformLock {
+  lockfileVersion: typeof LOCKFILE_VERSION;
   /** Only in a shard's lockfile (`builder build --shard K/N`): which shard, of which plugin list. `builder lock merge` drops it. */
   shard?: ShardRecord;
 }
 
+/**
+ * The lockfile of a config with `host.platforms`: one host section and artifact set per
+ * platform (as Terraform's lock holds hashes per platform); each platform's artifacts lie in
+ * the plugin directory's `<os>-<arch>/` subdirectory.
+ */
+export interface MultiPlatformLockfile {
+  lockfileVersion: typeof LOCKFILE_VERSION;
+  platforms: Record<string, PlatformLock>;
+  shard?: ShardRecord;
+}
+
+export type LockDocument = Lockfile | MultiPlatformLockfile;
+
+export const isMultiPlatform = (doc: LockDocument): doc is MultiPlatformLockfile => Object.hasOwn(doc, 'platforms');
+
+/** One platform's entries as a lockfile of its own, and where its artifacts lie relative to the plugin directory. */
+export interface PlatformView {
+  platform: string;
+  /** '' for a single-platform lockfile, else `<os>-<arch>`. */
+  dir: string;
+  lock: Lockfile;
+}
+
+/** Every platform of a lockfile, in name order; a single-platform lockfile's is read off its host's fingerprint. */
+export function platformViews(doc: LockDocument): PlatformView[] {
+  if (!isMultiPlatform(doc)) {
+    const arch = doc.host.fingerprint.arch;
+    return [{ platform: platformOfMachine(arch) ?? `linux/${arch}`, dir: '', lock: doc }];
+  }
+  return Object.keys(doc.platforms)
+    .sort()
+    .map((platform) => ({ platform, dir: platformDir(platform), lock: { lockfileVersion: doc.lockfileVersion, ...doc.platforms[platform]!, ...(doc.shard ? { shard: doc.shard } : {}) } }));
+}
+
+/** The entries for one platform, or undefined when the lockfile has none for it. */
+export function platformView(doc: LockDocument, platform: string): PlatformView | undefined {
+  return platformViews(doc).find((v) => v.platform === platform);
+}
+
 /** Canonical text: sorted keys, 2-space indent, trailing newline — stable diffs in review. */
-export function serializeLockfile(lock: Lockfile): string {
+export function serializeLockfile(lock: LockDocument): string {
   return prettyCanonicalJson(lock);
 }
 
-export function parseLockfile(text: string, file = 'builder.lock.json'): Lockfile {
+/** A lockfile of either shape. */
+export function parseLockDocument(text: string, file = 'builder.lock.json'): LockDocument {
   try {
     return parseLockfileText(text, file);
   } catch (err) {
@@ -124,32 +180,66 @@ export function parseLockfile(text: string, file = 'builder.lock.json'): Lockfil
   }
 }
 
-function parseLockfileText(text: string, file: string): Lockfile {
+/** A single-platform lockfile; a multi-platform one is refused (read it with parseLockDocument and pick a platform). */
+export function parseLockfile(text: string, file = 'builder.lock.json'): Lockfile {
+  const doc = parseLockDocument(text, file);
+  if (isMultiPlatform(doc)) throw new LockfileError(file, `holds one section per platform (${Object.keys(doc.platforms).sort().join(', ')}), where one host section was expected`);
+  return doc;
+}
+
+type Fail = (issue: z.core.$ZodIssue | undefined, prefix?: (string | number)[]) => never;
+
+function parseLockfileText(text: string, file: string): LockDocument {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
     throw new LockfileError(file, `not valid JSON: ${(err as Error).message}`);
   }
-  const fail = (issue: z.core.$ZodIssue | undefined, prefix: (string | number)[] = []): never => {
+  const fail: Fail = (issue, prefix = []) => {
     const where = [...prefix, ...(issue?.path ?? []).map((p) => (typeof p === 'symbol' ? String(p) : p))].join('.') || '(root)';
     throw new LockfileError(file, `${where}: ${issue?.message ?? 'invalid'}`);
   };
+  if (raw !== null && typeof raw === 'object' && Object.hasOwn(raw, 'platforms')) {
+    if (Object.hasOwn(raw, 'host') || Object.hasOwn(raw, 'builder') || Object.hasOwn(raw, 'plugins')) {
+      throw new LockfileError(file, '(root): has both "platforms" and a top-level host, builder or plugins section');
+    }
+    const parsed = multiPlatformSchema.safeParse(raw);
+    if (!parsed.success) return fail(parsed.error.issues[0]);
+    const platforms: Record<string, PlatformLock> = Object.create(null) as Record<string, PlatformLock>;
+    const entries = Object.entries((raw as { platforms: object }).platforms);
+    if (entries.length === 0) throw new LockfileError(file, 'platforms: lists no platform');
+    for (const [platform, value] of entries) {
+      if (!PLATFORM_PATTERN.test(platform)) throw new LockfileError(file, `platforms.${JSON.stringify(platform).slice(0, 80)}: not a platform (expected one of ${PLATFORMS.join(', ')})`);
+      const section = platformLockSchema.safeParse(value);
+      if (!section.success) return fail(section.error.issues[0], ['platforms', platform]);
+      // The section's own host says which machine it is for: a section filed under another
+      // platform would hand one architecture's code to another.
+      const machine = section.data.host.fingerprint.arch;
+      if (platformOfMachine(machine) !== platform) throw new LockfileError(file, `platforms.${platform}.host.fingerprint.arch: ${JSON.stringify(machine).slice(0, 40)} is not ${platform}'s machine (${machineOfPlatform(platform)})`);
+      platforms[platform] = { ...(section.data as Omit<PlatformLock, 'plugins'>), plugins: parsePlugins((value as { plugins: object }).plugins, file, ['platforms', platform], fail) };
+    }
+    return { ...(parsed.data as Omit<MultiPlatformLockfile, 'platforms'>), platforms };
+  }
   const parsed = lockfileSchema.safeParse(raw);
   if (!parsed.success) return fail(parsed.error.issues[0]);
+  return { ...(parsed.data as Omit<Lockfile, 'plugins'>), plugins: parsePlugins((raw as { plugins: object }).plugins, file, [], fail) };
+}
+
+function parsePlugins(value: object, file: string, prefix: string[], fail: Fail): Record<string, LockedPlugin> {
   // A null-prototype record: a plugin called "constructor" or "toString" is just a key, and
   // `plugins[name]` for a name that is not there is undefined, never an inherited function.
   const plugins: Record<string, LockedPlugin> = Object.create(null) as Record<string, LockedPlugin>;
-  for (const [name, value] of Object.entries((raw as { plugins: object }).plugins)) {
-    if (!PLUGIN_NAME.test(name)) throw new LockfileError(file, `plugins.${JSON.stringify(name).slice(0, 80)}: not a valid plugin name`);
-    const entry = lockedPluginSchema.safeParse(value);
-    if (!entry.success) return fail(entry.error.issues[0], ['plugins', name]);
+  for (const [name, entryValue] of Object.entries(value)) {
+    if (!PLUGIN_NAME.test(name)) throw new LockfileError(file, `${[...prefix, 'plugins'].join('.')}.${JSON.stringify(name).slice(0, 80)}: not a valid plugin name`);
+    const entry = lockedPluginSchema.safeParse(entryValue);
+    if (!entry.success) return fail(entry.error.issues[0], [...prefix, 'plugins', name]);
     plugins[name] = entry.data as LockedPlugin;
   }
-  return { ...(parsed.data as Omit<Lockfile, 'plugins'>), plugins };
+  return plugins;
 }
 
 /** Whether the lockfile lists a plugin of that name (own keys only). */
-export function lockedPlugin(lock: Lockfile, name: string): LockedPlugin | undefined {
+export function lockedPlugin(lock: PlatformLock, name: string): LockedPlugin | undefined {
   return Object.hasOwn(lock.plugins, name) ? lock.plugins[name] : undefined;
 }

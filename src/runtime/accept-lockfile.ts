@@ -1,5 +1,5 @@
 import { BuilderError, LockfileError, LockfileRefusedError } from '../errors.js';
-import { type Lockfile, parseLockfile } from '../lock/lockfile.js';
+import { isMultiPlatform, type Lockfile, parseLockDocument, platformViews } from '../lock/lockfile.js';
 import { checkArtifactsSigned, verifyLockfileSignature } from '../trust/lockfile-signature.js';
 import type { TrustedKey } from '../trust/keys.js';
 import { TrustError } from '../trust/trust-error.js';
@@ -7,7 +7,10 @@ import { sha256Hex } from '../util/sha256.js';
 import { readSmallFile, UnsafeFileError } from '../util/safe-file.js';
 
 export interface AcceptedLockfile {
+  /** This host's platform's entries. */
   lock: Lockfile;
+  /** Where they lie under the plugin directory ('' for a single-platform lockfile, else `<os>-<arch>`). */
+  dir: string;
   /** sha256 (hex) of the lockfile's bytes. */
   sha256: string;
   /** Key ids whose signature verified; empty when no key is trusted. */
@@ -25,7 +28,7 @@ export interface LockfileLimits {
  * signature is checked over the exact bytes before they are parsed, and every artifact must be
  * a signed subject. Throws a BuilderError naming the reason; never returns a partial lockfile.
  */
-export async function acceptLockfile(lockPath: string, signaturePath: string, trusted: readonly TrustedKey[], limits: LockfileLimits): Promise<AcceptedLockfile> {
+export async function acceptLockfile(lockPath: string, signaturePath: string, trusted: readonly TrustedKey[], limits: LockfileLimits, platform: string): Promise<AcceptedLockfile> {
   let bytes: Buffer;
   try {
     bytes = await readSmallFile(lockPath, 'The lockfile', limits.maxLockfileBytes);
@@ -54,13 +57,24 @@ export async function acceptLockfile(lockPath: string, signaturePath: string, tr
     signedBy = verdict.keyIds;
     statement = verdict.statement;
   }
-  const lock = parseLockfile(bytes.toString('utf8'), lockPath);
-  const count = Object.keys(lock.plugins).length;
+  const document = parseLockDocument(bytes.toString('utf8'), lockPath);
+  const views = platformViews(document);
+  const count = views.reduce((n, v) => n + Object.keys(v.lock.plugins).length, 0);
   if (count > limits.maxPlugins) {
     throw new LockfileRefusedError('LOCKFILE_TOO_LARGE', `${lockPath} lists ${count} plugins, more than the limit of ${limits.maxPlugins}.`, 'Raise --max-plugins if this lockfile is genuine.');
   }
-  if (statement) checkArtifactsSigned(lock, statement);
-  return { lock, sha256: sha256Hex(bytes), signedBy };
+  // A single-platform lockfile is taken whatever its platform: the environment check names an
+  // architecture that differs, with the rest of the fingerprint.
+  const view = isMultiPlatform(document) ? views.find((v) => v.platform === platform) : views[0];
+  if (!view) {
+    throw new LockfileRefusedError(
+      'PLATFORM_NOT_LOCKED',
+      `${lockPath} holds plugins for ${views.map((v) => v.platform).join(', ')}; this host is ${platform}: nothing is loaded.`,
+      `Add "${platform}" to host.platforms in builder.config.json, build, and deploy the new lockfile with its ${platform.replace('/', '-')}/ directory.`,
+    );
+  }
+  if (statement) checkArtifactsSigned(view.lock, statement, view.dir);
+  return { lock: view.lock, dir: view.dir, sha256: sha256Hex(bytes), signedBy };
 }
 
 export function isLockfileRefusal(err: unknown): err is BuilderError {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { BadCallError, BuilderError, EnvironmentMismatchError, ReloadTimeoutError, UnknownPluginError, describeCause } from '../errors.js';
 import { diffFingerprints } from '../env/fingerprint.js';
 import type { LockedPlugin, Lockfile } from '../lock/lockfile.js';
+import { platformFile, platformOfMachine } from '../lock/platform.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import type { TrustedKey } from '../trust/keys.js';
 import { type AcceptedLockfile, acceptLockfile, isLockfileRefusal } from './accept-lockfile.js';
@@ -47,7 +48,12 @@ export class PluginHost {
     this.deployed = new DeployedFileChecker(options.pluginDir);
     this.log = options.log ?? (() => {});
     this.lockState = { status: 'refused', path: this.lockPath, code: 'NOT_LOADED', reason: 'no reload has finished yet' };
+    const machine = options.liveEnvironment.arch;
+    this.platform = platformOfMachine(machine) ?? `linux/${machine}`;
   }
+
+  /** This host's platform, read off its own C library as builds read an image's: its entries in a multi-platform lockfile. */
+  private readonly platform: string;
 
   /** Open a host and run its first reload. A refused lockfile is reported, not thrown. */
   static async open(options: PluginHostOptions): Promise<PluginHost> {
@@ -148,7 +154,7 @@ export class PluginHost {
   private async doReload(signal: AbortSignal): Promise<HostReport> {
     let accepted: AcceptedLockfile;
     try {
-      accepted = await acceptLockfile(this.lockPath, this.signaturePath, this.trusted, this.limits);
+      accepted = await acceptLockfile(this.lockPath, this.signaturePath, this.trusted, this.limits, this.platform);
     } catch (err) {
       signal.throwIfAborted();
       if (!isLockfileRefusal(err)) throw err;
@@ -161,7 +167,7 @@ export class PluginHost {
       this.warnedUnsigned = true;
       this.log('warn', `no trusted signing keys: lockfile signatures are not checked, so whoever can write ${this.options.pluginDir} decides what loads (configure --trust-key / --trust-dir)`);
     }
-    const { lock } = accepted;
+    const { lock, dir } = accepted;
     const envProblem = this.checkEnvironment(lock);
     const next = new Map<string, LoadedPlugin>();
     const statuses: PluginStatus[] = [];
@@ -174,7 +180,7 @@ export class PluginHost {
       }
       try {
         if (envProblem) throw envProblem;
-        const loaded = await this.load(name, entry, signal);
+        const loaded = await this.load(name, { ...entry, file: platformFile(dir, entry.file) }, signal);
         next.set(name, loaded);
         statuses.push(loadedStatus(loaded));
       } catch (err) {
@@ -185,11 +191,11 @@ export class PluginHost {
         statuses.push(
           current
             ? { ...loadedStatus(current), reason: `update to sha256 ${entry.sha256.slice(0, 16)}… rejected: ${reason}`, code }
-            : { name, status: 'rejected', file: entry.file, sha256: entry.sha256, reason, code },
+            : { name, status: 'rejected', file: platformFile(dir, entry.file), sha256: entry.sha256, reason, code },
         );
       }
     }
-    statuses.push(...(await this.unknownFiles(lock)));
+    statuses.push(...(await this.unknownFiles(lock, dir)));
     signal.throwIfAborted();
     this.active = next;
     this.statuses = statuses;
@@ -228,12 +234,12 @@ export class PluginHost {
   }
 
   /** Shared objects on disk that no lockfile entry names: reported, never loaded. */
-  private async unknownFiles(lock: Lockfile): Promise<PluginStatus[]> {
+  private async unknownFiles(lock: Lockfile, dir: string): Promise<PluginStatus[]> {
     const known = new Set(Object.values(lock.plugins).map((p) => p.file));
     const found: string[] = [];
     let more = 0;
     try {
-      for await (const dirent of await opendir(this.options.pluginDir)) {
+      for await (const dirent of await opendir(join(this.options.pluginDir, dir))) {
         if (!dirent.name.endsWith('.so') || known.has(dirent.name)) continue;
         if (found.length < MAX_UNKNOWN_REPORTED) found.push(dirent.name);
         else more++;
@@ -242,7 +248,8 @@ export class PluginHost {
       return [];
     }
     if (more > 0) this.log('warn', `${more} more unlisted .so files in ${this.options.pluginDir} are not reported`);
-    return found.sort().map((file) => {
+    return found.sort().map((name) => {
+      const file = platformFile(dir, name);
       const { reason, code } = explain(new UnknownPluginError(file));
       return { name: file, status: 'rejected' as const, file, reason, code };
     });

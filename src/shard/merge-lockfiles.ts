@@ -1,5 +1,5 @@
 import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../errors.js';
-import { LOCKFILE_VERSION, type Lockfile } from '../lock/lockfile.js';
+import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, type Lockfile, type PlatformLock, platformView, platformViews } from '../lock/lockfile.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { pluginsOfShard } from './shard.js';
 
@@ -83,4 +83,33 @@ export function mergeShardLockfiles(shards: readonly ShardLockfile[]): Lockfile 
     files.set(entry.file, name);
   }
   return { lockfileVersion: LOCKFILE_VERSION, host: first.lock.host, builder: first.lock.builder, plugins };
+}
+
+export interface ShardDocument {
+  source: string;
+  lock: LockDocument;
+}
+
+/**
+ * The same merge for lockfiles of either shape: multi-platform shards (a config with
+ * host.platforms) merge platform by platform, and must all hold the same platforms.
+ */
+export function mergeShardDocuments(shards: readonly ShardDocument[]): LockDocument {
+  const multi = shards.filter((s) => isMultiPlatform(s.lock));
+  if (multi.length === 0) return mergeShardLockfiles(shards as ShardLockfile[]);
+  const single = shards.find((s) => !isMultiPlatform(s.lock));
+  if (single) refuse(`${single.source} has one host section, ${multi[0]!.source} one per platform: they come from different configs.`, 'Pass the lockfiles of every shard of one run (builder build --shard K/N), each once.');
+  const platformsOf = (doc: LockDocument) => platformViews(doc).map((v) => v.platform);
+  const platforms = platformsOf(shards[0]!.lock);
+  for (const shard of shards.slice(1)) {
+    if (canonicalJson(platformsOf(shard.lock)) !== canonicalJson(platforms)) {
+      refuse(`${shard.source} holds ${platformsOf(shard.lock).join(', ')}; ${shards[0]!.source} holds ${platforms.join(', ')}: they come from different configs.`, 'Pass the lockfiles of every shard of one run (builder build --shard K/N), each once.');
+    }
+  }
+  const sections: Record<string, PlatformLock> = {};
+  for (const platform of platforms) {
+    const merged = mergeShardLockfiles(shards.map((s) => ({ source: `${s.source} [${platform}]`, lock: platformView(s.lock, platform)!.lock })));
+    sections[platform] = { host: merged.host, builder: merged.builder, plugins: merged.plugins };
+  }
+  return { lockfileVersion: LOCKFILE_VERSION, platforms: sections };
 }

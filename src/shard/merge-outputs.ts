@@ -1,12 +1,13 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { commitOutputs } from '../build/commit-outputs.js';
 import { OutputWriteError } from '../errors.js';
-import { parseLockfile, type Lockfile, serializeLockfile } from '../lock/lockfile.js';
+import { type LockDocument, parseLockDocument, platformViews, serializeLockfile } from '../lock/lockfile.js';
+import { platformFile } from '../lock/platform.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { copyLockedFile } from '../util/copy-locked-file.js';
 import { readSmallFile } from '../util/safe-file.js';
-import { mergeShardLockfiles } from './merge-lockfiles.js';
+import { mergeShardDocuments } from './merge-lockfiles.js';
 
 const MAX_LOCKFILE_BYTES = 64 * 1024 * 1024;
 
@@ -19,10 +20,10 @@ export interface MergeRequest {
 }
 
 export interface MergeResult {
-  lock: Lockfile;
+  lock: LockDocument;
   lockfile: string;
   outDir: string;
-  /** Plugin name → the shard lockfile it came from. */
+  /** Plugin name (`name [platform]` for a platform's) → the shard lockfile it came from. */
   from: Record<string, string>;
   /** A signature beside the lockfile was removed: it signed other bytes. */
   removedSignature: string | null;
@@ -37,9 +38,9 @@ export async function mergeShardOutputs(request: MergeRequest): Promise<MergeRes
   const shards = [];
   for (const source of request.shardLockfiles) {
     const text = (await readSmallFile(source, 'The shard lockfile', MAX_LOCKFILE_BYTES)).toString('utf8');
-    shards.push({ source, lock: parseLockfile(text, source) });
+    shards.push({ source, lock: parseLockDocument(text, source) });
   }
-  const lock = mergeShardLockfiles(shards);
+  const lock = mergeShardDocuments(shards);
   const text = serializeLockfile(lock);
   const staging = await mkdtemp(join(request.outDir, '.builder-staging-')).catch((err: unknown) => {
     throw new OutputWriteError(join(request.outDir, '.builder-staging-*'), err, 'create the staging directory');
@@ -48,11 +49,15 @@ export async function mergeShardOutputs(request: MergeRequest): Promise<MergeRes
     const from: Record<string, string> = {};
     const artifacts: Array<{ staged: string; dest: string }> = [];
     for (const { source, lock: shard } of shards) {
-      for (const [name, entry] of Object.entries(shard.plugins)) {
-        const staged = join(staging, entry.file);
-        await copyLockedFile(join(dirname(source), entry.file), staged, name, entry);
-        artifacts.push({ staged, dest: join(request.outDir, entry.file) });
-        from[name] = source;
+      for (const view of platformViews(shard)) {
+        if (view.dir) await mkdir(join(staging, view.dir), { recursive: true });
+        for (const [name, entry] of Object.entries(view.lock.plugins)) {
+          const file = platformFile(view.dir, entry.file);
+          const staged = join(staging, file);
+          await copyLockedFile(join(dirname(source), file), staged, name, entry);
+          artifacts.push({ staged, dest: join(request.outDir, file) });
+          from[view.dir ? `${name} [${view.platform}]` : name] = source;
+        }
       }
     }
     const current = await readFile(request.lockfile, 'utf8').catch(() => null);

@@ -1,15 +1,15 @@
-import type { Lockfile } from '../lock/lockfile.js';
+import type { LockDocument, PlatformLock } from '../lock/lockfile.js';
 import { sha256Hex } from '../util/sha256.js';
 import { type DsseEnvelope, signEnvelope, verifyEnvelope } from './dsse.js';
 import type { SigningKey, TrustedKey } from './keys.js';
-import { BUILD_TYPE, buildStatement, IN_TOTO_PAYLOAD_TYPE, LOCKFILE_SUBJECT, type ParsedStatement, parseStatement, SLSA_PROVENANCE_V1 } from './statement.js';
+import { artifactSubject, BUILD_TYPE, buildStatement, IN_TOTO_PAYLOAD_TYPE, LOCKFILE_SUBJECT, type ParsedStatement, parseStatement, SLSA_PROVENANCE_V1 } from './statement.js';
 import { TrustError } from './trust-error.js';
 
 /** `builder.lock.json` → `builder.lock.json.sig`: the envelope lives beside what it signs. */
 export const signaturePathFor = (lockfilePath: string) => `${lockfilePath}.sig`;
 
 /** Sign a lockfile's exact bytes: the envelope's text, with a trailing newline. */
-export function signLockfile(lock: Lockfile, lockfileText: string | Uint8Array, key: SigningKey, toolVersion: string): string {
+export function signLockfile(lock: LockDocument, lockfileText: string | Uint8Array, key: SigningKey, toolVersion: string): string {
   const statement = buildStatement(lock, sha256Hex(lockfileText), toolVersion);
   const envelope: DsseEnvelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), [key]);
   return JSON.stringify(envelope, null, 2) + '\n';
@@ -51,14 +51,14 @@ export function verifyLockfileSignature(lockfileBytes: Uint8Array, envelopeText:
   return { keyIds: verified.keyIds, statement };
 }
 
-/** Every artifact the lockfile lists must be a subject with the same digest. */
-export function checkArtifactsSigned(lock: Lockfile, statement: ParsedStatement): void {
+/** Every artifact the lockfile lists (for a platform's section: under its directory `dir`) must be a subject with the same digest. */
+export function checkArtifactsSigned(lock: PlatformLock, statement: ParsedStatement, dir = ''): void {
   for (const [name, entry] of Object.entries(lock.plugins)) {
-    const signed = statement.subjects.get(entry.file);
+    const signed = statement.subjects.get(artifactSubject(dir, entry.file));
     if (signed !== entry.sha256) {
       throw new TrustError(
         'BAD_SIGNATURE',
-        `Plugin "${name}" (${entry.file}) ${signed === undefined ? 'is not a subject of the signed statement' : `is signed with sha256 ${signed}, the lockfile says ${entry.sha256}`}.`,
+        `Plugin "${name}" (${artifactSubject(dir, entry.file)}) ${signed === undefined ? 'is not a subject of the signed statement' : `is signed with sha256 ${signed}, the lockfile says ${entry.sha256}`}.`,
         'Sign the lockfile again with `builder sign` after the build that produced it.',
       );
     }

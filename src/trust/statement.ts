@@ -1,4 +1,5 @@
-import type { Lockfile } from '../lock/lockfile.js';
+import { platformFile } from '../lock/platform.js';
+import { isMultiPlatform, type LockDocument, type Lockfile, platformViews } from '../lock/lockfile.js';
 import { TrustError } from './trust-error.js';
 
 export const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
@@ -27,13 +28,22 @@ export interface ParsedStatement {
  * Provenance v1 as predicate. Deterministic (no timestamps), so signing the same lockfile with
  * the same Ed25519 key gives the same bytes.
  */
-export function buildStatement(lock: Lockfile, lockfileSha256: string, toolVersion: string): object {
+export function buildStatement(document: LockDocument, lockfileSha256: string, toolVersion: string): object {
+  return isMultiPlatform(document) ? multiPlatformStatement(document, lockfileSha256, toolVersion) : singleStatement(document, lockfileSha256, toolVersion);
+}
+
+/** An artifact's subject name is its path relative to the plugin directory (`linux-arm64/libgreet.so` for a platform's). */
+export const artifactSubject = platformFile;
+
+const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+const imageDigest = (id: string) => ({ sha256: id.replace(/^sha256:/, '') });
+
+function singleStatement(lock: Lockfile, lockfileSha256: string, toolVersion: string): object {
   const plugins = [...Object.entries(lock.plugins)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const subject: Subject[] = [
     ...plugins.map(([, p]) => ({ name: p.file, digest: { sha256: p.sha256 } })),
     { name: LOCKFILE_SUBJECT, digest: { sha256: lockfileSha256 } },
   ];
-  const imageDigest = (id: string) => ({ sha256: id.replace(/^sha256:/, '') });
   return {
     _type: STATEMENT_TYPE,
     subject,
@@ -54,6 +64,47 @@ export function buildStatement(lock: Lockfile, lockfileSha256: string, toolVersi
           { name: 'host-image', uri: `docker-image:${lock.host.image}`, digest: imageDigest(lock.host.imageId) },
           { name: 'builder-image', uri: `docker-image:${lock.builder.image}`, digest: imageDigest(lock.builder.imageId) },
         ],
+      },
+      runDetails: {
+        builder: { id: 'urn:plugin-builder:builder', version: { 'plugin-builder': toolVersion } },
+      },
+    },
+  };
+}
+
+/** Every platform's artifacts as subjects (named by their path under the plugin directory), each platform's environment in the predicate. */
+function multiPlatformStatement(document: LockDocument, lockfileSha256: string, toolVersion: string): object {
+  const views = platformViews(document);
+  const subject: Subject[] = [
+    ...views.flatMap((v) => Object.entries(v.lock.plugins).sort(byName).map(([, p]) => ({ name: artifactSubject(v.dir, p.file), digest: { sha256: p.sha256 } }))),
+    { name: LOCKFILE_SUBJECT, digest: { sha256: lockfileSha256 } },
+  ];
+  return {
+    _type: STATEMENT_TYPE,
+    subject,
+    predicateType: SLSA_PROVENANCE_V1,
+    predicate: {
+      buildDefinition: {
+        buildType: BUILD_TYPE,
+        externalParameters: {
+          platforms: views.map((v) => ({
+            platform: v.platform,
+            hostImage: v.lock.host.image,
+            plugins: Object.entries(v.lock.plugins).sort(byName).map(([name, p]) => ({ name, kind: p.kind, file: artifactSubject(v.dir, p.file) })),
+          })),
+        },
+        internalParameters: {
+          platforms: views.map((v) => ({
+            platform: v.platform,
+            hostFingerprintHash: v.lock.host.fingerprintHash,
+            builderFingerprintHash: v.lock.builder.fingerprintHash,
+            inputsHashes: Object.fromEntries(Object.entries(v.lock.plugins).sort(byName).map(([name, p]) => [name, p.inputsHash])),
+          })),
+        },
+        resolvedDependencies: views.flatMap((v) => [
+          { name: `host-image ${v.platform}`, uri: `docker-image:${v.lock.host.image}`, digest: imageDigest(v.lock.host.imageId) },
+          { name: `builder-image ${v.platform}`, uri: `docker-image:${v.lock.builder.image}`, digest: imageDigest(v.lock.builder.imageId) },
+        ]),
       },
       runDetails: {
         builder: { id: 'urn:plugin-builder:builder', version: { 'plugin-builder': toolVersion } },

@@ -3,10 +3,11 @@ import type { Command } from 'commander';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
 import { UnsafeFileError, readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
-import { locateLock } from '../lock-location.js';
+import { locateLock, selectPlatforms } from '../lock-location.js';
 import type { CommandResult } from '../run-command.js';
 
 interface DeployOptions {
+  platform?: string;
   lock?: string;
   dir?: string;
   config?: string;
@@ -25,6 +26,7 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
     .option('--tag <ref>', 'image reference to tag (default: <host repository>-plugins:<lockfile sha256, 12 hex>)')
     .option('--push', 'push the tagged image to its registry and print its digest')
     .option('--trust-key <file>', 'public key (.pub from builder keygen) to put in /app/trust; the signature must verify under it')
+    .option('--platform <os/arch>', 'with a multi-platform lockfile: the platform whose host image and plugins to deploy (linux/amd64, linux/arm64, …)')
     .option('--lock <file>', 'lockfile (default: from -c, or ./builder.lock.json)')
     .option('--dir <dir>', 'directory with the .so files (default: outDir, or the lockfile\'s directory)')
     .option('-c, --config <file>', 'config file naming the lockfile and outDir')
@@ -38,7 +40,10 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
           import('../../trust/lockfile-signature.js'),
           import('../../version.js'),
         ]);
-        const { lockPath, lock, localDir } = await locateLock(io.cwd, options);
+        const location = await locateLock(io.cwd, options);
+        const { lockPath } = location;
+        const [view] = selectPlatforms(location, options.platform, 'deploy') as [ReturnType<typeof selectPlatforms>[number]];
+        const { lock } = view;
         if (lock.shard) {
           throw new BuilderError('LOCKFILE_IS_SHARD', `${lockPath} is the lockfile of shard ${lock.shard.index}/${lock.shard.count}: it holds ${Object.keys(lock.plugins).length} of the project's ${lock.shard.plugins.length} plugins.`, {
             fix: 'Merge the shards first (`builder lock merge SHARD-LOCKFILES…`), then deploy the merged lockfile.',
@@ -60,8 +65,9 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
         await engine.ping();
         const result = await deployImage(engine, {
           lock,
+          platformDir: view.dir,
           lockBytes,
-          dir: localDir,
+          dir: view.localDir,
           signature,
           trustKey,
           ...(options.tag ? { tag: options.tag } : {}),
@@ -73,7 +79,7 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
         });
         const text =
           `deployed ${result.image} (${result.imageId.slice(0, 19)}) from ${result.base.name} (${result.base.digest ?? result.base.imageId})\n` +
-          `  ${Object.keys(lock.plugins).length} plugin(s) in /app/plugins, lockfile sha256 ${result.labels['io.plugin-builder.lockfile.sha256']}` +
+          `  ${Object.keys(lock.plugins).length} plugin(s) in /app/plugins${view.dir ? `/${view.dir}` : ''}${view.dir ? ` (${view.platform})` : ''}, lockfile sha256 ${result.labels['io.plugin-builder.lockfile.sha256']}` +
           `${signature ? ', signed' : ''}${trustKey ? `, trusting ${trustKey.key.keyId.slice(0, 16)}…` : ''}; verify: ${result.verify.outcome}\n` +
           (result.pushed ? `  pushed ${result.pushed}\n` : '');
         return { json: { outcome: 'deployed', ...result, verify: { outcome: result.verify.outcome } }, text, exitCode: 0 };

@@ -30,7 +30,7 @@ export function registerLock(program: Command, io: CliIo, run: (action: () => Pr
         const guard = await acquireProjectLock(lockfile, { wait: true });
         try {
           const merged = await mergeShardOutputs({ shardLockfiles: lockfiles.map((f) => resolve(io.cwd, f)), outDir, lockfile });
-          const names = Object.keys(merged.lock.plugins).sort();
+          const names = Object.keys(merged.from).sort();
           return {
             json: { outcome: 'merged', lockfile, outDir, shards: lockfiles.length, plugins: merged.from, removedSignature: merged.removedSignature },
             text:

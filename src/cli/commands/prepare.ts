@@ -47,9 +47,13 @@ export function registerPrepare(program: Command, io: CliIo, run: (action: () =>
             },
           },
         );
+        const [first] = prepared as [(typeof prepared)[number]];
+        const text = (p: (typeof prepared)[number]) =>
+          `${p.platform ? `${p.platform}\n` : ''}host     ${p.host.image} (${p.host.imageId})\nbuilder  ${p.builder.image} (${p.builder.imageId}), ${p.builder.source}\n`;
         return {
-          json: { outcome: 'prepared', ...prepared },
-          text: `host     ${prepared.host.image} (${prepared.host.imageId})\nbuilder  ${prepared.builder.image} (${prepared.builder.imageId}), ${prepared.builder.source}\n`,
+          // One host: its host and builder at the top, as ever; with host.platforms, one entry per platform.
+          json: { outcome: 'prepared', ...(prepared.length === 1 && !first.platform ? first : { platforms: prepared }) },
+          text: prepared.map(text).join(''),
           exitCode: 0,
         };
       }, options.json === true),

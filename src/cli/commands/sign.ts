@@ -7,7 +7,8 @@ import { hashOpenFile } from '../../runtime/hash-file.js';
 import { openRegularFile, readSmallFile } from '../../util/safe-file.js';
 import { writeFileAtomic } from '../../util/write-file-atomic.js';
 import type { CliIo } from '../io.js';
-import { locateLock } from '../lock-location.js';
+import { platformFile } from '../../lock/platform.js';
+import { locateLock, selectPlatforms } from '../lock-location.js';
 import type { CommandResult } from '../run-command.js';
 import { lockfileSigner, readSigningKey } from '../signing-key-file.js';
 
@@ -41,12 +42,18 @@ export function registerSign(program: Command, io: CliIo, run: (action: () => Pr
     .action((options: SignOptions) =>
       run(async () => {
         const key = await readSigningKey(resolve(io.cwd, options.key), (m) => io.stderr(`WARN ${m}\n`));
-        const { lockPath, lock, localDir } = await locateLock(io.cwd, options);
-        // Sign only what is true: every artifact on disk must have the locked bytes.
+        const location = await locateLock(io.cwd, options);
+        const { lockPath, lock, localDir } = location;
+        // Sign only what is true: every artifact on disk (of every platform) must have the locked bytes.
         const wrong: string[] = [];
-        for (const [name, entry] of Object.entries(lock.plugins)) {
-          const actual = await lockedFileSha256(join(localDir, entry.file), entry.size).catch((err: Error) => `not signable: ${err.message}`);
-          if (actual !== entry.sha256) wrong.push(`  - ${name} (${entry.file}): ${actual.length === 64 ? `sha256 ${actual}, locked ${entry.sha256}` : actual}`);
+        let subjects = 1;
+        for (const view of selectPlatforms(location, undefined)) {
+          for (const [name, entry] of Object.entries(view.lock.plugins)) {
+            subjects++;
+            const file = platformFile(view.dir, entry.file);
+            const actual = await lockedFileSha256(join(view.localDir, entry.file), entry.size).catch((err: Error) => `not signable: ${err.message}`);
+            if (actual !== entry.sha256) wrong.push(`  - ${name} (${file}): ${actual.length === 64 ? `sha256 ${actual}, locked ${entry.sha256}` : actual}`);
+          }
         }
         if (wrong.length > 0) {
           throw new BuilderError('HASH_MISMATCH', `Refusing to sign ${lockPath}: artifacts in ${localDir} do not match it:\n${wrong.join('\n')}`, {
@@ -62,7 +69,6 @@ export function registerSign(program: Command, io: CliIo, run: (action: () => Pr
         const envelope = lockfileSigner(key).sign(lock, text);
         const path = signaturePathFor(lockPath);
         await writeFileAtomic(path, envelope);
-        const subjects = Object.keys(lock.plugins).length + 1;
         return {
           json: { outcome: 'signed', signature: path, lockfile: lockPath, keyId: key.keyId, subjects },
           text: `Signed ${lockPath} (${subjects} subjects: every artifact and the lockfile)\nsignature ${path}\nkey id    ${key.keyId}\n`,

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { LoaderChoice } from '../../verify/verify-plugins.js';
 import { connectEngine } from '../connect-engine.js';
@@ -7,8 +7,14 @@ import { EXIT_FAILED } from '../../errors.js';
 import { verifyPlugins } from '../../verify/verify-plugins.js';
 import { formatDrift, formatVerify } from '../format-verify.js';
 import type { CliIo } from '../io.js';
-import { locateLock } from '../lock-location.js';
+import { locateLock, selectPlatforms } from '../lock-location.js';
 import type { CommandResult } from '../run-command.js';
+
+/** A single-platform lockfile's report as ever; a multi-platform one's as { outcome, platforms: [{ platform, …report }] }. */
+function perPlatformJson<R extends { outcome: string }>(reports: Array<{ platform: string; multi: boolean; report: R }>, outcome: string, lockfile: string): { outcome: string } & Record<string, unknown> {
+  if (reports.length === 1 && !reports[0]!.multi) return { ...reports[0]!.report, lockfile };
+  return { outcome, lockfile, platforms: reports.map((r) => ({ platform: r.platform, ...r.report })) };
+}
 
 type Run = (action: () => Promise<CommandResult>, json: boolean) => Promise<void>;
 
@@ -25,6 +31,7 @@ const loaderChoice = (options: LoaderChoice): LoaderChoice => ({
 });
 
 interface VerifyOptions extends LoaderChoice {
+  platform?: string;
   image?: string;
   dir?: string;
   lock?: string;
@@ -40,28 +47,42 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
     .option('--dir <dir>', 'plugin files to check (default: read them out of --image, or the local build output)')
     .option('--lock <file>', 'lockfile (default: <dir>/builder.lock.json, or the one in builder.config.json)')
     .option('-c, --config <file>', 'config file used to find the lockfile and build output')
-    .option('--plugins-path <path>', 'plugin directory inside the image', '/app/plugins')
+    .option('--plugins-path <path>', 'plugin directory inside the image (a platform\'s plugins are in its <os>-<arch>/ below it)', '/app/plugins')
+    .option('--platform <os/arch>', 'with a multi-platform lockfile: check only this platform (default: each, against its own host image)')
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: VerifyOptions) =>
       run(async () => {
         const located = await locateLock(io.cwd, options);
+        // One --image is one platform's host.
+        const views = selectPlatforms(located, options.platform, options.image ? 'verify --image' : undefined);
         const engine = connectEngine(io);
         await engine.ping();
-        // With an explicit --image and no --dir, the plugins are the ones deployed in it.
-        const dir = options.dir ? resolve(io.cwd, options.dir) : options.image ? undefined : located.localDir;
-        const report = await verifyPlugins(engine, {
-          lock: located.lock,
-          image: options.image ?? located.lock.host.image,
-          ...(dir ? { dir } : {}),
-          pluginsPath: options.pluginsPath,
-          ...loaderChoice(options),
-        });
-        return { json: { ...report, lockfile: located.lockPath }, text: formatVerify(report), exitCode: report.outcome === 'ok' ? 0 : EXIT_FAILED };
+        const reports = [];
+        for (const view of views) {
+          // With an explicit --image and no --dir, the plugins are the ones deployed in it.
+          // --dir is the plugin directory as deployed: a platform's files are in its <os>-<arch>/ below it.
+          const dir = options.dir ? join(resolve(io.cwd, options.dir), view.dir) : options.image ? undefined : view.localDir;
+          const report = await verifyPlugins(engine, {
+            lock: view.lock,
+            image: options.image ?? view.lock.host.image,
+            ...(dir ? { dir } : {}),
+            pluginsPath: view.dir ? posix.join(options.pluginsPath, view.dir) : options.pluginsPath,
+            ...loaderChoice(options),
+          });
+          reports.push({ platform: view.platform, multi: view.dir !== '', report });
+        }
+        const outcome = reports.every((r) => r.report.outcome === 'ok') ? 'ok' : 'problems';
+        return {
+          json: perPlatformJson(reports, outcome, located.lockPath),
+          text: reports.map((r) => (r.multi ? `== ${r.platform} ==\n` : '') + formatVerify(r.report)).join('\n'),
+          exitCode: outcome === 'ok' ? 0 : EXIT_FAILED,
+        };
       }, options.json === true),
     );
 }
 
 interface DriftOptions extends LoaderChoice {
+  platform?: string;
   image?: string;
   pull?: boolean;
   dir?: string;
@@ -78,23 +99,36 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
     .option('--lock <file>', 'lockfile (default: <dir>/builder.lock.json, or the one in builder.config.json)')
     .option('--dir <dir>', 'the built plugin files, for the load prediction (default: beside the lockfile / outDir)')
     .option('-c, --config <file>', 'config file used to find the lockfile and build output')
+    .option('--platform <os/arch>', 'with a multi-platform lockfile: check only this platform (default: each, against its own host image)')
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: DriftOptions) =>
       run(async () => {
         const located = await locateLock(io.cwd, options);
+        const views = selectPlatforms(located, options.platform, options.image ? 'drift --image' : undefined);
         const engine = connectEngine(io);
         await engine.ping();
-        const report = await detectDrift(engine, {
-          lock: located.lock,
-          image: options.image ?? located.lock.host.image,
-          dir: located.localDir,
-          pull: options.pull === true,
-          onPulled: (ref, digest) => {
-            if (!options.json) io.stderr(`pulled ${ref}: ${digest}\n`);
-          },
-          ...loaderChoice(options),
-        });
-        return { json: { ...report, lockfile: located.lockPath }, text: formatDrift(report), exitCode: report.outcome === 'breaking' ? EXIT_FAILED : 0 };
+        const reports = [];
+        for (const view of views) {
+          const report = await detectDrift(engine, {
+            lock: view.lock,
+            image: options.image ?? view.lock.host.image,
+            dir: view.localDir,
+            pull: options.pull === true,
+            onPulled: (ref, digest) => {
+              if (!options.json) io.stderr(`pulled ${ref}: ${digest}\n`);
+            },
+            ...loaderChoice(options),
+          });
+          reports.push({ platform: view.platform, multi: view.dir !== '', report });
+        }
+        // The worst platform's verdict is the run's: one breaking platform means a rebuild.
+        const order = ['no-drift', 'benign', 'breaking'] as const;
+        const outcome = order[Math.max(...reports.map((r) => order.indexOf(r.report.outcome)))]!;
+        return {
+          json: perPlatformJson(reports, outcome, located.lockPath),
+          text: reports.map((r) => (r.multi ? `== ${r.platform} ==\n` : '') + formatDrift(r.report)).join('\n'),
+          exitCode: outcome === 'breaking' ? EXIT_FAILED : 0,
+        };
       }, options.json === true),
     );
 }

@@ -39,7 +39,7 @@ describe('validateConfig', () => {
 
   it('names a missing field', () => {
     expect(issues({ plugins: valid().plugins })).toContainEqual({ field: 'host', message: 'is required' });
-    expect(issues({ host: {}, plugins: valid().plugins })).toContainEqual({ field: 'host.image', message: 'is required' });
+    expect(issues({ host: {}, plugins: valid().plugins })).toContainEqual({ field: "host.image", message: "is required (or host.platforms, one image per platform)" });
   });
 
   it('names an unknown kind and lists the known ones', () => {
