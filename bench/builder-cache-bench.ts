@@ -4,7 +4,8 @@
  * from the local registry with --cache-from? Two toolchains: C only (a generated project) and
  * C + Go (examples/hello), two rounds each, alternating, medians reported.
  * Also measured, to decide whether shipping the compiler cache pays: the cache volume's size
- * after a 10-plugin build, and that build cold vs warm.
+ * after a 10-plugin build, that build cold vs warm, and on a fresh runner the same build with
+ * the compiler cache restored from the registry vs without it.
  * Usage: bash scripts/ensure-registry.sh && npx tsx bench/builder-cache-bench.ts   (after scripts/setup.sh)
  * Writes bench/results-builder-cache.md.
  */
@@ -86,12 +87,21 @@ async function main(): Promise<void> {
     const rebuildTotal: number[] = [];
     const pull: number[] = [];
     const pullTotal: number[] = [];
+    const plain: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       forgetBuilder(tag);
       const a = await fresh(kind);
       const built = build(a, ['--no-cache']);
       rebuild.push(seconds(built.stderr, /builder image \S+ built in ([\d.]+) s/));
       rebuildTotal.push(built.seconds);
+      // The engine's own pull of the same image, for what our pull adds to it.
+      forgetBuilder(tag);
+      const ref = `${CACHE}:${tag.slice(tag.lastIndexOf(':') + 1)}`;
+      const t0 = performance.now();
+      sh('docker', ['pull', '-q', ref]);
+      plain.push((performance.now() - t0) / 1000);
+      sh('docker', ['tag', ref, tag]);
+      sh('docker', ['rmi', ref]);
       forgetBuilder(tag);
       const b = await fresh(kind);
       const pulled = build(b, ['--no-cache', '--cache-from', CACHE]);
@@ -107,6 +117,8 @@ async function main(): Promise<void> {
       r(median(rebuild)),
       r(median(pull)),
       `**${(median(rebuild) / median(pull)).toFixed(1)}×**`,
+      r(median(plain)),
+      `${(median(pull) / median(plain)).toFixed(2)}×`,
       r(median(rebuildTotal)),
       r(median(pullTotal)),
       `${(median(rebuildTotal) / median(pullTotal)).toFixed(1)}×`,
@@ -124,9 +136,33 @@ async function main(): Promise<void> {
   await generateProject(warm, { c: 5, go: 5 }, HOST);
   const warmRun = build(warm, ['-j', '2']);
   const cacheMiB = Number(sh('docker', ['run', '--rm', '-v', 'plugin-builder-cache:/c', HOST, 'du', '-sm', '/c']).split(/\s/)[0]);
-  for (const d of [cold, warm]) rmSync(d, { recursive: true, force: true });
+  // Shipping it: push this cache with --cache-to, then on a fresh runner (no builder image, no
+  // cache volume) build the same 10 plugins with the builder pulled, without and with it.
+  const seed = mkdtempSync(join(tmpdir(), 'pb-bench-ccache-'));
+  await generateProject(seed, { c: 5, go: 5 }, HOST);
+  const pushed = build(seed, ['-j', '2', '--cache-to', CACHE]);
+  const pushSeconds = seconds(pushed.stderr, /compiler cache pushed to .* in ([\d.]+) s/);
+  const tag = builderTag(seed);
+  const without: number[] = [];
+  const withCache: number[] = [];
+  const restore: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const shipped of [false, true]) {
+      forgetBuilder(tag);
+      sh('docker', ['volume', 'rm', '-f', 'plugin-builder-cache']);
+      const dir = mkdtempSync(join(tmpdir(), 'pb-bench-ccache-'));
+      await generateProject(dir, { c: 5, go: 5 }, HOST);
+      const run = build(dir, ['-j', '2', '--cache-from', CACHE, ...(shipped ? [] : ['--no-cache'])]);
+      if (shipped) {
+        withCache.push(run.seconds);
+        restore.push(seconds(run.stderr, /compiler cache restored from .* in ([\d.]+) s/));
+      } else without.push(run.seconds);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  for (const d of [cold, warm, seed]) rmSync(d, { recursive: true, force: true });
 
-  const header = ['toolchain', 'toolchain layer', 'builder image: rebuilt', 'pulled (--cache-from)', 'ratio', 'whole build: rebuilt', 'whole build: pulled', 'ratio'];
+  const header = ['toolchain', 'toolchain layer', 'builder image: rebuilt', 'pulled (--cache-from)', 'ratio', '`docker pull` of it', 'ours / docker pull', 'whole build: rebuilt', 'whole build: pulled', 'ratio'];
   const table = [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n');
   const cpu = sh('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).trim();
   const text =
@@ -136,7 +172,11 @@ async function main(): Promise<void> {
     `Builder image times are the ones \`builder build\` prints; whole builds are wall time of \`node dist/cli/main.js build --no-cache\`; medians of ${ROUNDS} rounds.\n\n` +
     `${table}\n\n` +
     `Compiler cache (ccache + GOCACHE volume) after 10 plugins (5 C, 5 Go c-shared): ${cacheMiB} MiB; that build cold ${coldRun.seconds.toFixed(1)} s, ` +
-    `the same sources again with the warm cache ${warmRun.seconds.toFixed(1)} s.\n`;
+    `the same sources again with the warm cache ${warmRun.seconds.toFixed(1)} s.\n\n` +
+    `Shipping it (--cache-to pushed it in ${pushSeconds.toFixed(1)} s). A fresh runner — no builder image, no cache volume — builds the same 10 plugins ` +
+    `with the builder pulled (--cache-from): without the compiler cache (--no-cache) ${median(without).toFixed(1)} s, ` +
+    `with it restored from the registry ${median(withCache).toFixed(1)} s (the restore itself ${median(restore).toFixed(1)} s): ` +
+    `**${(median(without) / median(withCache)).toFixed(2)}×**.\n`;
   writeFileSync(join(ROOT, 'bench/results-builder-cache.md'), text);
   console.log(text);
 }

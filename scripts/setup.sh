@@ -12,7 +12,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund >/dev/null
 fi
 say "Compiling TypeScript..."
-npx --no-install tsc -p tsconfig.json
+npm run --silent build
 
 bash scripts/ensure-docker.sh
 # linux/arm64 hosts run here under qemu (binfmt_misc); their base image is debootstrapped for arm64.

@@ -23,7 +23,8 @@ import { readLockfile } from '../lock/lockfile-io.js';
 import { pluginsOfShard, type Shard, type ShardRecord, sortedNames } from '../shard/shard.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
-import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type Lockfile, platformView, serializeLockfile } from '../lock/lockfile.js';
+import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type Lockfile, parseLockDocument, platformView, sameLockContent, serializeLockfile } from '../lock/lockfile.js';
+import { lockGenerator } from '../version.js';
 import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
@@ -32,6 +33,7 @@ import { isCFamily } from '../config/schema.js';
 import { isInside } from '../config/validate-config.js';
 import { collectPluginSources } from './collect-plugin-sources.js';
 import { commitOutputs } from './commit-outputs.js';
+import { type CompilerCacheEvent, describeCompilerCacheEvent, pushCompilerCache, restoreCompilerCache } from './compiler-cache.js';
 import { acquireProjectLock } from './project-lock.js';
 import { goFacts, packageMismatchReason, refuseGoModuleMismatches } from './go-facts.js';
 import { type GoSourceLayout, goSourceLayout } from './go-source-layout.js';
@@ -116,6 +118,8 @@ export interface BuildReport {
   plugins: PluginReport[];
   /** With host.platforms: each platform's host and builder (host and builder above are the first platform's). */
   platforms?: Array<{ platform: string; host: LockedEnvironment; builder: BuildReport['builder']; builderImageSource: BuildReport['builderImageSource'] }>;
+  /** With --cache-from / --cache-to (and the compiler cache in use): what became of the compiler cache. */
+  compilerCache?: CompilerCacheEvent[];
   /** With --shard: which shard of which plugin list this run built. */
   shard?: ShardRecord;
   /** Where the lockfile's signature was written, and by which key (with a signer). */
@@ -269,13 +273,18 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
       throw new OutputWriteError(join(config.outDir, `${STAGING_PREFIX}*`), err, 'create the staging directory');
     });
 
+    const compilerCache: CompilerCacheEvent[] = [];
+    const onCompilerCache = (event: CompilerCacheEvent) => {
+      compilerCache.push(event);
+      report({ type: 'step', message: describeCompilerCacheEvent(event) });
+    };
     const results: PlatformResult[] = [];
     for (const [i, target] of targets.entries()) {
       const previous = previousFor(previousDocument, target);
       const platformStaging = target.dir ? join(staging, target.dir) : staging;
       if (target.dir) await mkdir(platformStaging);
       const run = { ...ctx, engine, report: target.platform ? platformReporter(report, target.platform) : report };
-      results.push(await buildPlatform(target, wholeTargets[i]!.config, previous, platformStaging, { options, run, cache, now, signal, stop }));
+      results.push(await buildPlatform(target, wholeTargets[i]!.config, previous, platformStaging, { options, run, cache, now, signal, stop, onCompilerCache }));
     }
 
     const multi = config.hostPlatforms !== null;
@@ -290,6 +299,7 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
       plugins,
       ...(multi ? { platforms: results.map(({ platform, host, builder, builderImageSource }) => ({ platform: platform!, host, builder, builderImageSource })) } : {}),
       ...(shard ? { shard } : {}),
+      ...(cache && (options.cacheFrom || options.cacheTo) ? { compilerCache } : {}),
     };
     if (plugins.some((p) => p.status === 'failed')) return { outcome: 'failed', ...result };
     if (options.check) {
@@ -305,17 +315,24 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
       return { outcome: plugins.every((p) => p.status === 'identical') ? 'check-passed' : 'check-failed', ...result };
     }
 
-    const lockData: LockDocument = multi
+    // Before anything is written: a failed push fails the build (it was asked for) with nothing half-done.
+    if (cache && options.cacheTo && plugins.some((p) => p.status === 'built')) {
+      await pushCompilerCache(engine, first.builder.imageId, options.cacheTo, results.map((r) => r.builder.image), { now, onEvent: onCompilerCache });
+    }
+
+    const fresh: LockDocument = multi
       ? {
           lockfileVersion: LOCKFILE_VERSION,
           platforms: Object.fromEntries(results.map((r) => { const { lockfileVersion: _, shard: __, ...section } = toLockfile(r); return [r.platform!, section]; })),
           ...(shard ? { shard } : {}),
         }
       : toLockfile({ ...first, ...(shard ? { shard } : {}) });
-    const text = serializeLockfile(lockData);
-    const envelope = ctx.signer?.sign(lockData, text);
-    // An unchanged project leaves its lockfile untouched (same bytes, same mtime).
+    const lockData: LockDocument = { ...fresh, generator: lockGenerator() };
+    // An unchanged project leaves its lockfile untouched (same bytes, same mtime), whichever
+    // version of the tool wrote it.
     const current = await readFile(config.lockfile, 'utf8').catch(() => null);
+    const text = (current !== null && unchangedLockText(current, lockData)) || serializeLockfile(lockData);
+    const envelope = ctx.signer?.sign(lockData, text);
     const signaturePath = signaturePathFor(config.lockfile);
     const existingSignature = await readFile(signaturePath, 'utf8').catch(() => null);
     const signature =
@@ -347,6 +364,16 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     // Containers whose create call was in flight when the run stopped are known only by label.
     if (signal.aborted) await removeRunContainers(ctx.engine, runId).catch(() => undefined);
     await lock.release();
+  }
+}
+
+/** `current` when it is a canonical lockfile saying what `lock` says (the generator aside), else null. */
+function unchangedLockText(current: string, lock: LockDocument): string | null {
+  try {
+    const parsed = parseLockDocument(current);
+    return serializeLockfile(parsed) === current && sameLockContent(parsed, lock) ? current : null;
+  } catch {
+    return null;
   }
 }
 
@@ -384,7 +411,7 @@ async function buildPlatform(
   wholeConfig: ProjectConfig,
   previous: Lockfile | null,
   staging: string,
-  run: { options: BuildOptions; run: BuildContext; cache: boolean; now: () => number; signal: AbortSignal; stop: AbortController },
+  run: { options: BuildOptions; run: BuildContext; cache: boolean; now: () => number; signal: AbortSignal; stop: AbortController; onCompilerCache: (event: CompilerCacheEvent) => void },
 ): Promise<PlatformResult> {
   const { config } = target;
   const { options, cache, now, signal, stop } = run;
@@ -400,6 +427,7 @@ async function buildPlatform(
     builderCache: { ...(options.cacheFrom ? { from: options.cacheFrom } : {}), ...(options.cacheTo ? { to: options.cacheTo } : {}) },
   });
   await refuseGoModuleMismatches(config, env.host, options.skipGoModuleCheck === true, report);
+  if (cache && options.cacheFrom) await restoreCompilerCache(engine, env.builderImage.id, options.cacheFrom, env.builderImage.tag, { now, onEvent: run.onCompilerCache });
   const artifacts = new Map<string, string>();
   const jobs = Math.max(1, options.jobs ?? cpus().length);
   const job: PluginJob = { config, options, ctx: run.run, env, previous, staging, cache, artifacts, now };

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_UNUSABLE } from '../errors.js';
+import { toolVersion } from '../version.js';
 import { registerBuild } from './commands/build.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerEnv } from './commands/env.js';
@@ -7,6 +8,7 @@ import { registerHost } from './commands/host.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerLock } from './commands/lock.js';
 import { registerPrepare } from './commands/prepare.js';
+import { registerSchema } from './commands/schema.js';
 import { registerSign } from './commands/sign.js';
 import { registerDrift, registerVerify } from './commands/verify.js';
 import type { CliIo } from './io.js';
@@ -17,6 +19,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let exitCode = 0;
   const program = new Command('builder')
     .description('Build native plugins pinned to their host image, lock them, and verify them.')
+    .version(toolVersion(), '-V, --version', 'print the version of builder')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
   const run = async (action: () => Promise<CommandResult>, json: boolean) => {
@@ -31,6 +34,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   registerSign(program, io, run);
   registerDeploy(program, io, run);
   registerLock(program, io, run);
+  registerSchema(program, run);
   registerHost(program, io, (code) => {
     exitCode = code;
   });

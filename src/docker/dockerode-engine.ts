@@ -99,7 +99,7 @@ export class DockerodeEngine implements DockerEngine {
    * underlying request ignores the abort. `cleanup` calls ignore the scope's signal: they run
    * after a cancellation, to remove what the run made.
    */
-  private async call<T>(during: string, kind: CallKind, fn: (signal: AbortSignal) => Promise<T>, options: { cleanup?: boolean; limitMs?: number } = {}): Promise<T> {
+  private async call<T>(during: string, kind: CallKind, fn: (signal: AbortSignal) => Promise<T>, options: { cleanup?: boolean; limitMs?: number; source?: AbortSignal } = {}): Promise<T> {
     const outer = options.cleanup ? undefined : this.scope.signal;
     outer?.throwIfAborted();
     if (options.cleanup && this.health.lost) throw this.health.lost;
@@ -125,6 +125,8 @@ export class DockerodeEngine implements DockerEngine {
     try {
       return await Promise.race([fn(inner.signal), aborted]);
     } catch (err) {
+      // An upload stopped because its own source failed says nothing about the engine.
+      if (options.source?.aborted) throw options.source.reason;
       const error = inner.signal.aborted ? inner.signal.reason : this.engineError(err, during);
       if (error instanceof EngineLostError || error instanceof EngineTimeoutError) this.health.lost ??= error instanceof EngineLostError ? error : new EngineLostError(this.endpoint, during, error.message);
       throw error;
@@ -219,6 +221,34 @@ export class DockerodeEngine implements DockerEngine {
     return info;
   }
 
+  async importImage(tar: Readable, ref: string, labels: Record<string, string>): Promise<ImageInfo> {
+    const at = ref.lastIndexOf(':');
+    const [repo, tag] = at > ref.lastIndexOf('/') ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+    // Labels go in as Dockerfile LABEL instructions (the import API's `changes`); values JSON-quoted.
+    const changes = Object.entries(labels).map(([k, v]) => `LABEL ${JSON.stringify(k)}=${JSON.stringify(v)}`);
+    const progress = new ProgressLines(() => undefined);
+    // A source that fails mid-way must abort the upload: piping stops but would leave the
+    // request open, and a cut-short tar must never become an image.
+    const sourceFailed = new AbortController();
+    tar.once('error', (err) => sourceFailed.abort(err));
+    await this.call(
+      `importing image ${ref}`,
+      'transfer',
+      async (signal) => {
+        signal.addEventListener('abort', () => tar.destroy(), { once: true });
+        const abortSignal = AbortSignal.any([signal, sourceFailed.signal]);
+        const stream = (await this.docker.importImage(tar as unknown as NodeJS.ReadableStream, { repo, tag, changes, abortSignal } as never)) as unknown as Readable;
+        await progress.read(stream);
+      },
+      { source: sourceFailed.signal },
+    );
+    if (sourceFailed.signal.aborted) throw sourceFailed.signal.reason;
+    if (progress.failure !== null) throw new ImageBuildError(ref, progress.failure, progress.tail);
+    const info = await this.inspectImage(ref);
+    if (!info) throw new ImageBuildError(ref, 'the import reported success but the tag does not exist', progress.tail);
+    return info;
+  }
+
   async pullImage(ref: string, onOutput: (line: string) => void): Promise<ImageInfo> {
     const progress = new ProgressLines(onOutput);
     await this.call(`pulling image ${ref}`, 'transfer', async (signal) => {
@@ -305,8 +335,8 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   /** For DockerodeContainer: one call of this engine's kind and scope. */
-  containerCall<T>(during: string, kind: CallKind, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return this.call(during, kind, fn);
+  containerCall<T>(during: string, kind: CallKind, fn: (signal: AbortSignal) => Promise<T>, options: { source?: AbortSignal } = {}): Promise<T> {
+    return this.call(during, kind, fn, options);
   }
 
   get runLimitMs(): number {
@@ -325,10 +355,19 @@ class DockerodeContainer implements ContainerHandle {
   }
 
   async putArchive(tar: Readable, path: string): Promise<void> {
-    await this.engine.containerCall('sending sources', 'transfer', async (signal) => {
-      signal.addEventListener('abort', () => tar.destroy(), { once: true });
-      await this.container.putArchive(tar as unknown as NodeJS.ReadableStream, { path, abortSignal: signal });
-    });
+    // A source that fails mid-way aborts the upload (piping alone would stop and leave it open).
+    const sourceFailed = new AbortController();
+    tar.once('error', (err) => sourceFailed.abort(err));
+    await this.engine.containerCall(
+      `sending files to ${path} in a container`,
+      'transfer',
+      async (signal) => {
+        signal.addEventListener('abort', () => tar.destroy(), { once: true });
+        await this.container.putArchive(tar as unknown as NodeJS.ReadableStream, { path, abortSignal: AbortSignal.any([signal, sourceFailed.signal]) });
+      },
+      { source: sourceFailed.signal },
+    );
+    if (sourceFailed.signal.aborted) throw sourceFailed.signal.reason;
   }
 
   async run(): Promise<RunResult> {

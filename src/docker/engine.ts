@@ -19,6 +19,8 @@ export interface DockerEngine {
   removeImage(ref: string): Promise<void>;
   /** Push `repo:tag` to its registry; resolves to the manifest digest the registry reported. */
   pushImage(ref: string, onOutput: (line: string) => void): Promise<string>;
+  /** Make an image of one layer from a tar stream, as `ref` (`repo:tag`), carrying `labels`. */
+  importImage(tar: Readable, ref: string, labels: Record<string, string>): Promise<ImageInfo>;
   /** Build an image; resolves only when the stream reported no error (rejects with ImageBuildError). */
   buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo>;
   createContainer(spec: ContainerSpec): Promise<ContainerHandle>;

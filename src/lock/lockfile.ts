@@ -68,12 +68,15 @@ const shardSchema = z
   .refine((s) => s.index <= s.count, 'index must not exceed count')
   .optional();
 
-const lockfileSchema = z.looseObject({ lockfileVersion: z.literal(LOCKFILE_VERSION), ...environmentShape, shard: shardSchema });
+const generatorSchema = z.object({ tool: z.string().max(200), node: z.string().max(100) }).strict().optional();
+
+const lockfileSchema = z.looseObject({ lockfileVersion: z.literal(LOCKFILE_VERSION), generator: generatorSchema, ...environmentShape, shard: shardSchema });
 const platformLockSchema = z.looseObject(environmentShape);
 // A multi-platform lockfile has no top-level host: an older reader refuses it instead of
 // loading one platform's entries on another.
 const multiPlatformSchema = z.looseObject({
   lockfileVersion: z.literal(LOCKFILE_VERSION),
+  generator: generatorSchema,
   platforms: z.looseObject({}),
   shard: shardSchema,
 });
@@ -118,9 +121,21 @@ export interface PlatformLock {
   plugins: Record<string, LockedPlugin>;
 }
 
+/**
+ * Which tool wrote a lockfile, for whoever reads it later. Information only: no hash, no check and
+ * no "has the lockfile changed" decision looks at it (see sameLockContent).
+ */
+export interface LockGenerator {
+  /** `plugin-builder 0.1.0` */
+  tool: string;
+  /** `process.version` of the Node that ran it. */
+  node: string;
+}
+
 /** The lockfile of a config with one host image (its artifacts lie directly in the plugin directory). */
 export interface Lockfile extends PlatformLock {
   lockfileVersion: typeof LOCKFILE_VERSION;
+  generator?: LockGenerator;
   /** Only in a shard's lockfile (`builder build --shard K/N`): which shard, of which plugin list. `builder lock merge` drops it. */
   shard?: ShardRecord;
 }
@@ -132,6 +147,7 @@ export interface Lockfile extends PlatformLock {
  */
 export interface MultiPlatformLockfile {
   lockfileVersion: typeof LOCKFILE_VERSION;
+  generator?: LockGenerator;
   platforms: Record<string, PlatformLock>;
   shard?: ShardRecord;
 }
@@ -167,6 +183,20 @@ export function platformView(doc: LockDocument, platform: string): PlatformView 
 /** Canonical text: sorted keys, 2-space indent, trailing newline — stable diffs in review. */
 export function serializeLockfile(lock: LockDocument): string {
   return prettyCanonicalJson(lock);
+}
+
+/** The document without its generator: what every comparison of lockfiles looks at. */
+export function withoutGenerator<T extends LockDocument>(lock: T): T {
+  const { generator: _, ...rest } = lock;
+  return rest as T;
+}
+
+/**
+ * Whether two lockfiles say the same thing, whichever tool version wrote them: a new version of
+ * the tool alone must not rewrite (and so unsign) a lockfile whose builds did not change.
+ */
+export function sameLockContent(a: LockDocument, b: LockDocument): boolean {
+  return serializeLockfile(withoutGenerator(a)) === serializeLockfile(withoutGenerator(b));
 }
 
 /** A lockfile of either shape. */

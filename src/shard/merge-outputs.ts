@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { commitOutputs } from '../build/commit-outputs.js';
 import { OutputWriteError } from '../errors.js';
 import { type LockDocument, parseLockDocument, platformViews, serializeLockfile } from '../lock/lockfile.js';
+import { lockGenerator } from '../version.js';
 import { platformFile } from '../lock/platform.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { copyLockedFile } from '../util/copy-locked-file.js';
@@ -40,7 +41,7 @@ export async function mergeShardOutputs(request: MergeRequest): Promise<MergeRes
     const text = (await readSmallFile(source, 'The shard lockfile', MAX_LOCKFILE_BYTES)).toString('utf8');
     shards.push({ source, lock: parseLockDocument(text, source) });
   }
-  const lock = mergeShardDocuments(shards);
+  const lock = { ...mergeShardDocuments(shards), generator: lockGenerator() };
   const text = serializeLockfile(lock);
   const staging = await mkdtemp(join(request.outDir, '.builder-staging-')).catch((err: unknown) => {
     throw new OutputWriteError(join(request.outDir, '.builder-staging-*'), err, 'create the staging directory');

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import * as tarStream from 'tar-stream';
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { BuildReport } from '../../src/build/build-project.js';
@@ -28,6 +30,49 @@ async function build(dir: string, args: string[]): Promise<{ report: BuildReport
   const run = await cli(dir, ['build', ...args, '--json']);
   expect(run.code, run.stderr + run.stdout).toBe(0);
   return { report: JSON.parse(run.stdout) as BuildReport, stderr: run.stderr, lock: await readFile(join(dir, 'dist/plugins/builder.lock.json'), 'utf8') };
+}
+
+/** As on a fresh runner: no cache volume (and no leftover container of an earlier failed run holding it). */
+async function removeCacheVolume(): Promise<void> {
+  for (const c of await docker.listContainers({ all: true, filters: JSON.stringify({ volume: ['plugin-builder-cache'] }) })) await docker.getContainer(c.Id).remove({ force: true });
+  await docker.getVolume('plugin-builder-cache').remove().catch((err: { statusCode?: number }) => {
+    if (err.statusCode !== 404) throw err;
+  });
+}
+
+/** What the container's output says, for a short command in a container of `image` with the cache volume. */
+async function inVolume(image: string, cmd: string[]): Promise<string> {
+  let out = '';
+  const sink = new Writable({ write(chunk, _e, cb) { out += String(chunk); cb(); } });
+  const [result, container] = (await docker.run(image, cmd, sink, { Tty: true, HostConfig: { Binds: ['plugin-builder-cache:/cache'] } } as never)) as unknown as [{ StatusCode: number }, Docker.Container];
+  await container.remove({ force: true });
+  if (result.StatusCode !== 0) throw new Error(`${cmd.join(' ')} exited ${result.StatusCode}: ${out}`);
+  return out;
+}
+
+/** ccache's own counters in the volume (ccache --print-stats). */
+async function ccacheStats(image: string): Promise<{ hits: number; misses: number }> {
+  const text = await inVolume(image, ['ccache', '-d', '/cache/ccache', '--print-stats']);
+  const value = (key: string) => Number(new RegExp(`^${key}\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { hits: value('direct_cache_hit') + value('preprocessed_cache_hit'), misses: value('cache_miss') };
+}
+
+function volumeListing(image: string): Promise<string> {
+  return inVolume(image, ['ls', '-laR', '/cache']);
+}
+
+/** A one-layer image made from these tar entries (through the engine's import, as an attacker with push access could). */
+async function importTar(ref: string, entries: Array<{ name: string; type: 'file' | 'directory' | 'symlink'; data?: string; linkname?: string }>, labels: Record<string, string>): Promise<void> {
+  const pack = tarStream.pack();
+  for (const e of entries) {
+    if (e.type === 'file') pack.entry({ name: e.name, type: e.type }, e.data ?? '');
+    else pack.entry({ name: e.name, type: e.type, ...(e.linkname ? { linkname: e.linkname } : {}) });
+  }
+  pack.finalize();
+  const [repo, tag] = [ref.slice(0, ref.lastIndexOf(':')), ref.slice(ref.lastIndexOf(':') + 1)];
+  const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${v}`);
+  const stream = (await docker.importImage(pack as never, { repo, tag, changes } as never)) as unknown as NodeJS.ReadableStream;
+  await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
 }
 
 describe.skipIf(skipDocker || skipRegistry)('builder image cache through the real registry (--cache-from / --cache-to)', () => {
@@ -89,6 +134,79 @@ describe.skipIf(skipDocker || skipRegistry)('builder image cache through the rea
     for (const name of ['libgreet.so', 'libshout.so']) {
       expect(await readFile(join(third, 'dist/plugins', name))).toEqual(await readFile(join(second, 'dist/plugins', name)));
     }
+  }, 600_000);
+
+  it('compiler cache: --cache-to pushes the volume; a fresh runner restores it with --cache-from and its compiles hit it (ccache stats); a non-empty volume is kept', async () => {
+    const cache = `${REGISTRY}/pb-test/cc-${randomBytes(4).toString('hex')}`;
+    await removeCacheVolume();
+    const first = await copyProject('examples/hello');
+    const pushed = await build(first, ['--cache-to', cache]);
+    const builder = pushed.report.builder.image;
+    const ref = `${cache}:${builder.slice(builder.lastIndexOf(':') + 1)}-compiler-cache`;
+    const event = pushed.report.compilerCache?.find((e) => e.type === 'pushed');
+    expect(event).toMatchObject({ type: 'pushed', refs: [ref], digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+    expect(event?.type === 'pushed' && event.files).toBeGreaterThan(10);
+    await expect(docker.getImage(ref).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    const manifest = await fetch(`http://${REGISTRY}/v2/${ref.slice(REGISTRY.length + 1).replace(':', '/manifests/')}`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    expect(manifest.status).toBe(200);
+    const after = await ccacheStats(builder);
+    expect(after.hits).toBe(0);
+
+    // A fresh runner: no cache volume.
+    await removeCacheVolume();
+    const second = await copyProject('examples/hello');
+    const restored = await cli(second, ['build', '--cache-from', cache]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stderr).toMatch(new RegExp(`compiler cache restored from ${ref.replace(/\./g, '\\.')} \\(${event?.type === 'pushed' && event.files} files, [\\d.]+ MiB\\) in`));
+    const stats = await ccacheStats(builder);
+    // The stats came with the cache: the same misses, and every C compile of this build a hit.
+    expect(stats.misses).toBe(after.misses);
+    expect(stats.hits).toBe(after.misses);
+    expect(await readFile(join(second, 'dist/plugins/builder.lock.json'), 'utf8')).toBe(pushed.lock);
+    await expect(docker.getImage(ref).inspect()).rejects.toMatchObject({ statusCode: 404 });
+
+    const third = await copyProject('examples/hello');
+    const kept = await build(third, ['--cache-from', cache]);
+    expect(kept.report.compilerCache).toEqual([{ type: 'kept', reason: 'the plugin-builder-cache volume already holds a cache' }]);
+  }, 600_000);
+
+  it('compiler cache attacks: a cached archive with a symlink (or an image that is no compiler cache) is refused and nothing of it stays; a volume holding a symlink is refused by --cache-to before anything is written', async () => {
+    const cache = `${REGISTRY}/pb-test/cc-hostile-${randomBytes(4).toString('hex')}`;
+    const dir = await copyProject('examples/hello');
+    const reference = await build(dir, []);
+    const builder = reference.report.builder.image;
+    const ref = `${cache}:${builder.slice(builder.lastIndexOf(':') + 1)}-compiler-cache`;
+
+    // Someone with push access plants a symlink where ccache writes: the next compile would write through it.
+    await importTar(ref, [{ name: 'cache/', type: 'directory' }, { name: 'cache/planted', type: 'file', data: 'x' }, { name: 'cache/ccache', type: 'symlink', linkname: '/out' }], { 'io.plugin-builder.role': 'compiler-cache' });
+    await push(ref);
+    await docker.getImage(ref).remove();
+    await removeCacheVolume();
+    const fresh = await copyProject('examples/hello');
+    const refused = await cli(fresh, ['build', '--cache-from', cache]);
+    expect(refused.code, refused.stderr).toBe(0);
+    expect(refused.stderr).toContain(`compiler cache miss (${ref}): refused the archive: entry "cache/ccache": a symlink entry (only directories and regular files); compiling without it`);
+    expect(await readFile(join(fresh, 'dist/plugins/builder.lock.json'), 'utf8')).toBe(reference.lock);
+    expect(await volumeListing(builder)).not.toMatch(/planted|-> \/out/);
+
+    // An image under the tag that is not a compiler cache at all.
+    await importTar(ref, [{ name: 'cache/', type: 'directory' }], { 'io.plugin-builder.role': 'builder' });
+    await push(ref);
+    await docker.getImage(ref).remove();
+    await removeCacheVolume();
+    const other = await copyProject('examples/hello');
+    const wrongRole = await build(other, ['--cache-from', cache]);
+    expect(wrongRole.report.compilerCache).toEqual([{ type: 'miss', ref, reason: 'refused: it is not a plugin-builder compiler cache (label io.plugin-builder.role is "builder")' }]);
+
+    // A build script left a symlink in the volume: --cache-to refuses to ship it, and the build writes nothing.
+    await inVolume(builder, ['ln', '-s', '/etc', '/cache/escape']);
+    const changed = await copyProject('examples/hello');
+    const run = await cli(changed, ['build', '--cache-to', cache]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--cache-to: the plugin-builder-cache volume holds what a compiler cache does not: "cache/escape": a symlink entry');
+    expect(run.stderr).toContain('docker volume rm plugin-builder-cache');
+    await expect(readFile(join(changed, 'dist/plugins/builder.lock.json'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await removeCacheVolume();
   }, 600_000);
 
   it('refuses a cache option naming a tag, before touching the engine', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fingerprintHash } from '../../src/env/fingerprint.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import { HOST_BOOKWORM, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { startHostContainer } from '../helpers/host-container.js';
@@ -100,6 +101,29 @@ describe.skipIf(skipDocker || skipRegistry)('builder deploy (real engine, real r
       await writeFile(file, good);
     }
   }, 120_000);
+
+  it('a lockfile whose host fingerprint was rewritten (hash recomputed, no signature to check) passes the pre-checks but not verify in the candidate image: DEPLOY_VERIFY_FAILED, nothing tagged', async () => {
+    const dir = await copyProject('examples/hello');
+    expect((await cli(dir, ['build'])).code).toBe(0);
+    // An attacker who can edit the lockfile claims an older glibc for the host, so that plugins
+    // needing a newer one would be predicted to load; every hash in the file stays self-consistent.
+    await editJson(join(dir, 'dist/plugins/builder.lock.json'), (value) => {
+      const lock = value as { host: { fingerprint: { libc: { version: string } }; fingerprintHash: string } };
+      lock.host.fingerprint.libc.version = '2.31';
+      lock.host.fingerprintHash = fingerprintHash(lock.host.fingerprint as never);
+    });
+    const tag = `pb-test/deployed:${rand()}`;
+    const run = await cli(dir, ['deploy', '--tag', tag, '--json']);
+    expect(run.code, run.stdout).toBe(1);
+    const { error } = JSON.parse(run.stdout) as { error: { code: string; message: string; fix: string } };
+    expect(error.code).toBe('DEPLOY_VERIFY_FAILED');
+    expect(error.message).toContain('The deployable image does not pass verify; it was not tagged:');
+    expect(error.message).toMatch(/libc\.version.*2\.31.*2\.36|2\.31.*2\.36/s);
+    expect(error.fix).toContain('builder verify');
+    await expect(docker.getImage(tag).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(await docker.listImages({ filters: { reference: ['plugin-builder/deploy-candidate'] } })).toEqual([]);
+    await rm(dir, { recursive: true, force: true });
+  }, 300_000);
 
   it('--push: pushed to the registry and its digest printed; removed locally, pulled by digest, it runs and answers', async () => {
     const tag = `${REGISTRY}/pb-test/deployed:${rand()}`;

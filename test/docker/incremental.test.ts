@@ -6,6 +6,7 @@ import { buildProject } from '../../src/build/build-project.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import { packageRoot } from '../../src/package-root.js';
+import { toolVersion } from '../../src/version.js';
 import { CountingEngine } from '../helpers/counting-engine.js';
 import { engine, HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
 import { generateProject } from '../helpers/generate-project.js';
@@ -43,6 +44,17 @@ describe.skipIf(skipDocker)('input-addressed skip, parallel builds, compiler cac
     expect(again.report.outcome).toBe('built');
     expect(again.report.plugins.map((p) => p.status)).toEqual(Array(20).fill('unchanged'));
     expect((await stat(lockPath)).mtimeMs).toBe(before.mtimeMs);
+    // The lockfile says which tool wrote it; another version of the tool alone does not rewrite it.
+    const text = await readFile(lockPath, 'utf8');
+    expect((await lockOf(project)).generator).toEqual({ tool: `plugin-builder ${toolVersion()}`, node: process.version });
+    const older = text.replace(`"tool": "plugin-builder ${toolVersion()}"`, '"tool": "plugin-builder 0.0.9"');
+    expect(older).not.toBe(text);
+    await writeFile(lockPath, older);
+    const written = (await stat(lockPath)).mtimeMs;
+    expect((await build(project)).report.plugins.every((p) => p.status === 'unchanged')).toBe(true);
+    expect(await readFile(lockPath, 'utf8')).toBe(older);
+    expect((await stat(lockPath)).mtimeMs).toBe(written);
+    await writeFile(lockPath, text);
   });
 
   it('a changed source or a tampered artifact rebuilds exactly that plugin', async () => {

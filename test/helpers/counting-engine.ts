@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { ContainerHandle, ContainerSpec, ContainerSummary, DockerEngine, ImageBuildRequest, ImageInfo } from '../../src/docker/engine.js';
 
 interface Counts {
@@ -36,6 +37,10 @@ export class CountingEngine implements DockerEngine {
   removeImage(ref: string): Promise<void> {
     return this.inner.removeImage(ref);
   }
+  importImage(tar: Readable, ref: string, labels: Record<string, string>): Promise<ImageInfo> {
+    return this.inner.importImage(tar, ref, labels);
+  }
+
   pushImage(ref: string, onOutput: (line: string) => void): Promise<string> {
     return this.inner.pushImage(ref, onOutput);
   }

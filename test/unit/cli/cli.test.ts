@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +20,14 @@ async function project(config: unknown): Promise<string> {
 }
 
 describe('builder CLI (no engine needed)', () => {
+  it('--version and -V print the package version, exit 0', async () => {
+    const { version } = JSON.parse(await readFile(join(import.meta.dirname, '../../../package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const result = await run(tmpdir(), [flag]);
+      expect(result).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    }
+  });
+
   it('a missing config: exit 2, says so, names -c', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pb-cli-'));
     const result = await run(dir, ['build', '-c', 'missing.json']);

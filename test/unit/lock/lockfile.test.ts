@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LockfileError } from '../../../src/errors.js';
 import { readLockfile, writeLockfile } from '../../../src/lock/lockfile-io.js';
-import { type Lockfile, parseLockfile, serializeLockfile } from '../../../src/lock/lockfile.js';
+import { type Lockfile, parseLockfile, sameLockContent, serializeLockfile } from '../../../src/lock/lockfile.js';
 import { canonicalJson, prettyCanonicalJson } from '../../../src/util/canonical-json.js';
 
 const H = (c: string) => `sha256:${c.repeat(64)}`;
@@ -102,5 +102,21 @@ describe('lockfile: names from the file never act as object properties', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('lockfile generator', () => {
+  it('round-trips, is checked for shape, and no comparison looks at it', () => {
+    const lock = { ...sampleLock(), generator: { tool: 'plugin-builder 0.1.0', node: 'v20.20.2' } };
+    const text = serializeLockfile(lock);
+    expect(parseLockfile(text)).toEqual(lock);
+    expect(serializeLockfile(parseLockfile(text))).toBe(text);
+    expect(sameLockContent(lock, { ...lock, generator: { tool: 'plugin-builder 9.9.9', node: 'v22.0.0' } })).toBe(true);
+    expect(sameLockContent(lock, sampleLock())).toBe(true);
+    expect(sameLockContent(lock, { ...lock, plugins: {} })).toBe(false);
+    const extra = JSON.parse(text) as Record<string, Record<string, unknown>>;
+    extra.generator!.by = 'someone';
+    expect(() => parseLockfile(JSON.stringify(extra))).toThrow(LockfileError);
+    expect(() => parseLockfile(JSON.stringify({ ...JSON.parse(text), generator: { tool: 'x'.repeat(201), node: 'v20' } }))).toThrow(/generator\.tool/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BuilderError } from '../../../src/errors.js';
-import { type MultiPlatformLockfile, parseLockDocument, platformView, serializeLockfile } from '../../../src/lock/lockfile.js';
+import { type LockedPlugin, type MultiPlatformLockfile, parseLockDocument, platformView, serializeLockfile } from '../../../src/lock/lockfile.js';
 import { mergeShardDocuments } from '../../../src/shard/merge-lockfiles.js';
 import { generateSigningKeyPair, parseSigningKey, parseTrustedKey } from '../../../src/trust/keys.js';
 import { checkArtifactsSigned, signLockfile, verifyLockfileSignature } from '../../../src/trust/lockfile-signature.js';
@@ -38,7 +38,7 @@ describe('merging multi-platform shards', () => {
       lockfileVersion: 1,
       shard: { ...record, index },
       platforms: Object.fromEntries(
-        Object.entries(full.platforms).map(([p, s]) => [p, { ...s, plugins: index === 1 ? { greet: s.plugins.greet! } : { shout: s.plugins.shout! } }]),
+        Object.entries(full.platforms).map(([p, s]) => [p, { ...s, plugins: (index === 1 ? { greet: s.plugins.greet! } : { shout: s.plugins.shout! }) as Record<string, LockedPlugin> }]),
       ),
     }));
   }

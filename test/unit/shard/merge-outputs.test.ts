@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Lockfile, serializeLockfile } from '../../../src/lock/lockfile.js';
+import { lockGenerator } from '../../../src/version.js';
 import { pluginsOfShard, sortedNames } from '../../../src/shard/shard.js';
 import { ENV, H, tempDir } from '../../helpers/fake-plugins.js';
 import { cli } from '../../helpers/project.js';
@@ -25,7 +26,8 @@ async function layout(): Promise<{ root: string; shards: string[]; whole: string
     const dir = join(root, 'shards', String(k));
     await mkdir(dir, { recursive: true });
     for (const n of mine) await writeFile(join(dir, `lib${n}.so`), bytes(n));
-    const lock: Lockfile = { ...base, plugins: Object.fromEntries(mine.map((n) => [n, plugins[n]!])), shard };
+    // Shards written by another version of the tool: the merged file names the tool that merged.
+    const lock: Lockfile = { ...base, generator: { tool: 'plugin-builder 0.0.1', node: 'v18.0.0' }, plugins: Object.fromEntries(mine.map((n) => [n, plugins[n]!])), shard };
     await writeFile(join(dir, 'builder.lock.json'), serializeLockfile(lock));
     shards.push(`shards/${k}/builder.lock.json`);
   }
@@ -34,7 +36,7 @@ async function layout(): Promise<{ root: string; shards: string[]; whole: string
     await mkdir(join(root, 'src', n), { recursive: true });
     await writeFile(join(root, 'src', n, `${n}.c`), 'int x;\n');
   }
-  return { root, shards, whole: serializeLockfile({ ...base, plugins }) };
+  return { root, shards, whole: serializeLockfile({ ...base, plugins, generator: lockGenerator() }) };
 }
 
 const mounts: string[] = [];
