@@ -26,7 +26,7 @@ fi
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   say "No Docker engine answers at unix:///var/run/docker.sock."
-  say "Fix: start Docker, or set DOCKER_HOST to a reachable engine (e.g. tcp://127.0.0.1:2375)."
+  say "Fix: start Docker, or name a reachable engine: DOCKER_HOST=ssh://USER@HOST, or tcp://HOST:2376 with DOCKER_TLS_VERIFY=1, or docker context use NAME."
   say "(This script installs Debian's engine itself only when run as root on Debian.)"
   exit 1
 fi

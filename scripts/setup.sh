@@ -17,6 +17,7 @@ npm run --silent build
 bash scripts/ensure-docker.sh
 # linux/arm64 hosts run here under qemu (binfmt_misc); their base image is debootstrapped for arm64.
 bash scripts/ensure-emulation.sh
+bash scripts/ensure-sshd.sh
 bash scripts/make-base-images.sh
 bash scripts/make-host-image.sh plugin-builder/debian:bookworm plugin-builder/example-host:bookworm
 bash scripts/make-host-image.sh plugin-builder/debian:trixie plugin-builder/example-host:trixie

@@ -45,12 +45,17 @@ export class ConfigError extends BuilderError {
 }
 
 export class DockerUnavailableError extends BuilderError {
-  constructor(dockerHost: string, cause: unknown) {
-    super('DOCKER_UNAVAILABLE', `No Docker engine answers at ${dockerHost}: ${describeCause(cause)}`, {
-      fix:
-        'Start a Docker engine (on Debian as root: bash scripts/ensure-docker.sh), ' +
-        'or set DOCKER_HOST to a reachable one, e.g. DOCKER_HOST=tcp://127.0.0.1:2375.',
-      cause,
+  /** `where`: the engine and how it was found (`ssh://ci@build:22 (DOCKER_HOST)`); `fix`: the remedy for that kind of engine. */
+  constructor(where: string, cause: unknown, fix: string) {
+    super('DOCKER_UNAVAILABLE', `No Docker engine answers at ${where}: ${describeCause(cause)}`, { fix, cause, exitCode: EXIT_UNUSABLE });
+  }
+}
+
+/** DOCKER_HOST, --host, DOCKER_CONTEXT or the docker config name no engine this tool can reach. */
+export class EngineAddressError extends BuilderError {
+  constructor(message: string) {
+    super('ENGINE_ADDRESS_INVALID', message, {
+      fix: 'Give --host, DOCKER_HOST or a docker context one of unix:///path/to/docker.sock, tcp://HOST:PORT (TLS with DOCKER_TLS_VERIFY=1) or ssh://[USER@]HOST[:PORT].',
       exitCode: EXIT_UNUSABLE,
     });
   }

@@ -6,6 +6,8 @@ import type { CliIo } from './io.js';
 export interface EngineTimeoutOptions {
   engineTimeout?: string;
   compileTimeout?: string;
+  /** --host: the engine address, over DOCKER_HOST and docker contexts. */
+  host?: string;
 }
 
 function seconds(value: string | undefined, option: string): number | undefined {
@@ -29,7 +31,7 @@ export function connectEngine(io: CliIo, options: EngineTimeoutOptions = {}): Do
     ...(requestMs !== undefined ? { requestMs, transferMs: requestMs * 20, livenessMs: Math.min(3_000, requestMs) } : {}),
     ...(runMs !== undefined ? { runMs } : {}),
   };
-  const engine = DockerodeEngine.fromEnv(io.env, timeouts);
+  const engine = DockerodeEngine.fromEnv(io.env, timeouts, options.host !== undefined ? { host: options.host } : {});
   const signal = io.interrupts?.();
   return signal ? engine.scoped({ signal }) : engine;
 }

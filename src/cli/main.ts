@@ -2,6 +2,16 @@
 import { processInterrupts } from './interrupts.js';
 import { runCli } from './program.js';
 
+// docker-modem formats an ssh:// engine's address with url.parse/url.resolve, which Node flags as
+// DEP0170 on every ssh build; the address is never used as a URL (the ssh agent connects), so
+// that one warning is noise on a user's terminal. Every other warning still prints.
+const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+  if (code === 'DEP0170' && /^The URL ssh:/.test(String(warning))) return;
+  emitWarning(warning, ...rest);
+}) as typeof process.emitWarning;
+
 // A closed pipe (`builder build | head`) must stop the command cleanly, not crash it with an
 // unhandled EPIPE; after that, output goes nowhere.
 let closed = false;

@@ -1,9 +1,11 @@
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
-import { BuilderError, DockerUnavailableError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError, ImagePullError, ImagePushError } from '../errors.js';
+import { BuilderError, DockerUnavailableError, EngineAddressError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError, ImagePullError, ImagePushError } from '../errors.js';
 import type { FsEntry } from '../env/file-source.js';
 import { TailBuffer } from '../util/tail-buffer.js';
-import { type DockerConnection, parseDockerHost } from './docker-host.js';
+import { nodeConfigFiles } from './config-files.js';
+import { type ConfigFiles, type EngineEndpoint, EngineEndpointError, resolveEngineEndpoint } from './docker-host.js';
+import { dockerodeOptions, type SshRefusal, unavailableFix } from './engine-connection.js';
 import {
   type ContainerHandle,
   type ContainerSpec,
@@ -63,26 +65,27 @@ export class DockerodeEngine implements DockerEngine {
     private readonly timeouts: EngineTimeouts,
     private readonly scope: Scope,
     private readonly health: Health = { lost: null },
+    private readonly origin: { endpoint: EngineEndpoint; refusal: SshRefusal } | null = null,
   ) {
     this.endpoint = endpoint;
   }
 
-  static connect(connection: DockerConnection, timeouts: Partial<EngineTimeouts> = {}): DockerodeEngine {
-    const docker =
-      connection.kind === 'socket'
-        ? new Docker({ socketPath: connection.socketPath })
-        : new Docker({ host: connection.host, port: connection.port, protocol: connection.protocol });
-    return new DockerodeEngine(docker, connection.endpoint, { ...DEFAULT_ENGINE_TIMEOUTS, ...timeouts }, { signal: undefined, labels: {} });
+  static connect(endpoint: EngineEndpoint, env: Readonly<Record<string, string | undefined>> = {}, timeouts: Partial<EngineTimeouts> = {}, files: ConfigFiles = nodeConfigFiles): DockerodeEngine {
+    const refusal: SshRefusal = { hostKey: null, identity: null };
+    const docker = new Docker(dockerodeOptions(endpoint, env, files, refusal));
+    return new DockerodeEngine(docker, endpoint.endpoint, { ...DEFAULT_ENGINE_TIMEOUTS, ...timeouts }, { signal: undefined, labels: {} }, { lost: null }, { endpoint, refusal });
   }
 
-  static fromEnv(env: Readonly<Record<string, string | undefined>>, timeouts: Partial<EngineTimeouts> = {}): DockerodeEngine {
-    let connection: DockerConnection;
+  /** The engine the docker CLI would use with this environment (and `--host`). */
+  static fromEnv(env: Readonly<Record<string, string | undefined>>, timeouts: Partial<EngineTimeouts> = {}, options: { host?: string } = {}, files: ConfigFiles = nodeConfigFiles): DockerodeEngine {
+    let endpoint: EngineEndpoint;
     try {
-      connection = parseDockerHost(env);
+      endpoint = resolveEngineEndpoint(env, options, files);
     } catch (err) {
-      throw new DockerUnavailableError(env.DOCKER_HOST ?? '(unset)', err);
+      if (err instanceof EngineEndpointError) throw new EngineAddressError(err.message);
+      throw err;
     }
-    return DockerodeEngine.connect(connection, timeouts);
+    return DockerodeEngine.connect(endpoint, env, timeouts, files);
   }
 
   scoped(scope: { signal?: AbortSignal; labels?: Record<string, string> }): DockerEngine {
@@ -90,7 +93,7 @@ export class DockerodeEngine implements DockerEngine {
     return new DockerodeEngine(this.docker, this.endpoint, this.timeouts, {
       signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
       labels: { ...this.scope.labels, ...scope.labels },
-    }, this.health);
+    }, this.health, this.origin);
   }
 
   /**
@@ -171,7 +174,9 @@ export class DockerodeEngine implements DockerEngine {
       await this.call('pinging it', 'request', (signal) => raceSignal(this.pingOnce(signal), signal), { limitMs: Math.min(this.timeouts.requestMs, 10_000) });
     } catch (err) {
       if (err instanceof EngineRequestError || err instanceof EngineLostError || err instanceof EngineTimeoutError) {
-        throw new DockerUnavailableError(`DOCKER_HOST=${this.endpoint}`, err instanceof EngineLostError ? (err.cause ?? err) : err);
+        const where = this.origin ? `${this.endpoint} (${this.origin.endpoint.source})` : this.endpoint;
+        const fix = this.origin ? unavailableFix(this.origin.endpoint, this.origin.refusal) : 'Start the Docker engine, or name a reachable one with DOCKER_HOST, --host or `docker context use`.';
+        throw new DockerUnavailableError(where, err instanceof EngineLostError ? (err.cause ?? err) : err, fix);
       }
       throw err;
     }

@@ -309,7 +309,7 @@ describe.skipIf(skipDocker)('builds that never leave a mess (real engine)', () =
         const proc = startCli(p.dir, ['build', '--engine-timeout', '2'], { DOCKER_HOST: proxy.url });
         const { code, at } = await proc.exited;
         expect(code).toBe(2);
-        expect(proc.stderr()).toContain(`error: No Docker engine answers at DOCKER_HOST=${proxy.url}: The Docker engine at ${proxy.url} did not answer within 2 s while pinging it.`);
+        expect(proc.stderr()).toContain(`error: No Docker engine answers at ${proxy.url} (DOCKER_HOST): The Docker engine at ${proxy.url} did not answer within 2 s while pinging it.`);
         // 2 s of patience plus Node's start-up; before, the process lingered 20 s after its message.
         expect(at - started).toBeLessThan(6_000);
       } finally {

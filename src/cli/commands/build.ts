@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { HOST_OPTION } from '../host-option.js';
 import { parseCacheRepository } from '../../build/builder-cache.js';
 import { buildProject } from '../../build/build-project.js';
 import { parseShard } from '../../shard/shard.js';
@@ -14,6 +15,7 @@ import { lockfileSigner, readSigningKey } from '../signing-key-file.js';
 import { isDebug, type CommandResult } from '../run-command.js';
 
 interface BuildOptions {
+  host?: string;
   config: string;
   check?: boolean;
   skipGoModuleCheck?: boolean;
@@ -47,6 +49,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('--no-wait', 'fail at once when another build of this project is running, instead of waiting for it')
     .option('--engine-timeout <seconds>', 'time limit for each quick engine request (transfers get 20×); default 30')
     .option('--compile-timeout <seconds>', 'time limit for one compile or builder image build; default 1800')
+    .option(...HOST_OPTION)
     .option('--json', 'print one JSON object with an "outcome" instead of text')
     .action((options: BuildOptions) =>
       run(async () => {

@@ -1,5 +1,6 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { HOST_OPTION } from '../host-option.js';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
 import { UnsafeFileError, readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
@@ -7,6 +8,7 @@ import { locateLock, selectPlatforms } from '../lock-location.js';
 import type { CommandResult } from '../run-command.js';
 
 interface DeployOptions {
+  host?: string;
   platform?: string;
   lock?: string;
   dir?: string;
@@ -30,6 +32,7 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
     .option('--lock <file>', 'lockfile (default: from -c, or ./builder.lock.json)')
     .option('--dir <dir>', 'directory with the .so files (default: outDir, or the lockfile\'s directory)')
     .option('-c, --config <file>', 'config file naming the lockfile and outDir')
+    .option(...HOST_OPTION)
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: DeployOptions) =>
       run(async () => {
@@ -61,7 +64,7 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
           const pem = await readSmallFile(path, 'The trust key', 16 * 1024, { followSymlinks: true });
           trustKey = { name: basename(path).endsWith('.pub') ? basename(path) : `${basename(path)}.pub`, pem, key: parseTrustedKey(pem, path) };
         }
-        const engine = connectEngine(io);
+        const engine = connectEngine(io, options);
         await engine.ping();
         const result = await deployImage(engine, {
           lock,

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
+import { HOST_OPTION } from '../host-option.js';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
 import { fingerprintHash } from '../../env/fingerprint.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
 
 interface EnvOptions {
+  host?: string;
   image?: string;
   binary?: string;
   json?: boolean;
@@ -17,6 +19,7 @@ export function registerEnv(program: Command, io: CliIo, run: (action: () => Pro
     .description("print the environment fingerprint of this system, or of an image with --image")
     .option('--image <ref>', 'probe this image instead of the running system')
     .option('--binary <path>', "with --image: include this Go host executable's Go release, settings and modules (config host.binary)")
+    .option(...HOST_OPTION)
     .option('--json', 'print JSON')
     .action((options: EnvOptions) =>
       run(async () => {
@@ -30,7 +33,7 @@ export function registerEnv(program: Command, io: CliIo, run: (action: () => Pro
         }
         if (options.image) {
           const [{ connectEngine }, { probeHost }] = await Promise.all([import('../connect-engine.js'), import('../../build/probe-host.js')]);
-          const engine = connectEngine(io);
+          const engine = connectEngine(io, options);
           await engine.ping();
           fingerprint = (await probeHost(engine, { hostImage: options.image, hostBinary: options.binary })).fingerprint;
           subject = options.binary ? `${options.image} (${options.binary})` : options.image;

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { HOST_OPTION } from '../host-option.js';
 import { parseCacheRepository } from '../../build/builder-cache.js';
 import { prepareBuilder } from '../../build/prepare-builder.js';
 import { loadConfig } from '../../config/load-config.js';
@@ -11,6 +12,7 @@ import type { CliIo } from '../io.js';
 import { isDebug, type CommandResult } from '../run-command.js';
 
 interface PrepareOptions {
+  host?: string;
   config: string;
   pull?: boolean;
   cacheFrom?: string;
@@ -26,6 +28,7 @@ export function registerPrepare(program: Command, io: CliIo, run: (action: () =>
     .option('--pull', 'pull the host image when the engine does not have it')
     .option('--cache-from <repo>', 'take the builder image from this registry repository when the engine lacks it')
     .option('--cache-to <repo>', 'push the builder image to this registry repository under its input hash')
+    .option(...HOST_OPTION)
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: PrepareOptions) =>
       run(async () => {
@@ -34,7 +37,7 @@ export function registerPrepare(program: Command, io: CliIo, run: (action: () =>
         const config = await loadConfig(resolve(io.cwd, options.config));
         const debug = isDebug(io.env);
         const prepared = await prepareBuilder(
-          connectEngine(io),
+          connectEngine(io, options),
           config,
           { pull: options.pull === true, ...(cacheFrom ? { cacheFrom } : {}), ...(cacheTo ? { cacheTo } : {}) },
           {

@@ -1,5 +1,6 @@
 import { join, posix, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { HOST_OPTION } from '../host-option.js';
 import type { LoaderChoice } from '../../verify/verify-plugins.js';
 import { connectEngine } from '../connect-engine.js';
 import { detectDrift } from '../../drift/detect-drift.js';
@@ -31,6 +32,7 @@ const loaderChoice = (options: LoaderChoice): LoaderChoice => ({
 });
 
 interface VerifyOptions extends LoaderChoice {
+  host?: string;
   platform?: string;
   image?: string;
   dir?: string;
@@ -49,13 +51,14 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
     .option('-c, --config <file>', 'config file used to find the lockfile and build output')
     .option('--plugins-path <path>', 'plugin directory inside the image (a platform\'s plugins are in its <os>-<arch>/ below it)', '/app/plugins')
     .option('--platform <os/arch>', 'with a multi-platform lockfile: check only this platform (default: each, against its own host image)')
+    .option(...HOST_OPTION)
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: VerifyOptions) =>
       run(async () => {
         const located = await locateLock(io.cwd, options);
         // One --image is one platform's host.
         const views = selectPlatforms(located, options.platform, options.image ? 'verify --image' : undefined);
-        const engine = connectEngine(io);
+        const engine = connectEngine(io, options);
         await engine.ping();
         const reports = [];
         for (const view of views) {
@@ -82,6 +85,7 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
 }
 
 interface DriftOptions extends LoaderChoice {
+  host?: string;
   platform?: string;
   image?: string;
   pull?: boolean;
@@ -100,12 +104,13 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
     .option('--dir <dir>', 'the built plugin files, for the load prediction (default: beside the lockfile / outDir)')
     .option('-c, --config <file>', 'config file used to find the lockfile and build output')
     .option('--platform <os/arch>', 'with a multi-platform lockfile: check only this platform (default: each, against its own host image)')
+    .option(...HOST_OPTION)
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: DriftOptions) =>
       run(async () => {
         const located = await locateLock(io.cwd, options);
         const views = selectPlatforms(located, options.platform, options.image ? 'drift --image' : undefined);
-        const engine = connectEngine(io);
+        const engine = connectEngine(io, options);
         await engine.ping();
         const reports = [];
         for (const view of views) {

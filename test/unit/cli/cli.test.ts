@@ -49,8 +49,8 @@ describe('builder CLI (no engine needed)', () => {
     const dir = await project({ host: { image: 'h' }, plugins: [{ name: 'greet', kind: 'c', path: 'plugins/greet' }] });
     const result = await run(dir, ['build'], { DOCKER_HOST: 'tcp://127.0.0.1:1' });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('No Docker engine answers at DOCKER_HOST=tcp://127.0.0.1:1');
-    expect(result.stderr).toContain('fix: ');
+    expect(result.stderr).toContain('No Docker engine answers at tcp://127.0.0.1:1 (DOCKER_HOST)');
+    expect(result.stderr).toContain('fix: Check that an engine listens on 127.0.0.1:1');
   });
 
   it('--help exits 0 and lists the commands', async () => {

@@ -7,7 +7,6 @@ import { Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { demuxDockerStream } from '../../../src/docker/frame-decoder.js';
-import { parseDockerHost } from '../../../src/docker/docker-host.js';
 import { extractFlatFiles, packFiles } from '../../../src/docker/tar-streams.js';
 import { OutputWriteError, UnsafeArtifactError } from '../../../src/errors.js';
 
@@ -73,15 +72,7 @@ describe('packFiles', () => {
   });
 });
 
-describe('DOCKER_HOST and log frames', () => {
-  it('parses DOCKER_HOST like the docker CLI', () => {
-    expect(parseDockerHost({})).toMatchObject({ kind: 'socket', socketPath: '/var/run/docker.sock' });
-    expect(parseDockerHost({ DOCKER_HOST: 'unix:///x.sock' })).toMatchObject({ kind: 'socket', socketPath: '/x.sock' });
-    expect(parseDockerHost({ DOCKER_HOST: 'tcp://127.0.0.1:2375' })).toMatchObject({ kind: 'tcp', host: '127.0.0.1', port: 2375, protocol: 'http' });
-    expect(parseDockerHost({ DOCKER_HOST: 'tcp://h', DOCKER_TLS_VERIFY: '1' })).toMatchObject({ port: 2376, protocol: 'https' });
-    expect(() => parseDockerHost({ DOCKER_HOST: 'ftp://x' })).toThrow(/unsupported DOCKER_HOST/);
-  });
-
+describe('log frames', () => {
   it('demultiplexes stdout/stderr frames, passes raw text through', () => {
     const frame = (stream: number, text: string) => {
       const head = Buffer.alloc(8);
