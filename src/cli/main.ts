@@ -32,6 +32,8 @@ const code = await runCli(process.argv.slice(2), {
   stderr: write(process.stderr),
   env: process.env,
   cwd: process.cwd(),
+  stderrIsTty: process.stderr.isTTY === true,
+  ...(process.stderr.columns ? { columns: process.stderr.columns } : {}),
   interrupts: () => {
     const interrupts = processInterrupts(write(process.stderr));
     onClosed = interrupts.outputClosed;

@@ -107,6 +107,8 @@ describe.skipIf(skipDocker || skipRegistry)('builder image cache through the rea
     expect(refused.code, refused.stderr).toBe(0);
     expect(refused.stderr).toContain(`builder cache miss (${poisoned}:${hash}): refused the cached image: its layers do not start with the base image's`);
     expect(refused.stderr).toMatch(/builder image plugin-builder\/builder:\w+ built in/);
+    // --progress plain (not a terminal): the builder image's steps as they run, the last one before "built in".
+    expect(refused.stderr).toMatch(/• builder image: step 1\/(\d+) [\s\S]*• builder image: step \1\/\1 [\s\S]*builder image plugin-builder\/builder:\w+ built in/);
     await expect(docker.getImage(`${poisoned}:${hash}`).inspect()).rejects.toMatchObject({ statusCode: 404 });
     const builtId = (await docker.getImage(builderTag).inspect()).Id;
 
@@ -143,6 +145,8 @@ describe.skipIf(skipDocker || skipRegistry)('builder image cache through the rea
     const pushed = await build(first, ['--cache-to', cache]);
     const builder = pushed.report.builder.image;
     const ref = `${cache}:${builder.slice(builder.lastIndexOf(':') + 1)}-compiler-cache`;
+    // --json on stdout, progress on stderr: both.
+    expect(pushed.stderr).toContain(`compiler cache pushed to ${ref}`);
     const event = pushed.report.compilerCache?.find((e) => e.type === 'pushed');
     expect(event).toMatchObject({ type: 'pushed', refs: [ref], digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
     expect(event?.type === 'pushed' && event.files).toBeGreaterThan(10);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
+import { createProgress, PROGRESS_OPTION, progressMode } from '../progress.js';
 import { parseCacheRepository } from '../../build/builder-cache.js';
 import { buildProject } from '../../build/build-project.js';
 import { parseShard } from '../../shard/shard.js';
@@ -9,12 +10,13 @@ import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../../errors.js';
 import { FileProbeCache, probeCacheFile } from '../../env/probe-cache.js';
 import { packageRoot } from '../../package-root.js';
 import { connectEngine } from '../connect-engine.js';
-import { formatBuildEvent, formatBuildSummary } from '../format-build.js';
+import { formatBuildSummary } from '../format-build.js';
 import type { CliIo } from '../io.js';
 import { lockfileSigner, readSigningKey } from '../signing-key-file.js';
 import { isDebug, type CommandResult } from '../run-command.js';
 
 interface BuildOptions {
+  progress?: string;
   host?: string;
   config: string;
   check?: boolean;
@@ -50,6 +52,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('--engine-timeout <seconds>', 'time limit for each quick engine request (transfers get 20×); default 30')
     .option('--compile-timeout <seconds>', 'time limit for one compile or builder image build; default 1800')
     .option(...HOST_OPTION)
+    .option(...PROGRESS_OPTION)
     .option('--json', 'print one JSON object with an "outcome" instead of text')
     .action((options: BuildOptions) =>
       run(async () => {
@@ -68,7 +71,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
         const config = await loadConfig(resolve(io.cwd, options.config));
         const signal = io.interrupts?.();
         const engine = connectEngine({ ...io, interrupts: undefined }, options);
-        const debug = isDebug(io.env);
+        const progress = createProgress(progressMode(options.progress, io), io.stderr, { debug: isDebug(io.env), ...(io.columns ? { columns: io.columns } : {}) });
         const report = await buildProject(config, {
           check: options.check === true,
           skipGoModuleCheck: options.skipGoModuleCheck === true,
@@ -85,12 +88,8 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
           recipeDir: packageRoot(),
           probeCache: new FileProbeCache(probeCacheFile(io.env)),
           ...(signer ? { signer } : {}),
-          report: (event) => {
-            if (options.json) return;
-            const line = formatBuildEvent(event, debug);
-            if (line !== null) io.stderr(line + '\n');
-          },
-        });
+          report: progress.report,
+        }).finally(() => progress.close());
         const ok = report.outcome === 'built' || report.outcome === 'check-passed';
         return { json: report, text: formatBuildSummary(report), exitCode: ok ? 0 : EXIT_FAILED };
       }, options.json === true),

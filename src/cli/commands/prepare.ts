@@ -1,17 +1,18 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
+import { createProgress, PROGRESS_OPTION, progressMode } from '../progress.js';
 import { parseCacheRepository } from '../../build/builder-cache.js';
 import { prepareBuilder } from '../../build/prepare-builder.js';
 import { loadConfig } from '../../config/load-config.js';
 import { FileProbeCache, probeCacheFile } from '../../env/probe-cache.js';
 import { packageRoot } from '../../package-root.js';
 import { connectEngine } from '../connect-engine.js';
-import { formatBuildEvent } from '../format-build.js';
 import type { CliIo } from '../io.js';
 import { isDebug, type CommandResult } from '../run-command.js';
 
 interface PrepareOptions {
+  progress?: string;
   host?: string;
   config: string;
   pull?: boolean;
@@ -29,13 +30,14 @@ export function registerPrepare(program: Command, io: CliIo, run: (action: () =>
     .option('--cache-from <repo>', 'take the builder image from this registry repository when the engine lacks it')
     .option('--cache-to <repo>', 'push the builder image to this registry repository under its input hash')
     .option(...HOST_OPTION)
+    .option(...PROGRESS_OPTION)
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: PrepareOptions) =>
       run(async () => {
         const cacheFrom = options.cacheFrom === undefined ? undefined : parseCacheRepository('--cache-from', options.cacheFrom);
         const cacheTo = options.cacheTo === undefined ? undefined : parseCacheRepository('--cache-to', options.cacheTo);
         const config = await loadConfig(resolve(io.cwd, options.config));
-        const debug = isDebug(io.env);
+        const progress = createProgress(progressMode(options.progress, io), io.stderr, { debug: isDebug(io.env), ...(io.columns ? { columns: io.columns } : {}) });
         const prepared = await prepareBuilder(
           connectEngine(io, options),
           config,
@@ -43,13 +45,9 @@ export function registerPrepare(program: Command, io: CliIo, run: (action: () =>
           {
             recipeDir: packageRoot(),
             probeCache: new FileProbeCache(probeCacheFile(io.env)),
-            report: (event) => {
-              if (options.json) return;
-              const line = formatBuildEvent(event, debug);
-              if (line !== null) io.stderr(line + '\n');
-            },
+            report: progress.report,
           },
-        );
+        ).finally(() => progress.close());
         const [first] = prepared as [(typeof prepared)[number]];
         const text = (p: (typeof prepared)[number]) =>
           `${p.platform ? `${p.platform}\n` : ''}host     ${p.host.image} (${p.host.imageId})\nbuilder  ${p.builder.image} (${p.builder.imageId}), ${p.builder.source}\n`;

@@ -208,3 +208,26 @@ describe('dockerode options', () => {
     expect(withEncrypted.sshOptions).not.toHaveProperty('privateKey');
   });
 });
+
+describe('the config files on disk', () => {
+  it('a FIFO, a directory or a huge file where config.json should be fails at once, naming it; an absent one is no context', async () => {
+    const { mkdtemp, mkdir: mk, writeFile: write } = await import('node:fs/promises');
+    const { execFileSync } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { nodeConfigFiles } = await import('../../../src/docker/config-files.js');
+    const home = await mkdtemp(join(tmpdir(), 'pb-docker-config-'));
+    await mk(join(home, '.docker'));
+    expect(resolveEngineEndpoint({ HOME: home }, {}, nodeConfigFiles).endpoint).toBe('unix:///var/run/docker.sock');
+    execFileSync('mkfifo', [join(home, '.docker', 'config.json')]);
+    const started = Date.now();
+    expect(() => resolveEngineEndpoint({ HOME: home }, {}, nodeConfigFiles)).toThrow(/config.json: not a regular file/);
+    expect(Date.now() - started).toBeLessThan(1000);
+    const other = await mkdtemp(join(tmpdir(), 'pb-docker-config-'));
+    await mk(join(other, 'config.json'));
+    expect(() => resolveEngineEndpoint({ DOCKER_CONFIG: other }, {}, nodeConfigFiles)).toThrow(/config.json: (not a regular file|cannot be read)/);
+    const big = await mkdtemp(join(tmpdir(), 'pb-docker-config-'));
+    await write(join(big, 'config.json'), Buffer.alloc(2 * 1024 * 1024, 0x20));
+    expect(() => resolveEngineEndpoint({ DOCKER_CONFIG: big }, {}, nodeConfigFiles)).toThrow(/a docker config file is at most/);
+  });
+});
