@@ -23,7 +23,7 @@ import { readLockfile } from '../lock/lockfile-io.js';
 import { pluginsOfShard, type Shard, type ShardRecord, sortedNames } from '../shard/shard.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
-import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type Lockfile, parseLockDocument, platformView, sameLockContent, serializeLockfile } from '../lock/lockfile.js';
+import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type LockedPlugin, type Lockfile, parseLockDocument, platformView, sameLockContent, serializeLockfile } from '../lock/lockfile.js';
 import { lockGenerator } from '../version.js';
 import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
@@ -36,8 +36,8 @@ import { commitOutputs } from './commit-outputs.js';
 import { type CompilerCacheEvent, describeCompilerCacheEvent, pushCompilerCache, restoreCompilerCache } from './compiler-cache.js';
 import { acquireProjectLock } from './project-lock.js';
 import { goFacts, packageMismatchReason, refuseGoModuleMismatches } from './go-facts.js';
-import { type GoSourceLayout, goSourceLayout } from './go-source-layout.js';
-import { artifactFile, planPluginBuild } from './plan-plugin-build.js';
+import { type GoSourceLayout, type GoSourceMove, goSourceLayout } from './go-source-layout.js';
+import { artifactFile, type PluginBuildPlan, planPluginBuild } from './plan-plugin-build.js';
 import { type BuildEnvironment, resolveEnvironment } from './resolve-environment.js';
 import { cCompiler } from './toolchain.js';
 
@@ -78,10 +78,12 @@ export interface BuildOptions {
   wait?: boolean;
   /** Build only shard K of N (see shard.ts); the lockfile then records the shard, for `builder lock merge`. */
   shard?: Shard;
+  /** Build only these plugins (`builder build NAME…`); the others stay as the lockfile has them. */
+  only?: readonly string[];
 }
 
-/** built/unchanged: ready to lock; identical/differs: --check verdicts. */
-export type PluginStatus = 'built' | 'unchanged' | 'failed' | 'identical' | 'differs';
+/** built/unchanged: ready to lock; kept: not named in `build NAME…`, locked as it was; identical/differs: --check verdicts. */
+export type PluginStatus = 'built' | 'unchanged' | 'kept' | 'failed' | 'identical' | 'differs';
 
 export interface PluginReport {
   name: string;
@@ -96,6 +98,8 @@ export interface PluginReport {
   /** go-plugin: its plugin path (unique per build inputs), read from the artifact. */
   pluginPath?: string;
   deps?: LockedGoModule[];
+  /** Its source files and their sha256, as locked. */
+  sources?: Record<string, string>;
   /** With --check: what the lockfile says (absent when the plugin is not in it). */
   lockedSha256?: string;
   /** With host.platforms: the platform this artifact is for (each plugin is reported once per platform). */
@@ -241,6 +245,7 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
   const { report } = ctx;
   const shard: ShardRecord | undefined = options.shard && { ...options.shard, plugins: sortedNames(whole.plugins.map((p) => p.name)) };
   const config = shard ? { ...whole, plugins: whole.plugins.filter((p) => pluginsOfShard(shard.plugins, shard).includes(p.name)) } : whole;
+  refuseUnknownNames(whole, options);
   const targets = platformTargets(config);
   const wholeTargets = platformTargets(whole);
   const now = ctx.now ?? Date.now;
@@ -303,6 +308,10 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     };
     if (plugins.some((p) => p.status === 'failed')) return { outcome: 'failed', ...result };
     if (options.check) {
+      if (options.only) {
+        const named = plugins.filter((p) => p.status !== 'kept');
+        return { outcome: named.every((p) => p.status === 'identical') ? 'check-passed' : 'check-failed', ...result, plugins: named };
+      }
       for (const r of results) {
         for (const [name, entry] of Object.entries(r.previous?.plugins ?? {})) {
           if (whole.plugins.some((p) => p.name === name)) continue;
@@ -377,6 +386,50 @@ function unchangedLockText(current: string, lock: LockDocument): string | null {
   }
 }
 
+function refuseUnknownNames(config: ProjectConfig, options: BuildOptions): void {
+  if (!options.only) return;
+  const known = config.plugins.map((p) => p.name);
+  const unknown = options.only.filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new BuilderError('UNKNOWN_PLUGIN', `No plugin named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in ${config.configFile}.`, {
+      fix: `Name one of: ${known.join(', ')}.`,
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+  if (options.shard) throw new BuilderError('BAD_OPTION', 'Plugin names and --shard do not go together: a shard is its own subset.', { exitCode: EXIT_UNUSABLE });
+}
+
+/**
+ * The plugins not named, as the lockfile has them. They were built in the locked environment, so
+ * the environment must still be that one: a lockfile whose builder section names one image and
+ * whose entries were made by another would lie about them.
+ */
+async function keptPlugins(config: ProjectConfig, previous: Lockfile | null, env: BuildEnvironment, named: readonly PluginConfig[], report: BuildReporter): Promise<PluginReport[]> {
+  const others = config.plugins.filter((p) => !named.includes(p));
+  const locked = others.flatMap((p) => {
+    const entry = previous ? lockedPlugin(previous, p.name) : undefined;
+    if (!entry) report({ type: 'step', message: `${p.name}: not named and not in the lockfile: left out of it (build it by name, or build everything)` });
+    return entry ? [{ plugin: p, entry }] : [];
+  });
+  if (locked.length > 0 && previous && (previous.builder.imageId !== env.builder.imageId || previous.host.imageId !== env.host.imageId)) {
+    const what = previous.host.imageId !== env.host.imageId ? `the host image (${previous.host.imageId.slice(0, 19)} → ${env.host.imageId.slice(0, 19)})` : `the builder image (${previous.builder.imageId.slice(0, 19)} → ${env.builder.imageId.slice(0, 19)})`;
+    throw new BuilderError('ENVIRONMENT_CHANGED', `Cannot build only some plugins: ${what} changed since the lockfile, and the plugins not named were built for the old one.`, {
+      fix: 'Build every plugin: `builder build` without names (`builder drift` shows what changed).',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+  const reports: PluginReport[] = [];
+  for (const { plugin, entry } of locked) {
+    const intact = await artifactIntact(config.outDir, entry);
+    reports.push({ ...entry, name: plugin.name, status: 'kept', seconds: 0, reason: intact ? 'not named: kept as locked' : `not named: kept as locked, but ${entry.file} is missing or changed (build it)` });
+  }
+  return reports;
+}
+
+export function sourceHashes(files: readonly { path: string; sha256: string }[]): Record<string, string> {
+  return Object.fromEntries(files.map((f) => [f.path, f.sha256]));
+}
+
 /** What one platform's share of a build produced (the whole build for a single-platform config). */
 interface PlatformResult {
   platform: string | null;
@@ -432,8 +485,10 @@ async function buildPlatform(
   const jobs = Math.max(1, options.jobs ?? cpus().length);
   const job: PluginJob = { config, options, ctx: run.run, env, previous, staging, cache, artifacts, now };
   const platformField = target.platform ? { platform: target.platform } : {};
-  const plugins = await runPool(
-    config.plugins,
+  const named = options.only ? config.plugins.filter((p) => options.only!.includes(p.name)) : config.plugins;
+  const kept = options.only ? await keptPlugins(config, previous, env, named, report) : [];
+  const built = await runPool(
+    named,
     jobs,
     async (plugin): Promise<PluginReport> => {
       try {
@@ -451,6 +506,7 @@ async function buildPlatform(
     },
     signal,
   );
+  const plugins = [...built, ...kept.map((p) => ({ ...p, ...platformField }))].sort((a, b) => config.plugins.findIndex((p) => p.name === a.name) - config.plugins.findIndex((p) => p.name === b.name));
   return {
     platform: target.platform,
     outDir: config.outDir,
@@ -484,22 +540,27 @@ interface PluginJob {
   now: () => number;
 }
 
-async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginReport> {
-  const { config, env, previous, ctx } = job;
+/** What a plugin's build would be: its sources, its plan, and whether the locked artifact already is its result. */
+export interface PluginDecision {
+  sources: Awaited<ReturnType<typeof collectPluginSources>>;
+  plan: PluginBuildPlan;
+  /** A go-plugin whose host was built without -trimpath and whose modules cannot follow it. */
+  refused: string | null;
+  moves: readonly GoSourceMove[];
+  lockedEntry: LockedPlugin | undefined;
+  /** Same inputs and file name as locked, and the artifact on disk is the locked one. */
+  unchanged: boolean;
+}
+
+export async function decidePlugin(plugin: PluginConfig, job: Pick<PluginJob, 'config' | 'env' | 'previous' | 'cache'>): Promise<PluginDecision> {
+  const { config, env, previous } = job;
   const sources = await collectPluginSources(plugin, config.projectDir);
   const hostBinary = env.host.goBuildInfo;
   const layout: GoSourceLayout =
     plugin.kind === 'go-plugin' && hostBinary && config.hostBinary
       ? goSourceLayout(sources.files, sources.workdir, sources.goMod, hostBinary, config.hostBinary, env.toolchain.goroot)
       : { moves: [] };
-  if ('refused' in layout) {
-    const base = { name: plugin.name, kind: plugin.kind, file: artifactFile(plugin.name), seconds: 0 };
-    if (!job.options.skipGoModuleCheck) {
-      ctx.report({ type: 'plugin-failed', name: plugin.name, seconds: 0, reason: layout.refused, output: '', outputBytes: 0 });
-      return { ...base, status: 'failed', reason: layout.refused, output: '', outputBytes: 0 };
-    }
-    ctx.report({ type: 'step', message: `WARNING: building ${plugin.name} although it cannot load (--skip-go-module-check): ${layout.refused}` });
-  }
+  const moves = 'moves' in layout ? layout.moves : [];
   const plan = planPluginBuild(
     plugin,
     { files: sources.files, workdir: sources.workdir, hasGoMod: sources.goMod !== null },
@@ -509,16 +570,32 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
       cCompiler: cCompiler(env.manager, env.target),
       cache: job.cache,
       ...(env.host.fingerprint.go ? { goHostSettings: env.host.fingerprint.go.settings } : {}),
-      ...('moves' in layout && layout.moves.length > 0 ? { goSourceMoves: layout.moves } : {}),
+      ...(moves.length > 0 ? { goSourceMoves: moves } : {}),
     },
   );
-  if ('moves' in layout && layout.moves.length > 0) {
-    const where = layout.moves.map((m) => `${m.module} from ${m.to}`).join(', ');
+  const lockedEntry = previous ? lockedPlugin(previous, plugin.name) : undefined;
+  const unchanged = lockedEntry?.inputsHash === plan.inputsHash && lockedEntry.file === plan.file && (await artifactIntact(config.outDir, lockedEntry));
+  return { sources, plan, refused: 'refused' in layout ? layout.refused : null, moves, lockedEntry, unchanged };
+}
+
+async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginReport> {
+  const { config, env, ctx } = job;
+  const { sources, plan, refused: layoutRefused, moves, lockedEntry, unchanged } = await decidePlugin(plugin, job);
+  const hostBinary = env.host.goBuildInfo;
+  if (layoutRefused) {
+    const base = { name: plugin.name, kind: plugin.kind, file: artifactFile(plugin.name), seconds: 0 };
+    if (!job.options.skipGoModuleCheck) {
+      ctx.report({ type: 'plugin-failed', name: plugin.name, seconds: 0, reason: layoutRefused, output: '', outputBytes: 0 });
+      return { ...base, status: 'failed', reason: layoutRefused, output: '', outputBytes: 0 };
+    }
+    ctx.report({ type: 'step', message: `WARNING: building ${plugin.name} although it cannot load (--skip-go-module-check): ${layoutRefused}` });
+  }
+  if (moves.length > 0) {
+    const where = moves.map((m) => `${m.module} from ${m.to}`).join(', ');
     ctx.report({ type: 'step', message: `${plugin.name}: ${config.hostBinary} was built without -trimpath: compiling ${where}, as the host did` });
   }
-  const base = { name: plugin.name, kind: plugin.kind, file: plan.file, inputsHash: plan.inputsHash };
-  const lockedEntry = previous ? lockedPlugin(previous, plugin.name) : undefined;
-  if (!job.options.check && lockedEntry?.inputsHash === plan.inputsHash && lockedEntry.file === plan.file && (await artifactIntact(config.outDir, lockedEntry))) {
+  const base = { name: plugin.name, kind: plugin.kind, file: plan.file, inputsHash: plan.inputsHash, sources: sourceHashes(sources.files) };
+  if (!job.options.check && unchanged && lockedEntry) {
     ctx.report({ type: 'plugin-unchanged', name: plugin.name });
     return { ...lockedEntry, ...base, status: 'unchanged', seconds: 0 };
   }
@@ -573,6 +650,7 @@ export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugi
       ...(p.goVersion ? { goVersion: p.goVersion } : {}),
       ...(p.pluginPath ? { pluginPath: p.pluginPath } : {}),
       ...(p.deps ? { deps: p.deps } : {}),
+      ...(p.sources ? { sources: p.sources } : {}),
     };
   }
   return { lockfileVersion: LOCKFILE_VERSION, host: report.host, builder: report.builder, plugins, ...(report.shard ? { shard: report.shard } : {}) };

@@ -43,6 +43,13 @@ export async function builderImageTag(request: BuilderImageRequest): Promise<str
   return `${BUILDER_REPOSITORY}:${sha256Hex(inputs).slice(0, 20)}`;
 }
 
+/** `builder plan` looks without making anything: the builder image these inputs need is not on the engine. */
+export class BuilderImageAbsent extends Error {
+  constructor(readonly tag: string) {
+    super(`the builder image ${tag} is not on the engine`);
+  }
+}
+
 /**
  * The builder image for these inputs: the engine's, else the cache's (checked to derive from
  * the base), else built. A cache never fails a build by missing or being unreachable — it only
@@ -53,13 +60,14 @@ export async function ensureBuilderImage(
   engine: DockerEngine,
   request: BuilderImageRequest,
   onOutput: (line: string) => void,
-  cache: BuilderCacheOptions & { onEvent?: (event: BuilderCacheEvent) => void; now?: () => number } = {},
+  cache: BuilderCacheOptions & { onEvent?: (event: BuilderCacheEvent) => void; now?: () => number; inspectOnly?: boolean } = {},
 ): Promise<BuilderImage> {
   const tag = await builderImageTag(request);
   const now = cache.now ?? Date.now;
   let image: BuilderImage | null = null;
   const existing = await engine.inspectImage(tag);
   if (existing) image = { ...existing, tag, source: 'reused' };
+  if (!image && cache.inspectOnly) throw new BuilderImageAbsent(tag);
   if (!image && cache.from) image = await pullCached(engine, request, tag, cache.from, now, cache.onEvent);
   if (!image) image = { ...(await buildHere(engine, request, tag, onOutput)), tag, source: 'built' };
   if (cache.to && !(image.source === 'pulled' && cache.to === cache.from)) {

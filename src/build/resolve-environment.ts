@@ -67,7 +67,7 @@ export async function resolveEnvironment(
   engine: DockerEngine,
   config: ProjectConfig,
   previous: Lockfile | null,
-  ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache; pull?: boolean; builderCache?: BuilderCacheOptions; platform?: string },
+  ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache; pull?: boolean; builderCache?: BuilderCacheOptions; platform?: string; inspectOnly?: boolean },
 ): Promise<BuildEnvironment> {
   const { report } = ctx;
   const cache = ctx.probeCache ?? noProbeCache;
@@ -138,7 +138,7 @@ export async function resolveEnvironment(
     engine,
     { baseImageId: base.imageId, packages, recipeDir: ctx.recipeDir },
     (line) => report({ type: 'image-output', line }),
-    { ...ctx.builderCache, now: ctx.now, onEvent: (event) => report({ type: 'step', message: describeCacheEvent(event) }) },
+    { ...ctx.builderCache, now: ctx.now, ...(ctx.inspectOnly ? { inspectOnly: true } : {}), onEvent: (event) => report({ type: 'step', message: describeCacheEvent(event) }) },
   );
   const how = { reused: 'reused', pulled: 'pulled from the cache', built: `built in ${((ctx.now() - started) / 1000).toFixed(1)} s` }[builderImage.source];
   report({ type: 'step', message: `builder image ${builderImage.tag} ${how} (${packages.join(' ')})` });

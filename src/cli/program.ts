@@ -7,6 +7,7 @@ import { registerEnv } from './commands/env.js';
 import { registerHost } from './commands/host.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerLock } from './commands/lock.js';
+import { registerPlan } from './commands/plan.js';
 import { registerPrepare } from './commands/prepare.js';
 import { registerSchema } from './commands/schema.js';
 import { registerSign } from './commands/sign.js';
@@ -26,6 +27,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     exitCode = await runCommand(io, action, json);
   };
   registerBuild(program, io, run);
+  registerPlan(program, io, run);
   registerPrepare(program, io, run);
   registerEnv(program, io, run);
   registerVerify(program, io, run);

@@ -35,6 +35,8 @@ const lockedPluginSchema = z.looseObject({
   goVersion: z.string().optional(),
   pluginPath: z.string().optional(),
   deps: z.array(goModuleSchema).optional(),
+  // Checked entry by entry in parsePlugins (paths from a file never index a plain object).
+  sources: z.looseObject({}).optional(),
 });
 
 const environmentShape = {
@@ -95,6 +97,8 @@ export interface LockedPlugin {
   /** go-plugin: its plugin path, `plugin/unnamed-<hash>`: unique per build inputs, so a new version loads beside the old one. */
   pluginPath?: string;
   deps?: LockedGoModule[];
+  /** Each source file (path relative to the project, as hashed and uploaded) and its hex sha256: what `builder plan` compares to say which file changed. */
+  sources?: Record<string, string>;
 }
 
 export interface LockedGoModule {
@@ -256,6 +260,16 @@ function parseLockfileText(text: string, file: string): LockDocument {
   return { ...(parsed.data as Omit<Lockfile, 'plugins'>), plugins: parsePlugins((raw as { plugins: object }).plugins, file, [], fail) };
 }
 
+function parseSources(value: object, file: string, at: string[]): Record<string, string> {
+  const sources: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [path, hash] of Object.entries(value)) {
+    if (path === '' || path.length > 4096 || path.startsWith('/') || path.split('/').includes('..')) throw new LockfileError(file, `${at.join('.')}.${JSON.stringify(path).slice(0, 80)}: not a relative path inside the project`);
+    if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) throw new LockfileError(file, `${at.join('.')}.${JSON.stringify(path).slice(0, 80)}: must be 64 hex digits`);
+    sources[path] = hash;
+  }
+  return sources;
+}
+
 function parsePlugins(value: object, file: string, prefix: string[], fail: Fail): Record<string, LockedPlugin> {
   // A null-prototype record: a plugin called "constructor" or "toString" is just a key, and
   // `plugins[name]` for a name that is not there is undefined, never an inherited function.
@@ -265,6 +279,8 @@ function parsePlugins(value: object, file: string, prefix: string[], fail: Fail)
     const entry = lockedPluginSchema.safeParse(entryValue);
     if (!entry.success) return fail(entry.error.issues[0], [...prefix, 'plugins', name]);
     plugins[name] = entry.data as LockedPlugin;
+    const sources = (entryValue as { sources?: object }).sources;
+    if (sources !== undefined) plugins[name] = { ...plugins[name], sources: parseSources(sources, file, [...prefix, 'plugins', name, 'sources']) };
   }
   return plugins;
 }

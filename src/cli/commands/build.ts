@@ -37,7 +37,8 @@ interface BuildOptions {
 export function registerBuild(program: Command, io: CliIo, run: (action: () => Promise<CommandResult>, json: boolean) => Promise<void>): void {
   program
     .command('build')
-    .description('build every plugin in a builder image matched to the host image, and write the lockfile')
+    .description('build every plugin (or the ones named; the others stay as locked) in a builder image matched to the host image, and write the lockfile')
+    .argument('[names...]', 'build only these plugins')
     .option('-c, --config <file>', 'config file', 'builder.config.json')
     .option('--check', 'rebuild in fresh containers and verify the bytes equal the lockfile; writes nothing')
     .option('-j, --jobs <n>', 'plugins built at once (default: number of CPUs)')
@@ -54,7 +55,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option(...HOST_OPTION)
     .option(...PROGRESS_OPTION)
     .option('--json', 'print one JSON object with an "outcome" instead of text')
-    .action((options: BuildOptions) =>
+    .action((names: string[], options: BuildOptions) =>
       run(async () => {
         const jobs = options.jobs === undefined ? undefined : Number(options.jobs);
         if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) {
@@ -79,6 +80,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
           ...(cacheFrom ? { cacheFrom } : {}),
           ...(cacheTo ? { cacheTo } : {}),
           ...(shard ? { shard } : {}),
+          ...(names.length > 0 ? { only: [...new Set(names)] } : {}),
           cache: options.cache,
           wait: options.wait,
           ...(jobs ? { jobs } : {}),

@@ -120,3 +120,32 @@ describe('lockfile generator', () => {
     expect(() => parseLockfile(JSON.stringify({ ...JSON.parse(text), generator: { tool: 'x'.repeat(201), node: 'v20' } }))).toThrow(/generator\.tool/);
   });
 });
+
+describe('lockfile per-file source hashes', () => {
+  const H64 = 'a'.repeat(64);
+  const withSources = (sources: unknown) => {
+    const lock = JSON.parse(serializeLockfile(sampleLock())) as { plugins: Record<string, Record<string, unknown>> };
+    const [name] = Object.keys(lock.plugins);
+    lock.plugins[name!]!.sources = sources;
+    return JSON.stringify(lock);
+  };
+
+  it('round-trips; a path named __proto__ is an own key, never a prototype', () => {
+    const lock = parseLockfile(withSources(JSON.parse(`{"plugins/greet/greet.c": "${H64}", "__proto__": "${H64}"}`)));
+    const sources = Object.values(lock.plugins)[0]!.sources!;
+    expect(Object.keys(sources).sort()).toEqual(['__proto__', 'plugins/greet/greet.c']);
+    expect(Object.getPrototypeOf(sources)).toBeNull();
+    expect(serializeLockfile(parseLockfile(serializeLockfile(lock)))).toBe(serializeLockfile(lock));
+  });
+
+  it.each([
+    [{ '/etc/passwd': H64 }, /not a relative path inside the project/],
+    [{ 'plugins/../../x': H64 }, /not a relative path inside the project/],
+    [{ '': H64 }, /not a relative path/],
+    [{ 'a.c': 'zz' }, /must be 64 hex digits/],
+    [{ 'a.c': 7 }, /must be 64 hex digits/],
+    [[H64], /./],
+  ])('refuses %j', (sources, problem) => {
+    expect(() => parseLockfile(withSources(sources))).toThrow(problem);
+  });
+});
