@@ -1,11 +1,15 @@
-import { readFile, realpath } from 'node:fs/promises';
+import { lstat, readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { PluginConfig } from '../config/config.js';
 import { isCFamily } from '../config/schema.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { type GoModFile, isLocalReplacement, parseGoMod } from '../gomod/parse-go-mod.js';
 import { SOURCE_DIR } from './plan-plugin-build.js';
+import { type IgnoreRule, parseIgnoreFile, parseIgnoreRule } from './ignore-patterns.js';
 import { collectSources, type SourceFile } from './sources.js';
+
+/** Patterns of files a plugin directory leaves out of its sources, as in .gitignore. */
+export const IGNORE_FILE = '.builderignore';
 
 export interface PluginSources {
   /** Files relative to the project directory, sorted; sent to the container under SOURCE_DIR. */
@@ -17,6 +21,29 @@ export interface PluginSources {
 }
 
 const toPosix = (path: string) => path.split(sep).join('/');
+
+const MAX_IGNORE_FILE = 256 * 1024;
+
+function excludeRules(plugin: PluginConfig): IgnoreRule[] {
+  return plugin.exclude.flatMap((pattern) => {
+    const rule = parseIgnoreRule(pattern);
+    return rule ? [rule] : [];
+  });
+}
+
+/** `.builderignore` in `dir`, if there is one: a regular file (a FIFO there must not hang the build) of sane size. */
+async function readIgnoreFile(dir: string): Promise<IgnoreRule[]> {
+  const path = join(dir, IGNORE_FILE);
+  const info = await lstat(path).catch(() => null);
+  if (!info) return [];
+  const problem = !info.isFile() ? 'is not a regular file' : info.size > MAX_IGNORE_FILE ? `is ${info.size} bytes (at most ${MAX_IGNORE_FILE})` : null;
+  if (problem) throw new BuilderError('BAD_IGNORE_FILE', `${path} ${problem}.`, { fix: 'Make it a plain text file of patterns, one per line, as in .gitignore.', exitCode: EXIT_UNUSABLE });
+  try {
+    return parseIgnoreFile(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new BuilderError('BAD_IGNORE_FILE', `${path}: ${(err as Error).message}.`, { exitCode: EXIT_UNUSABLE });
+  }
+}
 
 /**
  * A plugin's sources, laid out as in the project. Go modules that go.mod replaces with local
@@ -47,12 +74,20 @@ export async function collectPluginSources(plugin: PluginConfig, projectDir: str
   const seen = new Map<string, SourceFile>();
   for (const dir of dirs) {
     const prefix = toPosix(relative(projectDir, dir));
-    for (const file of await collectSources(dir)) {
+    // The directory's own .builderignore, then (for the plugin's directory) the config's exclude: the last match wins.
+    const rules = [...(await readIgnoreFile(dir)), ...(dir === plugin.dir ? excludeRules(plugin) : [])];
+    for (const file of await collectSources(dir, rules)) {
       const path = prefix ? `${prefix}/${file.path}` : file.path;
       seen.set(path, { path, sha256: file.sha256 });
     }
   }
   const files = [...seen.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  if (files.length === 0) {
+    throw new BuilderError('NO_SOURCES', `Plugin "${plugin.name}" has no source files in ${plugin.dir}${plugin.exclude.length > 0 ? ' once its exclude patterns are applied' : ''}.`, {
+      fix: 'Check plugins[].path, the plugin\'s exclude patterns and its .builderignore.',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
   const relDir = toPosix(relative(projectDir, plugin.dir));
   return { files, workdir: relDir ? `${SOURCE_DIR}/${relDir}` : SOURCE_DIR, goMod };
 }

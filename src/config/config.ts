@@ -16,6 +16,8 @@ export interface PluginConfig {
   cxxflags: readonly string[];
   staticLibstdcxx: boolean;
   libs: readonly string[];
+  /** Globs of files left out of the sources (relative to dir, .gitignore syntax). */
+  exclude: readonly string[];
 }
 
 /** A validated config with every path resolved against the project directory. */

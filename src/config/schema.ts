@@ -28,6 +28,8 @@ export const pluginSchema = z.strictObject({
   // Links libstdc++ and libgcc into the plugin: it then needs no GLIBCXX/CXXABI version from the host.
   staticLibstdcxx: z.boolean().optional(),
   libs: z.array(z.string().regex(/^-(l|L)[^\s]+$/, 'each entry must be -lNAME or -LDIR')).optional(),
+  // Files left out of the plugin's sources (neither hashed nor uploaded): .gitignore patterns, relative to path.
+  exclude: z.array(z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters')).max(1000).optional(),
 });
 
 export const hostSchema = z.strictObject({

@@ -1,3 +1,4 @@
+import { parseIgnoreRule } from '../build/ignore-patterns.js';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { DEFAULT_LOCKFILE, DEFAULT_OUT_DIR, type ProjectConfig } from './config.js';
@@ -47,6 +48,16 @@ function semanticIssues(raw: unknown, projectDir: string): ConfigIssue[] {
       else seen.set(plugin.name, plugin.index);
     }
     const entry = record((record(raw).plugins as unknown[])[plugin.index]);
+    if (Array.isArray(entry.exclude)) {
+      entry.exclude.forEach((pattern, j) => {
+        if (typeof pattern !== 'string') return;
+        try {
+          parseIgnoreRule(pattern);
+        } catch (err) {
+          issues.push({ field: `${field}.exclude[${j}]`, message: (err as Error).message });
+        }
+      });
+    }
     for (const key of ['cxxflags', 'staticLibstdcxx'] as const) {
       if (entry[key] !== undefined && plugin.kind !== undefined && plugin.kind !== 'cpp') issues.push({ field: `${field}.${key}`, message: `applies only to kind cpp (this plugin is ${plugin.kind})` });
     }
@@ -113,6 +124,7 @@ export function checkConfig(raw: unknown, projectDir: string, configFile = 'buil
         cxxflags: p.cxxflags ?? [],
         staticLibstdcxx: p.staticLibstdcxx ?? false,
         libs: p.libs ?? [],
+        exclude: p.exclude ?? [],
       })),
       outDir: resolve(projectDir, config.outDir ?? DEFAULT_OUT_DIR),
       lockfile: resolve(projectDir, config.lockfile ?? DEFAULT_LOCKFILE),

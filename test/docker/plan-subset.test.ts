@@ -92,4 +92,25 @@ describe.skipIf(skipDocker)('builder plan and builder build NAME… (real engine
     expect(refused.stderr).toContain('Build every plugin: `builder build` without names');
     await rm(dir, { recursive: true, force: true });
   }, 300_000);
+
+  it('exclude and .builderignore: a file left out is neither hashed nor uploaded (a broken C file excluded no longer breaks the compile)', async () => {
+    const dir = await copyProject('examples/hello');
+    await writeFile(join(dir, 'plugins/greet/broken.c'), 'this is not C;\n');
+    const failing = await cli(dir, ['build', 'greet']);
+    expect(failing.code).toBe(1);
+    await editJson(join(dir, 'builder.config.json'), (c) => {
+      (c.plugins as Array<Record<string, unknown>>)[0]!.exclude = ['broken.c'];
+    });
+    const built = await cli(dir, ['build', '--json']);
+    expect(built.code, built.stdout).toBe(0);
+    const lock = JSON.parse(await readFile(join(dir, 'dist/plugins/builder.lock.json'), 'utf8'));
+    expect(Object.keys(lock.plugins.greet.sources)).toEqual(['plugins/greet/greet.c']);
+    // The same through .builderignore, with the config's exclude gone: nothing changes.
+    await editJson(join(dir, 'builder.config.json'), (c) => {
+      delete (c.plugins as Array<Record<string, unknown>>)[0]!.exclude;
+    });
+    await writeFile(join(dir, 'plugins/greet/.builderignore'), '# scratch files\nbroken.c\n');
+    expect(await plan(dir)).toMatchObject({ outcome: 'up-to-date' });
+    await rm(dir, { recursive: true, force: true });
+  }, 300_000);
 });

@@ -13,7 +13,7 @@ describe.skipIf(skipDocker)('--progress on a real terminal', () => {
     const dir = await copyProject('examples/hello');
     const command = `node ${join(REPO, 'dist/cli/main.js')} build --no-cache -j 1`;
     // CI unset: in CI, auto means plain even on a terminal.
-    const env = { ...process.env, TERM: 'xterm', COLUMNS: '100' };
+    const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm', COLUMNS: '100' };
     delete env.CI;
     const raw = execFileSync('script', ['-qec', command, '/dev/null'], { cwd: dir, env, encoding: 'utf8', maxBuffer: 16 << 20 });
     expect(raw).toMatch(/\x1b\[\d+A\x1b\[J/);

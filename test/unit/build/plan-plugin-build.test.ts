@@ -11,7 +11,7 @@ import { goPluginPath } from '../../../src/build/go-facts.js';
 import { BuilderError } from '../../../src/errors.js';
 
 const plugin = (kind: PluginConfig['kind'], extra: Partial<PluginConfig> = {}): PluginConfig => ({
-  name: 'p', kind, dir: '/project/plugins/p', path: 'plugins/p', cflags: [], cxxflags: [], staticLibstdcxx: false, libs: [], ...extra,
+  name: 'p', kind, dir: '/project/plugins/p', path: 'plugins/p', cflags: [], cxxflags: [], staticLibstdcxx: false, libs: [], exclude: [], ...extra,
 });
 const sources = (files: string[], hasGoMod = false): PlanSources => ({
   files: files.map((path, i) => ({ path, sha256: String(i).repeat(64) })),

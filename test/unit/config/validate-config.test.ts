@@ -82,7 +82,7 @@ describe('validateConfig', () => {
     expect(byField['host.Binary']).toMatch(/did you mean "binary"/);
     expect(byField['plugins[0].cflag']).toMatch(/did you mean "cflags"/);
     expect(byField['plugins[1].lib']).toMatch(/did you mean "libs"/);
-    expect(byField['plugins[1].colour']).toBe('unknown key (allowed here: name, kind, path, cflags, cxxflags, staticLibstdcxx, libs)');
+    expect(byField['plugins[1].colour']).toBe('unknown key (allowed here: name, kind, path, cflags, cxxflags, staticLibstdcxx, libs, exclude)');
     expect(found).toHaveLength(6);
   });
 
