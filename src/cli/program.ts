@@ -5,6 +5,7 @@ import { registerBuild } from './commands/build.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerEnv } from './commands/env.js';
 import { registerHost } from './commands/host.js';
+import { registerInit } from './commands/init.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerLock } from './commands/lock.js';
 import { registerPlan } from './commands/plan.js';
@@ -26,6 +27,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const run = async (action: () => Promise<CommandResult>, json: boolean) => {
     exitCode = await runCommand(io, action, json);
   };
+  registerInit(program, io, run);
   registerBuild(program, io, run);
   registerPlan(program, io, run);
   registerPrepare(program, io, run);
