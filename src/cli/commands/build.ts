@@ -2,17 +2,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
 import { createProgress, PROGRESS_OPTION, progressMode } from '../progress.js';
-import { parseCacheRepository } from '../../build/builder-cache.js';
-import { buildProject } from '../../build/build-project.js';
-import { parseShard } from '../../shard/shard.js';
-import { loadConfig } from '../../config/load-config.js';
 import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../../errors.js';
-import { FileProbeCache, probeCacheFile } from '../../env/probe-cache.js';
-import { packageRoot } from '../../package-root.js';
-import { connectEngine } from '../connect-engine.js';
-import { formatBuildSummary } from '../format-build.js';
 import type { CliIo } from '../io.js';
-import { lockfileSigner, readSigningKey } from '../signing-key-file.js';
 import { isDebug, type CommandResult } from '../run-command.js';
 
 interface BuildOptions {
@@ -57,6 +48,15 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('--json', 'print one JSON object with an "outcome" instead of text')
     .action((names: string[], options: BuildOptions) =>
       run(async () => {
+        const { parseCacheRepository } = await import('../../build/builder-cache.js');
+        const { buildProject } = await import('../../build/build-project.js');
+        const { parseShard } = await import('../../shard/shard.js');
+        const { loadConfig } = await import('../../config/load-config.js');
+        const { FileProbeCache, probeCacheFile } = await import('../../env/probe-cache.js');
+        const { packageRoot } = await import('../../package-root.js');
+        const { connectEngine } = await import('../connect-engine.js');
+        const { formatBuildSummary } = await import('../format-build.js');
+        const { lockfileSigner, readSigningKey } = await import('../signing-key-file.js');
         const jobs = options.jobs === undefined ? undefined : Number(options.jobs);
         if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) {
           throw new BuilderError('BAD_OPTION', `-j/--jobs must be a positive whole number, got "${options.jobs}".`, { exitCode: EXIT_UNUSABLE });

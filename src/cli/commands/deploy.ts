@@ -4,7 +4,6 @@ import { HOST_OPTION } from '../host-option.js';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
 import { UnsafeFileError, readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
-import { locateLock, selectPlatforms } from '../lock-location.js';
 import type { CommandResult } from '../run-command.js';
 
 interface DeployOptions {
@@ -36,6 +35,7 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: DeployOptions) =>
       run(async () => {
+        const { locateLock, selectPlatforms } = await import('../lock-location.js');
         const [{ connectEngine }, { deployImage }, { parseTrustedKey }, { signaturePathFor }, { toolVersion }] = await Promise.all([
           import('../connect-engine.js'),
           import('../../deploy/deploy-image.js'),

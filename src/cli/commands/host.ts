@@ -1,13 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { BuilderError, describeCause, EXIT_UNUSABLE } from '../../errors.js';
-import { createSealer, type SealingChoice } from '../../runtime/create-sealer.js';
-import { createHostServer } from '../../runtime/host-server.js';
 import { isLoopback, listen, shutdownGracefully } from '../../runtime/host-service.js';
-import { createKoffiLoader } from '../../runtime/koffi-native.js';
-import { liveFingerprint } from '../../runtime/live-environment.js';
-import { PluginHost } from '../../runtime/plugin-host.js';
-import { loadTrustedKeys } from '../../runtime/trust-store.js';
+import type { PluginHost } from '../../runtime/plugin-host.js';
+import type { SealingChoice } from '../../runtime/create-sealer.js';
+import { BuilderError, describeCause, EXIT_UNUSABLE } from '../../errors.js';
 import { readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
 
@@ -90,6 +86,12 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .option('--reload-timeout <seconds>', 'abandon a reload that takes longer', '60')
     .option('--request-timeout <seconds>', 'drop a request not received whole in this time', '30')
     .action(async (options: HostOptions) => {
+      const { createSealer } = await import('../../runtime/create-sealer.js');
+      const { createHostServer } = await import('../../runtime/host-server.js');
+      const { createKoffiLoader } = await import('../../runtime/koffi-native.js');
+      const { liveFingerprint } = await import('../../runtime/live-environment.js');
+      const { PluginHost } = await import('../../runtime/plugin-host.js');
+      const { loadTrustedKeys } = await import('../../runtime/trust-store.js');
       const log = (level: 'info' | 'warn', message: string) => io.stderr(`${level === 'warn' ? 'WARN ' : ''}${message}\n`);
       let host: PluginHost | undefined;
       try {

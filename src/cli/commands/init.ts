@@ -3,7 +3,6 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { JSON_SCHEMA_FILE } from '../../config/json-schema-file.js';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
-import { ScaffoldError, scaffoldFiles } from '../../init/scaffold.js';
 import { packageRoot } from '../../package-root.js';
 import { writeFileAtomic } from '../../util/write-file-atomic.js';
 import type { CliIo } from '../io.js';
@@ -27,6 +26,7 @@ export function registerInit(program: Command, io: CliIo, run: (action: () => Pr
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: InitOptions) =>
       run(async () => {
+        const { ScaffoldError, scaffoldFiles } = await import('../../init/scaffold.js');
         const dir = resolve(io.cwd, options.dir);
         const schemaPath = relative(dir, join(packageRoot(), JSON_SCHEMA_FILE)).split(sep).join('/');
         let files: Record<string, string>;

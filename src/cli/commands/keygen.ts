@@ -2,7 +2,6 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
-import { generateSigningKeyPair } from '../../trust/keys.js';
 import { writeFileAtomic } from '../../util/write-file-atomic.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
@@ -34,6 +33,7 @@ export function registerKeygen(program: Command, io: CliIo, run: (action: () => 
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: KeygenOptions) =>
       run(async () => {
+        const { generateSigningKeyPair } = await import('../../trust/keys.js');
         if (!KEY_NAME.test(options.name)) {
           throw new BuilderError('BAD_OPTION', `--name must be 1-64 letters, digits, ".", "-" or "_", got "${options.name}".`, { exitCode: EXIT_UNUSABLE });
         }

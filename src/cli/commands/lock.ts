@@ -1,10 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { acquireProjectLock } from '../../build/project-lock.js';
-import { loadConfig } from '../../config/load-config.js';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
-import { mergeShardOutputs } from '../../shard/merge-outputs.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
 
@@ -25,6 +22,9 @@ export function registerLock(program: Command, io: CliIo, run: (action: () => Pr
     .option('--json', 'print one JSON object with an "outcome"')
     .action((lockfiles: string[], options: MergeOptions) =>
       run(async () => {
+        const { acquireProjectLock } = await import('../../build/project-lock.js');
+        const { loadConfig } = await import('../../config/load-config.js');
+        const { mergeShardOutputs } = await import('../../shard/merge-outputs.js');
         const { outDir, lockfile } = await destination(io.cwd, options);
         await mkdir(outDir, { recursive: true });
         const guard = await acquireProjectLock(lockfile, { wait: true });
@@ -52,6 +52,7 @@ async function destination(cwd: string, options: MergeOptions): Promise<{ outDir
     const outDir = resolve(cwd, options.outDir);
     return { outDir, lockfile: join(outDir, 'builder.lock.json') };
   }
+  const { loadConfig } = await import('../../config/load-config.js');
   const config = await loadConfig(resolve(cwd, options.config ?? 'builder.config.json'));
   return { outDir: config.outDir, lockfile: config.lockfile };
 }

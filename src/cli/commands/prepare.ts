@@ -2,12 +2,6 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
 import { createProgress, PROGRESS_OPTION, progressMode } from '../progress.js';
-import { parseCacheRepository } from '../../build/builder-cache.js';
-import { prepareBuilder } from '../../build/prepare-builder.js';
-import { loadConfig } from '../../config/load-config.js';
-import { FileProbeCache, probeCacheFile } from '../../env/probe-cache.js';
-import { packageRoot } from '../../package-root.js';
-import { connectEngine } from '../connect-engine.js';
 import type { CliIo } from '../io.js';
 import { isDebug, type CommandResult } from '../run-command.js';
 
@@ -34,6 +28,12 @@ export function registerPrepare(program: Command, io: CliIo, run: (action: () =>
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: PrepareOptions) =>
       run(async () => {
+        const { parseCacheRepository } = await import('../../build/builder-cache.js');
+        const { prepareBuilder } = await import('../../build/prepare-builder.js');
+        const { loadConfig } = await import('../../config/load-config.js');
+        const { FileProbeCache, probeCacheFile } = await import('../../env/probe-cache.js');
+        const { packageRoot } = await import('../../package-root.js');
+        const { connectEngine } = await import('../connect-engine.js');
         const cacheFrom = options.cacheFrom === undefined ? undefined : parseCacheRepository('--cache-from', options.cacheFrom);
         const cacheTo = options.cacheTo === undefined ? undefined : parseCacheRepository('--cache-to', options.cacheTo);
         const config = await loadConfig(resolve(io.cwd, options.config));

@@ -1,16 +1,9 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BuilderError, EXIT_FAILED } from '../../errors.js';
-import { serializeLockfile } from '../../lock/lockfile.js';
-import { signaturePathFor } from '../../trust/lockfile-signature.js';
-import { hashOpenFile } from '../../runtime/hash-file.js';
 import { openRegularFile, readSmallFile } from '../../util/safe-file.js';
-import { writeFileAtomic } from '../../util/write-file-atomic.js';
 import type { CliIo } from '../io.js';
-import { platformFile } from '../../lock/platform.js';
-import { locateLock, selectPlatforms } from '../lock-location.js';
 import type { CommandResult } from '../run-command.js';
-import { lockfileSigner, readSigningKey } from '../signing-key-file.js';
 
 interface SignOptions {
   key: string;
@@ -23,6 +16,7 @@ interface SignOptions {
 /** The artifact as a host would read it: no links, no FIFOs, exactly the locked size. */
 async function lockedFileSha256(path: string, size: number): Promise<string> {
   const { handle } = await openRegularFile(path, 'The artifact', { exactSize: size });
+  const { hashOpenFile } = await import('../../runtime/hash-file.js');
   try {
     return await hashOpenFile(handle.fd, size, AbortSignal.timeout(600_000));
   } finally {
@@ -41,6 +35,13 @@ export function registerSign(program: Command, io: CliIo, run: (action: () => Pr
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: SignOptions) =>
       run(async () => {
+        const { locateLock, selectPlatforms } = await import('../lock-location.js');
+        const { serializeLockfile } = await import('../../lock/lockfile.js');
+        const { signaturePathFor } = await import('../../trust/lockfile-signature.js');
+        const { hashOpenFile } = await import('../../runtime/hash-file.js');
+        const { writeFileAtomic } = await import('../../util/write-file-atomic.js');
+        const { platformFile } = await import('../../lock/platform.js');
+        const { lockfileSigner, readSigningKey } = await import('../signing-key-file.js');
         const key = await readSigningKey(resolve(io.cwd, options.key), (m) => io.stderr(`WARN ${m}\n`));
         const location = await locateLock(io.cwd, options);
         const { lockPath, lock, localDir } = location;

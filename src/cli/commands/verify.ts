@@ -2,13 +2,8 @@ import { join, posix, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
 import type { LoaderChoice } from '../../verify/verify-plugins.js';
-import { connectEngine } from '../connect-engine.js';
-import { detectDrift } from '../../drift/detect-drift.js';
 import { EXIT_FAILED } from '../../errors.js';
-import { verifyPlugins } from '../../verify/verify-plugins.js';
-import { formatDrift, formatVerify } from '../format-verify.js';
 import type { CliIo } from '../io.js';
-import { locateLock, selectPlatforms } from '../lock-location.js';
 import type { CommandResult } from '../run-command.js';
 
 /** A single-platform lockfile's report as ever; a multi-platform one's as { outcome, platforms: [{ platform, …report }] }. */
@@ -55,6 +50,11 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: VerifyOptions) =>
       run(async () => {
+        const { locateLock, selectPlatforms } = await import('../lock-location.js');
+        const { connectEngine } = await import('../connect-engine.js');
+        const { detectDrift } = await import('../../drift/detect-drift.js');
+        const { verifyPlugins } = await import('../../verify/verify-plugins.js');
+        const { formatDrift, formatVerify } = await import('../format-verify.js');
         const located = await locateLock(io.cwd, options);
         // One --image is one platform's host.
         const views = selectPlatforms(located, options.platform, options.image ? 'verify --image' : undefined);
@@ -108,6 +108,11 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: DriftOptions) =>
       run(async () => {
+        const { locateLock, selectPlatforms } = await import('../lock-location.js');
+        const { connectEngine } = await import('../connect-engine.js');
+        const { detectDrift } = await import('../../drift/detect-drift.js');
+        const { verifyPlugins } = await import('../../verify/verify-plugins.js');
+        const { formatDrift, formatVerify } = await import('../format-verify.js');
         const located = await locateLock(io.cwd, options);
         const views = selectPlatforms(located, options.platform, options.image ? 'drift --image' : undefined);
         const engine = connectEngine(io, options);
