@@ -44,27 +44,31 @@ function singleStatement(lock: Lockfile, lockfileSha256: string, toolVersion: st
     ...plugins.map(([, p]) => ({ name: p.file, digest: { sha256: p.sha256 } })),
     { name: LOCKFILE_SUBJECT, digest: { sha256: lockfileSha256 } },
   ];
+  return provenanceStatement(subject, toolVersion, {
+    externalParameters: {
+      hostImage: lock.host.image,
+      plugins: plugins.map(([name, p]) => ({ name, kind: p.kind, file: p.file })),
+    },
+    internalParameters: {
+      hostFingerprintHash: lock.host.fingerprintHash,
+      builderFingerprintHash: lock.builder.fingerprintHash,
+      inputsHashes: Object.fromEntries(plugins.map(([name, p]) => [name, p.inputsHash])),
+    },
+    resolvedDependencies: [
+      { name: 'host-image', uri: `docker-image:${lock.host.image}`, digest: imageDigest(lock.host.imageId) },
+      { name: 'builder-image', uri: `docker-image:${lock.builder.image}`, digest: imageDigest(lock.builder.imageId) },
+    ],
+  });
+}
+
+/** The in-toto Statement around an SLSA provenance predicate: the same frame for one platform or several. */
+function provenanceStatement(subject: Subject[], toolVersion: string, definition: { externalParameters: object; internalParameters: object; resolvedDependencies: object[] }): object {
   return {
     _type: STATEMENT_TYPE,
     subject,
     predicateType: SLSA_PROVENANCE_V1,
     predicate: {
-      buildDefinition: {
-        buildType: BUILD_TYPE,
-        externalParameters: {
-          hostImage: lock.host.image,
-          plugins: plugins.map(([name, p]) => ({ name, kind: p.kind, file: p.file })),
-        },
-        internalParameters: {
-          hostFingerprintHash: lock.host.fingerprintHash,
-          builderFingerprintHash: lock.builder.fingerprintHash,
-          inputsHashes: Object.fromEntries(plugins.map(([name, p]) => [name, p.inputsHash])),
-        },
-        resolvedDependencies: [
-          { name: 'host-image', uri: `docker-image:${lock.host.image}`, digest: imageDigest(lock.host.imageId) },
-          { name: 'builder-image', uri: `docker-image:${lock.builder.image}`, digest: imageDigest(lock.builder.imageId) },
-        ],
-      },
+      buildDefinition: { buildType: BUILD_TYPE, ...definition },
       runDetails: {
         builder: { id: 'urn:plugin-builder:builder', version: { 'plugin-builder': toolVersion } },
       },
@@ -79,38 +83,27 @@ function multiPlatformStatement(document: LockDocument, lockfileSha256: string, 
     ...views.flatMap((v) => Object.entries(v.lock.plugins).sort(byName).map(([, p]) => ({ name: artifactSubject(v.dir, p.file), digest: { sha256: p.sha256 } }))),
     { name: LOCKFILE_SUBJECT, digest: { sha256: lockfileSha256 } },
   ];
-  return {
-    _type: STATEMENT_TYPE,
-    subject,
-    predicateType: SLSA_PROVENANCE_V1,
-    predicate: {
-      buildDefinition: {
-        buildType: BUILD_TYPE,
-        externalParameters: {
-          platforms: views.map((v) => ({
-            platform: v.platform,
-            hostImage: v.lock.host.image,
-            plugins: Object.entries(v.lock.plugins).sort(byName).map(([name, p]) => ({ name, kind: p.kind, file: artifactSubject(v.dir, p.file) })),
-          })),
-        },
-        internalParameters: {
-          platforms: views.map((v) => ({
-            platform: v.platform,
-            hostFingerprintHash: v.lock.host.fingerprintHash,
-            builderFingerprintHash: v.lock.builder.fingerprintHash,
-            inputsHashes: Object.fromEntries(Object.entries(v.lock.plugins).sort(byName).map(([name, p]) => [name, p.inputsHash])),
-          })),
-        },
-        resolvedDependencies: views.flatMap((v) => [
-          { name: `host-image ${v.platform}`, uri: `docker-image:${v.lock.host.image}`, digest: imageDigest(v.lock.host.imageId) },
-          { name: `builder-image ${v.platform}`, uri: `docker-image:${v.lock.builder.image}`, digest: imageDigest(v.lock.builder.imageId) },
-        ]),
-      },
-      runDetails: {
-        builder: { id: 'urn:plugin-builder:builder', version: { 'plugin-builder': toolVersion } },
-      },
+  return provenanceStatement(subject, toolVersion, {
+    externalParameters: {
+      platforms: views.map((v) => ({
+        platform: v.platform,
+        hostImage: v.lock.host.image,
+        plugins: Object.entries(v.lock.plugins).sort(byName).map(([name, p]) => ({ name, kind: p.kind, file: artifactSubject(v.dir, p.file) })),
+      })),
     },
-  };
+    internalParameters: {
+      platforms: views.map((v) => ({
+        platform: v.platform,
+        hostFingerprintHash: v.lock.host.fingerprintHash,
+        builderFingerprintHash: v.lock.builder.fingerprintHash,
+        inputsHashes: Object.fromEntries(Object.entries(v.lock.plugins).sort(byName).map(([name, p]) => [name, p.inputsHash])),
+      })),
+    },
+    resolvedDependencies: views.flatMap((v) => [
+      { name: `host-image ${v.platform}`, uri: `docker-image:${v.lock.host.image}`, digest: imageDigest(v.lock.host.imageId) },
+      { name: `builder-image ${v.platform}`, uri: `docker-image:${v.lock.builder.image}`, digest: imageDigest(v.lock.builder.imageId) },
+    ]),
+  });
 }
 
 const bad = (reason: string): never => {
