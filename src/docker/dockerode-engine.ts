@@ -175,8 +175,10 @@ export class DockerodeEngine implements DockerEngine {
     } catch (err) {
       if (err instanceof EngineRequestError || err instanceof EngineLostError || err instanceof EngineTimeoutError) {
         const where = this.origin ? `${this.endpoint} (${this.origin.endpoint.source})` : this.endpoint;
-        const fix = this.origin ? unavailableFix(this.origin.endpoint, this.origin.refusal) : 'Start the Docker engine, or name a reachable one with DOCKER_HOST, --host or `docker context use`.';
-        throw new DockerUnavailableError(where, err instanceof EngineLostError ? (err.cause ?? err) : err, fix);
+        const cause = err instanceof EngineLostError ? (err.cause ?? err) : err;
+        const code = (cause as NodeJS.ErrnoException | null)?.code;
+        const fix = this.origin ? unavailableFix(this.origin.endpoint, this.origin.refusal, code) : 'Start the Docker engine, or name a reachable one with DOCKER_HOST, --host or `docker context use`.';
+        throw new DockerUnavailableError(where, cause, fix);
       }
       throw err;
     }

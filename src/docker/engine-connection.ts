@@ -78,9 +78,12 @@ function isEncryptedKey(key: Buffer): boolean {
 }
 
 /** The remedy that fits how the engine was reached, for DOCKER_UNAVAILABLE. */
-export function unavailableFix(endpoint: EngineEndpoint, refusal: SshRefusal): string {
+export function unavailableFix(endpoint: EngineEndpoint, refusal: SshRefusal, causeCode?: string): string {
   const c = endpoint.connection;
   const from = endpoint.source.startsWith('docker context') ? ` (${endpoint.source}; see \`docker context inspect\`, or \`docker context use default\`)` : '';
+  if (c.kind === 'socket' && (causeCode === 'EACCES' || causeCode === 'EPERM')) {
+    return `The engine's socket ${c.socketPath} is there but this user may not use it: add the user to the group that owns it (usually \`docker\`: sudo usermod -aG docker "$USER", then log in again), or run as a user who may${from}.`;
+  }
   if (c.kind === 'socket') {
     return `Start the Docker engine whose socket is ${c.socketPath}${from}, or name another: DOCKER_HOST=ssh://USER@HOST, DOCKER_HOST=tcp://HOST:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, \`docker context use NAME\`, or --host.`;
   }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli } from '../helpers/cli-process.js';
 import { EngineProxy } from '../helpers/engine-proxy.js';
 import { HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
-import { cli, copyProject } from '../helpers/project.js';
+import { cli, copyProject, REPO } from '../helpers/project.js';
 
 /**
  * Every way the docker CLI reaches an engine, against the real one: a unix socket, plain tcp (a
@@ -158,6 +158,20 @@ describe.skipIf(skipDocker)('engines as the docker CLI finds them (real engine, 
     expect(bad.code).toBe(2);
     expect(bad.report.error).toMatchObject({ code: 'ENGINE_ADDRESS_INVALID' });
     await rm(home, { recursive: true, force: true });
+  });
+
+  it('a socket this user may not use: the fix says so (group), not "start the engine"', () => {
+    // The compiled CLI as nobody (no docker group): connect() gets EACCES on the root-owned socket.
+    let out = '';
+    try {
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(REPO, 'dist/cli/main.js'), 'env', '--image', HOST_BOOKWORM, '--json'], { cwd: '/', env: { PATH: process.env.PATH, HOME: '/nonexistent' }, encoding: 'utf8' });
+    } catch (err) {
+      out = (err as { stdout: string }).stdout;
+    }
+    const { error } = JSON.parse(out) as { error: { code: string; message: string; fix: string } };
+    expect(error.code).toBe('DOCKER_UNAVAILABLE');
+    expect(error.message).toContain('EACCES');
+    expect(error.fix).toContain('is there but this user may not use it');
   });
 
   it('TLS: DOCKER_TLS_VERIFY + DOCKER_CERT_PATH with client certificates answers; a wrong CA or no client certificate does not', async () => {

@@ -140,6 +140,7 @@ describe('the engine, found as the docker CLI finds it', () => {
     expect(unavailableFix(at('ssh://ci@b:2222'), { hostKey: { ok: false, reason: 'mismatch', knownTypes: ['ssh-ed25519'] }, identity: null })).toMatch(/may be someone in the middle.*ssh-keygen -R '\[b\]:2222'/);
     expect(unavailableFix(at('ssh://ci@b'), { hostKey: { ok: true }, identity: '/h/.ssh/id_ed25519' })).toMatch(/ssh -p 22 ci@b docker version.*tried \/h\/.ssh\/id_ed25519.*dial-stdio/);
     expect(unavailableFix(at('tcp://h:2375', 'docker context "x" (DOCKER_CONTEXT)'), none)).toContain('docker context inspect');
+    expect(unavailableFix(at('unix:///var/run/docker.sock', 'the default socket'), none, 'EACCES')).toMatch(/is there but this user may not use it: add the user to the group that owns it/);
   });
 });
 
