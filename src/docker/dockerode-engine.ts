@@ -1,9 +1,10 @@
 import type { Readable } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { BuilderError, DockerUnavailableError, EngineAddressError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError, ImagePullError, ImagePushError } from '../errors.js';
 import type { FsEntry } from '../env/file-source.js';
 import { TailBuffer } from '../util/tail-buffer.js';
 import { nodeConfigFiles } from './config-files.js';
+import { loadDockerode } from './load-dockerode.js';
 import { type ConfigFiles, type EngineEndpoint, EngineEndpointError, resolveEngineEndpoint } from './docker-host.js';
 import { dockerodeOptions, type SshRefusal, unavailableFix } from './engine-connection.js';
 import {
@@ -72,7 +73,8 @@ export class DockerodeEngine implements DockerEngine {
 
   static connect(endpoint: EngineEndpoint, env: Readonly<Record<string, string | undefined>> = {}, timeouts: Partial<EngineTimeouts> = {}, files: ConfigFiles = nodeConfigFiles): DockerodeEngine {
     const refusal: SshRefusal = { hostKey: null, identity: null };
-    const docker = new Docker(dockerodeOptions(endpoint, env, files, refusal));
+    const DockerClient = loadDockerode();
+    const docker = new DockerClient(dockerodeOptions(endpoint, env, files, refusal));
     return new DockerodeEngine(docker, endpoint.endpoint, { ...DEFAULT_ENGINE_TIMEOUTS, ...timeouts }, { signal: undefined, labels: {} }, { lost: null }, { endpoint, refusal });
   }
 
