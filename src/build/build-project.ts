@@ -23,7 +23,7 @@ import { readLockfile } from '../lock/lockfile-io.js';
 import { pluginsOfShard, type Shard, type ShardRecord, sortedNames } from '../shard/shard.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
-import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type LockedPlugin, type Lockfile, parseLockDocument, platformView, sameLockContent, serializeLockfile } from '../lock/lockfile.js';
+import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type LockedPlugin, lockSectionFor, type Lockfile, parseLockDocument, sameLockContent, serializeLockfile } from '../lock/lockfile.js';
 import { lockGenerator } from '../version.js';
 import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
@@ -162,7 +162,7 @@ async function previousLock(config: ProjectConfig, check: boolean, report: Build
 }
 
 /** The locked artifact on disk is exactly the locked bytes. */
-async function artifactIntact(outDir: string, entry: Lockfile['plugins'][string] | undefined): Promise<boolean> {
+export async function artifactIntact(outDir: string, entry: Lockfile['plugins'][string] | undefined): Promise<boolean> {
   if (!entry) return false;
   const path = join(outDir, entry.file);
   // Only a regular file of the locked size is hashed: a FIFO or device put there would hang the read.
@@ -285,7 +285,7 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     };
     const results: PlatformResult[] = [];
     for (const [i, target] of targets.entries()) {
-      const previous = previousFor(previousDocument, target);
+      const previous = lockSectionFor(previousDocument, target.platform);
       const platformStaging = target.dir ? join(staging, target.dir) : staging;
       if (target.dir) await mkdir(platformStaging);
       const run = { ...ctx, engine, report: target.platform ? platformReporter(report, target.platform) : report };
@@ -386,16 +386,21 @@ function unchangedLockText(current: string, lock: LockDocument): string | null {
   }
 }
 
-function refuseUnknownNames(config: ProjectConfig, options: BuildOptions): void {
-  if (!options.only) return;
+/** Plugin names given on the command line (`build NAME…`, `plan NAME…`) must be the config's. */
+export function refuseUnknownPlugins(config: ProjectConfig, names: readonly string[]): void {
   const known = config.plugins.map((p) => p.name);
-  const unknown = options.only.filter((name) => !known.includes(name));
+  const unknown = names.filter((name) => !known.includes(name));
   if (unknown.length > 0) {
     throw new BuilderError('UNKNOWN_PLUGIN', `No plugin named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in ${config.configFile}.`, {
       fix: `Name one of: ${known.join(', ')}.`,
       exitCode: EXIT_UNUSABLE,
     });
   }
+}
+
+function refuseUnknownNames(config: ProjectConfig, options: BuildOptions): void {
+  if (!options.only) return;
+  refuseUnknownPlugins(config, options.only);
   if (options.shard) throw new BuilderError('BAD_OPTION', 'Plugin names and --shard do not go together: a shard is its own subset.', { exitCode: EXIT_UNUSABLE });
 }
 
@@ -441,13 +446,6 @@ interface PlatformResult {
   plugins: PluginReport[];
   /** Plugin name → its staged artifact. */
   artifacts: Map<string, string>;
-}
-
-/** The previous lockfile's entries for this target: its platform's section, or the whole file when both have one host. */
-function previousFor(document: LockDocument | null, target: PlatformTarget): Lockfile | null {
-  if (!document) return null;
-  if (target.platform === null) return isMultiPlatform(document) ? null : document;
-  return isMultiPlatform(document) ? (platformView(document, target.platform)?.lock ?? null) : null;
 }
 
 /** Progress of one platform's share, labelled with it: the same plugin is built once per platform. */
@@ -548,8 +546,8 @@ export interface PluginDecision {
   refused: string | null;
   moves: readonly GoSourceMove[];
   lockedEntry: LockedPlugin | undefined;
-  /** Same inputs and file name as locked, and the artifact on disk is the locked one. */
-  unchanged: boolean;
+  /** Same inputs and file name as locked (whether the artifact on disk is still the locked one is artifactIntact's question). */
+  inputsMatch: boolean;
 }
 
 export async function decidePlugin(plugin: PluginConfig, job: Pick<PluginJob, 'config' | 'env' | 'previous' | 'cache'>): Promise<PluginDecision> {
@@ -574,13 +572,13 @@ export async function decidePlugin(plugin: PluginConfig, job: Pick<PluginJob, 'c
     },
   );
   const lockedEntry = previous ? lockedPlugin(previous, plugin.name) : undefined;
-  const unchanged = lockedEntry?.inputsHash === plan.inputsHash && lockedEntry.file === plan.file && (await artifactIntact(config.outDir, lockedEntry));
-  return { sources, plan, refused: 'refused' in layout ? layout.refused : null, moves, lockedEntry, unchanged };
+  const inputsMatch = lockedEntry?.inputsHash === plan.inputsHash && lockedEntry.file === plan.file;
+  return { sources, plan, refused: 'refused' in layout ? layout.refused : null, moves, lockedEntry, inputsMatch };
 }
 
 async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginReport> {
   const { config, env, ctx } = job;
-  const { sources, plan, refused: layoutRefused, moves, lockedEntry, unchanged } = await decidePlugin(plugin, job);
+  const { sources, plan, refused: layoutRefused, moves, lockedEntry, inputsMatch } = await decidePlugin(plugin, job);
   const hostBinary = env.host.goBuildInfo;
   if (layoutRefused) {
     const base = { name: plugin.name, kind: plugin.kind, file: artifactFile(plugin.name), seconds: 0 };
@@ -595,7 +593,8 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
     ctx.report({ type: 'step', message: `${plugin.name}: ${config.hostBinary} was built without -trimpath: compiling ${where}, as the host did` });
   }
   const base = { name: plugin.name, kind: plugin.kind, file: plan.file, inputsHash: plan.inputsHash, sources: sourceHashes(sources.files) };
-  if (!job.options.check && unchanged && lockedEntry) {
+  // --check rebuilds whatever is on disk: the artifact is only read (hashed) when it could be skipped.
+  if (!job.options.check && inputsMatch && lockedEntry && (await artifactIntact(config.outDir, lockedEntry))) {
     ctx.report({ type: 'plugin-unchanged', name: plugin.name });
     return { ...lockedEntry, ...base, status: 'unchanged', seconds: 0 };
   }

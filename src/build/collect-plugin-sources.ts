@@ -1,9 +1,10 @@
-import { lstat, readFile, realpath } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { PluginConfig } from '../config/config.js';
 import { isCFamily } from '../config/schema.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { type GoModFile, isLocalReplacement, parseGoMod } from '../gomod/parse-go-mod.js';
+import { readSmallFile, UnsafeFileError } from '../util/safe-file.js';
 import { SOURCE_DIR } from './plan-plugin-build.js';
 import { type IgnoreRule, parseIgnoreFile, parseIgnoreRule } from './ignore-patterns.js';
 import { collectSources, type SourceFile } from './sources.js';
@@ -34,22 +35,21 @@ function excludeRules(plugin: PluginConfig): IgnoreRule[] {
 /** `.builderignore` in `dir`, if there is one: a regular file (a FIFO there must not hang the build) of sane size. */
 async function readIgnoreFile(dir: string): Promise<IgnoreRule[]> {
   const path = join(dir, IGNORE_FILE);
-  const info = await lstat(path).catch(() => null);
-  if (!info) return [];
-  const problem = !info.isFile() ? 'is not a regular file' : info.size > MAX_IGNORE_FILE ? `is ${info.size} bytes (at most ${MAX_IGNORE_FILE})` : null;
-  if (problem) throw new BuilderError('BAD_IGNORE_FILE', `${path} ${problem}.`, { fix: 'Make it a plain text file of patterns, one per line, as in .gitignore.', exitCode: EXIT_UNUSABLE });
+  let text: string;
   try {
-    return parseIgnoreFile(await readFile(path, 'utf8'));
+    text = (await readSmallFile(path, IGNORE_FILE, MAX_IGNORE_FILE)).toString('utf8');
+  } catch (err) {
+    if (err instanceof UnsafeFileError && err.code === 'FILE_MISSING') return [];
+    const problem = err instanceof UnsafeFileError && err.code === 'NOT_A_REGULAR_FILE' ? 'is not a regular file' : err instanceof UnsafeFileError && err.code === 'FILE_TOO_LARGE' ? `is over ${MAX_IGNORE_FILE} bytes` : `cannot be read (${(err as Error).message})`;
+    throw new BuilderError('BAD_IGNORE_FILE', `${path} ${problem}.`, { fix: 'Make it a plain text file of patterns, one per line, as in .gitignore.', exitCode: EXIT_UNUSABLE });
+  }
+  try {
+    return parseIgnoreFile(text);
   } catch (err) {
     throw new BuilderError('BAD_IGNORE_FILE', `${path}: ${(err as Error).message}.`, { exitCode: EXIT_UNUSABLE });
   }
 }
 
-/**
- * A plugin's sources, laid out as in the project. Go modules that go.mod replaces with local
- * directories travel along (offline builds: no module proxy), so they must be inside the
- * project too.
- */
 export async function collectPluginSources(plugin: PluginConfig, projectDir: string): Promise<PluginSources> {
   const dirs = [plugin.dir];
   let goMod: GoModFile | null = null;

@@ -35,11 +35,14 @@ export function compilerCacheRef(repository: string, builderTag: string): string
   return `${repository}:${builderTag.slice(builderTag.lastIndexOf(':') + 1)}-compiler-cache`;
 }
 
-/** A container of `image` with the cache volume mounted, never started: the archive API reads and writes it as it is. */
-async function withVolumeContainer<T>(engine: DockerEngine, image: string, use: (container: ContainerHandle) => Promise<T>): Promise<T> {
+/**
+ * A container of `image` with the cache volume mounted, removed after `use`. Unless `use` runs it,
+ * it is never started: the archive API reads and writes the volume as it is.
+ */
+async function withVolumeContainer<T>(engine: DockerEngine, image: string, use: (container: ContainerHandle) => Promise<T>, cmd: readonly string[] = ['true']): Promise<T> {
   const container = await engine.createContainer({
     image,
-    cmd: ['true'],
+    cmd,
     volumes: [{ name: CACHE_VOLUME, target: CACHE_DIR }],
     labels: managedLabels('compiler-cache'),
   });
@@ -117,18 +120,15 @@ export async function restoreCompilerCache(
 }
 
 async function emptyVolume(engine: DockerEngine, builderImageId: string): Promise<void> {
-  const container = await engine.createContainer({
-    image: builderImageId,
-    cmd: ['sh', '-c', `find ${CACHE_DIR} -mindepth 1 -delete`],
-    volumes: [{ name: CACHE_VOLUME, target: CACHE_DIR }],
-    labels: managedLabels('compiler-cache'),
-  });
-  try {
-    const run = await container.run();
-    if (run.exitCode !== 0) throw new Error(`emptying the ${CACHE_VOLUME} volume failed: ${run.output}`);
-  } finally {
-    await container.remove();
-  }
+  await withVolumeContainer(
+    engine,
+    builderImageId,
+    async (container) => {
+      const run = await container.run();
+      if (run.exitCode !== 0) throw new Error(`emptying the ${CACHE_VOLUME} volume failed: ${run.output}`);
+    },
+    ['sh', '-c', `find ${CACHE_DIR} -mindepth 1 -delete`],
+  );
 }
 
 /**

@@ -2,12 +2,11 @@ import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { platformTargets, type ProjectConfig } from '../config/config.js';
 import type { DockerEngine } from '../docker/engine.js';
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import type { ProbeCache } from '../env/probe-cache.js';
 import { readLockfile } from '../lock/lockfile-io.js';
-import { isMultiPlatform, type Lockfile, lockedPlugin, platformView } from '../lock/lockfile.js';
+import { type Lockfile, lockedPlugin, lockSectionFor } from '../lock/lockfile.js';
 import { sha256FileHex } from '../util/sha256.js';
-import { decidePlugin, sourceHashes } from './build-project.js';
+import { artifactIntact, decidePlugin, refuseUnknownPlugins, sourceHashes } from './build-project.js';
 import { BuilderImageAbsent } from './builder-image.js';
 import { resolveEnvironment } from './resolve-environment.js';
 
@@ -43,16 +42,12 @@ export async function planProject(
   names: readonly string[],
   ctx: { recipeDir: string; probeCache?: ProbeCache; now?: () => number },
 ): Promise<ProjectPlan> {
-  const unknown = names.filter((n) => !config.plugins.some((p) => p.name === n));
-  if (unknown.length > 0) {
-    throw new BuilderError('UNKNOWN_PLUGIN', `No plugin named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in ${config.configFile}.`, { fix: `Name one of: ${config.plugins.map((p) => p.name).join(', ')}.`, exitCode: EXIT_UNUSABLE });
-  }
+  refuseUnknownPlugins(config, names);
   await engine.ping();
   const document = await readLockfile(config.lockfile).catch(() => null);
   const entries: PluginPlanEntry[] = [];
   for (const target of platformTargets(config)) {
-    const previous: Lockfile | null =
-      document === null ? null : target.platform === null ? (isMultiPlatform(document) ? null : document) : isMultiPlatform(document) ? (platformView(document, target.platform)?.lock ?? null) : null;
+    const previous = lockSectionFor(document, target.platform);
     const plugins = target.config.plugins.filter((p) => names.length === 0 || names.includes(p.name));
     const platform = target.platform ? { platform: target.platform } : {};
     let env;
@@ -76,9 +71,9 @@ export async function planProject(
       const locked = decision.lockedEntry;
       if (!locked) {
         entries.push({ ...entry, action: 'build', reason: 'new', detail: previous ? 'not in the lockfile' : 'no lockfile yet' });
-      } else if (decision.unchanged) {
+      } else if (decision.inputsMatch && (await artifactIntact(target.config.outDir, locked))) {
         entries.push({ ...entry, action: 'skip', reason: 'unchanged', detail: 'inputs and artifact match the lockfile' });
-      } else if (locked.inputsHash === decision.plan.inputsHash && locked.file === decision.plan.file) {
+      } else if (decision.inputsMatch) {
         entries.push({ ...entry, action: 'build', reason: 'artifact-changed', detail: await artifactProblem(target.config.outDir, locked) });
       } else {
         entries.push({ ...entry, action: 'build', reason: 'inputs-changed', ...inputsChange(locked, sourceHashes(decision.sources.files), previous!, env.builder.imageId) });

@@ -2,7 +2,7 @@ import { platformTargets, type ProjectConfig } from '../config/config.js';
 import type { DockerEngine } from '../docker/engine.js';
 import type { ProbeCache } from '../env/probe-cache.js';
 import { readLockfile } from '../lock/lockfile-io.js';
-import { isMultiPlatform, type Lockfile, platformView } from '../lock/lockfile.js';
+import { type Lockfile, lockSectionFor } from '../lock/lockfile.js';
 import type { BuildReporter } from './build-events.js';
 import { resolveEnvironment } from './resolve-environment.js';
 
@@ -29,7 +29,7 @@ export async function prepareBuilder(
   const document = await readLockfile(config.lockfile).catch(() => null);
   const prepared: PreparedBuilder[] = [];
   for (const target of platformTargets(config)) {
-    const previous = document && target.platform !== null && isMultiPlatform(document) ? (platformView(document, target.platform)?.lock ?? null) : document && target.platform === null && !isMultiPlatform(document) ? document : null;
+    const previous = lockSectionFor(document, target.platform);
     prepared.push({ ...(target.platform ? { platform: target.platform } : {}), ...(await prepareOne(engine, target.config, previous, options, { ...ctx, ...(target.platform ? { platform: target.platform } : {}) })) });
   }
   return prepared;

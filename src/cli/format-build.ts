@@ -45,7 +45,8 @@ export function formatBuildEvent(event: BuildEvent, debug: boolean): string | nu
   }
 }
 
-function table(rows: string[][]): string {
+/** Columns padded to their widest cell, two spaces apart. */
+export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
 }

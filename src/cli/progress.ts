@@ -2,6 +2,7 @@ import type { BuildEvent, BuildReporter } from '../build/build-events.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { formatBuildEvent } from './format-build.js';
 import type { CliIo } from './io.js';
+import { isDebug } from './run-command.js';
 
 /**
  * Build progress on stderr, in one of three styles: `tty` keeps a live area at the bottom (each
@@ -31,6 +32,11 @@ export interface Progress {
   report: BuildReporter;
   /** Stop the clock and leave the terminal clean (call once the command is done, whatever happened). */
   close(): void;
+}
+
+/** The progress a command's `--progress` asks for, on the CLI's stderr (DEBUG and the terminal's width taken from it). */
+export function cliProgress(option: string | undefined, io: Pick<CliIo, 'env' | 'stderrIsTty' | 'stderr' | 'columns'>): Progress {
+  return createProgress(progressMode(option, io), io.stderr, { debug: isDebug(io.env), ...(io.columns ? { columns: io.columns } : {}) });
 }
 
 export function createProgress(mode: ProgressMode, write: (text: string) => void, options: { debug: boolean; columns?: number; now?: () => number }): Progress {

@@ -4,6 +4,7 @@ import { BuilderError, DockerUnavailableError, EngineAddressError, EngineLostErr
 import type { FsEntry } from '../env/file-source.js';
 import { TailBuffer } from '../util/tail-buffer.js';
 import { nodeConfigFiles } from './config-files.js';
+import { repoAndTag } from './image-ref.js';
 import { loadDockerode } from './load-dockerode.js';
 import { type ConfigFiles, type EngineEndpoint, EngineEndpointError, resolveEngineEndpoint } from './docker-host.js';
 import { dockerodeOptions, type SshRefusal, unavailableFix } from './engine-connection.js';
@@ -62,20 +63,20 @@ export class DockerodeEngine implements DockerEngine {
 
   private constructor(
     private readonly docker: Docker,
-    endpoint: string,
+    /** Where the engine is, how it was found, and what an ssh connection was refused for: for messages. */
+    private readonly origin: { endpoint: EngineEndpoint; refusal: SshRefusal },
     private readonly timeouts: EngineTimeouts,
     private readonly scope: Scope,
-    private readonly health: Health = { lost: null },
-    private readonly origin: { endpoint: EngineEndpoint; refusal: SshRefusal } | null = null,
+    private readonly health: Health,
   ) {
-    this.endpoint = endpoint;
+    this.endpoint = origin.endpoint.endpoint;
   }
 
   static connect(endpoint: EngineEndpoint, env: Readonly<Record<string, string | undefined>> = {}, timeouts: Partial<EngineTimeouts> = {}, files: ConfigFiles = nodeConfigFiles): DockerodeEngine {
     const refusal: SshRefusal = { hostKey: null, identity: null };
     const DockerClient = loadDockerode();
     const docker = new DockerClient(dockerodeOptions(endpoint, env, files, refusal));
-    return new DockerodeEngine(docker, endpoint.endpoint, { ...DEFAULT_ENGINE_TIMEOUTS, ...timeouts }, { signal: undefined, labels: {} }, { lost: null }, { endpoint, refusal });
+    return new DockerodeEngine(docker, { endpoint, refusal }, { ...DEFAULT_ENGINE_TIMEOUTS, ...timeouts }, { signal: undefined, labels: {} }, { lost: null });
   }
 
   /** The engine the docker CLI would use with this environment (and `--host`). */
@@ -92,10 +93,10 @@ export class DockerodeEngine implements DockerEngine {
 
   scoped(scope: { signal?: AbortSignal; labels?: Record<string, string> }): DockerEngine {
     const signals = [this.scope.signal, scope.signal].filter((s): s is AbortSignal => s !== undefined);
-    return new DockerodeEngine(this.docker, this.endpoint, this.timeouts, {
+    return new DockerodeEngine(this.docker, this.origin, this.timeouts, {
       signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0],
       labels: { ...this.scope.labels, ...scope.labels },
-    }, this.health, this.origin);
+    }, this.health);
   }
 
   /**
@@ -176,11 +177,9 @@ export class DockerodeEngine implements DockerEngine {
       await this.call('pinging it', 'request', (signal) => raceSignal(this.pingOnce(signal), signal), { limitMs: Math.min(this.timeouts.requestMs, 10_000) });
     } catch (err) {
       if (err instanceof EngineRequestError || err instanceof EngineLostError || err instanceof EngineTimeoutError) {
-        const where = this.origin ? `${this.endpoint} (${this.origin.endpoint.source})` : this.endpoint;
         const cause = err instanceof EngineLostError ? (err.cause ?? err) : err;
-        const code = (cause as NodeJS.ErrnoException | null)?.code;
-        const fix = this.origin ? unavailableFix(this.origin.endpoint, this.origin.refusal, code) : 'Start the Docker engine, or name a reachable one with DOCKER_HOST, --host or `docker context use`.';
-        throw new DockerUnavailableError(where, cause, fix);
+        const fix = unavailableFix(this.origin.endpoint, this.origin.refusal, (cause as NodeJS.ErrnoException | null)?.code);
+        throw new DockerUnavailableError(`${this.endpoint} (${this.origin.endpoint.source})`, cause, fix);
       }
       throw err;
     }
@@ -231,8 +230,7 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   async importImage(tar: Readable, ref: string, labels: Record<string, string>): Promise<ImageInfo> {
-    const at = ref.lastIndexOf(':');
-    const [repo, tag] = at > ref.lastIndexOf('/') ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+    const [repo, tag] = repoAndTag(ref);
     // Labels go in as Dockerfile LABEL instructions (the import API's `changes`); values JSON-quoted.
     const changes = Object.entries(labels).map(([k, v]) => `LABEL ${JSON.stringify(k)}=${JSON.stringify(v)}`);
     const progress = new ProgressLines(() => undefined);
@@ -275,8 +273,7 @@ export class DockerodeEngine implements DockerEngine {
   }
 
   async tagImage(image: string, ref: string): Promise<void> {
-    const at = ref.lastIndexOf(':');
-    const [repo, tag] = at > ref.lastIndexOf('/') ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, 'latest'];
+    const [repo, tag] = repoAndTag(ref);
     await this.call(`tagging ${image} as ${ref}`, 'request', (signal) => this.docker.getImage(image).tag({ repo, tag, abortSignal: signal }));
   }
 

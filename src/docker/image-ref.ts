@@ -7,6 +7,12 @@ export function repositoryOf(ref: string): string {
   return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
 }
 
+/** `repo:tag` as the engine's tag and import calls want it: `[repo, tag]`, the tag `latest` when none is given. */
+export function repoAndTag(ref: string): [string, string] {
+  const repository = repositoryOf(ref);
+  return [repository, ref.slice(repository.length + 1) || 'latest'];
+}
+
 /**
  * The repo digest (`repo@sha256:…`) that names this reference's image in its own repository:
  * the reference itself when it is a digest reference, else the image's digest in the

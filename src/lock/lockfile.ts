@@ -184,6 +184,16 @@ export function platformView(doc: LockDocument, platform: string): PlatformView 
   return platformViews(doc).find((v) => v.platform === platform);
 }
 
+/**
+ * The part of a lockfile a build target compares against: a platform's section (`platform` set),
+ * or the whole file when both name one host image (`platform` null); none across the two shapes.
+ */
+export function lockSectionFor(doc: LockDocument | null, platform: string | null): Lockfile | null {
+  if (!doc) return null;
+  if (platform === null) return isMultiPlatform(doc) ? null : doc;
+  return isMultiPlatform(doc) ? (platformView(doc, platform)?.lock ?? null) : null;
+}
+
 /** Canonical text: sorted keys, 2-space indent, trailing newline — stable diffs in review. */
 export function serializeLockfile(lock: LockDocument): string {
   return prettyCanonicalJson(lock);

@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
-import { createProgress, PROGRESS_OPTION, progressMode } from '../progress.js';
+import { cliProgress, PROGRESS_OPTION } from '../progress.js';
 import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../../errors.js';
 import type { CliIo } from '../io.js';
-import { isDebug, type CommandResult } from '../run-command.js';
+import type { CommandResult } from '../run-command.js';
 
 interface BuildOptions {
   progress?: string;
@@ -72,7 +72,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
         const config = await loadConfig(resolve(io.cwd, options.config));
         const signal = io.interrupts?.();
         const engine = connectEngine({ ...io, interrupts: undefined }, options);
-        const progress = createProgress(progressMode(options.progress, io), io.stderr, { debug: isDebug(io.env), ...(io.columns ? { columns: io.columns } : {}) });
+        const progress = cliProgress(options.progress, io);
         const report = await buildProject(config, {
           check: options.check === true,
           skipGoModuleCheck: options.skipGoModuleCheck === true,

@@ -21,22 +21,21 @@ export function registerPlan(program: Command, io: CliIo, run: (action: () => Pr
     .option('--json', 'print one JSON object with an "outcome"')
     .action((names: string[], options: PlanOptions) =>
       run(async () => {
-        const [{ loadConfig }, { connectEngine }, { planProject }, { FileProbeCache, probeCacheFile }, { packageRoot }] = await Promise.all([
+        const [{ loadConfig }, { connectEngine }, { planProject }, { FileProbeCache, probeCacheFile }, { packageRoot }, { table }] = await Promise.all([
           import('../../config/load-config.js'),
           import('../connect-engine.js'),
           import('../../build/plan-project.js'),
           import('../../env/probe-cache.js'),
           import('../../package-root.js'),
+          import('../format-build.js'),
         ]);
         const config = await loadConfig(resolve(io.cwd, options.config));
         const plan = await planProject(connectEngine(io, options), config, names, { recipeDir: packageRoot(), probeCache: new FileProbeCache(probeCacheFile(io.env)) });
         const toBuild = plan.plugins.filter((p) => p.action === 'build').length;
         const rows = [['plugin', 'action', 'why'], ...plan.plugins.map((p) => [`${p.name}${p.platform ? ` [${p.platform}]` : ''}`, p.action, `${p.reason}: ${p.detail}`])];
-        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-        const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
         return {
           json: { outcome: toBuild === 0 ? 'up-to-date' : 'changes', lockfile: plan.lockfile, plugins: plan.plugins },
-          text: `${table}\n${toBuild === 0 ? 'Nothing to build.' : `${toBuild} of ${plan.plugins.length} would be built.`}\n`,
+          text: `${table(rows)}\n${toBuild === 0 ? 'Nothing to build.' : `${toBuild} of ${plan.plugins.length} would be built.`}\n`,
           exitCode: 0,
         };
       }, options.json === true),

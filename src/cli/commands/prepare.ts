@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
-import { createProgress, PROGRESS_OPTION, progressMode } from '../progress.js';
+import { cliProgress, PROGRESS_OPTION } from '../progress.js';
 import type { CliIo } from '../io.js';
-import { isDebug, type CommandResult } from '../run-command.js';
+import type { CommandResult } from '../run-command.js';
 
 interface PrepareOptions {
   progress?: string;
@@ -37,7 +37,7 @@ export function registerPrepare(program: Command, io: CliIo, run: (action: () =>
         const cacheFrom = options.cacheFrom === undefined ? undefined : parseCacheRepository('--cache-from', options.cacheFrom);
         const cacheTo = options.cacheTo === undefined ? undefined : parseCacheRepository('--cache-to', options.cacheTo);
         const config = await loadConfig(resolve(io.cwd, options.config));
-        const progress = createProgress(progressMode(options.progress, io), io.stderr, { debug: isDebug(io.env), ...(io.columns ? { columns: io.columns } : {}) });
+        const progress = cliProgress(options.progress, io);
         const prepared = await prepareBuilder(
           connectEngine(io, options),
           config,

@@ -52,9 +52,8 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
       run(async () => {
         const { locateLock, selectPlatforms } = await import('../lock-location.js');
         const { connectEngine } = await import('../connect-engine.js');
-        const { detectDrift } = await import('../../drift/detect-drift.js');
         const { verifyPlugins } = await import('../../verify/verify-plugins.js');
-        const { formatDrift, formatVerify } = await import('../format-verify.js');
+        const { formatVerify } = await import('../format-verify.js');
         const located = await locateLock(io.cwd, options);
         // One --image is one platform's host.
         const views = selectPlatforms(located, options.platform, options.image ? 'verify --image' : undefined);
@@ -111,8 +110,7 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
         const { locateLock, selectPlatforms } = await import('../lock-location.js');
         const { connectEngine } = await import('../connect-engine.js');
         const { detectDrift } = await import('../../drift/detect-drift.js');
-        const { verifyPlugins } = await import('../../verify/verify-plugins.js');
-        const { formatDrift, formatVerify } = await import('../format-verify.js');
+        const { formatDrift } = await import('../format-verify.js');
         const located = await locateLock(io.cwd, options);
         const views = selectPlatforms(located, options.platform, options.image ? 'drift --image' : undefined);
         const engine = connectEngine(io, options);
