@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { generateProject } from '../test/helpers/generate-project.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/builder.js');
 const HOST = 'plugin-builder/example-host:bookworm';
 const SIZES = [1, 5, 20];
 

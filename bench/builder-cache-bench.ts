@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { generateProject } from '../test/helpers/generate-project.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/builder.js');
 const HOST = 'plugin-builder/example-host:bookworm';
 const REGISTRY = process.env.PB_REGISTRY_ADDR ?? '127.0.0.1:5000';
 const CACHE = `${REGISTRY}/bench/builder-cache`;
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
     `# Builder image cache benchmark (${new Date().toISOString().slice(0, 10)}, ${cpu}, ${sh('nproc', []).trim()} cores)\n\n` +
     `A fresh runner: the host image is on the engine, the builder image is not (removed by ID, build cache pruned) before every timed build.\n` +
     `"Rebuilt" installs the toolchain with apt from Debian's mirror; "pulled" takes it from the registry on 127.0.0.1:5000 (${CACHE}).\n` +
-    `Builder image times are the ones \`builder build\` prints; whole builds are wall time of \`node dist/cli/main.js build --no-cache\`; medians of ${ROUNDS} rounds.\n\n` +
+    `Builder image times are the ones \`builder build\` prints; whole builds are wall time of \`node dist/builder.js build --no-cache\`; medians of ${ROUNDS} rounds.\n\n` +
     `${table}\n\n` +
     `Compiler cache (ccache + GOCACHE volume) after 10 plugins (5 C, 5 Go c-shared): ${cacheMiB} MiB; that build cold ${coldRun.seconds.toFixed(1)} s, ` +
     `the same sources again with the warm cache ${warmRun.seconds.toFixed(1)} s.\n\n` +

@@ -34,7 +34,7 @@ function buildBig(dir: string, mb: number): { so: Buffer; lock: ReturnType<typeo
       `int Get(int i) { return blob[i]; }\n`,
   );
   writeFileSync(join(dir, 'builder.config.json'), JSON.stringify({ host: { image: 'plugin-builder/example-host:bookworm' }, plugins: [{ name, kind: 'c', path: `plugins/${name}` }], outDir: 'out', lockfile: 'out/builder.lock.json' }));
-  execFileSync('node', [join(ROOT, 'dist/cli/main.js'), 'build'], { cwd: dir, stdio: 'ignore' });
+  execFileSync('node', [join(ROOT, 'dist/builder.js'), 'build'], { cwd: dir, stdio: 'ignore' });
   return { so: readFileSync(join(dir, 'out', `lib${name}.so`)), lock: parseLockfile(readFileSync(join(dir, 'out/builder.lock.json'), 'utf8')) };
 }
 

@@ -47,7 +47,7 @@ function measure(c: Case): { code: number; maxRssBytes: number; artifactBytes: n
     // A failed build's report carries outputBytes: ask once more, as JSON.
     let outputBytes: number | null = null;
     if (code !== 0) {
-      const json = spawnSync(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'build', '--json', '--no-cache'], { cwd: dir, encoding: 'utf8', maxBuffer: 16 * MB });
+      const json = spawnSync(process.execPath, [join(ROOT, 'dist/builder.js'), 'build', '--json', '--no-cache'], { cwd: dir, encoding: 'utf8', maxBuffer: 16 * MB });
       outputBytes = (JSON.parse(json.stdout) as { plugins: Array<{ outputBytes?: number }> }).plugins[0]?.outputBytes ?? null;
     }
     return { code, maxRssBytes, artifactBytes, outputBytes, seconds };

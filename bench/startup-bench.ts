@@ -5,18 +5,19 @@
  *   - a one-plugin C build whose source changed (so one compile runs) against one `docker run` of
  *     the same compile in the same builder image (bind mount, --network none): the difference is
  *     the tool's fixed overhead.
- * Also: what the build's imports cost (dockerode, zod, the build modules), measured in-process.
+ * Also: what the same code costs to load as separate modules (tsc's output, which the library
+ * entry points still are), against the one bundled file the `builder` command is.
  * Usage: npx tsx bench/startup-bench.ts   (after scripts/setup.sh; writes bench/results-startup.md)
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/builder.js');
 const HOST = 'plugin-builder/example-host:bookworm';
-const ROUNDS = 7;
+const ROUNDS = 11;
 
 function timed(cmd: string, args: string[], cwd: string): number {
   const t0 = performance.now();
@@ -65,8 +66,9 @@ function main(): void {
     `# Start-up benchmark (${new Date().toISOString().slice(0, 10)}, ${cpu}, ${execFileSync('nproc', { encoding: 'utf8' }).trim()} cores, Node ${process.version})\n\n` +
     `Medians of ${ROUNDS} interleaved rounds; builder image ${builder}.\n\n${table}\n\n` +
     `Fixed overhead of a one-plugin build over one \`docker run\` of its compile: **${ms(overhead)}**.\n\n` +
-    `What the build's imports cost on their own (first import, in one process): dockerode as loaded here (no BuildKit session module) ${ms(cost.dockerode! / 1000)}, ` +
-    `zod ${ms(cost.zod! / 1000)}, the build modules after those ${ms(cost.build! / 1000)}, the engine module after those ${ms(cost.engine! / 1000)}.\n`;
+    `The command is one bundled file, dist/builder.js (${(statSync(CLI).size / 1024).toFixed(0)} KiB, tools/bundle-cli.mjs). The same code as separate modules (tsc's output, ` +
+    `first import in one process) would cost: dockerode without its BuildKit modules ${ms(cost.dockerode! / 1000)}, zod ${ms(cost.zod! / 1000)}, ` +
+    `the build modules after those ${ms(cost.build! / 1000)}, the engine module after those ${ms(cost.engine! / 1000)}.\n`;
   writeFileSync(join(ROOT, 'bench/results-startup.md'), text);
   console.log(text);
 }

@@ -5,4 +5,4 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
 cd "$root/examples/hello"
-node "$root/dist/cli/main.js" build "$@"
+node "$root/dist/builder.js" build "$@"

@@ -1,9 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { DockerEngine } from '../docker/engine.js';
 import { managedLabels } from '../docker/engine.js';
-import { extractFlatFiles, packFiles } from '../docker/tar-streams.js';
-import { OutputWriteError } from '../errors.js';
+import { sizedArchive } from '../docker/sized-archive.js';
+import { extractFlatFiles } from '../docker/tar-streams.js';
+import { BuilderError, OutputWriteError, UnsafeArtifactError } from '../errors.js';
 import { CACHE_DIR, OUTPUT_DIR, type PluginBuildPlan, SOURCE_DIR } from './plan-plugin-build.js';
 import type { SourceFile } from './sources.js';
 
@@ -24,10 +26,28 @@ export type PluginBuildOutcome =
   | ({ ok: false; reason: string } & BuildOutput);
 
 /**
- * Build one plugin in a fresh container of the builder image. Sources go in as a tar
- * stream (works with a remote DOCKER_HOST, unlike a bind mount); the artifact comes out
- * through the archive API into `stagingDir`, checked entry by entry, streamed to disk and
- * hashed on the way. The container is removed whatever happens, cancellation included.
+ * What a build container runs around the plan's command: the sources arrive on stdin as a tar
+ * archive of exactly $1 bytes (no end-of-file is sent: see runPiped), the artifact leaves on
+ * stdout as a tar archive of /out, and everything else, the compiler's stdout included, goes to
+ * stderr. `head` and `tar` are in every image the builder can be made from (Debian's essential
+ * set, BusyBox).
+ */
+const PIPED_BUILD = [
+  'set -e',
+  'for tool in head tar; do command -v "$tool" >/dev/null 2>&1 || { echo "plugin-builder: the builder image has no $tool, which receives the sources and returns the artifact" >&2; exit 125; }; done',
+  'exec 3>&1 1>&2',
+  `head -c "$1" | tar -x -f - -C /`,
+  'shift',
+  '"$@" </dev/null 3>&-',
+  `tar -c -f - -C / ${OUTPUT_DIR.slice(1)} >&3`,
+].join('\n');
+
+/**
+ * Build one plugin in a fresh container of the builder image. Sources go in as a tar stream on
+ * the container's stdin (works with a remote engine, unlike a bind mount) and the artifact comes
+ * out on its stdout, over one attached connection; the artifact is checked entry by entry,
+ * streamed into `stagingDir` and hashed on the way. The container is removed whatever happens,
+ * cancellation included.
  */
 export async function buildPlugin(
   engine: DockerEngine,
@@ -37,28 +57,27 @@ export async function buildPlugin(
   sources: readonly SourceFile[],
   stagingDir: string,
 ): Promise<PluginBuildOutcome> {
+  const archive = await sizedArchive(projectDir, sources.map((s) => s.path), SOURCE_DIR.slice(1));
+  const outDir = join(stagingDir, plan.plugin);
+  await mkdir(outDir, { recursive: true }).catch((err: unknown) => {
+    throw new OutputWriteError(outDir, err, 'create');
+  });
   const container = await engine.createContainer({
     image: builderImageId,
-    cmd: plan.cmd,
+    cmd: ['sh', '-c', PIPED_BUILD, 'plugin-builder', String(archive.bytes), ...plan.cmd],
     env: plan.env,
     workingDir: plan.workdir,
+    stdin: true,
     ...(plan.usesCache ? { volumes: [{ name: CACHE_VOLUME, target: CACHE_DIR }] } : {}),
     labels: managedLabels('build', { 'io.plugin-builder.plugin': plan.plugin }),
   });
   let failed = false;
   try {
-    // Docker's archive API needs an existing directory: unpack at / with names under src/.
-    const files = sources.map((s) => s.path);
-    await container.putArchive(packFiles(projectDir, files, SOURCE_DIR.slice(1)), '/');
-    const run = await container.run();
+    const run = await container.runPiped(archive.stream(), (tar) => extractArtifacts(tar, outDir));
     const output = { output: run.output, outputBytes: run.outputBytes };
     if (run.timedOut) return { ok: false, reason: 'the compile did not finish within its time limit (--compile-timeout) and was stopped', ...output };
     if (run.exitCode !== 0) return { ok: false, reason: `compiler exited with status ${run.exitCode}`, ...output };
-    const outDir = join(stagingDir, plan.plugin);
-    await mkdir(outDir, { recursive: true }).catch((err: unknown) => {
-      throw new OutputWriteError(outDir, err, 'create');
-    });
-    const written = await container.readArchive(OUTPUT_DIR, (tar) => extractFlatFiles(tar, outDir, MAX_OUTPUT_BYTES));
+    const written = run.consumed ?? [];
     const artifact = written.find((f) => f.name === plan.file);
     if (!artifact) {
       return { ok: false, reason: `the build produced no ${plan.file} (found: ${written.map((f) => f.name).join(', ') || 'nothing'})`, ...output };
@@ -72,5 +91,15 @@ export async function buildPlugin(
     await container.remove().catch((err: unknown) => {
       if (!failed) throw err;
     });
+  }
+}
+
+/** The container wrote its stdout itself: what is not a tar archive is refused like any unsafe entry. */
+async function extractArtifacts(tar: Readable, outDir: string) {
+  try {
+    return await extractFlatFiles(tar, outDir, MAX_OUTPUT_BYTES);
+  } catch (err) {
+    if (err instanceof BuilderError) throw err;
+    throw new UnsafeArtifactError('(stdout)', `the build container's output is not a tar archive (${err instanceof Error ? err.message : String(err)})`);
   }
 }

@@ -192,6 +192,10 @@ function parseOwner(label: string): ProcessIdentity | null {
  * as this run holds the project lock — and the containers of dead runs on this host.
  */
 async function removeLeftovers(engine: DockerEngine, config: ProjectConfig, report: BuildReporter): Promise<void> {
+  await settled(removeLeftoverFiles(config), removeLeftoverContainers(engine, report));
+}
+
+async function removeLeftoverFiles(config: ProjectConfig): Promise<void> {
   for (const dir of new Set([config.outDir, dirname(config.outDir)])) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       if (name.startsWith(STAGING_PREFIX)) await rm(join(dir, name), { recursive: true, force: true });
@@ -201,12 +205,24 @@ async function removeLeftovers(engine: DockerEngine, config: ProjectConfig, repo
   for (const name of await readdir(dirname(config.lockfile)).catch(() => [] as string[])) {
     if (name.endsWith('.tmp') && (name.startsWith(`.${lockBase}.`) || name.startsWith(`.${lockBase}.sig.`))) await rm(join(dirname(config.lockfile), name), { force: true });
   }
+}
+
+async function removeLeftoverContainers(engine: DockerEngine, report: BuildReporter): Promise<void> {
   const orphans = (await engine.listContainers({ [MANAGED_LABEL]: 'true' })).filter((c) => {
     const owner = parseOwner(c.labels[OWNER_LABEL] ?? '');
     return owner !== null && isAlive(owner) === false;
   });
   for (const orphan of orphans) await engine.removeContainer(orphan.id);
   if (orphans.length > 0) report({ type: 'step', message: `removed ${orphans.length} container(s) left by an interrupted earlier run` });
+}
+
+/**
+ * Both results once both have settled, or the first one's error: unlike Promise.all, nothing
+ * is still running when the caller goes on to clean up.
+ */
+async function settled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  await Promise.allSettled([a, b]);
+  return [await a, await b];
 }
 
 /** Create outDir and the lockfile's directory before building, and check they are still inside the project. */
@@ -268,8 +284,8 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
   let staging: string | null = null;
   try {
     report({ type: 'step', message: `run ${runId} on ${engine.endpoint} (its containers carry the label ${RUN_LABEL}=${runId})` });
-    await removeLeftovers(engine, config, report);
-    const previousDocument = await previousLock(config, options.check, report);
+    // Independent of each other, and each waits on I/O: one round trip's worth of start-up saved.
+    const [, previousDocument] = await settled(removeLeftovers(engine, config, report), previousLock(config, options.check, report));
     const cache = options.cache !== false;
     if (cache) await engine.ensureVolume(CACHE_VOLUME, managedLabels('cache'));
     // Staging inside outDir: the same filesystem even when outDir is a mount point, so moving

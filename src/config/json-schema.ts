@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { PLATFORMS } from '../lock/platform.js';
 import { configSchema } from './schema.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PLUGIN_KINDS = ['c', 'cpp', 'go-c-shared', 'go-plugin'] as const;
 

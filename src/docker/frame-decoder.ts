@@ -5,23 +5,27 @@
  * through in constant memory. A stream that does not start with a valid header (a TTY
  * container) is passed through as it is.
  */
+export type DockerStream = 0 | 1 | 2;
+
 export class DockerFrameDecoder {
   private header = Buffer.alloc(0);
   private remaining = 0;
   private raw: boolean | null = null;
+  private stream: DockerStream = 0;
 
-  constructor(private readonly onPayload: (chunk: Buffer) => void) {}
+  /** `stream` is 1 for stdout, 2 for stderr, 0 for an unframed stream (or stdin, never sent). */
+  constructor(private readonly onPayload: (chunk: Buffer, stream: DockerStream) => void) {}
 
   push(chunk: Buffer): void {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.raw) {
-        this.onPayload(chunk.subarray(offset));
+        this.onPayload(chunk.subarray(offset), 0);
         return;
       }
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, chunk.length - offset);
-        this.onPayload(chunk.subarray(offset, offset + take));
+        this.onPayload(chunk.subarray(offset, offset + take), this.stream);
         this.remaining -= take;
         offset += take;
         continue;
@@ -35,13 +39,14 @@ export class DockerFrameDecoder {
         if (this.raw === null) {
           // Not framed from the start: everything is plain output.
           this.raw = true;
-          this.onPayload(this.header);
+          this.onPayload(this.header, 0);
           this.header = Buffer.alloc(0);
           continue;
         }
         throw new Error('malformed Docker log stream (bad frame header)');
       }
       this.raw = false;
+      this.stream = this.header[0] as DockerStream;
       this.remaining = this.header.readUInt32BE(4);
       this.header = Buffer.alloc(0);
     }
@@ -50,7 +55,7 @@ export class DockerFrameDecoder {
   /** Call at the end of the stream: a partial header is plain output when unframed; else reports a cut frame. */
   end(): { truncated: boolean } {
     if (this.header.length > 0 && this.raw !== false) {
-      this.onPayload(this.header);
+      this.onPayload(this.header, 0);
       return { truncated: false };
     }
     return { truncated: this.header.length > 0 || this.remaining > 0 };

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { LockfileError } from '../errors.js';
 import { PLUGIN_KINDS, PLUGIN_NAME } from '../config/schema.js';
 import type { EnvironmentFingerprint } from '../env/fingerprint.js';

@@ -259,7 +259,7 @@ describe.skipIf(skipDocker)('builds that never leave a mess (real engine)', () =
 
     it('a closed output (builder build 2>&1 | head) stops the build like a signal: exit 141, nothing left', async () => {
       const p = await project([{ name: unique('pa'), functions: 40_000 }, { name: unique('pb'), functions: 40_000 }]);
-      const script = `set -o pipefail; node ${join(REPO, 'dist/cli/main.js')} build -j2 2>&1 | { head -c 1 >/dev/null; sleep 3; }; echo "exit=\${PIPESTATUS[0]}"`;
+      const script = `set -o pipefail; node ${join(REPO, 'dist/builder.js')} build -j2 2>&1 | { head -c 1 >/dev/null; sleep 3; }; echo "exit=\${PIPESTATUS[0]}"`;
       const shell = spawn('bash', ['-c', script], { cwd: p.dir, stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       shell.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -164,7 +164,7 @@ describe.skipIf(skipDocker)('engines as the docker CLI finds them (real engine, 
     // The compiled CLI as nobody (no docker group): connect() gets EACCES on the root-owned socket.
     let out = '';
     try {
-      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(REPO, 'dist/cli/main.js'), 'env', '--image', HOST_BOOKWORM, '--json'], { cwd: '/', env: { PATH: process.env.PATH, HOME: '/nonexistent' }, encoding: 'utf8' });
+      execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(REPO, 'dist/builder.js'), 'env', '--image', HOST_BOOKWORM, '--json'], { cwd: '/', env: { PATH: process.env.PATH, HOME: '/nonexistent' }, encoding: 'utf8' });
     } catch (err) {
       out = (err as { stdout: string }).stdout;
     }

@@ -46,7 +46,7 @@ describe.skipIf(skipDocker)('host runtime in host images (real engine, real koff
 
   it.each([HOST_BOOKWORM, HOST_TRIXIE])('the live fingerprint inside %s equals the probe of the image', async (image) => {
     const probed = await probeImage(engine, image, 'host');
-    const live = await runContainer(image, ['node', '/app/dist/cli/main.js', 'env', '--json']);
+    const live = await runContainer(image, ['node', '/app/dist/builder.js', 'env', '--json']);
     expect(live.exitCode, live.output).toBe(0);
     const answer = JSON.parse(live.output) as { fingerprintHash: string; fingerprint: unknown };
     expect(answer.fingerprint).toEqual(probed.fingerprint);

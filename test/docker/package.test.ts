@@ -42,7 +42,7 @@ describe.skipIf(skipDocker)('the packed package, installed and run (real npm, re
     // engines says >=18.17: the installed CLI on Debian bookworm's Node 18 (the host image's), against the same engine.
     const node18 = execFileSync(
       'docker',
-      ['run', '--rm', '-u', '0', '-v', '/var/run/docker.sock:/var/run/docker.sock', '-v', `${install}:${install}`, '-w', app, HOST_BOOKWORM, 'sh', '-c', 'node --version && node ../node_modules/plugin-builder/dist/cli/main.js build --check --progress quiet && node ../node_modules/plugin-builder/dist/cli/main.js plan'],
+      ['run', '--rm', '-u', '0', '-v', '/var/run/docker.sock:/var/run/docker.sock', '-v', `${install}:${install}`, '-w', app, HOST_BOOKWORM, 'sh', '-c', 'node --version && node ../node_modules/plugin-builder/dist/builder.js build --check --progress quiet && node ../node_modules/plugin-builder/dist/builder.js plan'],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
     );
     expect(node18).toMatch(/^v18\./);

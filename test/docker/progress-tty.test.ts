@@ -11,7 +11,7 @@ describe.skipIf(skipDocker)('--progress on a real terminal', () => {
 
   it('auto on a pty: a live area redrawn in place (cursor up, erase below), gone at the end; the summary after it', async () => {
     const dir = await copyProject('examples/hello');
-    const command = `node ${join(REPO, 'dist/cli/main.js')} build --no-cache -j 1`;
+    const command = `node ${join(REPO, 'dist/builder.js')} build --no-cache -j 1`;
     // CI unset: in CI, auto means plain even on a terminal.
     const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm', COLUMNS: '100' };
     delete env.CI;

@@ -172,7 +172,7 @@ describe.skipIf(skipDocker)('sealed loading with real koffi and the real kernel'
         });
       });
     const runHost = (args: string[], tmp: string) => {
-      const child = spawn('node', [join(REPO, 'dist/cli/main.js'), 'host', '--plugins', built, '--allow-environment-mismatch', '--sealing', 'file', ...args], {
+      const child = spawn('node', [join(REPO, 'dist/builder.js'), 'host', '--plugins', built, '--allow-environment-mismatch', '--sealing', 'file', ...args], {
         env: { ...process.env, TMPDIR: tmp },
         stdio: ['ignore', 'ignore', 'pipe'],
       });

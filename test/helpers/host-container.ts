@@ -85,7 +85,7 @@ export async function startHostContainer(image: string, dir: string, options: Ho
   const container = await docker.createContainer({
     Image: image,
     ...(mode === 'loopback'
-      ? { Cmd: options.command?.(port) ?? ['node', '/app/dist/cli/main.js', 'host', '--plugins', '/app/plugins', '--port', String(port), '--listen', '127.0.0.1', ...(options.args ?? [])] }
+      ? { Cmd: options.command?.(port) ?? ['node', '/app/dist/builder.js', 'host', '--plugins', '/app/plugins', '--port', String(port), '--listen', '127.0.0.1', ...(options.args ?? [])] }
       : { ExposedPorts: { '8080/tcp': {} } }),
     Env: options.env ?? [],
     Labels: managedLabels('test-host'),

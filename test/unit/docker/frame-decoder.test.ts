@@ -28,10 +28,16 @@ describe('DockerFrameDecoder', () => {
       fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 2 }), fc.uint8Array({ maxLength: 300 })), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, cuts) => {
         const wire = Buffer.concat(frames.map(([s, p]) => frame(s, p)));
         const out: Buffer[] = [];
-        const decoder = new DockerFrameDecoder((c) => out.push(Buffer.from(c)));
+        const byStream: Record<number, Buffer[]> = { 1: [], 2: [] };
+        const decoder = new DockerFrameDecoder((c, stream) => {
+          out.push(Buffer.from(c));
+          byStream[stream]?.push(Buffer.from(c));
+        });
         for (const chunk of chunked(wire, cuts)) decoder.push(chunk);
         expect(decoder.end()).toEqual({ truncated: false });
         expect(Buffer.concat(out).equals(Buffer.concat(frames.map(([, p]) => Buffer.from(p))))).toBe(true);
+        // Each payload byte is handed on with the stream it was written to (stdout: an artifact archive).
+        for (const id of [1, 2]) expect(Buffer.concat(byStream[id]!).equals(Buffer.concat(frames.filter(([s]) => s === id).map(([, p]) => Buffer.from(p))))).toBe(true);
       }),
     );
   });
