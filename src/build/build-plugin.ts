@@ -34,11 +34,15 @@ export type PluginBuildOutcome =
  */
 const PIPED_BUILD = [
   'set -e',
-  'for tool in head tar; do command -v "$tool" >/dev/null 2>&1 || { echo "plugin-builder: the builder image has no $tool, which receives the sources and returns the artifact" >&2; exit 125; }; done',
   'exec 3>&1 1>&2',
-  `head -c "$1" | tar -x -f - -C /`,
+  'command -v head >/dev/null 2>&1 || { echo "plugin-builder: the builder image has no head, which receives the sources" >&2; exit 125; }',
+  // Whatever fails, the input is read to its end first: a container that exits with bytes of
+  // it unread makes the engine reset the connection, and its message would be lost with it.
+  'command -v tar >/dev/null 2>&1 || { head -c "$1" >/dev/null; echo "plugin-builder: the builder image has no tar, which receives the sources and returns the artifact" >&2; exit 125; }',
+  `head -c "$1" | { tar -x -f - -C / || { status=$?; cat >/dev/null; exit $status; }; }`,
   'shift',
   '"$@" </dev/null 3>&-',
+  `mkdir -p ${OUTPUT_DIR}`,
   `tar -c -f - -C / ${OUTPUT_DIR.slice(1)} >&3`,
 ].join('\n');
 

@@ -139,7 +139,13 @@ export function parseEngineHost(value: string, tls: TlsMaterial | null): Omit<En
   if (explicitPort === 0) throw new EngineEndpointError(`${shown}: port 0 is not a port an engine listens on`);
   if (kind === 'ssh') {
     if (url.password) throw new EngineEndpointError(`${shown}: a password in the address is not supported; use a key (ssh-agent or ~/.ssh/id_*)`);
-    const username = url.username ? decodeURIComponent(url.username) : null;
+    let username: string | null = null;
+    try {
+      username = url.username ? decodeURIComponent(url.username) : null;
+    } catch {
+      // (`ssh://%@host`: the URL parser keeps a lone % as it is, and decoding it throws.)
+      throw new EngineEndpointError(`${shown}: the user part is not valid percent-encoding`);
+    }
     const port = explicitPort ?? 22;
     return { endpoint: `ssh://${username ? `${username}@` : ''}${formatHost(host)}:${port}`, connection: { kind: 'ssh', host, port, username } };
   }

@@ -39,6 +39,19 @@ function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number } | null)?.statusCode;
 }
 
+/** How long a piped run whose connection broke may take to report its exit before the break is the engine's. */
+const EXIT_AFTER_CUT_MS = 5_000;
+
+/** The value of `promise` if it settles within `ms`, else undefined; its rejection is a rejection. */
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Thrown inside a call when the run limit passes; a compile that is too slow is the plugin's failure, not the engine's. */
 class RunLimitReached extends Error {}
 
@@ -306,7 +319,9 @@ export class DockerodeEngine implements DockerEngine {
         Cmd: [...spec.cmd],
         Env: spec.env ? [...spec.env] : undefined,
         WorkingDir: spec.workingDir,
-        ...(spec.stdin ? { OpenStdin: true } : {}),
+        // StdinOnce: if the attached connection drops mid-upload, the container's stdin closes
+        // and it fails, rather than waiting forever for bytes that will not come.
+        ...(spec.stdin ? { OpenStdin: true, StdinOnce: true } : {}),
         Labels: { ...spec.labels, ...this.scope.labels },
         HostConfig: {
           // No network is needed to compile: sources come in as a tar stream.
@@ -445,10 +460,19 @@ class DockerodeContainer implements ContainerHandle {
           // Never end(): the container reads a known length, and a half-closed connection is
           // not something every proxy or tunnel to an engine passes on.
           input.pipe(stream, { end: false });
-          await demultiplexed;
-          stdout.end();
-          const [exit, consumed] = await Promise.all([exited, consuming]);
-          return { exitCode: exit.StatusCode, timedOut: false, output: tail.text(), outputBytes: tail.total, consumed };
+          let cut: unknown = null;
+          await demultiplexed.catch((err: unknown) => (cut = err));
+          if (local.signal.aborted) throw local.signal.reason;
+          if (cut === null) stdout.end();
+          else stdout.destroy();
+          // The exit status says whose a short or broken output is. A container that exited
+          // before reading all its input (no tar, out of memory) makes the engine reset the
+          // connection: that is the container's failure, told by its status, not a lost engine.
+          const exit = cut === null ? await exited : await settledWithin(exited, EXIT_AFTER_CUT_MS);
+          if (exit === undefined || (cut !== null && exit.StatusCode === 0)) throw cut;
+          const result = { exitCode: exit.StatusCode, timedOut: false, output: tail.text(), outputBytes: tail.total };
+          if (exit.StatusCode !== 0) return { ...result, consumed: null };
+          return { ...result, consumed: await consuming };
         },
         { source: local.signal },
       );

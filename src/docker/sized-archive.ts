@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { type Readable, Transform } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
@@ -61,7 +62,23 @@ export async function sizedArchive(dir: string, files: readonly string[], prefix
     stream() {
       if (used) throw new Error('a sized archive is read once');
       used = true;
-      return counted(packItems(items), bytes);
+      const { pack, done } = packItems(items);
+      const output = counted(bytes);
+      // Copied by hand, not piped: a pipe would hand the pack's own error for a changed file
+      // (tar-stream's bare "Size mismatch") to the output first; the output fails with
+      // packItems' verdict instead, which names the file.
+      pack.on('error', () => undefined);
+      done.catch((err: unknown) => output.destroy(err as Error));
+      const closed = new AbortController();
+      output.once('close', () => {
+        closed.abort();
+        pack.destroy();
+      });
+      (async () => {
+        for await (const chunk of pack as AsyncIterable<Buffer>) if (!output.write(chunk)) await once(output, 'drain', { signal: closed.signal });
+        output.end();
+      })().catch(() => undefined);
+      return output;
     },
   };
 }
@@ -76,14 +93,15 @@ async function headerBytes(headers: readonly SourceHeader[]): Promise<number> {
   return total;
 }
 
-function packItems(items: readonly Item[]): Readable {
+function packItems(items: readonly Item[]): { pack: Readable; done: Promise<void> } {
   const pack = tarStream.pack();
-  (async () => {
+  const done = (async () => {
     for (const item of items) await packOne(pack, item);
     pack.finalize();
-  })().catch((err: unknown) => pack.destroy(err as Error));
+  })();
+  done.catch((err: unknown) => pack.destroy(err as Error));
   // tar-stream's streams are streamx streams: pipe-compatible with Node's, typed differently.
-  return pack as unknown as Readable;
+  return { pack: pack as unknown as Readable, done };
 }
 
 async function packOne(pack: tarStream.Pack, item: Item): Promise<void> {
@@ -98,38 +116,46 @@ async function packOne(pack: tarStream.Pack, item: Item): Promise<void> {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new SourceChangedError(item.path, 'it is no longer a regular file');
     if (stats.size !== item.header.size) throw new SourceChangedError(item.path, `its size went from ${item.header.size} to ${stats.size} bytes`);
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const fail = (err: unknown) => {
-        if (settled) return;
-        settled = true;
-        input.destroy();
-        entry.destroy();
-        reject(err);
-      };
-      // tar-stream refuses an entry whose data is longer or shorter than its header says.
-      const entry = pack.entry({ ...item.header }, (err) => {
-        if (err) fail(/size mismatch/i.test(err.message) ? new SourceChangedError(item.path, `its size changed while it was read (${err.message})`) : err);
-        else if (!settled) {
+    if (item.header.size === 0) {
+      await new Promise<void>((resolve, reject) => pack.entry({ ...item.header }, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        let settled = false;
+        const fail = (err: unknown) => {
+          if (settled) return;
           settled = true;
-          resolve();
-        }
+          input.destroy();
+          entry.destroy();
+          reject(err);
+        };
+        // tar-stream refuses an entry whose data is shorter than its header says (a file that
+        // shrank); reading stops at the measured size, so one that grows cannot overrun it.
+        const entry = pack.entry({ ...item.header }, (err) => {
+          if (err) fail(/size mismatch/i.test(err.message) ? new SourceChangedError(item.path, `it shrank while it was read (${err.message})`) : err);
+          else if (!settled) {
+            settled = true;
+            resolve();
+          }
+        });
+        // The archive's reader may go away (a cancelled build): that ends this entry, quietly.
+        entry.on('error', fail);
+        const input = handle.createReadStream({ autoClose: false, start: 0, end: item.header.size - 1 });
+        input.on('error', fail);
+        input.pipe(entry as unknown as NodeJS.WritableStream);
       });
-      // The archive's reader may go away (a cancelled build): that ends this entry, quietly.
-      entry.on('error', fail);
-      const input = handle.createReadStream({ autoClose: false, start: 0 });
-      input.on('error', fail);
-      input.pipe(entry as unknown as NodeJS.WritableStream);
-    });
+    }
+    // Written to while it was read (same size or grown): what was sent is not what was measured and hashed.
+    const after = await handle.stat();
+    if (after.size !== stats.size || after.mtimeMs !== stats.mtimeMs) throw new SourceChangedError(item.path, 'it was written to while it was read');
   } finally {
     await handle.close();
   }
 }
 
-/** Pass `source` through, failing if it ends at any other length than `bytes` (a safeguard: packItems already refuses a changed file). */
-function counted(source: Readable, bytes: number): Readable {
+/** A pass-through that fails if what went through it ends at any other length than `bytes` (a safeguard: packItems already refuses a changed file). */
+function counted(bytes: number): Transform {
   let seen = 0;
-  const check = new Transform({
+  return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
       if (seen > bytes) return callback(new Error(`the source archive grew past its measured ${bytes} bytes`));
@@ -139,6 +165,4 @@ function counted(source: Readable, bytes: number): Readable {
       callback(seen === bytes ? null : new Error(`the source archive ended at ${seen} of its measured ${bytes} bytes`));
     },
   });
-  source.on('error', (err) => check.destroy(err));
-  return source.pipe(check);
 }

@@ -115,13 +115,51 @@ describe.skipIf(skipDocker)('sources in on stdin, artifact out on stdout (real e
     expect(viaBusybox.ok && viaGnu.ok && viaBusybox.sha256 === viaGnu.sha256).toBe(true);
   }, 120_000);
 
-  it('a builder image without tar: the build fails saying so (status 125), not with a hang or a cryptic error', async () => {
-    const image = 'plugin-builder/test-no-tar:bookworm';
-    images.push(image);
-    await buildTestImage(image, `FROM ${builderImage}\nRUN rm /usr/bin/tar\n`);
-    const outcome = await buildPlugin(engine, image, plan(COMPILE), work, sources, await staging());
-    expect(outcome).toMatchObject({ ok: false, reason: 'compiler exited with status 125' });
-    expect(outcome.output).toContain('the builder image has no tar');
+  describe('a container that cannot take its input', () => {
+    let big: string;
+    let files: Array<{ path: string; sha256: string }>;
+
+    beforeAll(async () => {
+      // Far more than the socket buffers: a container that exits with it unread makes the
+      // engine reset the connection.
+      big = await mkdtemp(join(work, 'unread-'));
+      await mkdir(join(big, 'plugins/p'), { recursive: true });
+      await writeFile(join(big, 'plugins/p/p.c'), 'int p_add(int a, int b) { return a + b; }\n');
+      await writeFile(join(big, 'plugins/p/blob.bin'), randomBytes(16 * 1024 * 1024));
+      files = [{ path: 'plugins/p/blob.bin', sha256: '' }, { path: 'plugins/p/p.c', sha256: '' }];
+    });
+
+    it('no tar in the builder image: status 125 and why (the input is drained first), not ENGINE_LOST', async () => {
+      const image = 'plugin-builder/test-no-tar:bookworm';
+      images.push(image);
+      await buildTestImage(image, `FROM ${builderImage}\nRUN rm /usr/bin/tar\n`);
+      const outcome = await buildPlugin(engine, image, plan(COMPILE), big, files, await staging());
+      expect(outcome).toMatchObject({ ok: false, reason: 'compiler exited with status 125' });
+      expect(outcome.output).toContain('the builder image has no tar');
+    });
+
+    it('no head (nothing can read a counted input): the connection is reset, and the exit status still decides: 125, not ENGINE_LOST', async () => {
+      const image = 'plugin-builder/test-no-head:bookworm';
+      images.push(image);
+      await buildTestImage(image, `FROM ${builderImage}\nRUN rm /usr/bin/head\n`);
+      const outcome = await buildPlugin(engine, image, plan(COMPILE), big, files, await staging());
+      expect(outcome).toMatchObject({ ok: false, reason: 'compiler exited with status 125' });
+    });
+
+    it('tar failing part-way through its input: its own error and status, the rest of the input drained (not a reset, not ENGINE_LOST)', async () => {
+      const image = 'plugin-builder/test-failing-tar:bookworm';
+      images.push(image);
+      const fake = '#!/bin/sh\nhead -c 100000 >/dev/null\necho "tar: simulated failure after 100000 bytes" >&2\nexit 2\n';
+      await buildTestImage(image, `FROM ${builderImage}\nCOPY fake-tar /usr/bin/tar\nRUN chmod 0755 /usr/bin/tar\n`, { 'fake-tar': Buffer.from(fake) });
+      const outcome = await buildPlugin(engine, image, plan(COMPILE), big, files, await staging());
+      expect(outcome).toMatchObject({ ok: false, reason: 'compiler exited with status 2' });
+      expect(outcome.output).toContain('tar: simulated failure after 100000 bytes');
+    });
+  });
+
+  it('a build step that never makes /out: "produced no libp.so", not a tar error blamed on the compiler', async () => {
+    const outcome = await buildPlugin(engine, builderImage, plan('true'), work, sources, await staging());
+    expect(outcome).toMatchObject({ ok: false, reason: 'the build produced no libp.so (found: nothing)' });
   });
 
   it('the compile time limit stops a piped run (and the container is gone)', async () => {

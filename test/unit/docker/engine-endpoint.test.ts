@@ -82,6 +82,9 @@ describe('the engine, found as the docker CLI finds it', () => {
       ['tcp://h:99999', /not an engine address/],
       ['', /not an engine address/],
       ['tcp://h x', /not an engine address/],
+      // Found by the fuzz below (seed 452238905): a lone % in the user part threw URIError.
+      ['ssh://%@&', /user part is not valid percent-encoding/],
+      ['ssh://a%zz@h', /user part is not valid percent-encoding/],
     ] as const) {
       expect(() => parseEngineHost(value, null), value).toThrow(problem);
     }

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, rm, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -102,6 +102,38 @@ describe('sizedArchive', () => {
     expect(error).toBeInstanceOf(SourceChangedError);
     expect((error as Error).message).toContain(join(dir, 'b.c'));
     expect((error as Error).message).toMatch(message);
+  });
+
+  it.each<[string, (path: string) => Promise<void>, RegExp]>([
+    ['rewritten in place (same size)', async (p) => {
+      const handle = await open(p, 'r+');
+      await handle.write(Buffer.alloc(4096, 66), 0, 4096, 0);
+      await handle.close();
+    }, /written to while it was read/],
+    ['grown', async (p) => appendFile(p, 'more'), /written to while it was read/],
+    ['truncated', async (p) => truncate(p, 1000), /shrank while it was read/],
+  ])('a source %s while it is being read stops the archive with SOURCE_CHANGED, and no more than its measured size is sent', async (_what, change, message) => {
+    const size = 16 * 1024 * 1024;
+    const dir = await tree({ 'big.bin': Buffer.alloc(size, 65) });
+    const archive = await sizedArchive(dir, ['big.bin']);
+    const stream = archive.stream();
+    let seen = 0;
+    let changed = false;
+    const error = await new Promise<unknown>((resolve) => {
+      stream.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (!changed) {
+          changed = true;
+          stream.pause();
+          change(join(dir, 'big.bin')).then(() => stream.resume(), resolve);
+        }
+      });
+      stream.on('error', resolve);
+      stream.on('end', () => resolve(null));
+    });
+    expect(error).toBeInstanceOf(SourceChangedError);
+    expect((error as Error).message).toMatch(message);
+    expect(seen).toBeLessThanOrEqual(archive.bytes);
   });
 
   it('refuses what is not a regular file when measuring, and is read once', async () => {
