@@ -42,7 +42,7 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('--sign-key <file>', 'sign the lockfile with this private key (builder keygen): writes <lockfile>.sig')
     .option('--no-wait', 'fail at once when another build of this project is running, instead of waiting for it')
     .option('--engine-timeout <seconds>', 'time limit for each quick engine request (transfers get 20×); default 30')
-    .option('--compile-timeout <seconds>', 'time limit for one compile or builder image build; default 1800')
+    .option('--compile-timeout <seconds>', 'time limit for one plugin build (sources in, compile, artifact out) or builder image build; default 1800')
     .option(...HOST_OPTION)
     .option(...PROGRESS_OPTION)
     .option('--json', 'print one JSON object with an "outcome" instead of text')
