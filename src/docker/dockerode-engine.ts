@@ -464,7 +464,11 @@ class DockerodeContainer implements ContainerHandle {
           await demultiplexed.catch((err: unknown) => (cut = err));
           if (local.signal.aborted) throw local.signal.reason;
           if (cut === null) stdout.end();
-          else stdout.destroy();
+          else {
+            // Torn down by us: what the reader makes of it is not the verdict (the exit status or the break is).
+            over = true;
+            stdout.destroy();
+          }
           // The exit status says whose a short or broken output is. A container that exited
           // before reading all its input (no tar, out of memory) makes the engine reset the
           // connection: that is the container's failure, told by its status, not a lost engine.

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPlugin } from '../../src/build/build-plugin.js';
 import type { PluginBuildPlan } from '../../src/build/plan-plugin-build.js';
 import { DockerodeEngine } from '../../src/docker/dockerode-engine.js';
-import { UnsafeArtifactError } from '../../src/errors.js';
+import { EngineLostError, UnsafeArtifactError } from '../../src/errors.js';
 import { engine, HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
 import { buildTestImage } from '../helpers/images.js';
 import { EngineProxy } from '../helpers/engine-proxy.js';
@@ -161,6 +162,26 @@ describe.skipIf(skipDocker)('sources in on stdin, artifact out on stdout (real e
     const outcome = await buildPlugin(engine, builderImage, plan('true'), work, sources, await staging());
     expect(outcome).toMatchObject({ ok: false, reason: 'the build produced no libp.so (found: nothing)' });
   });
+
+  it('the engine lost while the artifact is streaming in: ENGINE_LOST, not an unsafe or broken artifact', async () => {
+    const proxy = await EngineProxy.start();
+    const dir = await staging();
+    try {
+      const viaProxy = DockerodeEngine.fromEnv({ DOCKER_HOST: proxy.url });
+      const building = buildPlugin(viaProxy, builderImage, plan('mkdir -p /out; head -c 400M /dev/zero > /out/libp.so'), work, sources, dir).then(() => null, (err: unknown) => err);
+      // Cut the connection once the artifact has started to land.
+      const deadline = Date.now() + 60_000;
+      while (!existsSync(join(dir, 'p/libp.so')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(existsSync(join(dir, 'p/libp.so'))).toBe(true);
+      proxy.kill();
+      const error = await building;
+      expect(error).toBeInstanceOf(EngineLostError);
+    } finally {
+      proxy.kill();
+      // What the cut run left (its container) is the next build's to sweep; here, remove it now.
+      for (const id of execFileSync('docker', ['ps', '-aq', '--filter', 'label=io.plugin-builder.plugin=p'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean)) execFileSync('docker', ['rm', '-f', id]);
+    }
+  }, 120_000);
 
   it('the compile time limit stops a piped run (and the container is gone)', async () => {
     const limited = DockerodeEngine.fromEnv(process.env, { runMs: 1500 });
