@@ -22,7 +22,8 @@ import {
   type RunResult,
 } from './engine.js';
 import { DockerFrameDecoder } from './frame-decoder.js';
-import { packFiles, readFirstEntry } from './tar-streams.js';
+import { sizedArchive } from './sized-archive.js';
+import { readFirstEntry } from './tar-streams.js';
 
 const LOG_TAIL_LINES = 30;
 
@@ -222,7 +223,7 @@ export class DockerodeEngine implements DockerEngine {
   async buildImage(request: ImageBuildRequest, onOutput: (line: string) => void): Promise<ImageInfo> {
     const progress = new ProgressLines(onOutput);
     await this.call(`building image ${request.tag}`, 'run', async (signal) => {
-      const context = packFiles(request.contextDir, request.files);
+      const context = (await sizedArchive(request.contextDir, request.files)).stream();
       const stream = (await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, {
         t: request.tag,
         dockerfile: request.dockerfile,

@@ -15,7 +15,7 @@ export interface SizedArchive {
 
 export class SourceChangedError extends BuilderError {
   constructor(path: string, what: string) {
-    super('SOURCE_CHANGED', `Plugin source ${path} changed while the build was reading it: ${what}.`, {
+    super('SOURCE_CHANGED', `Source file ${path} changed while the build was reading it: ${what}.`, {
       fix: 'Build again once nothing is writing to the plugin directory.',
       exitCode: EXIT_UNUSABLE,
     });
@@ -36,7 +36,8 @@ interface Item {
 type SourceHeader = Pick<tarStream.Header, 'name' | 'type' | 'size' | 'mode' | 'mtime' | 'uid' | 'gid' | 'uname' | 'gname'> & { size: number };
 
 /**
- * The tar archive of `files` (relative to `dir`, each under `prefix`), measured first: a build
+ * The tar archive of `files` (relative to `dir`, each under `prefix`): a plugin's sources, or an
+ * image build's context. Measured first: a build
  * container reads exactly `bytes` from its stdin and needs no end-of-file, which a proxy or
  * tunnel between here and the engine may not pass on (a half-closed connection). Owner and
  * mtime are normalised, as for every archive sent to a build.

@@ -3,32 +3,9 @@ import { createWriteStream } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tarFs from 'tar-fs';
 import * as tarStream from 'tar-stream';
 import { OutputWriteError, UnsafeArtifactError } from '../errors.js';
 import type { FsEntry } from '../env/file-source.js';
-
-/**
- * Pack `files` (relative to `dir`) with normalised owner and mtime: what goes into a build
- * container must not depend on who checked the sources out, or when. `prefix` puts every
- * entry under that directory inside the archive.
- */
-export function packFiles(dir: string, files: readonly string[], prefix = ''): Readable {
-  const pack = tarFs.pack(dir, {
-    entries: [...files],
-    map: (header) => ({
-      ...header,
-      name: prefix ? `${prefix}/${header.name}` : header.name,
-      uid: 0,
-      gid: 0,
-      uname: '',
-      gname: '',
-      mtime: new Date(0),
-    }),
-  });
-  // tar-fs streams are streamx streams: pipe-compatible with Node's, typed differently.
-  return pack as unknown as Readable;
-}
 
 async function collect(stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { lstat, mkdtemp, readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { demuxDockerStream } from '../../../src/docker/frame-decoder.js';
-import { extractFlatFiles, packFiles } from '../../../src/docker/tar-streams.js';
+import { extractFlatFiles } from '../../../src/docker/tar-streams.js';
 import { OutputWriteError, UnsafeArtifactError } from '../../../src/errors.js';
 
 type Entry = { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; data?: string; linkname?: string };
@@ -54,21 +54,6 @@ describe('extractFlatFiles', () => {
   it('refuses output over the size limit', async () => {
     const { dest } = await staging();
     await expect(extractFlatFiles(tar([{ name: 'out/big.so', data: 'x'.repeat(100) }]), dest, 10)).rejects.toThrow(/exceeds 10 bytes/);
-  });
-});
-
-describe('packFiles', () => {
-  it('prefixes names and normalises owner and mtime', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pb-pack-'));
-    await writeFile(join(dir, 'a.c'), 'int a;');
-    const extract = tarStream.extract();
-    packFiles(dir, ['a.c'], 'src').pipe(extract as unknown as NodeJS.WritableStream);
-    const seen: Array<{ name: string; mtime: number; uid: number }> = [];
-    for await (const entry of extract) {
-      seen.push({ name: entry.header.name, mtime: entry.header.mtime?.getTime() ?? -1, uid: entry.header.uid ?? -1 });
-      entry.resume();
-    }
-    expect(seen).toEqual([{ name: 'src/a.c', mtime: 0, uid: 0 }]);
   });
 });
 
