@@ -9,9 +9,6 @@ import { BuilderError, OutputWriteError, UnsafeArtifactError } from '../errors.j
 import { CACHE_DIR, OUTPUT_DIR, type PluginBuildPlan, SOURCE_DIR } from './plan-plugin-build.js';
 import type { SourceFile } from './sources.js';
 
-/** The named volume holding GOCACHE and ccache between builds. */
-export const CACHE_VOLUME = 'plugin-builder-cache';
-
 // A plugin larger than this is almost certainly a runaway build, not a plugin.
 const MAX_OUTPUT_BYTES = 1024 * 1024 * 1024;
 
@@ -60,6 +57,8 @@ export async function buildPlugin(
   projectDir: string,
   sources: readonly SourceFile[],
   stagingDir: string,
+  /** The project's own compiler cache volume (cache-scope.ts), mounted when the plan uses it. */
+  cacheVolume?: string,
 ): Promise<PluginBuildOutcome> {
   const archive = await sizedArchive(projectDir, sources.map((s) => s.path), SOURCE_DIR.slice(1));
   const outDir = join(stagingDir, plan.plugin);
@@ -72,7 +71,7 @@ export async function buildPlugin(
     env: plan.env,
     workingDir: plan.workdir,
     stdin: true,
-    ...(plan.usesCache ? { volumes: [{ name: CACHE_VOLUME, target: CACHE_DIR }] } : {}),
+    ...(plan.usesCache && cacheVolume ? { volumes: [{ name: cacheVolume, target: CACHE_DIR }] } : {}),
     labels: managedLabels('build', { 'io.plugin-builder.plugin': plan.plugin }),
   });
   let failed = false;

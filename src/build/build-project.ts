@@ -13,13 +13,12 @@ import {
   EngineRequestError,
   EngineTimeoutError,
   EXIT_UNUSABLE,
-  LockfileError,
   OutputWriteError,
 } from '../errors.js';
 import { fingerprintHash } from '../env/fingerprint.js';
 import type { ProbeCache } from '../env/probe-cache.js';
 import type { ProbedImage } from '../env/probe-image.js';
-import { readLockfile } from '../lock/lockfile-io.js';
+import { lockfileText, readLockfile } from '../lock/lockfile-io.js';
 import { pluginsOfShard, type Shard, type ShardRecord, sortedNames } from '../shard/shard.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
@@ -28,7 +27,8 @@ import { lockGenerator } from '../version.js';
 import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
-import { buildPlugin, CACHE_VOLUME } from './build-plugin.js';
+import { buildPlugin } from './build-plugin.js';
+import { CACHE_DOMAIN_LABEL, type CacheScope, compilerCacheScope } from './cache-scope.js';
 import { isCFamily } from '../config/schema.js';
 import { isInside } from '../config/validate-config.js';
 import { collectPluginSources } from './collect-plugin-sources.js';
@@ -141,24 +141,17 @@ function locked(probe: ProbedImage & { binary?: string; repoDigest?: string }, i
   };
 }
 
-async function previousLock(config: ProjectConfig, check: boolean, report: BuildReporter): Promise<LockDocument | null> {
-  try {
-    const lock = await readLockfile(config.lockfile);
-    if (check && !lock) {
-      throw new BuilderError('LOCKFILE_MISSING', `--check needs a lockfile, and ${config.lockfile} does not exist.`, {
-        fix: 'Run `builder build` first and commit the lockfile it writes.',
-        exitCode: EXIT_UNUSABLE,
-      });
-    }
-    return lock;
-  } catch (err) {
-    // A build replaces an unreadable lockfile; only --check needs it intact.
-    if (err instanceof LockfileError && !check) {
-      report({ type: 'step', message: `ignoring the unreadable lockfile (it will be replaced): ${err.message}` });
-      return null;
-    }
-    throw err;
+async function previousLock(config: ProjectConfig, check: boolean): Promise<LockDocument | null> {
+  // An unreadable lockfile stops the build (LOCKFILE_INVALID): replacing it with what this run
+  // knows would drop the entries of every plugin it does not build.
+  const lock = await readLockfile(config.lockfile);
+  if (check && !lock) {
+    throw new BuilderError('LOCKFILE_MISSING', `--check needs a lockfile, and ${config.lockfile} does not exist.`, {
+      fix: 'Run `builder build` first and commit the lockfile it writes.',
+      exitCode: EXIT_UNUSABLE,
+    });
   }
+  return lock;
 }
 
 /** The locked artifact on disk is exactly the locked bytes. */
@@ -285,9 +278,12 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
   try {
     report({ type: 'step', message: `run ${runId} on ${engine.endpoint} (its containers carry the label ${RUN_LABEL}=${runId})` });
     // Independent of each other, and each waits on I/O: one round trip's worth of start-up saved.
-    const [, previousDocument] = await settled(removeLeftovers(engine, config, report), previousLock(config, options.check, report));
-    const cache = options.cache !== false;
-    if (cache) await engine.ensureVolume(CACHE_VOLUME, managedLabels('cache'));
+    const [, previousDocument] = await settled(removeLeftovers(engine, config, report), previousLock(config, options.check));
+    // --check compiles from source alone: a proof of reproducibility must not go through the
+    // cache whose entries it would be vouching for.
+    const cache = options.cache !== false && !options.check;
+    const cacheScope = compilerCacheScope(config.projectDir);
+    if (cache) await engine.ensureVolume(cacheScope.volume, { ...managedLabels('cache'), [CACHE_DOMAIN_LABEL]: cacheScope.domain });
     // Staging inside outDir: the same filesystem even when outDir is a mount point, so moving
     // artifacts in is a rename.
     staging = await mkdtemp(join(config.outDir, STAGING_PREFIX)).catch((err: unknown) => {
@@ -305,7 +301,7 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
       const platformStaging = target.dir ? join(staging, target.dir) : staging;
       if (target.dir) await mkdir(platformStaging);
       const run = { ...ctx, engine, report: target.platform ? platformReporter(report, target.platform) : report };
-      results.push(await buildPlatform(target, wholeTargets[i]!.config, previous, platformStaging, { options, run, cache, now, signal, stop, onCompilerCache }));
+      results.push(await buildPlatform(target, wholeTargets[i]!.config, previous, platformStaging, { options, run, cache, cacheScope, now, signal, stop, onCompilerCache }));
     }
 
     const multi = config.hostPlatforms !== null;
@@ -342,7 +338,7 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
 
     // Before anything is written: a failed push fails the build (it was asked for) with nothing half-done.
     if (cache && options.cacheTo && plugins.some((p) => p.status === 'built')) {
-      await pushCompilerCache(engine, first.builder.imageId, options.cacheTo, results.map((r) => r.builder.image), { now, onEvent: onCompilerCache });
+      await pushCompilerCache(engine, first.builder.imageId, cacheScope.volume, options.cacheTo, results.map((r) => r.builder.image), { now, onEvent: onCompilerCache });
     }
 
     const fresh: LockDocument = multi
@@ -356,7 +352,7 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     // An unchanged project leaves its lockfile untouched (same bytes, same mtime), whichever
     // version of the tool wrote it.
     const current = await readFile(config.lockfile, 'utf8').catch(() => null);
-    const text = (current !== null && unchangedLockText(current, lockData)) || serializeLockfile(lockData);
+    const text = (current !== null && unchangedLockText(current, lockData)) || lockfileText(config.lockfile, lockData);
     const envelope = ctx.signer?.sign(lockData, text);
     const signaturePath = signaturePathFor(config.lockfile);
     const existingSignature = await readFile(signaturePath, 'utf8').catch(() => null);
@@ -478,26 +474,27 @@ async function buildPlatform(
   wholeConfig: ProjectConfig,
   previous: Lockfile | null,
   staging: string,
-  run: { options: BuildOptions; run: BuildContext; cache: boolean; now: () => number; signal: AbortSignal; stop: AbortController; onCompilerCache: (event: CompilerCacheEvent) => void },
+  run: { options: BuildOptions; run: BuildContext; cache: boolean; cacheScope: CacheScope; now: () => number; signal: AbortSignal; stop: AbortController; onCompilerCache: (event: CompilerCacheEvent) => void },
 ): Promise<PlatformResult> {
   const { config } = target;
-  const { options, cache, now, signal, stop } = run;
+  const { options, cache, cacheScope, now, signal, stop } = run;
   const { engine, report } = run.run;
   // The whole project's plugin kinds choose the toolchain: every shard gets the same builder image.
-  const env = await resolveEnvironment(engine, { ...wholeConfig, hostImage: config.hostImage }, previous, {
+  const env = await resolveEnvironment(engine, { ...wholeConfig, hostImage: config.hostImage }, {
     report,
     ...(target.platform ? { platform: target.platform } : {}),
     recipeDir: run.run.recipeDir,
     now,
-    ...(run.run.probeCache ? { probeCache: run.run.probeCache } : {}),
+    // --check probes afresh: its verdict rests on nothing remembered.
+    ...(run.run.probeCache && !options.check ? { probeCache: run.run.probeCache } : {}),
     pull: options.pull === true,
     builderCache: { ...(options.cacheFrom ? { from: options.cacheFrom } : {}), ...(options.cacheTo ? { to: options.cacheTo } : {}) },
   });
   await refuseGoModuleMismatches(config, env.host, options.skipGoModuleCheck === true, report);
-  if (cache && options.cacheFrom) await restoreCompilerCache(engine, env.builderImage.id, options.cacheFrom, env.builderImage.tag, { now, onEvent: run.onCompilerCache });
+  if (cache && options.cacheFrom) await restoreCompilerCache(engine, env.builderImage.id, cacheScope.volume, options.cacheFrom, env.builderImage.tag, { now, onEvent: run.onCompilerCache });
   const artifacts = new Map<string, string>();
   const jobs = Math.max(1, options.jobs ?? cpus().length);
-  const job: PluginJob = { config, options, ctx: run.run, env, previous, staging, cache, artifacts, now };
+  const job: PluginJob = { config, options, ctx: run.run, env, previous, staging, cache, cacheVolume: cacheScope.volume, artifacts, now };
   const platformField = target.platform ? { platform: target.platform } : {};
   const named = options.only ? config.plugins.filter((p) => options.only!.includes(p.name)) : config.plugins;
   const kept = options.only ? await keptPlugins(config, previous, env, named, report) : [];
@@ -550,6 +547,7 @@ interface PluginJob {
   previous: Lockfile | null;
   staging: string;
   cache: boolean;
+  cacheVolume: string;
   artifacts: Map<string, string>;
   now: () => number;
 }
@@ -619,7 +617,7 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
   const t0 = job.now();
   // A compile can be silent for minutes: say it is still going (and find out early that the output was closed).
   const heartbeat = setInterval(() => ctx.report({ type: 'plugin-progress', name: plugin.name, seconds: (job.now() - t0) / 1000 }), HEARTBEAT_MS);
-  const outcome = await buildPlugin(ctx.engine, env.builder.imageId, plan, config.projectDir, sources.files, job.staging).finally(() => clearInterval(heartbeat));
+  const outcome = await buildPlugin(ctx.engine, env.builder.imageId, plan, config.projectDir, sources.files, job.staging, job.cacheVolume).finally(() => clearInterval(heartbeat));
   const seconds = (job.now() - t0) / 1000;
   if (!outcome.ok) {
     ctx.report({ type: 'plugin-failed', name: plugin.name, seconds, reason: outcome.reason, output: outcome.output, outputBytes: outcome.outputBytes });

@@ -5,12 +5,15 @@ import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 
 /**
  * The compiler cache's archive (Docker's archive of the cache directory: `cache/`, `cache/ccache/…`,
- * `cache/go/…`), re-packed entry by entry so only what a compiler cache consists of gets through:
- * directories and regular files under the top directory, with owner root and no setuid, setgid,
- * sticky or world-write bits. The cache comes from a registry on the way in and from whatever a
- * plugin's build wrote into the volume on the way out; a symlink, hard link, device or FIFO in it
- * could make the next compile read or write outside the cache, so any of them fails the whole
- * archive (the stream errors with CacheArchiveError) rather than being skipped.
+ * `cache/go/…`), re-packed entry by entry so only what a compiler cache consists of gets through.
+ * The cache comes from a registry on the way in and from whatever a plugin's build wrote into the
+ * volume on the way out, so two rules:
+ * - a symlink, hard link, device or FIFO could make the next compile read or write outside the
+ *   cache: any of them fails the whole archive (the stream errors with CacheArchiveError);
+ * - a cache is data, never configuration or code: only the data files ccache and Go write
+ *   (`isCacheData`) pass, as 0644 files in 0755 directories owned by root. Anything else —
+ *   `ccache.conf` (whose `prefix_command` ccache would run), an executable, a file of a shape
+ *   neither tool writes — is left out and counted.
  */
 
 /** A BuilderError so that it passes through the engine layer as what it is, not as a lost connection. */
@@ -35,7 +38,39 @@ export interface CacheArchiveLimits {
 export interface CacheArchiveSummary {
   files: number;
   bytes: number;
+  /** Entries left out: not a data file of ccache or Go (the first few names in `skippedNames`). */
+  skipped: number;
+  skippedNames: string[];
 }
+
+const HEX1 = /^[0-9a-f]$/;
+const HEX2 = /^[0-9a-f]{2}$/;
+/** ccache 4: `<digest>R` (result) and `<digest>M` (manifest), the digest in base32hex; `stats` per directory. */
+const CCACHE_FILE = /^(?:[0-9a-v]{10,}[RM]|stats)$/;
+/** Go's GOCACHE (cmd/go/internal/cache): `<2 hex>/<64 hex>-a` (action) and `-d` (output). */
+const GO_FILE = /^[0-9a-f]{64}-[ad]$/;
+
+/**
+ * Whether a path inside the top directory (`ccache/0/1/…R`, `go/ab/…-d`, without `cache/`) is
+ * one of the data files or directories ccache and Go's build cache are made of.
+ */
+export function isCacheData(parts: readonly string[], type: 'file' | 'directory'): boolean {
+  const [tool, ...rest] = parts;
+  if (type === 'directory') {
+    if (tool === undefined) return true;
+    if (tool === 'ccache') return rest.length <= 8 && rest.every((p) => HEX1.test(p));
+    if (tool === 'go') return rest.length === 0 || (rest.length === 1 && HEX2.test(rest[0]!));
+    return false;
+  }
+  const name = rest[rest.length - 1];
+  if (name === undefined) return false;
+  const dirs = rest.slice(0, -1);
+  if (tool === 'ccache') return dirs.length >= 1 && dirs.length <= 8 && dirs.every((p) => HEX1.test(p)) && CCACHE_FILE.test(name);
+  if (tool === 'go') return (dirs.length === 1 && HEX2.test(dirs[0]!) && GO_FILE.test(name)) || (dirs.length === 0 && (name === 'README' || name === 'trim.txt'));
+  return false;
+}
+
+const MAX_SKIPPED_NAMES = 8;
 
 /** Why this header may not pass, or null. Pure: the rules, apart from the streaming. */
 export function cacheEntryProblem(header: Pick<tarStream.Header, 'name' | 'type'>, top: string): string | null {
@@ -62,6 +97,8 @@ export function filterCacheArchive(tar: Readable, limits: CacheArchiveLimits): {
     let files = 0;
     let bytes = 0;
     let entries = 0;
+    let skipped = 0;
+    const skippedNames: string[] = [];
     tar.on('error', (err) => extract.destroy(err));
     tar.pipe(extract);
     const packed = pipeline(pack as unknown as Readable, out);
@@ -73,6 +110,13 @@ export function filterCacheArchive(tar: Readable, limits: CacheArchiveLimits): {
       if (problem) throw new CacheArchiveError(header.name, problem);
       if (++entries > limits.maxEntries) throw new CacheArchiveError(header.name, `more than ${limits.maxEntries} entries`);
       const isFile = header.type !== 'directory';
+      const parts = header.name.split('/').filter((p) => p !== '' && p !== '.').slice(1);
+      if (!isCacheData(parts, isFile ? 'file' : 'directory')) {
+        skipped++;
+        if (skippedNames.length < MAX_SKIPPED_NAMES) skippedNames.push(header.name);
+        entry.resume();
+        continue;
+      }
       const size = isFile ? (header.size ?? 0) : 0;
       bytes += size;
       if (bytes > limits.maxBytes) throw new CacheArchiveError(header.name, `more than ${limits.maxBytes} bytes in all`);
@@ -80,7 +124,7 @@ export function filterCacheArchive(tar: Readable, limits: CacheArchiveLimits): {
         name: header.name,
         type: isFile ? 'file' : 'directory',
         size,
-        mode: (header.mode ?? (isFile ? 0o644 : 0o755)) & 0o755,
+        mode: isFile ? 0o644 : 0o755,
         mtime: header.mtime ?? new Date(0),
         uid: 0,
         gid: 0,
@@ -96,7 +140,7 @@ export function filterCacheArchive(tar: Readable, limits: CacheArchiveLimits): {
     }
     pack.finalize();
     await packed;
-    return { files, bytes };
+    return { files, bytes, skipped, skippedNames };
   })();
   done.catch((err: unknown) => {
     tar.destroy();

@@ -3,7 +3,6 @@ import * as tarStream from 'tar-stream';
 import type { ContainerHandle, DockerEngine } from '../docker/engine.js';
 import { managedLabels, ROLE_LABEL } from '../docker/engine.js';
 import { BuilderError, EXIT_UNUSABLE, ImagePullError } from '../errors.js';
-import { CACHE_VOLUME } from './build-plugin.js';
 import { CacheArchiveError, type CacheArchiveSummary, filterCacheArchive } from './compiler-cache-archive.js';
 import { CACHE_DIR } from './plan-plugin-build.js';
 
@@ -16,8 +15,9 @@ import { CACHE_DIR } from './plan-plugin-build.js';
  * Trust: a compiler cache answers "what object does this input make", so whoever can push to the
  * repository can change what gets linked. It is trusted exactly as far as the builder image from
  * the same repository is — give --cache-from only a repository your CI alone can push to. What is
- * checked is its shape: only directories and regular files inside the cache directory
- * (compiler-cache-archive.ts), within size limits.
+ * checked is its shape: only the data files of ccache and Go inside the cache directory, as
+ * 0644 files in 0755 directories (compiler-cache-archive.ts), within size limits; it is restored
+ * only into this project's own, empty volume (cache-scope.ts). `--check` never uses it.
  */
 
 const TOP = CACHE_DIR.slice(1);
@@ -25,10 +25,10 @@ const LIMITS = { top: TOP, maxBytes: 16 * 2 ** 30, maxEntries: 2_000_000 };
 const CACHE_ROLE = 'compiler-cache';
 
 export type CompilerCacheEvent =
-  | { type: 'restored'; ref: string; files: number; bytes: number; seconds: number }
+  | { type: 'restored'; ref: string; files: number; bytes: number; skipped: number; skippedNames: string[]; seconds: number }
   | { type: 'kept'; reason: string }
   | { type: 'miss'; ref: string; reason: string }
-  | { type: 'pushed'; refs: string[]; digest: string; files: number; bytes: number; seconds: number };
+  | { type: 'pushed'; refs: string[]; digest: string; files: number; bytes: number; skipped: number; skippedNames: string[]; seconds: number };
 
 /** `REPO:<builder input hash>-compiler-cache`. */
 export function compilerCacheRef(repository: string, builderTag: string): string {
@@ -39,11 +39,11 @@ export function compilerCacheRef(repository: string, builderTag: string): string
  * A container of `image` with the cache volume mounted, removed after `use`. Unless `use` runs it,
  * it is never started: the archive API reads and writes the volume as it is.
  */
-async function withVolumeContainer<T>(engine: DockerEngine, image: string, use: (container: ContainerHandle) => Promise<T>, cmd: readonly string[] = ['true']): Promise<T> {
+async function withVolumeContainer<T>(engine: DockerEngine, image: string, volume: string, use: (container: ContainerHandle) => Promise<T>, cmd: readonly string[] = ['true']): Promise<T> {
   const container = await engine.createContainer({
     image,
     cmd,
-    volumes: [{ name: CACHE_VOLUME, target: CACHE_DIR }],
+    volumes: [{ name: volume, target: CACHE_DIR }],
     labels: managedLabels('compiler-cache'),
   });
   try {
@@ -73,15 +73,16 @@ async function hasEntries(tar: Readable): Promise<boolean> {
 export async function restoreCompilerCache(
   engine: DockerEngine,
   builderImageId: string,
+  volume: string,
   repository: string,
   builderTag: string,
   ctx: { now: () => number; onEvent: (event: CompilerCacheEvent) => void },
 ): Promise<void> {
   const ref = compilerCacheRef(repository, builderTag);
   const started = ctx.now();
-  await withVolumeContainer(engine, builderImageId, async (target) => {
+  await withVolumeContainer(engine, builderImageId, volume, async (target) => {
     if (await target.readArchive(CACHE_DIR, hasEntries)) {
-      ctx.onEvent({ type: 'kept', reason: `the ${CACHE_VOLUME} volume already holds a cache` });
+      ctx.onEvent({ type: 'kept', reason: `the ${volume} volume already holds a cache` });
       return;
     }
     let image;
@@ -108,7 +109,7 @@ export async function restoreCompilerCache(
       } catch (err) {
         if (!(err instanceof CacheArchiveError)) throw err;
         // What was unpacked before the bad entry goes: a half-refused cache is not kept.
-        await emptyVolume(engine, builderImageId);
+        await emptyVolume(engine, builderImageId, volume);
         ctx.onEvent({ type: 'miss', ref, reason: `refused the archive: entry ${err.message}` });
       } finally {
         await source.remove();
@@ -119,13 +120,14 @@ export async function restoreCompilerCache(
   });
 }
 
-async function emptyVolume(engine: DockerEngine, builderImageId: string): Promise<void> {
+async function emptyVolume(engine: DockerEngine, builderImageId: string, volume: string): Promise<void> {
   await withVolumeContainer(
     engine,
     builderImageId,
+    volume,
     async (container) => {
       const run = await container.run();
-      if (run.exitCode !== 0) throw new Error(`emptying the ${CACHE_VOLUME} volume failed: ${run.output}`);
+      if (run.exitCode !== 0) throw new Error(`emptying the ${volume} volume failed: ${run.output}`);
     },
     ['sh', '-c', `find ${CACHE_DIR} -mindepth 1 -delete`],
   );
@@ -139,6 +141,7 @@ async function emptyVolume(engine: DockerEngine, builderImageId: string): Promis
 export async function pushCompilerCache(
   engine: DockerEngine,
   builderImageId: string,
+  volume: string,
   repository: string,
   builderTags: readonly string[],
   ctx: { now: () => number; onEvent: (event: CompilerCacheEvent) => void },
@@ -147,7 +150,7 @@ export async function pushCompilerCache(
   const refs = [...new Set(builderTags.map((tag) => compilerCacheRef(repository, tag)))];
   const [first, ...others] = refs as [string, ...string[]];
   try {
-    const summary = await withVolumeContainer(engine, builderImageId, (container) =>
+    const summary = await withVolumeContainer(engine, builderImageId, volume, (container) =>
       container.readArchive(CACHE_DIR, async (tar) => {
         const { stream, done } = filterCacheArchive(tar, LIMITS);
         await Promise.all([engine.importImage(stream, first, managedLabels(CACHE_ROLE)), done]);
@@ -155,8 +158,8 @@ export async function pushCompilerCache(
       }),
     ).catch((err: unknown) => {
       if (!(err instanceof CacheArchiveError)) throw err;
-      throw new BuilderError('COMPILER_CACHE_REFUSED', `--cache-to: the ${CACHE_VOLUME} volume holds what a compiler cache does not: ${err.message}.`, {
-        fix: `Something a build ran wrote it into ${CACHE_DIR}. Remove the volume (docker volume rm ${CACHE_VOLUME}) and build again, or build without --cache-to.`,
+      throw new BuilderError('COMPILER_CACHE_REFUSED', `--cache-to: the ${volume} volume holds what a compiler cache does not: ${err.message}.`, {
+        fix: `Something a build ran wrote it into ${CACHE_DIR}. Remove the volume (docker volume rm ${volume}) and build again, or build without --cache-to.`,
         exitCode: EXIT_UNUSABLE,
       });
     });
@@ -169,17 +172,23 @@ export async function pushCompilerCache(
   }
 }
 
+/** Entries that are not cache data were left out: say so, and name a few. */
+function leftOut(event: { skipped: number; skippedNames: string[] }): string {
+  if (event.skipped === 0) return '';
+  return `; left out ${event.skipped} entr${event.skipped === 1 ? 'y' : 'ies'} that are not cache data: ${event.skippedNames.map((n) => JSON.stringify(n)).join(', ')}${event.skipped > event.skippedNames.length ? ', …' : ''}`;
+}
+
 export function describeCompilerCacheEvent(event: CompilerCacheEvent): string {
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
   switch (event.type) {
     case 'restored':
-      return `compiler cache restored from ${event.ref} (${event.files} files, ${mib(event.bytes)}) in ${event.seconds.toFixed(1)} s`;
+      return `compiler cache restored from ${event.ref} (${event.files} files, ${mib(event.bytes)}${leftOut(event)}) in ${event.seconds.toFixed(1)} s`;
     case 'kept':
       return `compiler cache: not restored, ${event.reason}`;
     case 'miss':
       return `compiler cache miss (${event.ref}): ${event.reason}; compiling without it`;
     case 'pushed':
-      return `compiler cache pushed to ${event.refs.join(', ')} (${event.digest}; ${event.files} files, ${mib(event.bytes)}) in ${event.seconds.toFixed(1)} s`;
+      return `compiler cache pushed to ${event.refs.join(', ')} (${event.digest}; ${event.files} files, ${mib(event.bytes)}${leftOut(event)}) in ${event.seconds.toFixed(1)} s`;
   }
 }
 

@@ -44,7 +44,7 @@ export async function planProject(
 ): Promise<ProjectPlan> {
   refuseUnknownPlugins(config, names);
   await engine.ping();
-  const document = await readLockfile(config.lockfile).catch(() => null);
+  const document = await readLockfile(config.lockfile);
   const entries: PluginPlanEntry[] = [];
   for (const target of platformTargets(config)) {
     const previous = lockSectionFor(document, target.platform);
@@ -52,7 +52,7 @@ export async function planProject(
     const platform = target.platform ? { platform: target.platform } : {};
     let env;
     try {
-      env = await resolveEnvironment(engine, { ...config, hostImage: target.config.hostImage }, previous, {
+      env = await resolveEnvironment(engine, { ...config, hostImage: target.config.hostImage }, {
         report: () => undefined,
         recipeDir: ctx.recipeDir,
         now: ctx.now ?? Date.now,

@@ -1,8 +1,6 @@
 import { platformTargets, type ProjectConfig } from '../config/config.js';
 import type { DockerEngine } from '../docker/engine.js';
 import type { ProbeCache } from '../env/probe-cache.js';
-import { readLockfile } from '../lock/lockfile-io.js';
-import { type Lockfile, lockSectionFor } from '../lock/lockfile.js';
 import type { BuildReporter } from './build-events.js';
 import { resolveEnvironment } from './resolve-environment.js';
 
@@ -26,11 +24,9 @@ export async function prepareBuilder(
   ctx: { report: BuildReporter; recipeDir: string; probeCache?: ProbeCache; now?: () => number },
 ): Promise<PreparedBuilder[]> {
   await engine.ping();
-  const document = await readLockfile(config.lockfile).catch(() => null);
   const prepared: PreparedBuilder[] = [];
   for (const target of platformTargets(config)) {
-    const previous = lockSectionFor(document, target.platform);
-    prepared.push({ ...(target.platform ? { platform: target.platform } : {}), ...(await prepareOne(engine, target.config, previous, options, { ...ctx, ...(target.platform ? { platform: target.platform } : {}) })) });
+    prepared.push({ ...(target.platform ? { platform: target.platform } : {}), ...(await prepareOne(engine, target.config, options, { ...ctx, ...(target.platform ? { platform: target.platform } : {}) })) });
   }
   return prepared;
 }
@@ -38,11 +34,10 @@ export async function prepareBuilder(
 async function prepareOne(
   engine: DockerEngine,
   config: ProjectConfig,
-  previous: Lockfile | null,
   options: { pull?: boolean; cacheFrom?: string; cacheTo?: string },
   ctx: { report: BuildReporter; recipeDir: string; probeCache?: ProbeCache; now?: () => number; platform?: string },
 ): Promise<PreparedBuilder> {
-  const env = await resolveEnvironment(engine, config, previous, {
+  const env = await resolveEnvironment(engine, config, {
     ...(ctx.platform ? { platform: ctx.platform } : {}),
     report: ctx.report,
     recipeDir: ctx.recipeDir,

@@ -7,7 +7,6 @@ import type { LibcFamily } from '../env/fingerprint.js';
 import { diffFingerprints } from '../env/fingerprint.js';
 import { cachedProbe, noProbeCache, type ProbeCache } from '../env/probe-cache.js';
 import { type ProbedImage, probeImage } from '../env/probe-image.js';
-import type { Lockfile } from '../lock/lockfile.js';
 import type { BuildReporter } from './build-events.js';
 import { type BuilderCacheEvent, type BuilderCacheOptions, type BuilderImage, ensureBuilderImage } from './builder-image.js';
 import { type ProbedHost, probeHost } from './probe-host.js';
@@ -58,15 +57,15 @@ async function imageId(engine: DockerEngine, image: string, role: string): Promi
 }
 
 /**
- * Probe the host, derive and check the builder. An image ID is a hash of the image's content,
- * so a probe recorded in the previous lockfile for the same ID is reused instead of creating a
- * container: an unchanged project resolves with a few inspect calls. (Go hosts are always
- * probed: the module check needs the binary's full build info.)
+ * Probe the host, derive and check the builder. Every fact comes from a probe of the image, or
+ * from the tool's own probe cache keyed by image ID (an image ID is a hash of the image's
+ * content, so an unchanged project resolves with a few inspect calls). Never from the project's
+ * lockfile: that is the repository's to edit, and what it says is what the build must check, not
+ * what it may assume. (Go hosts are always probed: the module check needs the full build info.)
  */
 export async function resolveEnvironment(
   engine: DockerEngine,
   config: ProjectConfig,
-  previous: Lockfile | null,
   ctx: { report: BuildReporter; recipeDir: string; now: () => number; probeCache?: ProbeCache; pull?: boolean; builderCache?: BuilderCacheOptions; platform?: string; inspectOnly?: boolean },
 ): Promise<BuildEnvironment> {
   const { report } = ctx;
@@ -75,9 +74,7 @@ export async function resolveEnvironment(
   const hostId = hostInfo.id;
   const repoDigest = repoDigestFor(config.hostImage, hostInfo.repoDigests);
   let host: ProbedHost;
-  if (!config.hostBinary && previous && previous.host.imageId === hostId && !previous.host.binary) {
-    host = { image: config.hostImage, imageId: hostId, fingerprint: previous.host.fingerprint, goBuildInfo: null };
-  } else if (!config.hostBinary) {
+  if (!config.hostBinary) {
     const fingerprint = await cachedProbe(cache, `${hostId} host`, async () => {
       report({ type: 'step', message: `probing host image ${config.hostImage}` });
       return (await probeHost(engine, config)).fingerprint;
@@ -95,16 +92,11 @@ export async function resolveEnvironment(
   let base: ProbedImage = host;
   if (config.builderBase !== undefined) {
     const baseId = await imageId(engine, config.builderBase, 'builder base');
-    const known = previous?.builder.base;
-    if (known && known.imageId === baseId) {
-      base = { image: config.builderBase, imageId: baseId, fingerprint: known.fingerprint };
-    } else {
-      const fingerprint = await cachedProbe(cache, `${baseId} ${target}`, async () => {
-        report({ type: 'step', message: `probing builder base ${config.builderBase}` });
-        return (await probeImage(engine, config.builderBase as string, 'builder base', { libc: target })).fingerprint;
-      });
-      base = { image: config.builderBase, imageId: baseId, fingerprint };
-    }
+    const fingerprint = await cachedProbe(cache, `${baseId} ${target}`, async () => {
+      report({ type: 'step', message: `probing builder base ${config.builderBase}` });
+      return (await probeImage(engine, config.builderBase as string, 'builder base', { libc: target })).fingerprint;
+    });
+    base = { image: config.builderBase, imageId: baseId, fingerprint };
     // Refuse before spending minutes on a toolchain install into the wrong C library. A glibc
     // distribution may still build for a musl host (it gets musl's cross toolchain), so then
     // only the OS release and architecture can be checked here; the builder is checked in full.
@@ -143,19 +135,11 @@ export async function resolveEnvironment(
   const how = { reused: 'reused', pulled: 'pulled from the cache', built: `built in ${((ctx.now() - started) / 1000).toFixed(1)} s` }[builderImage.source];
   report({ type: 'step', message: `builder image ${builderImage.tag} ${how} (${packages.join(' ')})` });
 
-  let builderProbe: ProbedImage;
-  let toolchain: Record<string, string>;
-  if (previous && previous.builder.imageId === builderImage.id) {
-    const { go: _hostGo, ...recorded } = previous.builder.fingerprint;
-    builderProbe = { image: builderImage.tag, imageId: builderImage.id, fingerprint: recorded };
-    toolchain = previous.builder.toolchain;
-  } else {
-    const fingerprint = await cachedProbe(cache, `${builderImage.id} ${target}`, async () =>
-      (await probeImage(engine, builderImage.tag, 'builder', { libc: target })).fingerprint,
-    );
-    builderProbe = { image: builderImage.tag, imageId: builderImage.id, fingerprint };
-    toolchain = await cachedProbe(cache, `${builderImage.id} toolchain`, () => readToolchain(engine, builderImage.id));
-  }
+  const builderFingerprint = await cachedProbe(cache, `${builderImage.id} ${target}`, async () =>
+    (await probeImage(engine, builderImage.tag, 'builder', { libc: target })).fingerprint,
+  );
+  const builderProbe: ProbedImage = { image: builderImage.tag, imageId: builderImage.id, fingerprint: builderFingerprint };
+  const toolchain = await cachedProbe(cache, `${builderImage.id} toolchain`, () => readToolchain(engine, builderImage.id));
   // A go-plugin host adds its Go version to the fingerprint: the builder's Go must equal it.
   const builder: ProbedImage = host.fingerprint.go
     ? { ...builderProbe, fingerprint: { ...builderProbe.fingerprint, go: { ...host.fingerprint.go, version: toolchain.go ?? '(no Go toolchain)' } } }

@@ -1,5 +1,6 @@
 import { access } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import type { ProjectConfig } from '../config/config.js';
 import { loadConfig } from '../config/load-config.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { readLockfile } from '../lock/lockfile-io.js';
@@ -8,6 +9,8 @@ import { isMultiPlatform, type LockDocument, type PlatformView, platformViews } 
 export interface LockLocation {
   lockPath: string;
   lock: LockDocument;
+  /** The config that named the lockfile, or the one beside it in cwd (-c, ./builder.config.json); null when there is none. */
+  config: ProjectConfig | null;
   /** Where the plugin files are expected locally: --dir, the config's outDir, or the lockfile's directory. */
   localDir: string;
 }
@@ -18,20 +21,21 @@ const exists = (path: string) => access(path).then(() => true, () => false);
  * Find the lockfile the way a user expects: --lock; else DIR/builder.lock.json for --dir;
  * else the one named by builder.config.json (-c); else ./builder.lock.json.
  */
-export async function locateLock(cwd: string, options: { lock?: string; dir?: string; config?: string }): Promise<LockLocation> {
+export async function locateLock(cwd: string, options: { lock?: string; dir?: string; config?: string }, want: { config?: boolean } = {}): Promise<LockLocation> {
   let lockPath: string;
   let localDir: string | undefined = options.dir ? resolve(cwd, options.dir) : undefined;
+  let config: ProjectConfig | null = null;
+  const configPath = resolve(cwd, options.config ?? 'builder.config.json');
+  const configGiven = options.config !== undefined || (await exists(configPath));
+  // With want.config, the config is read even when --lock or --dir names the lockfile.
+  if (configGiven && (want.config || (!options.lock && !localDir))) config = await loadConfig(configPath);
   if (options.lock) lockPath = resolve(cwd, options.lock);
   else if (localDir) lockPath = join(localDir, 'builder.lock.json');
-  else {
-    const configPath = resolve(cwd, options.config ?? 'builder.config.json');
-    if (options.config || (await exists(configPath))) {
-      const config = await loadConfig(configPath);
-      lockPath = config.lockfile;
-      localDir = config.outDir;
-    } else {
-      lockPath = resolve(cwd, 'builder.lock.json');
-    }
+  else if (config) {
+    lockPath = config.lockfile;
+    localDir = config.outDir;
+  } else {
+    lockPath = resolve(cwd, 'builder.lock.json');
   }
   const lock = await readLockfile(lockPath);
   if (!lock) {
@@ -40,7 +44,7 @@ export async function locateLock(cwd: string, options: { lock?: string; dir?: st
       exitCode: EXIT_UNUSABLE,
     });
   }
-  return { lockPath, lock, localDir: localDir ?? dirname(lockPath) };
+  return { lockPath, lock, config, localDir: localDir ?? dirname(lockPath) };
 }
 
 /** One platform's entries, with where its files lie locally. */

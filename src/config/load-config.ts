@@ -1,6 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { MAX_CONFIG_BYTES } from '../limits.js';
+import { describeJsonError } from '../util/json-error.js';
+import { readSmallFile, UnsafeFileError } from '../util/safe-file.js';
 import { checkConfigPaths } from './check-config-paths.js';
 import type { ProjectConfig } from './config.js';
 import { checkConfig } from './validate-config.js';
@@ -14,17 +16,17 @@ export async function loadConfig(configPath: string): Promise<ProjectConfig> {
   const file = resolve(configPath);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // A link to the config is the user's own choice; a FIFO, a device or a huge file is refused unread.
+    text = (await readSmallFile(file, 'The config', MAX_CONFIG_BYTES, { followSymlinks: true })).toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'file not found' : `cannot read ${file} (${code ?? String(err)})`;
+    const reason = err instanceof UnsafeFileError && err.code === 'FILE_MISSING' ? 'file not found' : (err as Error).message;
     throw new ConfigError(file, [{ field: '(root)', message: `${reason} (pass another path with -c)` }]);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(file, [{ field: '(root)', message: `not valid JSON: ${(err as Error).message}` }]);
+    throw new ConfigError(file, [{ field: '(root)', message: describeJsonError(text, err) }]);
   }
   const projectDir = dirname(file);
   const checked = checkConfig(raw, projectDir, file);

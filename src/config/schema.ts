@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { LOCKFILE_LIMITS } from '../limits.js';
 
 export const PLUGIN_KINDS = ['c', 'cpp', 'go-c-shared', 'go-plugin'] as const;
 
@@ -55,7 +56,7 @@ export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   host: hostSchema,
   builder: builderSchema.optional(),
-  plugins: z.array(pluginSchema).min(1, 'at least one plugin is required'),
+  plugins: z.array(pluginSchema).min(1, 'at least one plugin is required').max(LOCKFILE_LIMITS.maxPlugins, `at most ${LOCKFILE_LIMITS.maxPlugins} plugins (what a runtime accepts in one lockfile)`),
   outDir: nonEmpty().optional(),
   lockfile: nonEmpty().optional(),
   sourceDateEpoch: z.number().int().nonnegative().optional(),

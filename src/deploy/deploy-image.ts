@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import { repoDigestFor, repositoryOf } from '../docker/image-ref.js';
-import { BuilderError, EXIT_FAILED, ImageNotFoundError } from '../errors.js';
+import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE, ImageNotFoundError } from '../errors.js';
+import { normalTagRef, parseTagRef } from '../docker/tag-ref.js';
+import { TrustError } from '../trust/trust-error.js';
+import { printable } from '../util/printable.js';
+import { acceptInCandidate, PLUGIN_DIR, TRUST_DIR } from './accept-in-candidate.js';
+
+export { PLUGIN_DIR, TRUST_DIR };
 import type { Lockfile } from '../lock/lockfile.js';
 import { platformFile } from '../lock/platform.js';
 import { checkArtifactsSigned, verifyLockfileSignature } from '../trust/lockfile-signature.js';
@@ -12,9 +18,6 @@ import { sha256Hex } from '../util/sha256.js';
 import { copyLockedFile } from '../util/copy-locked-file.js';
 import { verifyPlugins, type VerifyReport } from '../verify/verify-plugins.js';
 
-/** Where the host runtimes look: `builder host --plugins /app/plugins`, `gohost -plugins /app/plugins -trust-dir /app/trust`. */
-export const PLUGIN_DIR = '/app/plugins';
-export const TRUST_DIR = '/app/trust';
 
 export interface DeployRequest {
   /** The deployed platform's entries (the whole lockfile, for a single-platform one). */
@@ -31,6 +34,13 @@ export interface DeployRequest {
   trustKey: { name: string; pem: Buffer; key: TrustedKey } | null;
   /** The image reference to tag; default `<host repository>-plugins:<lockfile sha256, 12>`. */
   tag?: string;
+  /** The platform the deployed host runs (`linux/amd64`): the section its runtime will pick. */
+  platform: string;
+  /**
+   * Every image the config and the lockfile name (host images, builder images, builder bases):
+   * the deploy tag may name none of them, or the next build would take the deploy image for one.
+   */
+  referencedImages: readonly string[];
   push: boolean;
   toolVersion: string;
   report: (message: string) => void;
@@ -42,6 +52,8 @@ export interface DeployResult {
   base: { name: string; imageId: string; digest: string | null };
   labels: Record<string, string>;
   verify: VerifyReport;
+  /** What the deployed runtime will make of the lockfile: the key ids whose signature verified (none: unsigned). */
+  trust: { signedBy: string[]; keys: number };
   /** `repo@sha256:…` after --push. */
   pushed: string | null;
 }
@@ -62,12 +74,17 @@ export async function deployImage(engine: DockerEngine, request: DeployRequest):
       exitCode: EXIT_FAILED,
     });
   }
-  if (request.signature && request.trustKey) {
+  if (request.trustKey) {
+    // Early, and the same answer the candidate's runtime gives below: a key to trust means a signature is required.
+    if (!request.signature) {
+      throw new TrustError('UNSIGNED_LOCKFILE', `--trust-key makes the deployed host require a signature, and the lockfile has none (${TRUST_DIR} will hold ${request.trustKey.name}).`, 'Sign it (`builder sign --key KEY`, or build with --sign-key), then deploy.');
+    }
     const verdict = verifyLockfileSignature(request.lockBytes, request.signature.toString('utf8'), [request.trustKey.key]);
     checkArtifactsSigned(lock, verdict.statement, request.platformDir);
   }
   const lockSha = sha256Hex(request.lockBytes);
   const tag = request.tag ?? `${repositoryOf(lock.host.image)}-plugins:${lockSha.slice(0, 12)}`;
+  await refuseTag(engine, tag, request.referencedImages, [lock.host.imageId, lock.builder.imageId, ...(lock.builder.base ? [lock.builder.base.imageId] : [])]);
   const context = await mkdtemp(join(tmpdir(), 'builder-deploy-'));
   const scratch = `plugin-builder/deploy-candidate:${lockSha.slice(0, 12)}-${process.pid}`;
   let built = false;
@@ -89,6 +106,8 @@ export async function deployImage(engine: DockerEngine, request: DeployRequest):
     built = true;
     const image = await engine.buildImage({ contextDir: context, files: ['Dockerfile', ...files], dockerfile: 'Dockerfile', tag: scratch, buildArgs: {}, labels }, () => {});
     request.report(`verifying ${image.id.slice(0, 19)}: its own ${PLUGIN_DIR}, its own loader`);
+    request.report(`accepting the lockfile as the candidate's runtime will: its ${TRUST_DIR}, its ${PLUGIN_DIR}`);
+    const trust = await acceptInCandidate(engine, scratch, request.platform);
     const verify = await verifyPlugins(engine, { lock, image: scratch, pluginsPath: request.platformDir ? `${PLUGIN_DIR}/${request.platformDir}` : PLUGIN_DIR });
     if (verify.outcome !== 'ok') {
       const problems = verify.plugins.flatMap((p) => p.problems.map((x) => `  - ${p.name}: ${x.check}: ${x.message}`));
@@ -105,7 +124,7 @@ export async function deployImage(engine: DockerEngine, request: DeployRequest):
       pushed = `${repositoryOf(tag)}@${await engine.pushImage(tag, () => {})}`;
       request.report(`pushed ${pushed}`);
     }
-    return { image: tag, imageId: image.id, base: { name: lock.host.image, imageId: lock.host.imageId, digest }, labels, verify, pushed };
+    return { image: tag, imageId: image.id, base: { name: lock.host.image, imageId: lock.host.imageId, digest }, labels, verify, trust, pushed };
   } finally {
     if (built) await engine.removeImage(scratch);
     await rm(context, { recursive: true, force: true });
@@ -140,3 +159,33 @@ async function stageFiles(request: DeployRequest, context: string): Promise<stri
   return files;
 }
 
+
+/**
+ * The deploy tag: a valid reference (checked before anything is built), and never one that
+ * names an image the project builds from — by name (any spelling) or by what it points to now.
+ * Moving the host tag to the deploy image would make the next build take it for the host.
+ */
+async function refuseTag(engine: DockerEngine, tag: string, referenced: readonly string[], lockedIds: readonly string[]): Promise<void> {
+  const parsed = parseTagRef(tag);
+  if ('problem' in parsed) {
+    throw new BuilderError('BAD_TAG', `--tag ${printable(JSON.stringify(tag))} is not an image tag: ${parsed.problem}.`, {
+      fix: 'Give REPOSITORY[:TAG], e.g. registry.example.com/team/app-plugins:v2 (lowercase path, tag of letters, digits, _ . -).',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+  const normal = normalTagRef(tag);
+  const sameName = referenced.find((ref) => normalTagRef(ref) === normal);
+  const current = sameName === undefined ? await engine.inspectImage(tag) : null;
+  const ids = new Set(lockedIds);
+  for (const ref of referenced) {
+    const info = current ? await engine.inspectImage(ref) : null;
+    if (info) ids.add(info.id);
+  }
+  if (sameName !== undefined || (current && ids.has(current.id))) {
+    const why = sameName !== undefined ? `it names ${sameName}, an image the config or lockfile builds from` : `it now points to ${current!.id.slice(0, 19)}, an image the config or lockfile builds from`;
+    throw new BuilderError('DEPLOY_TAG_REFUSED', `--tag ${printable(tag)} is refused: ${printable(why)}; tagging the deploy image there would move it, and the next build would take the deploy image for it.`, {
+      fix: 'Tag the deploy image under its own name (the default is <host repository>-plugins:<lockfile sha256>).',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}

@@ -111,7 +111,12 @@ function tlsFromEnv(env: Env, files: ConfigFiles): TlsMaterial | null {
 
 const FORMS = 'unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]';
 
-/** One DOCKER_HOST value, as the CLI parses it (opts.ParseHost): unix, tcp (http/https too), ssh. */
+/**
+ * One DOCKER_HOST value, as the CLI parses it (docker/cli opts.ParseHost → parseDockerDaemonHost):
+ * unix, tcp and ssh; a bare HOST:PORT is tcp. Nothing else: `http://` and `https://` are refused
+ * as the CLI refuses them ("invalid bind address format"), since a scheme that decides
+ * encryption by itself would let `http://` quietly drop the TLS that DOCKER_TLS_VERIFY asks for.
+ */
 export function parseEngineHost(value: string, tls: TlsMaterial | null): Omit<EngineEndpoint, 'source'> {
   const raw = value.trim();
   const shown = JSON.stringify(raw.length > 200 ? `${raw.slice(0, 200)}…` : raw);
@@ -126,10 +131,13 @@ export function parseEngineHost(value: string, tls: TlsMaterial | null): Omit<En
   // A bare host:port is tcp to the CLI.
   const withScheme = scheme ? raw : `tcp://${raw}`;
   const kind = scheme ?? 'tcp';
-  if (!['tcp', 'http', 'https', 'ssh'].includes(kind)) throw new EngineEndpointError(`${shown}: unknown scheme ${kind}://; expected ${FORMS}`);
+  if (kind === 'http' || kind === 'https') {
+    throw new EngineEndpointError(`${shown}: ${kind}:// is not an engine address (the docker CLI refuses it too); use tcp://HOST:PORT, with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS`);
+  }
+  if (kind !== 'tcp' && kind !== 'ssh') throw new EngineEndpointError(`${shown}: unknown scheme ${kind}://; expected ${FORMS}`);
   let url: URL;
   try {
-    url = new URL(withScheme.replace(/^(tcp|ssh|http|https):/i, 'http:'));
+    url = new URL(withScheme.replace(/^(tcp|ssh):/i, 'http:'));
   } catch {
     throw new EngineEndpointError(`${shown} is not an engine address: expected ${FORMS}`);
   }
@@ -150,9 +158,8 @@ export function parseEngineHost(value: string, tls: TlsMaterial | null): Omit<En
     return { endpoint: `ssh://${username ? `${username}@` : ''}${formatHost(host)}:${port}`, connection: { kind: 'ssh', host, port, username } };
   }
   if (url.username || url.password) throw new EngineEndpointError(`${shown}: a tcp address has no user part`);
-  const useTls = kind === 'https' ? (tls ?? { verify: true }) : kind === 'http' ? null : tls;
-  const port = explicitPort ?? (useTls ? 2376 : 2375);
-  return { endpoint: `tcp://${formatHost(host)}:${port}`, connection: { kind: 'tcp', host, port, tls: useTls } };
+  const port = explicitPort ?? (tls ? 2376 : 2375);
+  return { endpoint: `tcp://${formatHost(host)}:${port}`, connection: { kind: 'tcp', host, port, tls } };
 }
 
 const formatHost = (host: string) => (host.includes(':') ? `[${host}]` : host);

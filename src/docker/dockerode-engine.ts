@@ -1,3 +1,4 @@
+import { boundEngineAnswers, EngineAnswerTooLarge } from './bounded-answers.js';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { BuilderError, DockerUnavailableError, EngineAddressError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError, ImagePullError, ImagePushError } from '../errors.js';
@@ -91,6 +92,7 @@ export class DockerodeEngine implements DockerEngine {
     const refusal: SshRefusal = { hostKey: null, identity: null };
     const DockerClient = loadDockerode();
     const docker = new DockerClient(dockerodeOptions(endpoint, env, files, refusal));
+    boundEngineAnswers(docker.modem as unknown as Parameters<typeof boundEngineAnswers>[0]);
     return new DockerodeEngine(docker, { endpoint, refusal }, { ...DEFAULT_ENGINE_TIMEOUTS, ...timeouts }, { signal: undefined, labels: {} }, { lost: null });
   }
 
@@ -182,6 +184,8 @@ export class DockerodeEngine implements DockerEngine {
   /** An HTTP status is the engine's answer; anything else (reset, hang-up, a cut stream) means it is gone. */
   private engineError(err: unknown, during: string): unknown {
     if (err instanceof BuilderError) return err;
+    // A hostile or broken engine, not a slow one: the connection is dropped, the run ends.
+    if (err instanceof EngineAnswerTooLarge) return new EngineLostError(this.endpoint, during, `${err.message}; the answer was cut and the connection dropped`, err);
     const status = statusOf(err);
     if (status !== undefined) return new EngineRequestError(this.endpoint, during, status, (err as Error).message);
     return new EngineLostError(this.endpoint, during, `the connection failed (${describe(err)})`, err);

@@ -118,3 +118,26 @@ export async function extractFlatFiles(tar: Readable, destDir: string, maxBytes:
   }
   return written.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
+
+/**
+ * The names directly inside the directory Docker archived (`trust/a.pub` → `a.pub`), at most
+ * `limit` of them; what lies deeper is drained unread.
+ */
+export async function listArchivedDirectory(tar: Readable, limit: number): Promise<string[]> {
+  const extract = tarStream.extract();
+  tar.on('error', (err) => extract.destroy(err));
+  tar.pipe(extract);
+  const names: string[] = [];
+  try {
+    for await (const entry of extract) {
+      entry.resume();
+      const parts = entry.header.name.split('/').filter((p) => p !== '' && p !== '.');
+      if (parts.length !== 2) continue;
+      if (names.length >= limit) throw new Error(`more than ${limit} entries`);
+      names.push(parts[1]!);
+    }
+  } finally {
+    tar.destroy();
+  }
+  return names;
+}

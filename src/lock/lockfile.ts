@@ -4,6 +4,7 @@ import { PLUGIN_KINDS, PLUGIN_NAME } from '../config/schema.js';
 import type { EnvironmentFingerprint } from '../env/fingerprint.js';
 import type { ShardRecord } from '../shard/shard.js';
 import { prettyCanonicalJson } from '../util/canonical-json.js';
+import { describeJsonError } from '../util/json-error.js';
 import { machineOfPlatform, PLATFORM_PATTERN, PLATFORMS, platformDir, platformOfMachine } from './platform.js';
 
 export const LOCKFILE_VERSION = 1;
@@ -238,7 +239,7 @@ function parseLockfileText(text: string, file: string): LockDocument {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new LockfileError(file, `not valid JSON: ${(err as Error).message}`);
+    throw new LockfileError(file, describeJsonError(text, err));
   }
   const fail: Fail = (issue, prefix = []) => {
     const where = [...prefix, ...(issue?.path ?? []).map((p) => (typeof p === 'symbol' ? String(p) : p))].join('.') || '(root)';

@@ -1,4 +1,5 @@
 import type { EnvironmentFingerprint } from '../env/fingerprint.js';
+import { LOCKFILE_LIMITS } from '../limits.js';
 import type { TrustedKey } from '../trust/keys.js';
 import type { LockfileLimits } from './accept-lockfile.js';
 import type { DeployedState } from './deployed-file.js';
@@ -12,9 +13,9 @@ export interface HostLimits extends LockfileLimits {
 }
 
 export const DEFAULT_HOST_LIMITS: HostLimits = {
-  maxLockfileBytes: 1024 * 1024,
-  maxSignatureBytes: 4 * 1024 * 1024,
-  maxPlugins: 1000,
+  maxLockfileBytes: LOCKFILE_LIMITS.maxBytes,
+  maxSignatureBytes: LOCKFILE_LIMITS.maxSignatureBytes,
+  maxPlugins: LOCKFILE_LIMITS.maxPlugins,
   reloadTimeoutMs: 60_000,
 };
 

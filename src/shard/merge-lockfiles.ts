@@ -33,14 +33,24 @@ function differences(a: unknown, b: unknown, path: string, out: string[], limit 
  * each holding exactly its own plugins. Pure: lockfiles in, lockfile out, or a refusal naming
  * the culprit.
  */
-export function mergeShardLockfiles(shards: readonly ShardLockfile[]): Lockfile {
+export function mergeShardLockfiles(shards: readonly ShardLockfile[], configPlugins?: readonly string[]): Lockfile {
   const fixAll = 'Pass the lockfiles of every shard of one run (builder build --shard K/N), each once.';
   if (shards.length === 0) refuse('No lockfiles to merge.', fixAll);
   const records = shards.map(({ source, lock }) => {
     if (!lock.shard) refuse(`${source} is not a shard's lockfile (it has no "shard" field): it was written by a build without --shard.`, fixAll);
+    const twice = lock.shard!.plugins.find((name, i, all) => all.indexOf(name) !== i);
+    if (twice !== undefined) refuse(`${source} divides a plugin list that names ${JSON.stringify(twice)} twice: no build writes that.`, 'Rebuild the shards; do not edit shard lockfiles.');
     return { source, lock, shard: lock.shard! };
   });
   const [first] = records as [(typeof records)[number]];
+  if (configPlugins && canonicalJson([...configPlugins].sort()) !== canonicalJson([...first.shard.plugins].sort())) {
+    const extra = first.shard.plugins.filter((n) => !configPlugins.includes(n));
+    const absent = configPlugins.filter((n) => !first.shard.plugins.includes(n));
+    refuse(
+      `The shards divide another plugin list than the config's:${extra.length ? ` not in the config: ${extra.join(', ')};` : ''}${absent.length ? ` in the config but in no shard: ${absent.join(', ')};` : ''} they were built from another config.`,
+      'Build the shards from this config (builder build --shard K/N -c CONFIG), or merge with the config they were built from.',
+    );
+  }
   const count = first.shard.count;
   const seen = new Map<number, string>();
   for (const { source, shard } of records) {
@@ -74,7 +84,10 @@ export function mergeShardLockfiles(shards: readonly ShardLockfile[]): Lockfile 
     if (canonicalJson([...expected].sort()) !== canonicalJson(actual)) {
       refuse(`${source} (shard ${shard.index}/${count}) holds ${actual.join(', ') || 'no plugins'}; that shard is ${expected.join(', ') || 'no plugins'}.`, 'Rebuild that shard; do not edit shard lockfiles.');
     }
-    for (const name of actual) plugins[name] = lock.plugins[name]!;
+    for (const name of actual) {
+      if (Object.hasOwn(plugins, name)) refuse(`${name} is in two shards' lockfiles (the second: ${source}).`, 'Rebuild the shards; do not edit shard lockfiles.');
+      plugins[name] = lock.plugins[name]!;
+    }
   }
   const files = new Map<string, string>();
   for (const [name, entry] of Object.entries(plugins)) {
@@ -94,9 +107,9 @@ export interface ShardDocument {
  * The same merge for lockfiles of either shape: multi-platform shards (a config with
  * host.platforms) merge platform by platform, and must all hold the same platforms.
  */
-export function mergeShardDocuments(shards: readonly ShardDocument[]): LockDocument {
+export function mergeShardDocuments(shards: readonly ShardDocument[], configPlugins?: readonly string[]): LockDocument {
   const multi = shards.filter((s) => isMultiPlatform(s.lock));
-  if (multi.length === 0) return mergeShardLockfiles(shards as ShardLockfile[]);
+  if (multi.length === 0) return mergeShardLockfiles(shards as ShardLockfile[], configPlugins);
   const single = shards.find((s) => !isMultiPlatform(s.lock));
   if (single) refuse(`${single.source} has one host section, ${multi[0]!.source} one per platform: they come from different configs.`, 'Pass the lockfiles of every shard of one run (builder build --shard K/N), each once.');
   const platformsOf = (doc: LockDocument) => platformViews(doc).map((v) => v.platform);
@@ -108,7 +121,7 @@ export function mergeShardDocuments(shards: readonly ShardDocument[]): LockDocum
   }
   const sections: Record<string, PlatformLock> = {};
   for (const platform of platforms) {
-    const merged = mergeShardLockfiles(shards.map((s) => ({ source: `${s.source} [${platform}]`, lock: platformView(s.lock, platform)!.lock })));
+    const merged = mergeShardLockfiles(shards.map((s) => ({ source: `${s.source} [${platform}]`, lock: platformView(s.lock, platform)!.lock })), configPlugins);
     sections[platform] = { host: merged.host, builder: merged.builder, plugins: merged.plugins };
   }
   return { lockfileVersion: LOCKFILE_VERSION, platforms: sections };

@@ -1,16 +1,14 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { commitOutputs } from '../build/commit-outputs.js';
-import { OutputWriteError } from '../errors.js';
-import { type LockDocument, parseLockDocument, platformViews, serializeLockfile } from '../lock/lockfile.js';
+import { LockfileError, OutputWriteError } from '../errors.js';
+import { lockfileText, readLockfile } from '../lock/lockfile-io.js';
+import { type LockDocument, platformViews } from '../lock/lockfile.js';
 import { lockGenerator } from '../version.js';
 import { platformFile } from '../lock/platform.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { copyLockedFile } from '../util/copy-locked-file.js';
-import { readSmallFile } from '../util/safe-file.js';
 import { mergeShardDocuments } from './merge-lockfiles.js';
-
-const MAX_LOCKFILE_BYTES = 64 * 1024 * 1024;
 
 export interface MergeRequest {
   /** Each shard's lockfile; its artifacts sit beside it (a shard's outDir, downloaded as one). */
@@ -18,6 +16,8 @@ export interface MergeRequest {
   /** Where the merged artifacts go, and the merged lockfile. */
   outDir: string;
   lockfile: string;
+  /** With -c: the config's plugin names; the shards must have divided exactly these. */
+  configPlugins?: readonly string[];
 }
 
 export interface MergeResult {
@@ -38,11 +38,12 @@ export interface MergeResult {
 export async function mergeShardOutputs(request: MergeRequest): Promise<MergeResult> {
   const shards = [];
   for (const source of request.shardLockfiles) {
-    const text = (await readSmallFile(source, 'The shard lockfile', MAX_LOCKFILE_BYTES)).toString('utf8');
-    shards.push({ source, lock: parseLockDocument(text, source) });
+    const lock = await readLockfile(source);
+    if (!lock) throw new LockfileError(source, 'does not exist (a shard lockfile to merge)');
+    shards.push({ source, lock });
   }
-  const lock = { ...mergeShardDocuments(shards), generator: lockGenerator() };
-  const text = serializeLockfile(lock);
+  const lock = { ...mergeShardDocuments(shards, request.configPlugins), generator: lockGenerator() };
+  const text = lockfileText(request.lockfile, lock);
   const staging = await mkdtemp(join(request.outDir, '.builder-staging-')).catch((err: unknown) => {
     throw new OutputWriteError(join(request.outDir, '.builder-staging-*'), err, 'create the staging directory');
   });

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { BuildReport } from '../../src/build/build-project.js';
+import { compilerCacheScope } from '../../src/build/cache-scope.js';
 import { managedLabels } from '../../src/docker/engine.js';
 import { ImagePullError } from '../../src/errors.js';
 import { engine, HOST_BOOKWORM, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
@@ -32,40 +33,43 @@ async function build(dir: string, args: string[]): Promise<{ report: BuildReport
   return { report: JSON.parse(run.stdout) as BuildReport, stderr: run.stderr, lock: await readFile(join(dir, 'dist/plugins/builder.lock.json'), 'utf8') };
 }
 
-/** As on a fresh runner: no cache volume (and no leftover container of an earlier failed run holding it). */
-async function removeCacheVolume(): Promise<void> {
-  for (const c of await docker.listContainers({ all: true, filters: JSON.stringify({ volume: ['plugin-builder-cache'] }) })) await docker.getContainer(c.Id).remove({ force: true });
-  await docker.getVolume('plugin-builder-cache').remove().catch((err: { statusCode?: number }) => {
+/** The compiler cache volume of a project directory (each project has its own: cache-scope.ts). */
+const volumeOf = async (dir: string) => compilerCacheScope(await realpath(dir)).volume;
+
+/** No cache volume (and no leftover container of an earlier failed run holding it). */
+async function removeCacheVolume(volume: string): Promise<void> {
+  for (const c of await docker.listContainers({ all: true, filters: JSON.stringify({ volume: [volume] }) })) await docker.getContainer(c.Id).remove({ force: true });
+  await docker.getVolume(volume).remove().catch((err: { statusCode?: number }) => {
     if (err.statusCode !== 404) throw err;
   });
 }
 
 /** What the container's output says, for a short command in a container of `image` with the cache volume. */
-async function inVolume(image: string, cmd: string[]): Promise<string> {
+async function inVolume(image: string, volume: string, cmd: string[]): Promise<string> {
   let out = '';
   const sink = new Writable({ write(chunk, _e, cb) { out += String(chunk); cb(); } });
-  const [result, container] = (await docker.run(image, cmd, sink, { Tty: true, HostConfig: { Binds: ['plugin-builder-cache:/cache'] } } as never)) as unknown as [{ StatusCode: number }, Docker.Container];
+  const [result, container] = (await docker.run(image, cmd, sink, { Tty: true, HostConfig: { Binds: [`${volume}:/cache`] } } as never)) as unknown as [{ StatusCode: number }, Docker.Container];
   await container.remove({ force: true });
   if (result.StatusCode !== 0) throw new Error(`${cmd.join(' ')} exited ${result.StatusCode}: ${out}`);
   return out;
 }
 
 /** ccache's own counters in the volume (ccache --print-stats). */
-async function ccacheStats(image: string): Promise<{ hits: number; misses: number }> {
-  const text = await inVolume(image, ['ccache', '-d', '/cache/ccache', '--print-stats']);
+async function ccacheStats(image: string, volume: string): Promise<{ hits: number; misses: number }> {
+  const text = await inVolume(image, volume, ['ccache', '-d', '/cache/ccache', '--print-stats']);
   const value = (key: string) => Number(new RegExp(`^${key}\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
   return { hits: value('direct_cache_hit') + value('preprocessed_cache_hit'), misses: value('cache_miss') };
 }
 
-function volumeListing(image: string): Promise<string> {
-  return inVolume(image, ['ls', '-laR', '/cache']);
+function volumeListing(image: string, volume: string): Promise<string> {
+  return inVolume(image, volume, ['ls', '-laR', '/cache']);
 }
 
 /** A one-layer image made from these tar entries (through the engine's import, as an attacker with push access could). */
-async function importTar(ref: string, entries: Array<{ name: string; type: 'file' | 'directory' | 'symlink'; data?: string; linkname?: string }>, labels: Record<string, string>): Promise<void> {
+async function importTar(ref: string, entries: Array<{ name: string; type: 'file' | 'directory' | 'symlink'; data?: string; linkname?: string; mode?: number }>, labels: Record<string, string>): Promise<void> {
   const pack = tarStream.pack();
   for (const e of entries) {
-    if (e.type === 'file') pack.entry({ name: e.name, type: e.type }, e.data ?? '');
+    if (e.type === 'file') pack.entry({ name: e.name, type: e.type, ...(e.mode ? { mode: e.mode } : {}) }, e.data ?? '');
     else pack.entry({ name: e.name, type: e.type, ...(e.linkname ? { linkname: e.linkname } : {}) });
   }
   pack.finalize();
@@ -140,7 +144,6 @@ describe.skipIf(skipDocker || skipRegistry)('builder image cache through the rea
 
   it('compiler cache: --cache-to pushes the volume; a fresh runner restores it with --cache-from and its compiles hit it (ccache stats); a non-empty volume is kept', async () => {
     const cache = `${REGISTRY}/pb-test/cc-${randomBytes(4).toString('hex')}`;
-    await removeCacheVolume();
     const first = await copyProject('examples/hello');
     const pushed = await build(first, ['--cache-to', cache]);
     const builder = pushed.report.builder.image;
@@ -153,25 +156,26 @@ describe.skipIf(skipDocker || skipRegistry)('builder image cache through the rea
     await expect(docker.getImage(ref).inspect()).rejects.toMatchObject({ statusCode: 404 });
     const manifest = await fetch(`http://${REGISTRY}/v2/${ref.slice(REGISTRY.length + 1).replace(':', '/manifests/')}`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
     expect(manifest.status).toBe(200);
-    const after = await ccacheStats(builder);
+    const after = await ccacheStats(builder, await volumeOf(first));
     expect(after.hits).toBe(0);
 
-    // A fresh runner: no cache volume.
-    await removeCacheVolume();
+    // A fresh runner: another checkout, so another (empty) cache volume.
     const second = await copyProject('examples/hello');
     const restored = await cli(second, ['build', '--cache-from', cache]);
     expect(restored.code, restored.stderr).toBe(0);
     expect(restored.stderr).toMatch(new RegExp(`compiler cache restored from ${ref.replace(/\./g, '\\.')} \\(${event?.type === 'pushed' && event.files} files, [\\d.]+ MiB\\) in`));
-    const stats = await ccacheStats(builder);
+    const stats = await ccacheStats(builder, await volumeOf(second));
     // The stats came with the cache: the same misses, and every C compile of this build a hit.
     expect(stats.misses).toBe(after.misses);
     expect(stats.hits).toBe(after.misses);
     expect(await readFile(join(second, 'dist/plugins/builder.lock.json'), 'utf8')).toBe(pushed.lock);
     await expect(docker.getImage(ref).inspect()).rejects.toMatchObject({ statusCode: 404 });
 
-    const third = await copyProject('examples/hello');
-    const kept = await build(third, ['--cache-from', cache]);
-    expect(kept.report.compilerCache).toEqual([{ type: 'kept', reason: 'the plugin-builder-cache volume already holds a cache' }]);
+    // The same checkout again: its volume has content, which is kept.
+    await rm(join(second, 'dist'), { recursive: true, force: true });
+    const kept = await build(second, ['--cache-from', cache]);
+    expect(kept.report.compilerCache).toEqual([{ type: 'kept', reason: `the ${await volumeOf(second)} volume already holds a cache` }]);
+    for (const dir of [first, second]) await removeCacheVolume(await volumeOf(dir));
   }, 600_000);
 
   it('compiler cache attacks: a cached archive with a symlink (or an image that is no compiler cache) is refused and nothing of it stays; a volume holding a symlink is refused by --cache-to before anything is written', async () => {
@@ -185,32 +189,56 @@ describe.skipIf(skipDocker || skipRegistry)('builder image cache through the rea
     await importTar(ref, [{ name: 'cache/', type: 'directory' }, { name: 'cache/planted', type: 'file', data: 'x' }, { name: 'cache/ccache', type: 'symlink', linkname: '/out' }], { 'io.plugin-builder.role': 'compiler-cache' });
     await push(ref);
     await docker.getImage(ref).remove();
-    await removeCacheVolume();
     const fresh = await copyProject('examples/hello');
     const refused = await cli(fresh, ['build', '--cache-from', cache]);
     expect(refused.code, refused.stderr).toBe(0);
     expect(refused.stderr).toContain(`compiler cache miss (${ref}): refused the archive: entry "cache/ccache": a symlink entry (only directories and regular files); compiling without it`);
     expect(await readFile(join(fresh, 'dist/plugins/builder.lock.json'), 'utf8')).toBe(reference.lock);
-    expect(await volumeListing(builder)).not.toMatch(/planted|-> \/out/);
+    expect(await volumeListing(builder, await volumeOf(fresh))).not.toMatch(/planted|-> \/out/);
+
+    // Configuration and code in a cache: ccache.conf naming a prefix command, an executable script.
+    // Restored, they would run in every later compile; they are left out, the data goes in.
+    await importTar(
+      ref,
+      [
+        { name: 'cache/', type: 'directory' },
+        { name: 'cache/ccache/', type: 'directory' },
+        { name: 'cache/ccache/ccache.conf', type: 'file', data: 'prefix_command = /cache/ccache/run.sh\n' },
+        { name: 'cache/ccache/run.sh', type: 'file', data: '#!/bin/sh\necho pwned >&2\nexec "$@"\n', mode: 0o755 },
+        { name: 'cache/go/', type: 'directory' },
+        { name: 'cache/go/README', type: 'file', data: 'go build cache\n' },
+      ],
+      { 'io.plugin-builder.role': 'compiler-cache' },
+    );
+    await push(ref);
+    await docker.getImage(ref).remove();
+    const configured = await copyProject('examples/hello');
+    const leftOut = await cli(configured, ['build', '--cache-from', cache]);
+    expect(leftOut.code, leftOut.stderr).toBe(0);
+    expect(leftOut.stderr).toMatch(/compiler cache restored from .*\(1 files, [\d.]+ MiB; left out 2 entries that are not cache data: "cache\/ccache\/ccache.conf", "cache\/ccache\/run.sh"\)/);
+    expect(leftOut.stderr).not.toContain('pwned');
+    const listing = await volumeListing(builder, await volumeOf(configured));
+    expect(listing).not.toMatch(/ccache\.conf|run\.sh/);
+    expect(await readFile(join(configured, 'dist/plugins/builder.lock.json'), 'utf8')).toBe(reference.lock);
 
     // An image under the tag that is not a compiler cache at all.
     await importTar(ref, [{ name: 'cache/', type: 'directory' }], { 'io.plugin-builder.role': 'builder' });
     await push(ref);
     await docker.getImage(ref).remove();
-    await removeCacheVolume();
     const other = await copyProject('examples/hello');
     const wrongRole = await build(other, ['--cache-from', cache]);
     expect(wrongRole.report.compilerCache).toEqual([{ type: 'miss', ref, reason: 'refused: it is not a plugin-builder compiler cache (label io.plugin-builder.role is "builder")' }]);
 
     // A build script left a symlink in the volume: --cache-to refuses to ship it, and the build writes nothing.
-    await inVolume(builder, ['ln', '-s', '/etc', '/cache/escape']);
     const changed = await copyProject('examples/hello');
+    const changedVolume = await volumeOf(changed);
+    await inVolume(builder, changedVolume, ['ln', '-s', '/etc', '/cache/escape']);
     const run = await cli(changed, ['build', '--cache-to', cache]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('--cache-to: the plugin-builder-cache volume holds what a compiler cache does not: "cache/escape": a symlink entry');
-    expect(run.stderr).toContain('docker volume rm plugin-builder-cache');
+    expect(run.stderr).toContain(`--cache-to: the ${changedVolume} volume holds what a compiler cache does not: "cache/escape": a symlink entry`);
+    expect(run.stderr).toContain(`docker volume rm ${changedVolume}`);
     await expect(readFile(join(changed, 'dist/plugins/builder.lock.json'))).rejects.toMatchObject({ code: 'ENOENT' });
-    await removeCacheVolume();
+    for (const d of [dir, fresh, configured, other, changed]) await removeCacheVolume(await volumeOf(d));
   }, 600_000);
 
   it('refuses a cache option naming a tag, before touching the engine', async () => {

@@ -203,6 +203,54 @@ describe.skipIf(skipDocker)('engines as the docker CLI finds them (real engine, 
     expect(noClientCert.report.error?.code).toBe('DOCKER_UNAVAILABLE');
   });
 
+  it('TLS downgrade refused: http:// and https:// are not engine addresses (the CLI refuses them); nothing is sent in plaintext', async () => {
+    // A plain listener that counts connections: a downgrade would reach it in plaintext.
+    let connections = 0;
+    const listener = createTcpServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const { port } = listener.address() as { port: number };
+    try {
+      for (const host of [`http://127.0.0.1:${port}`, `https://127.0.0.1:${port}`, `HTTP://127.0.0.1:${port}`]) {
+        const run = await probe({ ...HOME_ENV, HOME: work, DOCKER_HOST: host, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: join(work, 'certs') });
+        expect(run.code, JSON.stringify(run.report)).toBe(2);
+        expect(run.report.error?.code).toBe('ENGINE_ADDRESS_INVALID');
+        expect(run.report.error?.message).toMatch(/is not an engine address \(the docker CLI refuses it too\)/);
+      }
+      expect(connections).toBe(0);
+    } finally {
+      listener.close();
+    }
+  });
+
+  it('TLS with DOCKER_CERT_PATH holding only ca.pem (a server that asks no client certificate): works, as with the CLI', async () => {
+    const server = createTlsServer({ key: await readFile(join(work, 'certs', 'server-key.pem')), cert: await readFile(join(work, 'certs', 'server.pem')) });
+    server.on('secureConnection', (client) => {
+      const upstream = connect('/var/run/docker.sock');
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const caOnly = join(work, 'ca-only-open');
+      await mkdir(caOnly, { recursive: true });
+      await writeFile(join(caOnly, 'ca.pem'), await readFile(join(work, 'certs', 'ca.pem')));
+      const run = await probe({ ...HOME_ENV, HOME: work, DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: caOnly });
+      expect(run.code, JSON.stringify(run.report) + run.stderr).toBe(0);
+      expect(run.report.fingerprint?.arch).toBe('x86_64');
+      // And TLS really applies: the same port spoken to in plaintext is no engine.
+      const plain = await probe({ ...HOME_ENV, HOME: work, DOCKER_HOST: `tcp://127.0.0.1:${port}` });
+      expect(plain.report.error?.code).toBe('DOCKER_UNAVAILABLE');
+    } finally {
+      server.close();
+    }
+  });
+
   it('docker contexts written by the real docker CLI: the current one (docker context use), DOCKER_CONTEXT over it, DOCKER_HOST over both, TLS files from the store', async () => {
     const config = join(work, 'docker-config');
     const docker = (...args: string[]) => execFileSync('docker', args, { env: { ...process.env, DOCKER_CONFIG: config }, stdio: ['ignore', 'pipe', 'pipe'] });

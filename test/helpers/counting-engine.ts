@@ -4,17 +4,22 @@ import type { ContainerHandle, ContainerSpec, ContainerSummary, DockerEngine, Im
 interface Counts {
   containersCreated: number;
   imagesBuilt: number;
+  /** Every container asked for, as asked. */
+  specs?: ContainerSpec[];
 }
 
 /** The real engine, counting what the build asks of it (containers created, images built), scoped copies included. */
 export class CountingEngine implements DockerEngine {
   constructor(
     private readonly inner: DockerEngine,
-    private readonly counts: Counts = { containersCreated: 0, imagesBuilt: 0 },
+    private readonly counts: Counts = { containersCreated: 0, imagesBuilt: 0, specs: [] },
   ) {}
 
   get containersCreated(): number {
     return this.counts.containersCreated;
+  }
+  get containerSpecs(): readonly ContainerSpec[] {
+    return this.counts.specs ?? [];
   }
   get imagesBuilt(): number {
     return this.counts.imagesBuilt;
@@ -50,6 +55,7 @@ export class CountingEngine implements DockerEngine {
   }
   createContainer(spec: ContainerSpec): Promise<ContainerHandle> {
     this.counts.containersCreated++;
+    this.counts.specs?.push(spec);
     return this.inner.createContainer(spec);
   }
   ensureVolume(name: string, labels: Record<string, string>): Promise<void> {

@@ -2,8 +2,10 @@ import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
+import { LOCKFILE_LIMITS } from '../../limits.js';
 import { UnsafeFileError, readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
+import type { LockLocation } from '../lock-location.js';
 import type { CommandResult } from '../run-command.js';
 
 interface DeployOptions {
@@ -17,8 +19,6 @@ interface DeployOptions {
   trustKey?: string;
   json?: boolean;
 }
-
-const MAX_LOCKFILE_BYTES = 64 * 1024 * 1024;
 
 export function registerDeploy(program: Command, io: CliIo, run: (action: () => Promise<CommandResult>, json: boolean) => Promise<void>): void {
   program
@@ -43,7 +43,7 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
           import('../../trust/lockfile-signature.js'),
           import('../../version.js'),
         ]);
-        const location = await locateLock(io.cwd, options);
+        const location = await locateLock(io.cwd, options, { config: true });
         const { lockPath } = location;
         const [view] = selectPlatforms(location, options.platform, 'deploy') as [ReturnType<typeof selectPlatforms>[number]];
         const { lock } = view;
@@ -53,8 +53,8 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
             exitCode: EXIT_UNUSABLE,
           });
         }
-        const lockBytes = await readSmallFile(lockPath, 'The lockfile', MAX_LOCKFILE_BYTES);
-        const signature = await readSmallFile(signaturePathFor(lockPath), 'The lockfile signature', 4 * 1024 * 1024).catch((err: unknown) => {
+        const lockBytes = await readSmallFile(lockPath, 'The lockfile', LOCKFILE_LIMITS.maxBytes);
+        const signature = await readSmallFile(signaturePathFor(lockPath), 'The lockfile signature', LOCKFILE_LIMITS.maxSignatureBytes).catch((err: unknown) => {
           if (err instanceof UnsafeFileError && err.code === 'FILE_MISSING') return null;
           throw err;
         });
@@ -73,7 +73,9 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
           dir: view.localDir,
           signature,
           trustKey,
-          ...(options.tag ? { tag: options.tag } : {}),
+          ...(options.tag !== undefined ? { tag: options.tag } : {}),
+          platform: view.platform,
+          referencedImages: referencedImages(location, (await import('../../lock/lockfile.js')).platformViews),
           push: options.push === true,
           toolVersion: toolVersion(),
           report: (message) => {
@@ -83,9 +85,26 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
         const text =
           `deployed ${result.image} (${result.imageId.slice(0, 19)}) from ${result.base.name} (${result.base.digest ?? result.base.imageId})\n` +
           `  ${Object.keys(lock.plugins).length} plugin(s) in /app/plugins${view.dir ? `/${view.dir}` : ''}${view.dir ? ` (${view.platform})` : ''}, lockfile sha256 ${result.labels['io.plugin-builder.lockfile.sha256']}` +
-          `${signature ? ', signed' : ''}${trustKey ? `, trusting ${trustKey.key.keyId.slice(0, 16)}…` : ''}; verify: ${result.verify.outcome}\n` +
+          `; ${result.trust.signedBy.length > 0 ? `signed by ${result.trust.signedBy.map((k) => `${k.slice(0, 16)}…`).join(', ')} (the image trusts ${result.trust.keys} key(s))` : `unsigned: the image trusts no key${signature ? ', so its runtime will not check the .sig' : ''}`}; verify: ${result.verify.outcome}\n` +
           (result.pushed ? `  pushed ${result.pushed}\n` : '');
         return { json: { outcome: 'deployed', ...result, verify: { outcome: result.verify.outcome } }, text, exitCode: 0 };
       }, options.json === true),
     );
+}
+
+/** Every image the lockfile (each platform) and the config name: what a deploy tag must not move. */
+function referencedImages(location: LockLocation, platformViews: typeof import('../../lock/lockfile.js').platformViews): string[] {
+  const names = new Set<string>();
+  for (const { lock } of platformViews(location.lock)) {
+    names.add(lock.host.image);
+    names.add(lock.builder.image);
+    if (lock.builder.base) names.add(lock.builder.base.image);
+  }
+  const config = location.config;
+  if (config) {
+    names.add(config.hostImage);
+    for (const { image } of config.hostPlatforms ?? []) names.add(image);
+    if (config.builderBase) names.add(config.builderBase);
+  }
+  return [...names];
 }

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { LOCKFILE_LIMITS } from '../../limits.js';
 import type { Command } from 'commander';
 import { isLoopback, listen, shutdownGracefully } from '../../runtime/host-service.js';
 import type { PluginHost } from '../../runtime/plugin-host.js';
@@ -81,8 +82,8 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .option('--insecure-no-auth', 'DANGEROUS: serve a non-loopback address without a token')
     .option('--allow-environment-mismatch', 'EMERGENCY: load plugins even if this host differs from the locked environment')
     .option('--sealing <how>', 'private copies: auto (memfd, else files), memfd, file', 'auto')
-    .option('--max-lockfile-bytes <n>', 'refuse larger lockfiles', String(1024 * 1024))
-    .option('--max-plugins <n>', 'refuse lockfiles listing more plugins', '1000')
+    .option('--max-lockfile-bytes <n>', 'refuse larger lockfiles', String(LOCKFILE_LIMITS.maxBytes))
+    .option('--max-plugins <n>', 'refuse lockfiles listing more plugins', String(LOCKFILE_LIMITS.maxPlugins))
     .option('--reload-timeout <seconds>', 'abandon a reload that takes longer', '60')
     .option('--request-timeout <seconds>', 'drop a request not received whole in this time', '30')
     .action(async (options: HostOptions) => {

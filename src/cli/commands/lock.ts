@@ -23,13 +23,12 @@ export function registerLock(program: Command, io: CliIo, run: (action: () => Pr
     .action((lockfiles: string[], options: MergeOptions) =>
       run(async () => {
         const { acquireProjectLock } = await import('../../build/project-lock.js');
-        const { loadConfig } = await import('../../config/load-config.js');
         const { mergeShardOutputs } = await import('../../shard/merge-outputs.js');
-        const { outDir, lockfile } = await destination(io.cwd, options);
+        const { outDir, lockfile, configPlugins } = await destination(io.cwd, options);
         await mkdir(outDir, { recursive: true });
         const guard = await acquireProjectLock(lockfile, { wait: true });
         try {
-          const merged = await mergeShardOutputs({ shardLockfiles: lockfiles.map((f) => resolve(io.cwd, f)), outDir, lockfile });
+          const merged = await mergeShardOutputs({ shardLockfiles: lockfiles.map((f) => resolve(io.cwd, f)), outDir, lockfile, ...(configPlugins ? { configPlugins } : {}) });
           const names = Object.keys(merged.from).sort();
           return {
             json: { outcome: 'merged', lockfile, outDir, shards: lockfiles.length, plugins: merged.from, removedSignature: merged.removedSignature },
@@ -46,7 +45,7 @@ export function registerLock(program: Command, io: CliIo, run: (action: () => Pr
 }
 
 /** --out-dir DIR (lockfile DIR/builder.lock.json), else the config's outDir and lockfile. */
-async function destination(cwd: string, options: MergeOptions): Promise<{ outDir: string; lockfile: string }> {
+async function destination(cwd: string, options: MergeOptions): Promise<{ outDir: string; lockfile: string; configPlugins?: string[] }> {
   if (options.outDir) {
     if (options.config) throw new BuilderError('BAD_OPTION', '--out-dir and -c/--config do not go together: one names where the merged lockfile goes.', { exitCode: EXIT_UNUSABLE });
     const outDir = resolve(cwd, options.outDir);
@@ -54,5 +53,5 @@ async function destination(cwd: string, options: MergeOptions): Promise<{ outDir
   }
   const { loadConfig } = await import('../../config/load-config.js');
   const config = await loadConfig(resolve(cwd, options.config ?? 'builder.config.json'));
-  return { outDir: config.outDir, lockfile: config.lockfile };
+  return { outDir: config.outDir, lockfile: config.lockfile, configPlugins: config.plugins.map((p) => p.name) };
 }

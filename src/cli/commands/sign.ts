@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BuilderError, EXIT_FAILED } from '../../errors.js';
+import { LOCKFILE_LIMITS } from '../../limits.js';
 import { openRegularFile, readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
@@ -63,7 +64,7 @@ export function registerSign(program: Command, io: CliIo, run: (action: () => Pr
           });
         }
         // Sign the bytes on disk; they must be the canonical form so a reader sees what was signed.
-        const text = (await readSmallFile(lockPath, 'The lockfile', 64 * 1024 * 1024)).toString('utf8');
+        const text = (await readSmallFile(lockPath, 'The lockfile', LOCKFILE_LIMITS.maxBytes)).toString('utf8');
         if (text !== serializeLockfile(lock)) {
           throw new BuilderError('LOCKFILE_INVALID', `${lockPath} is not in canonical form (edited by hand?).`, { fix: 'Regenerate it with `builder build`, then sign.', exitCode: EXIT_FAILED });
         }

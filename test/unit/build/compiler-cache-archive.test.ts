@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { CacheArchiveError, cacheEntryProblem, filterCacheArchive } from '../../../src/build/compiler-cache-archive.js';
+import { CacheArchiveError, cacheEntryProblem, filterCacheArchive, isCacheData } from '../../../src/build/compiler-cache-archive.js';
 import { compilerCacheRef } from '../../../src/build/compiler-cache.js';
 
 type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'fifo' | 'character-device' | 'block-device';
@@ -42,21 +42,55 @@ async function filtered(entries: Entry[], limits = LIMITS) {
 }
 
 describe('filterCacheArchive', () => {
-  it('passes the directories and files of a cache, owned by root, without setuid/setgid/sticky/world-write bits', async () => {
+  const R = '0123456789abcdefghijklmnopqrstuvR';
+  const GO_A = `${'ab'.repeat(32)}-a`;
+
+  it("passes ccache's and Go's data files as 0644 files in 0755 directories owned by root, whatever modes they came with", async () => {
     const { passed, summary } = await filtered([
       { name: 'cache/', type: 'directory' },
       { name: 'cache/ccache/', type: 'directory', mode: 0o1777 },
-      { name: 'cache/ccache/a/b.o', data: 'OBJ', mode: 0o6777 },
+      { name: 'cache/ccache/a/', type: 'directory' },
+      { name: 'cache/ccache/a/b/', type: 'directory' },
+      { name: `cache/ccache/a/b/${R}`, data: 'OBJ', mode: 0o6777 },
+      { name: 'cache/ccache/a/b/stats', data: '1 2' },
       { name: 'cache/go/README', data: 'go cache' },
+      { name: 'cache/go/ab/', type: 'directory' },
+      { name: `cache/go/ab/${GO_A}`, data: 'action', mode: 0o755 },
     ]);
-    expect(summary).toEqual({ status: 'fulfilled', value: { files: 2, bytes: 11 } });
+    if (summary.status !== 'fulfilled') throw summary.reason;
+    expect(summary.value).toEqual({ files: 4, bytes: 20, skipped: 0, skippedNames: [] });
     if (passed.status !== 'fulfilled') throw passed.reason;
     expect(passed.value.map((e) => [e.header.name, e.header.type, e.header.mode, e.header.uid, e.data.toString()])).toEqual([
       ['cache/', 'directory', 0o755, 0, ''],
       ['cache/ccache/', 'directory', 0o755, 0, ''],
-      ['cache/ccache/a/b.o', 'file', 0o755, 0, 'OBJ'],
+      ['cache/ccache/a/', 'directory', 0o755, 0, ''],
+      ['cache/ccache/a/b/', 'directory', 0o755, 0, ''],
+      [`cache/ccache/a/b/${R}`, 'file', 0o644, 0, 'OBJ'],
+      ['cache/ccache/a/b/stats', 'file', 0o644, 0, '1 2'],
       ['cache/go/README', 'file', 0o644, 0, 'go cache'],
+      ['cache/go/ab/', 'directory', 0o755, 0, ''],
+      [`cache/go/ab/${GO_A}`, 'file', 0o644, 0, 'action'],
     ]);
+  });
+
+  it('leaves out configuration and code: ccache.conf (prefix_command), an executable, files of shapes neither tool writes', async () => {
+    const { passed, summary } = await filtered([
+      { name: 'cache/ccache/', type: 'directory' },
+      { name: 'cache/ccache/ccache.conf', data: 'prefix_command = /cache/ccache/evil.sh\n' },
+      { name: 'cache/ccache/evil.sh', data: '#!/bin/sh\necho pwned\n', mode: 0o755 },
+      { name: 'cache/ccache/a/b/x.o', data: 'OBJ' },
+      { name: 'cache/ccache/a/b/libfake.so', data: 'ELF' },
+      { name: 'cache/go/ab/notahash-a', data: 'x' },
+      { name: 'cache/go/env', data: 'GOFLAGS=-toolexec=/cache/go/x' },
+      { name: 'cache/other/', type: 'directory' },
+      { name: `cache/ccache/a/b/${R}`, data: 'OBJ' },
+    ]);
+    if (summary.status !== 'fulfilled') throw summary.reason;
+    expect(summary.value.files).toBe(1);
+    expect(summary.value.skipped).toBe(7);
+    expect(summary.value.skippedNames).toContain('cache/ccache/ccache.conf');
+    if (passed.status !== 'fulfilled') throw passed.reason;
+    expect(passed.value.map((e) => e.header.name)).toEqual(['cache/ccache/', `cache/ccache/a/b/${R}`]);
   });
 
   it.each<[string, Entry[], RegExp]>([
@@ -78,8 +112,8 @@ describe('filterCacheArchive', () => {
   });
 
   it('stops past the byte and entry limits', async () => {
-    const big = await filtered([{ name: 'cache/a', data: Buffer.alloc(600) }, { name: 'cache/b', data: Buffer.alloc(600) }], { ...LIMITS, maxBytes: 1000 });
-    expect(((big.summary as PromiseRejectedResult).reason as Error).message).toMatch(/"cache\/b": more than 1000 bytes/);
+    const big = await filtered([{ name: `cache/go/00/${'0'.repeat(64)}-a`, data: Buffer.alloc(600) }, { name: `cache/go/00/${'1'.repeat(64)}-d`, data: Buffer.alloc(600) }], { ...LIMITS, maxBytes: 1000 });
+    expect(((big.summary as PromiseRejectedResult).reason as Error).message).toMatch(/-d": more than 1000 bytes/);
     const many = await filtered(Array.from({ length: 5 }, (_, i) => ({ name: `cache/${i}`, data: 'x' })), { ...LIMITS, maxEntries: 4 });
     expect(((many.summary as PromiseRejectedResult).reason as Error).message).toMatch(/"cache\/4": more than 4 entries/);
   });
@@ -96,7 +130,7 @@ describe('filterCacheArchive', () => {
   });
 
   it('fuzz: whatever the entries, every one that passes is a directory or a regular file inside cache/, with its content intact', async () => {
-    const segment = fc.constantFrom('cache', 'ccache', 'go', '..', '.', '', 'a', 'x.o', 'src', '/');
+    const segment = fc.constantFrom('cache', 'ccache', 'go', '..', '.', '', 'a', 'ab', 'x.o', 'src', '/', 'stats', 'ccache.conf', R, GO_A);
     const entry = fc.record({
       name: fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/')),
       type: fc.constantFrom<EntryType>('file', 'directory', 'symlink', 'link', 'fifo'),
@@ -120,7 +154,8 @@ describe('filterCacheArchive', () => {
         for (const { header, data } of passed.value) {
           expect(['file', 'directory']).toContain(header.type);
           expect(cacheEntryProblem(header, 'cache')).toBeNull();
-          expect(header.mode! & 0o7022).toBe(0);
+          expect(header.mode).toBe(header.type === 'file' ? 0o644 : 0o755);
+          expect(isCacheData(header.name.split('/').filter((p) => p !== '' && p !== '.').slice(1), header.type as 'file' | 'directory')).toBe(true);
           const source = seen.find((e) => e.header.name === header.name);
           expect(data.equals(source!.data)).toBe(true);
         }
