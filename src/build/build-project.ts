@@ -15,7 +15,7 @@ import {
   EXIT_UNUSABLE,
   OutputWriteError,
 } from '../errors.js';
-import { fingerprintHash } from '../env/fingerprint.js';
+import { diffFingerprints, fingerprintHash } from '../env/fingerprint.js';
 import type { ProbeCache } from '../env/probe-cache.js';
 import type { ProbedImage } from '../env/probe-image.js';
 import { lockfileText, readLockfile } from '../lock/lockfile-io.js';
@@ -330,6 +330,13 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
           plugins.push({ name, kind: entry.kind, file: entry.file, status: 'differs', seconds: 0, reason: 'in the lockfile but not in the config', ...(r.platform ? { platform: r.platform } : {}) });
         }
       }
+      // The lockfile's environment sections are claims too: what the probes found must be what they say.
+      for (const r of results) {
+        const lied = r.previous ? environmentClaims(r.previous, r) : [];
+        if (lied.length === 0) continue;
+        const reason = `the lockfile's environment is not what the probes found: ${lied.join('; ')}`;
+        for (const p of plugins) if (p.status === 'identical' && (p.platform ?? null) === r.platform) Object.assign(p, { status: 'differs', reason });
+      }
       if (previousDocument && isMultiPlatform(previousDocument) !== multi) {
         for (const p of plugins) if (p.status === 'identical') Object.assign(p, { status: 'differs', reason: multi ? 'the lockfile has one host section; the config names host.platforms' : 'the lockfile has a section per platform; the config names one host.image' });
       }
@@ -396,6 +403,21 @@ function unchangedLockText(current: string, lock: LockDocument): string | null {
   } catch {
     return null;
   }
+}
+
+/** Where a lockfile section's host and builder differ from what this run probed (`host.fingerprint.libc.version: 2.41 → 2.36`). */
+function environmentClaims(previous: Lockfile, probed: Pick<PlatformResult, 'host' | 'builder'>): string[] {
+  const out: string[] = [];
+  for (const role of ['host', 'builder'] as const) {
+    const claimed = previous[role];
+    const found = probed[role];
+    if (claimed.imageId !== found.imageId) out.push(`${role}.imageId: ${claimed.imageId} → ${found.imageId}`);
+    for (const d of diffFingerprints(claimed.fingerprint, found.fingerprint)) out.push(`${role}.fingerprint.${d.field}: ${d.expected} → ${d.actual}`);
+    if (claimed.fingerprintHash !== fingerprintHash(claimed.fingerprint)) out.push(`${role}.fingerprintHash is not the hash of its fingerprint`);
+  }
+  const toolchain = diffFingerprints({ toolchain: previous.builder.toolchain } as never, { toolchain: probed.builder.toolchain } as never);
+  for (const d of toolchain) out.push(`builder.${d.field}: ${d.expected} → ${d.actual}`);
+  return out;
 }
 
 /** Plugin names given on the command line (`build NAME…`, `plan NAME…`) must be the config's. */

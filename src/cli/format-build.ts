@@ -1,5 +1,6 @@
 import type { BuildEvent } from '../build/build-events.js';
 import type { BuildReport } from '../build/build-project.js';
+import { printable, printableLines } from '../util/printable.js';
 
 const OUTPUT_TAIL_LINES = 40;
 
@@ -10,7 +11,7 @@ function tail(text: string, lines: number, totalBytes: number): string {
   const earlier = all.length > lines ? `${all.length - lines} earlier lines` : '';
   const cut = cutBytes > 0 ? `${formatBytes(cutBytes)} of output before that not kept` : '';
   const note = [earlier, cut].filter(Boolean).join('; ');
-  return (note ? `  | … (${note})\n` : '') + shown.map((l) => `  | ${l}`).join('\n');
+  return (note ? `  | … (${note})\n` : '') + shown.map((l) => `  | ${printableLines(l)}`).join('\n');
 }
 
 export function formatBytes(n: number): string {
@@ -29,24 +30,25 @@ export function formatBytes(n: number): string {
 export function formatBuildEvent(event: BuildEvent, debug: boolean): string | null {
   switch (event.type) {
     case 'step':
-      return `• ${event.message}`;
+      return `• ${printable(event.message)}`;
     case 'image-output':
-      return debug ? `  | ${event.line}` : null;
+      return debug ? `  | ${printable(event.line)}` : null;
     case 'plugin-unchanged':
-      return `  ${event.name}: unchanged (inputs and artifact match the lockfile)`;
+      return `  ${printable(event.name)}: unchanged (inputs and artifact match the lockfile)`;
     case 'plugin-progress':
-      return `  ${event.name}: still building (${Math.round(event.seconds)} s)`;
+      return `  ${printable(event.name)}: still building (${Math.round(event.seconds)} s)`;
     case 'plugin-start':
-      return `  ${event.name} (${event.kind}): building…`;
+      return `  ${printable(event.name)} (${printable(event.kind)}): building…`;
     case 'plugin-built':
-      return `  ${event.name}: built in ${event.seconds.toFixed(1)} s  ${event.sha256.slice(0, 16)}…  ${event.size} bytes`;
+      return `  ${printable(event.name)}: built in ${event.seconds.toFixed(1)} s  ${event.sha256.slice(0, 16)}…  ${event.size} bytes`;
     case 'plugin-failed':
-      return `  ${event.name}: FAILED after ${event.seconds.toFixed(1)} s — ${event.reason}\n${tail(event.output, OUTPUT_TAIL_LINES, event.outputBytes)}`;
+      return `  ${printable(event.name)}: FAILED after ${event.seconds.toFixed(1)} s — ${printable(event.reason)}\n${tail(event.output, OUTPUT_TAIL_LINES, event.outputBytes)}`;
   }
 }
 
-/** Columns padded to their widest cell, two spaces apart. */
-export function table(rows: string[][]): string {
+/** Columns padded to their widest cell, two spaces apart; a cell is one line, whatever it holds (a newline in a file name must not forge a row). */
+export function table(cells: string[][]): string {
+  const rows = cells.map((r) => r.map((cell) => printable(cell)));
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
 }

@@ -15,6 +15,7 @@ import { registerSign } from './commands/sign.js';
 import { registerDrift, registerVerify } from './commands/verify.js';
 import type { CliIo } from './io.js';
 import { type CommandResult, runCommand } from './run-command.js';
+import { printableLines } from '../util/printable.js';
 
 /** Parse argv, run the command, return the exit code. Never calls process.exit. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -23,7 +24,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('Build native plugins pinned to their host image, lock them, and verify them.')
     .version(toolVersion(), '-V, --version', 'print the version of builder')
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    // Usage errors repeat the arguments given: they are outside text too.
+    .configureOutput({ writeOut: (t) => io.stdout(printableLines(t)), writeErr: (t) => io.stderr(printableLines(t)) });
   const run = async (action: () => Promise<CommandResult>, json: boolean) => {
     exitCode = await runCommand(io, action, json);
   };

@@ -3,6 +3,7 @@ import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { formatBuildEvent } from './format-build.js';
 import type { CliIo } from './io.js';
 import { isDebug } from './run-command.js';
+import { printable } from '../util/printable.js';
 
 /**
  * Build progress on stderr, in one of three styles: `tty` keeps a live area at the bottom (each
@@ -49,7 +50,7 @@ function plainReporter(write: (text: string) => void, debug: boolean): BuildRepo
   return (event) => {
     if (event.type === 'image-output' && !debug) {
       const step = builderStep(event.line);
-      if (step) write(`• builder image: ${step}\n`);
+      if (step) write(`• builder image: ${printable(step)}\n`);
       return;
     }
     const line = formatBuildEvent(event, debug);
@@ -87,7 +88,7 @@ class LiveProgress implements Progress {
       case 'image-output': {
         const step = builderStep(event.line);
         if (step) this.step = step;
-        return this.redraw(this.debug ? `  | ${event.line}\n` : '');
+        return this.redraw(this.debug ? `  | ${printable(event.line)}\n` : '');
       }
       case 'plugin-built':
       case 'plugin-failed':
@@ -115,8 +116,8 @@ class LiveProgress implements Progress {
     const width = Math.max(20, this.columns - 1);
     // A wrapped line would throw the count of lines to erase off: every live line fits the width.
     const fit = (s: string) => (s.length > width ? `${s.slice(0, width - 1)}…` : s);
-    const lines = [...this.building].map(([name, { kind, since }]) => fit(`  ${name} (${kind}): building ${Math.floor((this.now() - since) / 1000)} s`));
-    if (this.step) lines.unshift(fit(`• builder image: ${this.step}`));
+    const lines = [...this.building].map(([name, { kind, since }]) => fit(`  ${printable(name)} (${printable(kind)}): building ${Math.floor((this.now() - since) / 1000)} s`));
+    if (this.step) lines.unshift(fit(`• builder image: ${printable(this.step)}`));
     return lines;
   }
 

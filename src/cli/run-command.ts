@@ -1,5 +1,6 @@
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import type { CliIo } from './io.js';
+import { printableLines } from '../util/printable.js';
 
 export interface CommandResult {
   /** Printed under --json; must carry an `outcome`. */
@@ -19,21 +20,22 @@ export function isDebug(env: CliIo['env']): boolean {
 export async function runCommand(io: CliIo, action: () => Promise<CommandResult>, json: boolean): Promise<number> {
   try {
     const result = await action();
-    io.stdout(json ? JSON.stringify(result.json, null, 2) + '\n' : result.text);
+    // JSON escapes control characters itself; text from outside goes through the one escaper.
+    io.stdout(json ? JSON.stringify(result.json, null, 2) + '\n' : printableLines(result.text));
     return result.exitCode;
   } catch (err) {
     if (err instanceof BuilderError) {
       if (json) {
         io.stdout(JSON.stringify({ outcome: 'error', error: { code: err.code, message: err.message, fix: err.fix, ...details(err) } }, null, 2) + '\n');
       } else {
-        io.stderr(`error: ${err.message}\n${err.fix ? `fix: ${err.fix}\n` : ''}`);
+        io.stderr(printableLines(`error: ${err.message}\n${err.fix ? `fix: ${err.fix}\n` : ''}`));
       }
-      if (isDebug(io.env) && err.cause) io.stderr(`cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
+      if (isDebug(io.env) && err.cause) io.stderr(printableLines(`cause: ${String((err.cause as Error).stack ?? err.cause)}\n`));
       return err.exitCode;
     }
     const message = err instanceof Error ? (isDebug(io.env) ? err.stack ?? err.message : err.message) : String(err);
     if (json) io.stdout(JSON.stringify({ outcome: 'error', error: { code: 'INTERNAL', message } }, null, 2) + '\n');
-    else io.stderr(`error: ${message}\n(set DEBUG=builder:* for details)\n`);
+    else io.stderr(printableLines(`error: ${message}\n(set DEBUG=builder:* for details)\n`));
     return EXIT_UNUSABLE;
   }
 }

@@ -125,6 +125,101 @@ describe.skipIf(skipDocker || skipRegistry)('builder deploy (real engine, real r
     await rm(dir, { recursive: true, force: true });
   }, 300_000);
 
+  it("the deploy's trust verdict is the runtime's: --trust-key without a signature, a stale signature, a host image that trusts a key already — each refused before tagging", async () => {
+    const lockfile = join(project, 'dist/plugins/builder.lock.json');
+    const sig = `${lockfile}.sig`;
+    const signature = await readFile(sig);
+    const deployedNothing = async (tag: string) => {
+      await expect(docker.getImage(tag).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      expect(await docker.listImages({ filters: { reference: ['plugin-builder/deploy-candidate'] } })).toEqual([]);
+    };
+    // 1. A key to trust and no signature: the host would refuse the lockfile (UNSIGNED_LOCKFILE); so does deploy, before building.
+    await rm(sig);
+    try {
+      const tag = `pb-test/deployed:${rand()}`;
+      const run = await cli(project, ['deploy', '--tag', tag, '--trust-key', pub, '--json']);
+      expect(run.code, run.stdout).not.toBe(0);
+      expect((JSON.parse(run.stdout) as { error: { code: string } }).error.code).toBe('UNSIGNED_LOCKFILE');
+      await deployedNothing(tag);
+    } finally {
+      await writeFile(sig, signature);
+    }
+
+    // A host image that already trusts the key (as a base host image of a fleet would).
+    const keyed = `pb-test/keyed-host:${rand()}`;
+    made.push(keyed);
+    const context = await mkdtemp(join(tmpdir(), 'pb-keyed-'));
+    await writeFile(join(context, 'ci.pub'), await readFile(pub));
+    await writeFile(join(context, 'Dockerfile'), `FROM ${HOST_BOOKWORM}\nCOPY ci.pub /app/trust/ci.pub\n`);
+    execFileSync('docker', ['build', '-q', '-t', keyed, context], { stdio: 'ignore' });
+    const other = await copyProject('examples/hello');
+    try {
+      await editJson(join(other, 'builder.config.json'), (c) => {
+        (c.host as { image: string }).image = keyed;
+        c.builder = { base: HOST_BOOKWORM };
+      });
+      expect((await cli(other, ['build'])).code).toBe(0);
+      // 2. Unsigned, no --trust-key: the keyed host would refuse it; deploy said "ok" before.
+      const tag = `pb-test/deployed:${rand()}`;
+      const unsigned = await cli(other, ['deploy', '--tag', tag, '--json']);
+      expect(unsigned.code, unsigned.stdout).toBe(1);
+      const e1 = (JSON.parse(unsigned.stdout) as { error: { code: string; message: string } }).error;
+      expect(e1.code).toBe('DEPLOY_VERIFY_FAILED');
+      expect(e1.message).toContain("The deployable image's runtime would refuse its lockfile (UNSIGNED_LOCKFILE)");
+      expect(e1.message).toContain('/app/plugins/builder.lock.json');
+      await deployedNothing(tag);
+      // 3. A stale signature (the other project's, by the trusted key): BAD_SIGNATURE, as the host says.
+      await writeFile(join(other, 'dist/plugins/builder.lock.json.sig'), signature);
+      const stale = await cli(other, ['deploy', '--tag', tag, '--json']);
+      expect(stale.code, stale.stdout).toBe(1);
+      const e2 = (JSON.parse(stale.stdout) as { error: { code: string; message: string } }).error;
+      expect(e2.code).toBe('DEPLOY_VERIFY_FAILED');
+      expect(e2.message).toContain('(BAD_SIGNATURE)');
+      await deployedNothing(tag);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+      await rm(context, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it('--tag: never one that names (or points to) an image the project builds from, validated before anything is built, printed escaped', async () => {
+    const hostId = (await docker.getImage(HOST_BOOKWORM).inspect()).Id;
+    const alias = `pb-test/host-alias:${rand()}`;
+    made.push(alias);
+    await docker.getImage(HOST_BOOKWORM).tag({ repo: alias.split(':')[0] as string, tag: alias.split(':')[1] as string });
+    for (const tag of [HOST_BOOKWORM, `docker.io/${HOST_BOOKWORM}`, alias]) {
+      const run = await cli(project, ['deploy', '--tag', tag, '--json']);
+      expect(run.code, run.stdout).toBe(2);
+      const error = (JSON.parse(run.stdout) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe('DEPLOY_TAG_REFUSED');
+      expect(error.message).toMatch(/an image the config or lockfile builds from/);
+    }
+    // The host tag did not move.
+    expect((await docker.getImage(HOST_BOOKWORM).inspect()).Id).toBe(hostId);
+    // A builder image's tag is refused as well.
+    const lock = parseLockfile(await readFile(join(project, 'dist/plugins/builder.lock.json'), 'utf8'));
+    const builderRun = await cli(project, ['deploy', '--tag', lock.builder.image, '--json']);
+    expect((JSON.parse(builderRun.stdout) as { error: { code: string } }).error.code).toBe('DEPLOY_TAG_REFUSED');
+
+    // Invalid tags: refused in milliseconds, before any image is built; control characters shown escaped.
+    for (const [tag, problem] of [
+      ['pb-test/x:a\nWARN forged line', /not an image tag: it holds a space, a control character/],
+      ['pb-test/X:1', /path component "X"/],
+      ['pb-test/x@sha256:' + 'a'.repeat(64), /digest reference/],
+      ['pb-test/x:' + 't'.repeat(129), /the tag/],
+      ['pb-test/x:\u001b]52;c;cHduZWQ=\u0007', /control character/],
+    ] as const) {
+      const started = Date.now();
+      const run = await cli(project, ['deploy', '--tag', tag]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(problem);
+      expect(run.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+      expect(run.stderr.split('\n').some((line) => line.startsWith('WARN forged'))).toBe(false);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    }
+    expect(await docker.listImages({ filters: { reference: ['plugin-builder/deploy-candidate'] } })).toEqual([]);
+  }, 300_000);
+
   it('--push: pushed to the registry and its digest printed; removed locally, pulled by digest, it runs and answers', async () => {
     const tag = `${REGISTRY}/pb-test/deployed:${rand()}`;
     const run = await cli(project, ['deploy', '--tag', tag, '--push', '--trust-key', pub, '--json']);

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { LOCKFILE_LIMITS } from '../../limits.js';
+import { printable, printableLines } from '../../util/printable.js';
 import type { Command } from 'commander';
 import { isLoopback, listen, shutdownGracefully } from '../../runtime/host-service.js';
 import type { PluginHost } from '../../runtime/plugin-host.js';
@@ -93,7 +94,8 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
       const { liveFingerprint } = await import('../../runtime/live-environment.js');
       const { PluginHost } = await import('../../runtime/plugin-host.js');
       const { loadTrustedKeys } = await import('../../runtime/trust-store.js');
-      const log = (level: 'info' | 'warn', message: string) => io.stderr(`${level === 'warn' ? 'WARN ' : ''}${message}\n`);
+      // One line per event, whatever the message holds: a lockfile's, a plugin's or a request's text cannot forge a line.
+      const log = (level: 'info' | 'warn', message: string) => io.stderr(`${level === 'warn' ? 'WARN ' : ''}${printable(message)}\n`);
       let host: PluginHost | undefined;
       try {
         const port = Number(options.port);
@@ -141,8 +143,8 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           process.once('SIGINT', () => stop('SIGINT'));
         });
       } catch (err) {
-        if (err instanceof BuilderError) io.stderr(`error: ${err.message}\n${err.fix ? `fix: ${err.fix}\n` : ''}`);
-        else io.stderr(`error: ${describeCause(err)}\n`);
+        if (err instanceof BuilderError) io.stderr(printableLines(`error: ${err.message}\n${err.fix ? `fix: ${err.fix}\n` : ''}`));
+        else io.stderr(`error: ${printable(describeCause(err))}\n`);
         setExit(EXIT_UNUSABLE);
       } finally {
         // A failed start removes what it made (a file sealer's directory); so does a stop.
