@@ -47,6 +47,7 @@ var (
 	ErrGoModuleMismatch    = code("GO_MODULE_MISMATCH")
 	ErrLoadFailed          = code("LOAD_FAILED")
 	ErrBadRegister         = code("BAD_REGISTER")
+	ErrBadToken            = code("BAD_TOKEN")
 )
 
 func refuse(c *Error, plugin, message, fix string, cause error) *Error {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,20 +12,70 @@ import (
 
 const maxTargetChars = 2048
 
-// HandlerOptions: a bearer token required on every route but /healthz (none: no authentication).
+// MinTokenLength is the shortest bearer token accepted, as by `builder host`.
+const MinTokenLength = 16
+
+// HandlerOptions: the bearer token required on every route but /healthz.
 type HandlerOptions struct {
 	Token string
+	// InsecureNoAuth serves every route without a token: only for a listener no one else can
+	// reach (loopback). Without it, an empty or unusable Token refuses every route but /healthz
+	// (fails closed) instead of serving them to anyone.
+	InsecureNoAuth bool
+}
+
+// CheckToken is the rule for a bearer token: at least MinTokenLength characters, no white space.
+func CheckToken(token string) error {
+	if len(token) < MinTokenLength || strings.ContainsAny(token, " \t\r\n\v\f") {
+		return &Error{Code: ErrBadToken.Code, Message: fmt.Sprintf("the bearer token must be at least %d characters without white space", MinTokenLength), Fix: "Make one with: head -c 32 /dev/urandom | base64"}
+	}
+	return nil
+}
+
+// Protect puts the same bearer check in front of an application's own routes (a /metrics that
+// calls plugins is as powerful as /plugins).
+func (o HandlerOptions) Protect(next http.Handler) http.Handler {
+	authorized := o.authorizer()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if authorized(w, r) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// authorizer answers 401/500 itself and returns false when the request may not go on.
+func (o HandlerOptions) authorizer() func(http.ResponseWriter, *http.Request) bool {
+	if o.InsecureNoAuth {
+		return func(http.ResponseWriter, *http.Request) bool { return true }
+	}
+	if err := CheckToken(o.Token); err != nil {
+		return func(w http.ResponseWriter, _ *http.Request) bool {
+			send(w, http.StatusInternalServerError, map[string]string{"error": "the plugin host has no usable token configured: " + err.Error(), "code": "BAD_TOKEN"}, nil)
+			return false
+		}
+	}
+	sum := sha256.Sum256([]byte(o.Token))
+	expected := sum[:]
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		token, ok := bearer(r)
+		presented := sha256.Sum256([]byte(token))
+		if !ok || subtle.ConstantTimeCompare(presented[:], expected) != 1 {
+			message := "the bearer token is not valid"
+			if !ok {
+				message = `this route needs "Authorization: Bearer <token>"`
+			}
+			send(w, http.StatusUnauthorized, map[string]string{"error": message}, map[string]string{"www-authenticate": "Bearer"})
+			return false
+		}
+		return true
+	}
 }
 
 // Handler serves GET /healthz, GET /plugins and PUT|POST /plugins/reload with the bodies and
 // status codes of `builder host`; anything else is a JSON 404, so it can sit behind a mux
 // next to the application's own routes.
 func Handler[R any](h *Host[R], opts HandlerOptions) http.Handler {
-	var expected []byte
-	if opts.Token != "" {
-		sum := sha256.Sum256([]byte(opts.Token))
-		expected = sum[:]
-	}
+	authorized := opts.authorizer()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.RequestURI) > maxTargetChars {
 			send(w, http.StatusRequestURITooLong, map[string]string{"error": "the request target is longer than " + strconv.Itoa(maxTargetChars) + " characters"}, nil)
@@ -53,17 +104,8 @@ func Handler[R any](h *Host[R], opts HandlerOptions) http.Handler {
 				"plugins": map[string]int{"loaded": loaded, "rejected": rejected}}, nil)
 			return
 		}
-		if expected != nil {
-			token, ok := bearer(r)
-			presented := sha256.Sum256([]byte(token))
-			if !ok || subtle.ConstantTimeCompare(presented[:], expected) != 1 {
-				message := "the bearer token is not valid"
-				if !ok {
-					message = `this route needs "Authorization: Bearer <token>"`
-				}
-				send(w, http.StatusUnauthorized, map[string]string{"error": message}, map[string]string{"www-authenticate": "Bearer"})
-				return
-			}
+		if !authorized(w, r) {
+			return
 		}
 		switch path {
 		case "/plugins":

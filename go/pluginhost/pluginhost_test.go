@@ -204,7 +204,8 @@ func TestEnvironmentAndLockfileRefusals(t *testing.T) {
 
 func TestHandlerRoutes(t *testing.T) {
 	h := open(t, t.TempDir())
-	server := httptest.NewServer(Handler(h, HandlerOptions{Token: "s3cret"}))
+	const token = "s3cret-s3cret-s3cret"
+	server := httptest.NewServer(Handler(h, HandlerOptions{Token: token}))
 	defer server.Close()
 	do := func(method, path, token string) (int, map[string]interface{}) {
 		req, _ := http.NewRequest(method, server.URL+path, nil)
@@ -229,19 +230,19 @@ func TestHandlerRoutes(t *testing.T) {
 	if code, _ := do("GET", "/plugins", "wrong"); code != 401 {
 		t.Fatalf("wrong token: %d", code)
 	}
-	if code, body := do("GET", "/plugins", "s3cret"); code != 200 || body["trust"] != "unsigned" {
+	if code, body := do("GET", "/plugins", token); code != 200 || body["trust"] != "unsigned" {
 		t.Fatalf("plugins: %d %v", code, body)
 	}
-	if code, body := do("PUT", "/plugins/reload", "s3cret"); code != 409 || body["code"] != "LOCKFILE_MISSING" {
+	if code, body := do("PUT", "/plugins/reload", token); code != 409 || body["code"] != "LOCKFILE_MISSING" {
 		t.Fatalf("reload: %d %v", code, body)
 	}
-	if code, _ := do("DELETE", "/plugins/reload", "s3cret"); code != 405 {
+	if code, _ := do("DELETE", "/plugins/reload", token); code != 405 {
 		t.Fatalf("reload method: %d", code)
 	}
-	if code, _ := do("GET", "/nope", "s3cret"); code != 404 {
+	if code, _ := do("GET", "/nope", token); code != 404 {
 		t.Fatalf("unknown route: %d", code)
 	}
-	if code, _ := do("GET", "/plugins?"+strings.Repeat("a", 3000), "s3cret"); code != 414 {
+	if code, _ := do("GET", "/plugins?"+strings.Repeat("a", 3000), token); code != 414 {
 		t.Fatalf("long target: %d", code)
 	}
 }
@@ -313,5 +314,64 @@ func TestMultiPlatformLockfile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "builder.lock.json"), doc(map[string]interface{}{"linux/arm64": section(arm, "libp.so")}), 0o644)
 	if r := h.Reload(); r.Lockfile.Code != "PLATFORM_NOT_LOCKED" || !strings.Contains(r.Lockfile.Reason, "holds plugins for linux/arm64; this host is linux/amd64") {
 		t.Fatalf("arm64-only lockfile: %#v", r.Lockfile)
+	}
+}
+
+// An empty, short or spaced token never means "no authentication": every route but /healthz
+// fails closed; only InsecureNoAuth serves without one. Protect guards an application's routes.
+func TestHandlerTokenRules(t *testing.T) {
+	h := open(t, t.TempDir())
+	get := func(handler http.Handler, path, token string) int {
+		req := httptest.NewRequest("GET", path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, bad := range []string{"", "\n", "short", "fifteen-chars!!", "has a space in it!!"} {
+		handler := Handler(h, HandlerOptions{Token: bad})
+		if code := get(handler, "/plugins", bad); code != 500 {
+			t.Fatalf("token %q: /plugins answered %d", bad, code)
+		}
+		if code := get(handler, "/plugins", ""); code != 500 {
+			t.Fatalf("token %q, none presented: /plugins answered %d", bad, code)
+		}
+		if code := get(handler, "/healthz", ""); code != 200 {
+			t.Fatalf("token %q: /healthz answered %d", bad, code)
+		}
+		if err := CheckToken(bad); err == nil || !errors.Is(err, ErrBadToken) {
+			t.Fatalf("CheckToken(%q) = %v", bad, err)
+		}
+	}
+	if code := get(Handler(h, HandlerOptions{InsecureNoAuth: true}), "/plugins", ""); code != 200 {
+		t.Fatalf("insecure: %d", code)
+	}
+	good := HandlerOptions{Token: "0123456789abcdef"}
+	metrics := good.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	if code := get(metrics, "/metrics", ""); code != 401 {
+		t.Fatalf("protected route without a token: %d", code)
+	}
+	if code := get(metrics, "/metrics", "0123456789abcdef"); code != 204 {
+		t.Fatalf("protected route with the token: %d", code)
+	}
+	if code := get(HandlerOptions{}.Protect(metrics), "/metrics", ""); code != 500 {
+		t.Fatalf("Protect without a token: %d", code)
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	cases := map[string]string{
+		"plain, ünïcödé":          "plain, ünïcödé",
+		"1\nWARN forged line":     `1\nWARN forged line`,
+		"\x1b]52;c;cHduZWQ=\x07":  `\x1b]52;c;cHduZWQ=\x07`,
+		"a\rb\tc\x7f\u009b\u202e": `a\rb\tc\x7f\x9b\u202e`,
+		"bad \xff byte":           `bad \xff byte`,
+	}
+	for in, want := range cases {
+		if got := Printable(in); got != want {
+			t.Fatalf("Printable(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

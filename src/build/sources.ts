@@ -15,13 +15,31 @@ export interface SourceFile {
  * (.git, editor state) are left out, and whatever `rules` exclude (ignore-patterns.ts); symlinks are refused because their target would be
  * read from outside the plugin directory and would not travel in the build context.
  */
+/**
+ * A file name as text, or SOURCE_NAME_NOT_UTF8: sources travel to the builder by name and are
+ * locked by name (JSON, UTF-8), so a name that is not UTF-8 can be neither sent nor locked
+ * faithfully. Refused by name, its bytes shown escaped, rather than built under a lossy name.
+ */
+function utf8Name(raw: Buffer, dir: string): string {
+  const name = raw.toString('utf8');
+  if (Buffer.from(name, 'utf8').equals(raw)) return name;
+  const shown = [...raw].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+  throw new BuilderError('SOURCE_NAME_NOT_UTF8', `A source file name in ${dir} is not UTF-8: "${shown}".`, {
+    fix: 'Rename it to a UTF-8 name (convmv -f latin1 -t utf8 --notest, or mv), or leave it out of the plugin directory; names are sent and locked as UTF-8.',
+    exitCode: EXIT_UNUSABLE,
+  });
+}
+
 export async function collectSources(dir: string, rules: readonly IgnoreRule[] = []): Promise<SourceFile[]> {
   const files: SourceFile[] = [];
   async function walk(current: string): Promise<void> {
-    const entries = await readdir(current, { withFileTypes: true });
+    // Names as bytes: a name that is not UTF-8 would come back from a string readdir with U+FFFD
+    // in it, naming a file that does not exist (ENOENT for a file that is there).
+    const entries = await readdir(current, { withFileTypes: true, encoding: 'buffer' });
     for (const entry of entries) {
-      if (entry.name.startsWith('.')) continue;
-      const full = join(current, entry.name);
+      const name = utf8Name(entry.name as unknown as Buffer, current);
+      if (name.startsWith('.')) continue;
+      const full = join(current, name);
       const rel = relative(dir, full).split(sep).join('/');
       // Left out before anything else: an excluded directory is not walked (its links, FIFOs or
       // millions of files never matter), an excluded file neither hashed nor uploaded.

@@ -5,21 +5,29 @@
 //
 //	gohost [-plugins DIR] [-arg ARG]             load, call every registered function, exit
 //	gohost -listen 127.0.0.1:8080 [-token-file F] serve GET /metrics, GET /plugins,
-//	                                             PUT /plugins/reload (hot reload) until stopped
+//	                                             PUT /plugins/reload (hot reload) until SIGTERM;
+//	                                             every route but /healthz needs the token, which
+//	                                             is required off loopback (-insecure-no-auth waives it)
 //	gohost -print-environment                   this host's fingerprint and its hash
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"plugin"
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	"example.com/shared"
 	"github.com/plugin-builder/pluginhost"
@@ -51,7 +59,8 @@ func main() {
 	dir := flag.String("plugins", "/app/plugins", "plugin directory with builder.lock.json")
 	arg := flag.String("arg", "world", "argument passed to every registered function")
 	listen := flag.String("listen", "", "serve HTTP on this address instead of exiting")
-	tokenFile := flag.String("token-file", "", "file holding the bearer token for /plugins routes")
+	tokenFile := flag.String("token-file", "", "file holding the bearer token for every route but /healthz (at least 16 characters)")
+	insecureNoAuth := flag.Bool("insecure-no-auth", false, "DANGEROUS: serve a non-loopback address without a token")
 	printEnv := flag.Bool("print-environment", false, "print this host's environment fingerprint and exit")
 	noVerify := flag.Bool("no-verify", false, "DANGEROUS: plugin.Open without any check (to show what the checks prevent)")
 	allowMismatch := flag.Bool("allow-environment-mismatch", false, "DANGEROUS: load despite a different environment (the Go release and module checks still apply)")
@@ -81,7 +90,10 @@ func main() {
 		TrustedKeys:              keys,
 		NewRegistrar:             newRegistry,
 		AllowEnvironmentMismatch: *allowMismatch,
-		Log:                      func(level, message string) { fmt.Fprintf(os.Stderr, "gohost %s: %s\n", level, message) },
+		// One line per event: a lockfile's or a plugin's text is escaped, never obeyed by the terminal.
+		Log: func(level, message string) {
+			fmt.Fprintf(os.Stderr, "gohost %s: %s\n", level, pluginhost.Printable(message))
+		},
 	})
 	if err != nil {
 		fail(err)
@@ -90,17 +102,18 @@ func main() {
 	if *listen == "" {
 		os.Exit(runOnce(host, *arg))
 	}
-	token := ""
-	if *tokenFile != "" {
-		data, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			fail(err)
-		}
-		token = strings.TrimSpace(string(data))
+	token, err := readToken(*tokenFile)
+	if err != nil {
+		fail(err)
 	}
+	if token == "" && !isLoopback(*listen) && !*insecureNoAuth {
+		fail(&pluginhost.Error{Code: "BAD_TOKEN", Message: "listening on " + *listen + " (not loopback) needs a bearer token for every route but /healthz", Fix: "Give -token-file FILE (at least 16 characters); or -listen 127.0.0.1:PORT; or, knowingly, -insecure-no-auth."})
+	}
+	auth := pluginhost.HandlerOptions{Token: token, InsecureNoAuth: token == ""}
 	mux := http.NewServeMux()
-	mux.Handle("/", pluginhost.Handler(host, pluginhost.HandlerOptions{Token: token}))
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", pluginhost.Handler(host, auth))
+	// /metrics runs every plugin's functions: it is as powerful as /plugins, and as protected.
+	mux.Handle("/metrics", auth.Protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		values := map[string]string{}
 		for _, p := range host.Plugins() {
 			reg := p.Registrar.(*registry)
@@ -110,29 +123,87 @@ func main() {
 		}
 		w.Header().Set("content-type", "application/json; charset=utf-8")
 		json.NewEncoder(w).Encode(values)
-	})
-	fmt.Fprintf(os.Stderr, "gohost: serving on http://%s\n", *listen)
-	fail(http.ListenAndServe(*listen, mux))
+	})))
+	// Timeouts on every phase: a client that sends its headers a byte a minute, or never reads
+	// the answer, holds a connection for seconds, not forever.
+	server := &http.Server{
+		Addr:              *listen,
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-stop
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		server.Shutdown(ctx)
+	}()
+	fmt.Fprintf(os.Stderr, "gohost: serving on http://%s (auth: %s)\n", *listen, map[bool]string{true: "bearer token", false: "none"}[token != ""])
+	if err := server.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+		fail(err)
+	}
+}
+
+// readToken reads the token file as `builder host --token-file` does: one trailing newline
+// dropped, then the token rules (pluginhost.CheckToken). An empty or short token is an error,
+// never "no authentication".
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !info.Mode().IsRegular() || info.Size() > 4096 {
+		return "", &pluginhost.Error{Code: "BAD_TOKEN", Message: "the token file " + path + " is not a regular file of at most 4096 bytes"}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	token := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	if err := pluginhost.CheckToken(token); err != nil {
+		return "", fmt.Errorf("the token file %s: %w", path, err)
+	}
+	return token, nil
+}
+
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // runOnce prints what loaded and what was refused, and calls every registered function.
 func runOnce(host *pluginhost.Host[shared.Registrar], arg string) int {
 	report := host.Report()
 	if report.Lockfile.Status != "accepted" {
-		fmt.Printf("lockfile refused (%s): %s\n", report.Lockfile.Code, report.Lockfile.Reason)
+		fmt.Printf("lockfile refused (%s): %s\n", report.Lockfile.Code, pluginhost.Printable(report.Lockfile.Reason))
 		return 2
 	}
 	failed := 0
 	for _, status := range report.Plugins {
 		if status.Status != "loaded" {
-			fmt.Printf("rejected %s (%s): %s\n", status.Name, status.Code, status.Reason)
+			fmt.Printf("rejected %s (%s): %s\n", pluginhost.Printable(status.Name), status.Code, pluginhost.Printable(status.Reason))
 			failed++
 			continue
 		}
 		p, _ := host.Plugin(status.Name)
 		reg := p.Registrar.(*registry)
 		for _, name := range reg.names {
-			fmt.Printf("loaded %s: %s(%q) = %q\n", status.Name, name, arg, reg.funcs[name](arg))
+			fmt.Printf("loaded %s: %s(%q) = %q\n", pluginhost.Printable(status.Name), pluginhost.Printable(name), arg, reg.funcs[name](arg))
 		}
 	}
 	if failed > 0 {
@@ -149,21 +220,21 @@ func openUnchecked(dir, arg string) int {
 	for _, path := range matches {
 		p, err := plugin.Open(path)
 		if err != nil {
-			fmt.Printf("failed %s: %v\n", filepath.Base(path), err)
+			fmt.Printf("failed %s: %s\n", pluginhost.Printable(filepath.Base(path)), pluginhost.Printable(err.Error()))
 			failed++
 			continue
 		}
 		sym, err := p.Lookup("Register")
 		register, ok := sym.(func(shared.Registrar))
 		if err != nil || !ok {
-			fmt.Printf("failed %s: no Register(shared.Registrar)\n", filepath.Base(path))
+			fmt.Printf("failed %s: no Register(shared.Registrar)\n", pluginhost.Printable(filepath.Base(path)))
 			failed++
 			continue
 		}
 		reg := newRegistry("").(*registry)
 		register(reg)
 		for _, name := range reg.names {
-			fmt.Printf("loaded %s: %s(%q) = %q\n", filepath.Base(path), name, arg, reg.funcs[name](arg))
+			fmt.Printf("loaded %s: %s(%q) = %q\n", pluginhost.Printable(filepath.Base(path)), pluginhost.Printable(name), arg, reg.funcs[name](arg))
 		}
 	}
 	if failed > 0 {
@@ -173,9 +244,10 @@ func openUnchecked(dir, arg string) int {
 }
 
 func fail(err error) {
-	fmt.Fprintln(os.Stderr, "gohost:", err)
-	if e, ok := err.(*pluginhost.Error); ok && e.Fix != "" {
-		fmt.Fprintln(os.Stderr, "fix:", e.Fix)
+	fmt.Fprintln(os.Stderr, "gohost:", pluginhost.Printable(err.Error()))
+	var e *pluginhost.Error
+	if errors.As(err, &e) && e.Fix != "" {
+		fmt.Fprintln(os.Stderr, "fix:", pluginhost.Printable(e.Fix))
 	}
 	os.Exit(2)
 }

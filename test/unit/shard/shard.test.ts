@@ -151,6 +151,15 @@ describe('mergeShardLockfiles', () => {
     expect(refusal(() => mergeShardLockfiles([shards[0]!, clash]))).toBe('Plugins a and b both claim the file liba.so.');
   });
 
+  it('refuses a plugin list naming a plugin twice (the red team got a raw EEXIST), and shards of another config than -c names', () => {
+    const { shards } = project(['a', 'b'], 2);
+    const twice = shards.map((s) => ({ ...s, lock: { ...s.lock, shard: { ...s.lock.shard!, plugins: ['a', 'a', 'b'] } } }));
+    expect(refusal(() => mergeShardLockfiles(twice))).toBe('shard-1/builder.lock.json divides a plugin list that names "a" twice: no build writes that.');
+    expect(refusal(() => mergeShardLockfiles(shards, ['a', 'b', 'c']))).toBe("The shards divide another plugin list than the config's: in the config but in no shard: c; they were built from another config.");
+    expect(refusal(() => mergeShardLockfiles(shards, ['a']))).toBe("The shards divide another plugin list than the config's: not in the config: b; they were built from another config.");
+    expect(serializeLockfile(mergeShardLockfiles(shards, ['b', 'a']))).toBe(serializeLockfile(project(['a', 'b'], 1).whole));
+  });
+
   it('a shard record that does not parse is a lockfile error, not a merge', () => {
     const { shards } = project(['a'], 1);
     const text = serializeLockfile({ ...shards[0]!.lock, shard: { index: 2, count: 1, plugins: ['a'] } });
