@@ -264,8 +264,8 @@ export class PluginLoadError extends BuilderError {
 /** A call that cannot be made as asked (unknown function, wrong arguments). */
 export class BadCallError extends BuilderError {
   readonly status: number;
-  constructor(message: string, status = 400) {
-    super('BAD_CALL', message);
+  constructor(message: string, status = 400, code: 'BAD_CALL' | 'CALL_TIMEOUT' | 'PLUGIN_STUCK' | 'CALLS_BUSY' = 'BAD_CALL') {
+    super(code, message);
     this.status = status;
   }
 }

@@ -145,7 +145,7 @@ export function createHostServer(host: PluginHost, options: HostServerOptions = 
       const body = await readJsonObject(req);
       const args = Object.hasOwn(body, 'args') ? body.args : [];
       if (!Array.isArray(args)) throw new HttpError(400, '"args" must be an array');
-      return send(res, 200, { result: host.call(name, fn, args) });
+      return send(res, 200, { result: await host.callWithin(name, fn, args) });
     }
     throw new HttpError(404, `no route ${method.slice(0, 16)} ${path.slice(0, 200)}`);
   };

@@ -10,13 +10,22 @@ import type { Sealer } from './sealer.js';
 export interface HostLimits extends LockfileLimits {
   /** A reload that takes longer is abandoned (it commits nothing) and the next may start. */
   reloadTimeoutMs: number;
+  /** A plugin call (callWithin) still running after this is CALL_TIMEOUT, and its plugin stuck. */
+  callTimeoutMs: number;
+  /** Calls running at once on worker threads; the rest of the pool is left to file I/O. */
+  maxCallsInFlight: number;
 }
+
+/** libuv's pool (UV_THREADPOOL_SIZE, 4 by default) runs both plugin calls and file reads: calls get all but two. */
+const threadPool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
 
 export const DEFAULT_HOST_LIMITS: HostLimits = {
   maxLockfileBytes: LOCKFILE_LIMITS.maxBytes,
   maxSignatureBytes: LOCKFILE_LIMITS.maxSignatureBytes,
   maxPlugins: LOCKFILE_LIMITS.maxPlugins,
   reloadTimeoutMs: 60_000,
+  callTimeoutMs: 30_000,
+  maxCallsInFlight: Math.max(1, Math.min(threadPool, 1024) - 2),
 };
 
 export interface PluginHostOptions {
@@ -59,6 +68,8 @@ export interface PluginStatus {
   /** Why it was rejected; or, for a loaded plugin, why its newer version was not taken. */
   reason?: string;
   code?: string;
+  /** A call that outlived --call-timeout: the plugin gets no further call until a restart. */
+  stuck?: { fn: string; since: string };
   /** From `inspect()`: whether the deployed file still holds the serving bytes. */
   onDisk?: DeployedState;
   onDiskReason?: string;

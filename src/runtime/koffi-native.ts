@@ -51,7 +51,13 @@ export async function createKoffiLoader(): Promise<NativeLoader> {
       const lib = koffi.load(path);
       opened.push(lib);
       return {
-        func: (prototype: string) => lib.func(prototype) as (...args: unknown[]) => unknown,
+        func: (prototype: string) => {
+          const bound = lib.func(prototype) as ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
+          // koffi's async form runs the call on a libuv worker thread and calls back on the loop.
+          const inWorker = (...args: unknown[]) =>
+            new Promise<unknown>((resolve, reject) => bound.async(...args, (err: unknown, result: unknown) => (err ? reject(err) : resolve(result))));
+          return Object.assign((...args: unknown[]) => bound(...args), { inWorker });
+        },
         // dlsym on a handle also searches the object's dependencies (libc, libz…): a manifest
         // naming "system" would bind libc's. The symbol must live in this very object.
         definedHere: (name: string) => {
@@ -69,6 +75,18 @@ export async function createKoffiLoader(): Promise<NativeLoader> {
       };
     },
   };
+}
+
+/**
+ * End the process now, with `code`, through libc's _exit: no atexit handlers, no destructors.
+ * For a host with a plugin call that never returned: at exit libuv joins its worker threads,
+ * and a thread stuck inside a plugin is never joined — process.exit() would hang there forever.
+ */
+export async function exitSkippingThreadJoin(code: number): Promise<never> {
+  const koffi = await loadKoffi();
+  const exit = koffi.load('libc.so.6').func('void _exit(int status)') as (status: number) => void;
+  exit(code);
+  throw new Error('_exit returned');
 }
 
 const MFD_CLOEXEC = 0x1;

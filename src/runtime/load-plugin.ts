@@ -3,7 +3,7 @@ import { BadManifestError, BuilderError, describeCause, HashMismatchError, Plugi
 import type { LockedPlugin } from '../lock/lockfile.js';
 import { openRegularFile } from '../util/safe-file.js';
 import { MANIFEST_PROTOTYPE, MANIFEST_SYMBOL, type PluginManifest, parseManifest } from './manifest.js';
-import type { NativeLibrary, NativeLoader } from './native-loader.js';
+import type { NativeFunction, NativeLibrary, NativeLoader } from './native-loader.js';
 import type { Sealer } from './sealer.js';
 
 export interface LoadedPlugin {
@@ -12,7 +12,7 @@ export interface LoadedPlugin {
   sha256: string;
   size: number;
   manifest: PluginManifest;
-  functions: Map<string, (...args: unknown[]) => unknown>;
+  functions: Map<string, NativeFunction>;
 }
 
 /** Thrown after dlopen succeeded: the library stays mapped, so its version must never be retried. */
@@ -67,7 +67,7 @@ function bindManifest(name: string, entry: LockedPlugin, library: NativeLibrary)
     throw new BadManifestError(name, `cannot call ${MANIFEST_PROTOTYPE}: ${describeCause(err)}`);
   }
   const manifest = parseManifest(manifestText, name);
-  const functions = new Map<string, (...args: unknown[]) => unknown>();
+  const functions = new Map<string, NativeFunction>();
   for (const [fn, prototype] of manifest.functions) {
     if (!library.definedHere(fn)) throw new BadManifestError(name, `"${fn}" is not a function of this plugin (it is not defined in it, or only by a library it loads)`);
     try {

@@ -11,6 +11,8 @@ import { convertArguments, resultToJson } from './call-values.js';
 import { DeployedFileChecker } from './deployed-file.js';
 import { DEFAULT_HOST_LIMITS, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginStatus, type TrustMode } from './host-types.js';
 import { type LoadedPlugin, LoadedButRefusedError, loadVerifiedPlugin } from './load-plugin.js';
+import type { NativeFunction } from './native-loader.js';
+import type { Prototype } from './prototype.js';
 
 /** Unlisted .so files reported per reload, at most: a directory of a million files is not a report. */
 const MAX_UNKNOWN_REPORTED = 64;
@@ -28,6 +30,10 @@ export class PluginHost {
   private active = new Map<string, LoadedPlugin>();
   /** Every version ever dlopen'ed (or refused after dlopen), by name and sha256: never twice. */
   private readonly versions = new Map<string, LoadedPlugin | BuilderError>();
+  /** Plugins with a call that outlived its limit, and which call: no further call is made to them. */
+  private readonly stuck = new Map<string, { fn: string; since: string }>();
+  private inFlight = 0;
+  private readonly now = Date.now;
   private statuses: PluginStatus[] = [];
   private lockState: LockfileState;
   private queue: Promise<unknown> = Promise.resolve();
@@ -91,7 +97,10 @@ export class PluginHost {
   }
 
   plugins(): PluginStatus[] {
-    return this.statuses.map((s) => ({ ...s }));
+    return this.statuses.map((s) => {
+      const stuck = this.stuck.get(s.name);
+      return { ...s, ...(stuck ? { stuck } : {}) };
+    });
   }
 
   report(): HostReport {
@@ -108,7 +117,45 @@ export class PluginHost {
     return report;
   }
 
+  /** Call a function on this thread: a call that never returns blocks the caller. Servers use callWithin. */
   call(name: string, fn: string, args: readonly unknown[]): unknown {
+    const { prototype, bound, values } = this.prepareCall(name, fn, args);
+    return resultToJson(prototype.returns, bound(...values));
+  }
+
+  /**
+   * Call a function on a worker thread, within `ms`: the event loop (and so /healthz, reloads and
+   * shutdown) stays free whatever the plugin does. A call still running at the limit is
+   * CALL_TIMEOUT; its thread cannot be taken back, so the plugin is marked stuck and refuses
+   * further calls (PLUGIN_STUCK) until the process restarts, rather than eat the worker threads
+   * one call at a time. At most `maxCallsInFlight` run at once (CALLS_BUSY beyond): Node's file
+   * reads share the same threads.
+   */
+  async callWithin(name: string, fn: string, args: readonly unknown[], ms = this.limits.callTimeoutMs): Promise<unknown> {
+    const stuck = this.stuck.get(name);
+    if (stuck) throw new BadCallError(`plugin "${name}" is stuck: a call to ${stuck.fn} has not returned since ${stuck.since}; no further call is made to it (restart the host to free it)`, 503, 'PLUGIN_STUCK');
+    const { prototype, bound, values } = this.prepareCall(name, fn, args);
+    if (this.inFlight >= this.limits.maxCallsInFlight) throw new BadCallError(`${this.inFlight} calls are running, the most this host runs at once; try again`, 503, 'CALLS_BUSY');
+    const run = bound.inWorker ?? (async (...a: unknown[]) => bound(...a));
+    this.inFlight++;
+    const call = run(...values);
+    void call.finally(() => this.inFlight--).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.stuck.set(name, { fn, since: new Date(this.now()).toISOString() });
+        this.log('warn', `${name}.${fn} did not return within ${ms} ms: ${name} is marked stuck and gets no further call`);
+        reject(new BadCallError(`${name}.${fn} did not return within ${ms} ms (--call-timeout); ${name} is marked stuck`, 504, 'CALL_TIMEOUT'));
+      }, ms);
+    });
+    try {
+      return resultToJson(prototype.returns, await Promise.race([call, limit]));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private prepareCall(name: string, fn: string, args: readonly unknown[]): { prototype: Prototype; bound: NativeFunction; values: unknown[] } {
     const plugin = this.active.get(name);
     if (!plugin) {
       const status = this.statuses.find((s) => s.name === name);
@@ -122,7 +169,7 @@ export class PluginHost {
     if (!prototype || !bound) throw new BadCallError(`plugin "${name}" has no function "${fn}" (it has: ${[...plugin.functions.keys()].join(', ')})`, 404);
     const converted = convertArguments(prototype, args);
     if (!converted.ok) throw new BadCallError(converted.reason);
-    return resultToJson(prototype.returns, bound(...converted.values));
+    return { prototype, bound, values: converted.values };
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,7 @@ interface HostOptions {
   maxPlugins: string;
   reloadTimeout: string;
   requestTimeout: string;
+  callTimeout: string;
 }
 
 const SHUTDOWN_GRACE_MS = 1500;
@@ -87,6 +88,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .option('--max-plugins <n>', 'refuse lockfiles listing more plugins', String(LOCKFILE_LIMITS.maxPlugins))
     .option('--reload-timeout <seconds>', 'abandon a reload that takes longer', '60')
     .option('--request-timeout <seconds>', 'drop a request not received whole in this time', '30')
+    .option('--call-timeout <seconds>', 'a plugin call still running after this answers 504 CALL_TIMEOUT, and its plugin gets no further call', '30')
     .action(async (options: HostOptions) => {
       const { createSealer } = await import('../../runtime/create-sealer.js');
       const { createHostServer } = await import('../../runtime/host-server.js');
@@ -105,6 +107,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           maxLockfileBytes: positive(options.maxLockfileBytes, '--max-lockfile-bytes'),
           maxPlugins: positive(options.maxPlugins, '--max-plugins'),
           reloadTimeoutMs: positive(options.reloadTimeout, '--reload-timeout', 86_400) * 1000,
+          callTimeoutMs: positive(options.callTimeout, '--call-timeout', 86_400) * 1000,
         };
         const requestTimeoutMs = positive(options.requestTimeout, '--request-timeout', 3600) * 1000;
         const token = await resolveToken(options, io, (m) => log('warn', m));
@@ -149,6 +152,12 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
       } finally {
         // A failed start removes what it made (a file sealer's directory); so does a stop.
         await host?.close();
+      }
+      const stuck = host?.report().plugins.filter((p) => p.stuck) ?? [];
+      if (stuck.length > 0) {
+        log('warn', `exiting without waiting for ${stuck.length} plugin call(s) that never returned (${stuck.map((p) => `${p.name}.${p.stuck!.fn}`).join(', ')})`);
+        await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
+        await (await import('../../runtime/koffi-native.js')).exitSkippingThreadJoin(0);
       }
     });
 }

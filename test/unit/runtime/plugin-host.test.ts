@@ -339,3 +339,48 @@ describe('PluginHost: signed lockfiles', () => {
     expect(warnings.filter((w) => w.includes('no trusted signing keys'))).toHaveLength(1);
   });
 });
+
+describe('PluginHost.callWithin: calls on worker threads, with a time limit', () => {
+  /** The fake loader, with `inWorker` calls: Hang's never settles (a plugin call that never returns). */
+  function workerLoader(): NativeLoader {
+    const inner = fakeLoader();
+    return {
+      load(path) {
+        const lib = inner.load(path);
+        return {
+          definedHere: lib.definedHere,
+          func(prototype: string) {
+            const sync = lib.func(prototype);
+            if (/ Hang\(/.test(prototype)) return Object.assign(() => { throw new Error('a blocking call on the loop'); }, { inWorker: () => new Promise<unknown>(() => undefined) });
+            return Object.assign(sync, { inWorker: async (...args: unknown[]) => sync(...args) });
+          },
+        };
+      },
+    };
+  }
+
+  it('a call that never returns is CALL_TIMEOUT (504) at its limit; its plugin is then stuck (503), reported, and the others still answer', async () => {
+    const dir = await deploy({ 'libgreet.so': 'GREET:1.0.0:0:greet:int Hang(void)', 'libother.so': 'GREET:1.0.0:5:other' });
+    const warnings: string[] = [];
+    const host = await open(dir, workerLoader(), { limits: { callTimeoutMs: 50 }, log: (level, m) => level === 'warn' && warnings.push(m) });
+    expect(await host.callWithin('greet', 'Add', [2, 3])).toBe(5);
+    const started = Date.now();
+    const timeout = await host.callWithin('greet', 'Hang', []).then(() => null, (e: unknown) => e as BadCallError);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(timeout).toMatchObject({ code: 'CALL_TIMEOUT', status: 504 });
+    expect(warnings.join('\n')).toContain('greet.Hang did not return within 50 ms');
+    const again = await host.callWithin('greet', 'Add', [1, 1]).then(() => null, (e: unknown) => e as BadCallError);
+    expect(again).toMatchObject({ code: 'PLUGIN_STUCK', status: 503 });
+    expect(again?.message).toContain('a call to Hang has not returned since');
+    expect(host.plugins().find((p) => p.name === 'greet')?.stuck).toMatchObject({ fn: 'Hang' });
+    expect(await host.callWithin('other', 'Add', [1, 1])).toBe(7);
+  });
+
+  it('at most maxCallsInFlight calls run at once (CALLS_BUSY beyond): the worker threads are shared with file reads', async () => {
+    const dir = await deploy({ 'libgreet.so': 'GREET:1.0.0:0:greet:int Hang(void)' });
+    const host = await open(dir, workerLoader(), { limits: { callTimeoutMs: 60_000, maxCallsInFlight: 2 } });
+    const hanging = [host.callWithin('greet', 'Hang', []), host.callWithin('greet', 'Hang', [])];
+    for (const p of hanging) p.catch(() => undefined);
+    await expect(host.callWithin('greet', 'Add', [1, 2])).rejects.toMatchObject({ code: 'CALLS_BUSY', status: 503 });
+  });
+});
