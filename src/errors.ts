@@ -8,6 +8,8 @@ export const EXIT_FAILED = 1;
 /** Exit code for "the job could not run" (bad config, no engine, unreadable input). */
 export const EXIT_UNUSABLE = 2;
 
+import { printable } from './util/printable.js';
+
 export class BuilderError extends Error {
   readonly code: string;
   readonly fix: string | undefined;
@@ -47,7 +49,7 @@ export class ConfigError extends BuilderError {
 export class DockerUnavailableError extends BuilderError {
   /** `where`: the engine and how it was found (`ssh://ci@build:22 (DOCKER_HOST)`); `fix`: the remedy for that kind of engine. */
   constructor(where: string, cause: unknown, fix: string) {
-    super('DOCKER_UNAVAILABLE', `No Docker engine answers at ${where}: ${describeCause(cause)}`, { fix, cause, exitCode: EXIT_UNUSABLE });
+    super('DOCKER_UNAVAILABLE', `No Docker engine answers at ${where}: ${printable(describeCause(cause))}`, { fix, cause, exitCode: EXIT_UNUSABLE });
   }
 }
 
@@ -64,7 +66,7 @@ export class EngineAddressError extends BuilderError {
 /** The engine went away in the middle of a call: a closed socket, a stream cut short, no answer to a ping. */
 export class EngineLostError extends BuilderError {
   constructor(endpoint: string, during: string, detail: string, cause?: unknown) {
-    super('ENGINE_LOST', `Lost the Docker engine at ${endpoint} while ${during}: ${detail}.`, {
+    super('ENGINE_LOST', `Lost the Docker engine at ${endpoint} while ${during}: ${printable(detail)}.`, {
       fix: `Check that the engine (and any proxy or SSH tunnel to it) is up, then run the build again; nothing was written. Containers this run had started may remain on the engine: the next \`builder build\` removes them.`,
       ...(cause === undefined ? {} : { cause }),
       exitCode: EXIT_UNUSABLE,
@@ -88,7 +90,7 @@ export class EngineRequestError extends BuilderError {
   /** The engine's own words. */
   readonly detail: string;
   constructor(endpoint: string, during: string, statusCode: number, message: string) {
-    super('ENGINE_ERROR', `The Docker engine at ${endpoint} refused ${during}: ${message.trim()}`, {
+    super('ENGINE_ERROR', `The Docker engine at ${endpoint} refused ${during}: ${printable(message.trim())}`, {
       fix: 'Read the engine\'s message above; `docker info` and the engine log say more.',
       exitCode: EXIT_UNUSABLE,
     });

@@ -12,10 +12,12 @@ import {
   EngineLostError,
   EngineRequestError,
   EngineTimeoutError,
+  EXIT_FAILED,
   EXIT_UNUSABLE,
   OutputWriteError,
 } from '../errors.js';
-import { diffFingerprints, fingerprintHash } from '../env/fingerprint.js';
+import { fingerprintHash } from '../env/fingerprint.js';
+import { jsonDifferences } from '../util/json-diff.js';
 import type { ProbeCache } from '../env/probe-cache.js';
 import type { ProbedImage } from '../env/probe-image.js';
 import { lockfileText, readLockfile } from '../lock/lockfile-io.js';
@@ -59,6 +61,8 @@ export interface LockfileSigner {
   keyId: string;
   /** The DSSE envelope text for these exact lockfile bytes. */
   sign(lock: LockDocument, lockfileText: string): string;
+  /** Whether `envelope` is this key's valid signature of `lockfileText` (what this key vouched for before). */
+  vouched(lockfileText: string, envelope: string): boolean;
 }
 
 export interface BuildOptions {
@@ -102,6 +106,8 @@ export interface PluginReport {
   sources?: Record<string, string>;
   /** With --check: what the lockfile says (absent when the plugin is not in it). */
   lockedSha256?: string;
+  /** A kept plugin whose artifact on disk is not the locked one. */
+  stale?: boolean;
   /** With host.platforms: the platform this artifact is for (each plugin is reported once per platform). */
   platform?: string;
   reason?: string;
@@ -330,11 +336,11 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
           plugins.push({ name, kind: entry.kind, file: entry.file, status: 'differs', seconds: 0, reason: 'in the lockfile but not in the config', ...(r.platform ? { platform: r.platform } : {}) });
         }
       }
-      // The lockfile's environment sections are claims too: what the probes found must be what they say.
+      // Everything else the lockfile says is a claim too: it must be what this build wrote.
       for (const r of results) {
-        const lied = r.previous ? environmentClaims(r.previous, r) : [];
+        const lied = r.previous ? lockfileClaims(r.previous, toLockfile(r)) : [];
         if (lied.length === 0) continue;
-        const reason = `the lockfile's environment is not what the probes found: ${lied.join('; ')}`;
+        const reason = `the lockfile says what this build did not find: ${lied.join('; ')}`;
         for (const p of plugins) if (p.status === 'identical' && (p.platform ?? null) === r.platform) Object.assign(p, { status: 'differs', reason });
       }
       if (previousDocument && isMultiPlatform(previousDocument) !== multi) {
@@ -360,6 +366,7 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     // version of the tool wrote it.
     const current = await readFile(config.lockfile, 'utf8').catch(() => null);
     const text = (current !== null && unchangedLockText(current, lockData)) || lockfileText(config.lockfile, lockData);
+    if (ctx.signer) await refuseToVouchForKept(plugins, config, current, ctx.signer);
     const envelope = ctx.signer?.sign(lockData, text);
     const signaturePath = signaturePathFor(config.lockfile);
     const existingSignature = await readFile(signaturePath, 'utf8').catch(() => null);
@@ -405,19 +412,49 @@ function unchangedLockText(current: string, lock: LockDocument): string | null {
   }
 }
 
-/** Where a lockfile section's host and builder differ from what this run probed (`host.fingerprint.libc.version: 2.41 → 2.36`). */
-function environmentClaims(previous: Lockfile, probed: Pick<PlatformResult, 'host' | 'builder'>): string[] {
-  const out: string[] = [];
+/**
+ * Where a lockfile section says something this run did not find: every field the build writes
+ * (host and builder sections, each plugin's entry), compared with what it wrote now. Only the
+ * plugins' artifact hashes are left to the per-plugin verdicts. Claims the probes contradict, or
+ * that no build writes (a forged pluginPath, deps, a source that does not exist), fail --check.
+ */
+function lockfileClaims(previous: Lockfile, fresh: Lockfile): string[] {
+  const strip = (lock: Lockfile) => ({
+    host: lock.host,
+    builder: lock.builder,
+    plugins: Object.fromEntries(Object.entries(lock.plugins).map(([name, { sha256: _, size: __, ...rest }]) => [name, rest])),
+  });
+  const out = jsonDifferences(strip(previous), strip(fresh), '', 8);
   for (const role of ['host', 'builder'] as const) {
-    const claimed = previous[role];
-    const found = probed[role];
-    if (claimed.imageId !== found.imageId) out.push(`${role}.imageId: ${claimed.imageId} → ${found.imageId}`);
-    for (const d of diffFingerprints(claimed.fingerprint, found.fingerprint)) out.push(`${role}.fingerprint.${d.field}: ${d.expected} → ${d.actual}`);
-    if (claimed.fingerprintHash !== fingerprintHash(claimed.fingerprint)) out.push(`${role}.fingerprintHash is not the hash of its fingerprint`);
+    if (previous[role].fingerprintHash !== fingerprintHash(previous[role].fingerprint)) out.push(`${role}.fingerprintHash is not the hash of its fingerprint`);
   }
-  const toolchain = diffFingerprints({ toolchain: previous.builder.toolchain } as never, { toolchain: probed.builder.toolchain } as never);
-  for (const d of toolchain) out.push(`builder.${d.field}: ${d.expected} → ${d.actual}`);
   return out;
+}
+
+/**
+ * `build NAME… --sign-key` keeps the other plugins as the lockfile has them, and the key would
+ * sign those entries too. The repository's lockfile is input: its entries are signed again only
+ * when this key signed them before (a valid signature of the very lockfile they come from) and
+ * their artifacts are the locked bytes. Otherwise a hand-edited entry would come out signed.
+ */
+async function refuseToVouchForKept(plugins: readonly PluginReport[], config: ProjectConfig, current: string | null, signer: LockfileSigner): Promise<void> {
+  const kept = plugins.filter((p) => p.status === 'kept');
+  if (kept.length === 0) return;
+  const names = kept.map((p) => p.name).join(', ');
+  const stale = kept.filter((p) => p.stale);
+  if (stale.length > 0) {
+    throw new BuilderError('HASH_MISMATCH', `Refusing to sign: ${stale.map((p) => `${p.name} (${p.file})`).join(', ')} ${stale.length === 1 ? 'is' : 'are'} kept as locked, but the artifact on disk is not the locked one. Nothing was written.`, {
+      fix: 'Build them too (name them, or build everything), then sign.',
+      exitCode: EXIT_FAILED,
+    });
+  }
+  const envelope = await readFile(signaturePathFor(config.lockfile), 'utf8').catch(() => null);
+  if (current === null || envelope === null || !signer.vouched(current, envelope)) {
+    throw new BuilderError('UNSIGNED_KEPT_PLUGINS', `Refusing to sign: ${names} ${kept.length === 1 ? 'is' : 'are'} kept from ${config.lockfile}, which this key (${signer.keyId.slice(0, 16)}…) has not signed: the key would vouch for entries this build did not make. Nothing was written.`, {
+      fix: 'Build every plugin with --sign-key (no names), or sign the current lockfile first (`builder sign --key KEY` checks every artifact).',
+      exitCode: EXIT_FAILED,
+    });
+  }
 }
 
 /** Plugin names given on the command line (`build NAME…`, `plan NAME…`) must be the config's. */
@@ -460,7 +497,7 @@ async function keptPlugins(config: ProjectConfig, previous: Lockfile | null, env
   const reports: PluginReport[] = [];
   for (const { plugin, entry } of locked) {
     const intact = await artifactIntact(config.outDir, entry);
-    reports.push({ ...entry, name: plugin.name, status: 'kept', seconds: 0, reason: intact ? 'not named: kept as locked' : `not named: kept as locked, but ${entry.file} is missing or changed (build it)` });
+    reports.push({ ...entry, name: plugin.name, status: 'kept', seconds: 0, ...(intact ? {} : { stale: true }), reason: intact ? 'not named: kept as locked' : `not named: kept as locked, but ${entry.file} is missing or changed (build it)` });
   }
   return reports;
 }

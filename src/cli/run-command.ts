@@ -1,6 +1,6 @@
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import type { CliIo } from './io.js';
-import { printableLines } from '../util/printable.js';
+import { printableLines, printableMessage } from '../util/printable.js';
 
 export interface CommandResult {
   /** Printed under --json; must carry an `outcome`. */
@@ -28,14 +28,14 @@ export async function runCommand(io: CliIo, action: () => Promise<CommandResult>
       if (json) {
         io.stdout(JSON.stringify({ outcome: 'error', error: { code: err.code, message: err.message, fix: err.fix, ...details(err) } }, null, 2) + '\n');
       } else {
-        io.stderr(printableLines(`error: ${err.message}\n${err.fix ? `fix: ${err.fix}\n` : ''}`));
+        io.stderr(`error: ${printableMessage(err.message)}\n${err.fix ? `fix: ${printableMessage(err.fix)}\n` : ''}`);
       }
       if (isDebug(io.env) && err.cause) io.stderr(printableLines(`cause: ${String((err.cause as Error).stack ?? err.cause)}\n`));
       return err.exitCode;
     }
     const message = err instanceof Error ? (isDebug(io.env) ? err.stack ?? err.message : err.message) : String(err);
     if (json) io.stdout(JSON.stringify({ outcome: 'error', error: { code: 'INTERNAL', message } }, null, 2) + '\n');
-    else io.stderr(printableLines(`error: ${message}\n(set DEBUG=builder:* for details)\n`));
+    else io.stderr(`error: ${printableMessage(message)}\n(set DEBUG=builder:* for details)\n`);
     return EXIT_UNUSABLE;
   }
 }

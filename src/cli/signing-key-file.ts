@@ -1,8 +1,9 @@
+import { createPublicKey } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { readSmallFile } from '../util/safe-file.js';
-import { parseSigningKey, type SigningKey } from '../trust/keys.js';
-import { signLockfile } from '../trust/lockfile-signature.js';
+import { parseSigningKey, type SigningKey, type TrustedKey } from '../trust/keys.js';
+import { signLockfile, verifyLockfileSignature } from '../trust/lockfile-signature.js';
 import type { LockfileSigner } from '../build/build-project.js';
 import { toolVersion } from '../version.js';
 
@@ -28,5 +29,17 @@ export async function readSigningKey(path: string, warn: (message: string) => vo
 }
 
 export function lockfileSigner(key: SigningKey): LockfileSigner {
-  return { keyId: key.keyId, sign: (lock, text) => signLockfile(lock, text, key, toolVersion()) };
+  const own: TrustedKey = { keyId: key.keyId, key: createPublicKey(key.key), source: '--sign-key' };
+  return {
+    keyId: key.keyId,
+    sign: (lock, text) => signLockfile(lock, text, key, toolVersion()),
+    vouched: (text, envelope) => {
+      try {
+        verifyLockfileSignature(Buffer.from(text, 'utf8'), envelope, [own]);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
 }

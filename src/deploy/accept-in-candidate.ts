@@ -15,7 +15,8 @@ import { printable } from '../util/printable.js';
 export const PLUGIN_DIR = '/app/plugins';
 export const TRUST_DIR = '/app/trust';
 
-const MAX_TRUST_ENTRIES = 256;
+// Entries of any kind listed in the trust directory; the runtime's own cap on keys (64) applies to the *.pub among them.
+const MAX_TRUST_ENTRIES = 100_000;
 
 /**
  * What the candidate image's runtime will make of its lockfile, found by the runtime's own code
@@ -30,13 +31,15 @@ export async function acceptInCandidate(engine: DockerEngine, image: string, pla
   try {
     const files = followingSymlinks(container);
     const trustDir = join(dir, 'trust');
-    const trustEntry = await files.readFinalEntry!(TRUST_DIR);
-    if (trustEntry?.type === 'other' && trustEntry.directory) {
+    // The directory as the runtime opens it: through its links (the archive API would copy a link itself).
+    const trustPath = await files.finalPath!(TRUST_DIR);
+    const trustEntry = trustPath ? await files.readFinalEntry!(trustPath) : null;
+    if (trustPath && trustEntry?.type === 'other' && trustEntry.directory) {
       await mkdir(trustDir);
-      const names = await container.readArchive(TRUST_DIR, (tar) => listArchivedDirectory(tar, MAX_TRUST_ENTRIES));
+      const names = await container.readArchive(trustPath, (tar) => listArchivedDirectory(tar, MAX_TRUST_ENTRIES));
       for (const name of names.filter((n) => n.endsWith('.pub'))) {
         // Each key as the runtime meets it: its file through its links, or something that is not one.
-        const entry = await files.readFinalEntry!(`${TRUST_DIR}/${name}`);
+        const entry = await files.readFinalEntry!(`${trustPath}/${name}`);
         const at = join(trustDir, name);
         if (entry?.type === 'file') await writeFile(at, entry.data);
         else if (entry) await mkdir(at);

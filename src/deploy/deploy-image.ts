@@ -174,6 +174,14 @@ async function refuseTag(engine: DockerEngine, tag: string, referenced: readonly
     });
   }
   const normal = normalTagRef(tag);
+  // The tool's own repositories: a builder image another project reuses by tag, the scratch name
+  // deploy verifies under, compiler caches. A deploy image there would be taken for one of them.
+  if (/^docker\.io\/plugin-builder\/(builder|deploy-candidate|compiler-cache)(:|$)/.test(normal ?? '') || /-compiler-cache$/.test(parsed.tag)) {
+    throw new BuilderError('DEPLOY_TAG_REFUSED', `--tag ${printable(tag)} is refused: it is one of plugin-builder's own image names (builder images, deploy candidates, compiler caches), which other builds reuse by tag.`, {
+      fix: 'Tag the deploy image under your own repository (the default is <host repository>-plugins:<lockfile sha256>).',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
   const sameName = referenced.find((ref) => normalTagRef(ref) === normal);
   const current = sameName === undefined ? await engine.inspectImage(tag) : null;
   const ids = new Set(lockedIds);

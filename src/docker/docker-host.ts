@@ -60,7 +60,14 @@ export function resolveEngineEndpoint(env: Env, options: { host?: string }, file
   if (!name || name === 'default') return DEFAULT_ENDPOINT;
   const source = `docker context "${name}" (${fromEnv ? 'DOCKER_CONTEXT' : `currentContext in ${join(configDir ?? '~/.docker', 'config.json')}`})`;
   if (!configDir) throw new EngineEndpointError(`${source}: HOME and DOCKER_CONFIG are unset, so there is no context store to read it from`);
-  return { ...readContext(configDir, name, files, source), source };
+  const context = readContext(configDir, name, files, source);
+  // TLS asked for in the environment, and a context that would talk plaintext: the settings would
+  // not apply, so the command fails rather than send in the clear what was meant to be encrypted.
+  const tlsAsked = (env.DOCKER_TLS_VERIFY ?? '') !== '' ? 'DOCKER_TLS_VERIFY' : (env.DOCKER_TLS ?? '') !== '' ? 'DOCKER_TLS' : null;
+  if (tlsAsked && context.connection.kind === 'tcp' && !context.connection.tls) {
+    throw new EngineEndpointError(`${tlsAsked} is set, but ${source} reaches ${context.endpoint} without TLS (the context holds no TLS files): the TLS settings would not apply; give the context its TLS files (docker context update --docker "host=…,ca=…,cert=…,key=…"), or unset ${tlsAsked}`);
+  }
+  return { ...context, source };
 }
 
 function currentContext(configDir: string | null, files: ConfigFiles): string | null {

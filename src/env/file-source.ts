@@ -17,6 +17,8 @@ export interface RootFileSource {
    * FIFO) where a loader would stop rather than look further. Optional: fakes may omit it.
    */
   readFinalEntry?(path: string): Promise<Exclude<FsEntry, { type: 'symlink' }> | null>;
+  /** Where a path leads after its final symlinks (itself when it is none), or null when the chain breaks. Optional, as above. */
+  finalPath?(path: string): Promise<string | null>;
 }
 
 const MAX_LINKS = 16;
@@ -37,17 +39,20 @@ function resolveLink(from: string, target: string): string {
  * never on the machine running this tool.
  */
 export function followingSymlinks(reader: RootEntryReader): RootFileSource {
-  const readFinalEntry = async (path: string): Promise<Exclude<FsEntry, { type: 'symlink' }> | null> => {
+  const follow = async (path: string): Promise<{ path: string; entry: Exclude<FsEntry, { type: 'symlink' }> } | null> => {
     let current = path;
     for (let hops = 0; hops <= MAX_LINKS; hops++) {
       const entry = await reader.readEntry(current);
-      if (entry === null || entry.type !== 'symlink') return entry;
+      if (entry === null) return null;
+      if (entry.type !== 'symlink') return { path: current, entry };
       current = resolveLink(current, entry.target);
     }
     return null;
   };
+  const readFinalEntry = async (path: string) => (await follow(path))?.entry ?? null;
   return {
     readFinalEntry,
+    finalPath: async (path: string) => (await follow(path))?.path ?? null,
     async readFile(path: string): Promise<Buffer | null> {
       const entry = await readFinalEntry(path);
       return entry?.type === 'file' ? entry.data : null;

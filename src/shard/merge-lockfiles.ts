@@ -1,6 +1,7 @@
 import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../errors.js';
 import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, type Lockfile, type PlatformLock, platformView, platformViews } from '../lock/lockfile.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { jsonDifferences } from '../util/json-diff.js';
 import { pluginsOfShard } from './shard.js';
 
 export interface ShardLockfile {
@@ -12,19 +13,6 @@ export interface ShardLockfile {
 const refuse = (message: string, fix: string, exitCode = EXIT_UNUSABLE): never => {
   throw new BuilderError('LOCK_MERGE_REFUSED', message, { fix, exitCode });
 };
-
-/** The leaf paths where two JSON values differ (`builder.imageId: a → b`), at most `limit`. */
-function differences(a: unknown, b: unknown, path: string, out: string[], limit = 8): string[] {
-  if (out.length >= limit) return out;
-  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-  if (isObject(a) && isObject(b)) {
-    for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) differences(a[key], b[key], path ? `${path}.${key}` : key, out, limit);
-  } else if (canonicalJson(a ?? null) !== canonicalJson(b ?? null)) {
-    const show = (v: unknown) => (v === undefined ? '(absent)' : JSON.stringify(v).slice(0, 100));
-    out.push(`${path}: ${show(a)} → ${show(b)}`);
-  }
-  return out;
-}
 
 /**
  * Merge the lockfiles of shards 1…N of one build into the lockfile a single machine would have
@@ -67,7 +55,7 @@ export function mergeShardLockfiles(shards: readonly ShardLockfile[], configPlug
 
   const environment = (lock: Lockfile) => ({ lockfileVersion: lock.lockfileVersion, host: lock.host, builder: lock.builder });
   for (const { source, lock } of records.slice(1)) {
-    const diff = differences(environment(first.lock), environment(lock), '', []);
+    const diff = jsonDifferences(environment(first.lock), environment(lock));
     if (diff.length > 0) {
       refuse(
         `${source} was built for another environment than ${first.source}:\n${diff.map((d) => `  ${d}`).join('\n')}`,

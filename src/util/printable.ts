@@ -35,3 +35,15 @@ export function printableLines(text: string): string {
     .map((line) => line.replace(UNSAFE, (c) => (c === '\t' ? c : escapeChar(c))))
     .join('\n');
 }
+
+/**
+ * A message of the tool's own that may carry outside text, printed under a label (`error: …`):
+ * every line escaped, and every line after the first indented, so no line of it can stand at
+ * the left margin and pass for one of the tool's own (`error:`, `fix:`, `WARN`).
+ */
+export function printableMessage(text: string): string {
+  return printableLines(text)
+    .split('\n')
+    .map((line, i) => (i === 0 || line === '' || line.startsWith(' ') ? line : `  ${line}`))
+    .join('\n');
+}

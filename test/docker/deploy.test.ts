@@ -176,6 +176,21 @@ describe.skipIf(skipDocker || skipRegistry)('builder deploy (real engine, real r
       expect(e2.code).toBe('DEPLOY_VERIFY_FAILED');
       expect(e2.message).toContain('(BAD_SIGNATURE)');
       await deployedNothing(tag);
+      // 4. The trust directory reached through a symlink (/app/trust -> /etc/apptrust): the runtime
+      // follows it and trusts the key, so an unsigned lockfile is refused there — and by deploy.
+      const linked = `pb-test/keyed-host-link:${rand()}`;
+      made.push(linked);
+      await writeFile(join(context, 'Dockerfile'), `FROM ${HOST_BOOKWORM}\nUSER root\nRUN rm -rf /app/trust && mkdir -p /etc/apptrust && ln -s /etc/apptrust /app/trust\nCOPY ci.pub /etc/apptrust/ci.pub\nUSER 10001:10001\n`);
+      execFileSync('docker', ['build', '-q', '-t', linked, context], { stdio: 'ignore' });
+      await editJson(join(other, 'builder.config.json'), (c) => {
+        (c.host as { image: string }).image = linked;
+      });
+      await rm(join(other, 'dist/plugins/builder.lock.json.sig'));
+      expect((await cli(other, ['build'])).code).toBe(0);
+      const viaLink = await cli(other, ['deploy', '--tag', tag, '--json']);
+      expect(viaLink.code, viaLink.stdout).toBe(1);
+      expect((JSON.parse(viaLink.stdout) as { error: { message: string } }).error.message).toContain('(UNSIGNED_LOCKFILE)');
+      await deployedNothing(tag);
     } finally {
       await rm(other, { recursive: true, force: true });
       await rm(context, { recursive: true, force: true });
@@ -196,6 +211,11 @@ describe.skipIf(skipDocker || skipRegistry)('builder deploy (real engine, real r
     }
     // The host tag did not move.
     expect((await docker.getImage(HOST_BOOKWORM).inspect()).Id).toBe(hostId);
+    // The tool's own repositories (another project's builder image, compiler caches) are refused.
+    for (const tag of ['plugin-builder/builder:0123456789abcdef0123', 'plugin-builder/deploy-candidate:x', `${REGISTRY}/ci/cache:abc-compiler-cache`]) {
+      const own = await cli(project, ['deploy', '--tag', tag, '--json']);
+      expect((JSON.parse(own.stdout) as { error: { code: string } }).error.code, tag).toBe('DEPLOY_TAG_REFUSED');
+    }
     // A builder image's tag is refused as well.
     const lock = parseLockfile(await readFile(join(project, 'dist/plugins/builder.lock.json'), 'utf8'));
     const builderRun = await cli(project, ['deploy', '--tag', lock.builder.image, '--json']);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,8 +50,8 @@ describe.skipIf(skipDocker)('the lockfile as input (real engine)', () => {
     expect(report.outcome).toBe('check-failed');
     for (const p of report.plugins) {
       expect(p.status).toBe('differs');
-      expect(p.reason).toContain(`host.fingerprint.libc.version: 2.41 → ${truth.host.fingerprint.libc.version}`);
-      expect(p.reason).toContain(`host.fingerprint.os.versionId: 13 → ${truth.host.fingerprint.os.versionId}`);
+      expect(p.reason).toContain(`host.fingerprint.libc.version: "2.41" → "${truth.host.fingerprint.libc.version}"`);
+      expect(p.reason).toContain(`host.fingerprint.os.versionId: "13" → "${truth.host.fingerprint.os.versionId}"`);
     }
   });
 
@@ -66,6 +67,63 @@ describe.skipIf(skipDocker)('the lockfile as input (real engine)', () => {
     expect(Buffer.from(envelope.payload, 'base64').toString('utf8')).not.toContain('2.41');
     const check = await cli(project, ['build', '--check']);
     expect(check.code, check.stdout + check.stderr).toBe(0);
+  });
+
+  it('--check fails on any claim no build writes: a forged pluginPath, deps, a source that does not exist, another host image name', async () => {
+    const good = await readFile(lockfile, 'utf8');
+    try {
+      await editJson(lockfile, (value) => {
+        const lock = value as { host: { image: string }; plugins: Record<string, { sources?: Record<string, string>; goVersion?: string }> };
+        lock.host.image = 'evil/host:latest';
+        lock.plugins.shout!.goVersion = 'go9.9';
+        lock.plugins.greet!.sources = { ...lock.plugins.greet!.sources, 'plugins/greet/ghost.c': 'c'.repeat(64) };
+      });
+      const check = await cli(project, ['build', '--check', '--json']);
+      expect(check.code, check.stdout).toBe(1);
+      const reasons = (JSON.parse(check.stdout) as { plugins: Array<{ reason?: string }> }).plugins.map((p) => p.reason ?? '').join('\n');
+      expect(reasons).toContain('host.image: "evil/host:latest" →');
+      expect(reasons).toContain('plugins.shout.goVersion: "go9.9" →');
+      expect(reasons).toContain('plugins.greet.sources.plugins/greet/ghost.c:');
+    } finally {
+      await writeFile(lockfile, good);
+    }
+  });
+
+  it('build NAME --sign-key signs kept entries only when this key signed them before and their artifacts are the locked bytes', async () => {
+    const key = join(keyDir, 'ci.key');
+    expect((await cli(project, ['build', '--sign-key', key])).code).toBe(0);
+    const good = await readFile(lockfile, 'utf8');
+    const sig = await readFile(`${lockfile}.sig`, 'utf8');
+    // Honest: the lockfile carries this key's signature, the artifacts are intact.
+    const honest = await cli(project, ['build', 'greet', '--sign-key', key]);
+    expect(honest.code, honest.stderr).toBe(0);
+    const artifact = join(project, 'dist/plugins/libshout.so');
+    const bytes = await readFile(artifact);
+    try {
+      // An attacker rewrites shout's entry (and plants matching bytes): the old signature no longer covers the lockfile.
+      const planted = Buffer.concat([bytes, Buffer.from('planted')]);
+      await writeFile(artifact, planted);
+      await editJson(lockfile, (value) => {
+        const lock = value as { plugins: Record<string, { sha256: string; size: number }> };
+        lock.plugins.shout!.sha256 = createHash('sha256').update(planted).digest('hex');
+        lock.plugins.shout!.size = planted.length;
+      });
+      const edited = await readFile(lockfile, 'utf8');
+      const forged = await cli(project, ['build', 'greet', '--sign-key', key, '--json']);
+      expect(forged.code, forged.stdout).toBe(1);
+      expect((JSON.parse(forged.stdout) as { error: { code: string } }).error.code).toBe('UNSIGNED_KEPT_PLUGINS');
+      expect(await readFile(lockfile, 'utf8')).toBe(edited);
+      expect(await readFile(`${lockfile}.sig`, 'utf8')).toBe(sig);
+      // The red team's form: the entry edited, the artifact left as it was.
+      await writeFile(artifact, bytes);
+      const stale = await cli(project, ['build', 'greet', '--sign-key', key, '--json']);
+      expect(stale.code).toBe(1);
+      expect((JSON.parse(stale.stdout) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'HASH_MISMATCH', message: expect.stringContaining('shout (libshout.so)') });
+    } finally {
+      await writeFile(artifact, bytes);
+      await writeFile(lockfile, good);
+      await writeFile(`${lockfile}.sig`, sig);
+    }
   });
 
   it('a lockfile with git conflict markers stops plan, build NAME and build (LOCKFILE_INVALID, the line named); nothing is written', async () => {

