@@ -1,9 +1,12 @@
 package pluginhost
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -372,6 +375,70 @@ func TestPrintable(t *testing.T) {
 	for in, want := range cases {
 		if got := Printable(in); got != want {
 			t.Fatalf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// StrictModes for trust: what others may write is refused (unless mounted read-only), links
+// only within the trust directory, and a named trust directory with no key is refused.
+func TestTrustDirectoryRules(t *testing.T) {
+	pub := func(dir, name string) string {
+		_, priv, _ := ed25519.GenerateKey(nil)
+		der, _ := x509.MarshalPKIXPublicKey(priv.Public())
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+		os.Chmod(path, 0o644)
+		return path
+	}
+	expect := func(files, dirs []string, want string) {
+		t.Helper()
+		_, err := LoadTrustedKeys(files, dirs)
+		if want == "" {
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			return
+		}
+		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrBadKey) {
+			t.Fatalf("want %q, got %v", want, err)
+		}
+	}
+	dir := t.TempDir()
+	key := pub(dir, "k.pub")
+	expect(nil, []string{dir}, "")
+	os.Chmod(dir, 0o777)
+	expect(nil, []string{dir}, "is writable by every user (mode 777)")
+	os.Chmod(dir, 0o775)
+	expect(nil, []string{dir}, "writable by its group")
+	os.Chmod(dir, 0o755)
+	os.Chmod(key, 0o666)
+	expect(nil, []string{dir}, "k.pub is writable by every user")
+	expect([]string{key}, nil, "writable by every user")
+	os.Chmod(key, 0o644)
+
+	outside := t.TempDir()
+	linked := t.TempDir()
+	os.Symlink(pub(outside, "evil.pub"), filepath.Join(linked, "evil.pub"))
+	expect(nil, []string{linked}, "outside the trust directory")
+	inside := t.TempDir()
+	os.Mkdir(filepath.Join(inside, "..data"), 0o755)
+	pub(filepath.Join(inside, "..data"), "a.pub")
+	os.Symlink("..data/a.pub", filepath.Join(inside, "a.pub"))
+	expect(nil, []string{inside}, "")
+
+	empty := t.TempDir()
+	os.WriteFile(filepath.Join(empty, "README"), []byte("keys go here"), 0o644)
+	expect(nil, []string{empty}, "holds no key (*.pub): naming a trust directory means lockfiles must be signed")
+
+	mountinfo := strings.Join([]string{
+		"22 1 0:21 / / rw,relatime - overlay overlay rw",
+		"30 22 0:40 / /app/trust ro,relatime - tmpfs tmpfs ro",
+		"31 22 0:41 / /app/trust-rw rw,relatime - tmpfs tmpfs rw",
+		`32 22 0:42 / /with\040space ro - tmpfs tmpfs ro`,
+	}, "\n")
+	for path, want := range map[string]bool{"/app/trust/k.pub": true, "/app/trust": true, "/app/trust-rw/k.pub": false, "/app/trusted/k.pub": false, "/with space/k.pub": true} {
+		if got := onReadOnlyMount(path, mountinfo); got != want {
+			t.Fatalf("onReadOnlyMount(%q) = %v", path, got)
 		}
 	}
 }

@@ -66,13 +66,24 @@ func ParseTrustedKey(data []byte, source string) (TrustedKey, error) {
 }
 
 // LoadTrustedKeys reads each file and every *.pub in each directory. It fails closed: a key
-// that cannot be read stops the start instead of silently shrinking the set.
+// that cannot be read stops the start instead of silently shrinking the set. As ssh's
+// StrictModes: a trust directory or key that others may write is refused, unless it lies on a
+// read-only mount (a Kubernetes secret: 1777, mounted ro); a key in a trust directory may be a
+// link only into that directory (Kubernetes' ..data/). Naming a trust directory means signatures
+// are required: one that holds no key is refused. The same rules as the Node runtime's.
 func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
 	paths := append([]string{}, files...)
 	for _, dir := range dirs {
-		entries, err := os.ReadDir(dir)
+		real, err := filepath.EvalSymlinks(dir)
+		var entries []os.DirEntry
+		if err == nil {
+			entries, err = os.ReadDir(real)
+		}
 		if err != nil {
-			return nil, refuse(ErrBadKey, "", "The trust directory "+dir+" cannot be read: "+err.Error(), "Create it (it may be empty) or drop it from the configuration.", err)
+			return nil, refuse(ErrBadKey, "", "The trust directory "+dir+" cannot be read: "+err.Error(), "Create it and put the trusted *.pub keys in it, or drop it from the configuration.", err)
+		}
+		if err := refuseWritableByOthers(real, "The trust directory "+dir); err != nil {
+			return nil, err
 		}
 		var names []string
 		for _, e := range entries {
@@ -80,9 +91,20 @@ func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
 				names = append(names, e.Name())
 			}
 		}
+		if len(names) == 0 {
+			return nil, refuse(ErrBadKey, "", "The trust directory "+dir+" holds no key (*.pub): naming a trust directory means lockfiles must be signed, and nothing could verify them.", "Put the public key of the lockfiles' signer there (`builder keygen` writes NAME.pub), or drop the trust directory to run unsigned, knowingly.", nil)
+		}
 		sort.Strings(names)
 		for _, n := range names {
-			paths = append(paths, filepath.Join(dir, n))
+			path := filepath.Join(dir, n)
+			target, err := filepath.EvalSymlinks(path)
+			if err != nil {
+				target = path
+			}
+			if target != filepath.Join(real, n) && !strings.HasPrefix(target, real+string(filepath.Separator)) {
+				return nil, refuse(ErrBadKey, "", "Trusted key "+path+" is a link to "+target+", outside the trust directory "+real+".", "Put the key file itself in the trust directory (links are followed only within it).", nil)
+			}
+			paths = append(paths, path)
 		}
 	}
 	if len(paths) > maxKeys {
@@ -91,6 +113,13 @@ func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
 	seen := map[string]bool{}
 	var keys []TrustedKey
 	for _, p := range paths {
+		target, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			target = p
+		}
+		if err := refuseWritableByOthers(target, "Trusted key "+p); err != nil {
+			return nil, err
+		}
 		data, err := readSmallFile(p, "The trusted key", maxKeyBytes, true)
 		if err != nil {
 			return nil, badKey(p, err.Error(), "Use a .pub written by `builder keygen`.")
@@ -105,6 +134,55 @@ func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
 		}
 	}
 	return keys, nil
+}
+
+// refuseWritableByOthers refuses a group- or world-writable file or directory, unless its mount is read-only.
+func refuseWritableByOthers(path, what string) error {
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm()&0o022 == 0 {
+		return nil
+	}
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	if onReadOnlyMount(path, string(mountinfo)) {
+		return nil
+	}
+	who := "its group"
+	if info.Mode().Perm()&0o002 != 0 {
+		who = "every user"
+	}
+	return refuse(ErrBadKey, "", fmt.Sprintf("%s is writable by %s (mode %o): whoever can write it decides which keys are trusted.", what, who, info.Mode().Perm()), "chmod go-w "+path+" (owned by root), or mount it read-only.", nil)
+}
+
+// onReadOnlyMount: whether the mount holding path (the longest mount point containing it, from
+// /proc/self/mountinfo) is read-only.
+func onReadOnlyMount(path, mountinfo string) bool {
+	bestLen, ro := -1, false
+	octal := regexp.MustCompile(`\\[0-7]{3}`)
+	for _, line := range strings.Split(mountinfo, "\n") {
+		fields := strings.Split(line, " ")
+		if len(fields) < 6 {
+			continue
+		}
+		point := octal.ReplaceAllStringFunc(fields[4], func(m string) string {
+			n, _ := strconv.ParseUint(m[1:], 8, 8)
+			return string(rune(n))
+		})
+		prefix := point
+		if !strings.HasSuffix(prefix, "/") {
+			prefix += "/"
+		}
+		inside := point == "/" || path == point || strings.HasPrefix(path, prefix)
+		if inside && len(point) >= bestLen {
+			bestLen = len(point)
+			ro = false
+			for _, o := range strings.Split(fields[5], ",") {
+				if o == "ro" {
+					ro = true
+				}
+			}
+		}
+	}
+	return ro
 }
 
 var (

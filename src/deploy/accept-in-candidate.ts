@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
@@ -35,13 +35,15 @@ export async function acceptInCandidate(engine: DockerEngine, image: string, pla
     const trustPath = await files.finalPath!(TRUST_DIR);
     const trustEntry = trustPath ? await files.readFinalEntry!(trustPath) : null;
     if (trustPath && trustEntry?.type === 'other' && trustEntry.directory) {
-      await mkdir(trustDir);
+      // With the candidate's own modes: the runtime refuses a trust directory or key others may write.
+      await mkdir(trustDir, { mode: trustEntry.mode ?? 0o755 });
+      await chmod(trustDir, trustEntry.mode ?? 0o755);
       const names = await container.readArchive(trustPath, (tar) => listArchivedDirectory(tar, MAX_TRUST_ENTRIES));
       for (const name of names.filter((n) => n.endsWith('.pub'))) {
         // Each key as the runtime meets it: its file through its links, or something that is not one.
         const entry = await files.readFinalEntry!(`${trustPath}/${name}`);
         const at = join(trustDir, name);
-        if (entry?.type === 'file') await writeFile(at, entry.data);
+        if (entry?.type === 'file') await writeFile(at, entry.data, { mode: entry.mode ?? 0o644 }).then(() => chmod(at, entry.mode ?? 0o644));
         else if (entry) await mkdir(at);
         else await symlink('/nonexistent', at);
       }

@@ -25,10 +25,11 @@ export async function readFirstEntry(tar: Readable, limit = 256 * 1024 * 1024): 
   try {
     for await (const entry of extract) {
       const header = entry.header;
-      if (header.type === 'file' || header.type === 'contiguous-file') return { type: 'file', data: await collect(entry, limit) };
+      const mode = header.mode !== undefined ? { mode: header.mode & 0o7777 } : {};
+      if (header.type === 'file' || header.type === 'contiguous-file') return { type: 'file', data: await collect(entry, limit), ...mode };
       entry.resume();
       if (header.type === 'symlink') return { type: 'symlink', target: header.linkname ?? '' };
-      return { type: 'other', directory: header.type === 'directory' };
+      return { type: 'other', directory: header.type === 'directory', ...mode };
     }
     return null;
   } finally {

@@ -1,5 +1,5 @@
 /** One entry of a root filesystem, as read without following a final symlink. */
-export type FsEntry = { type: 'file'; data: Buffer } | { type: 'symlink'; target: string } | { type: 'other'; directory: boolean };
+export type FsEntry = { type: 'file'; data: Buffer; mode?: number } | { type: 'symlink'; target: string } | { type: 'other'; directory: boolean; mode?: number };
 
 /**
  * Reads single entries of a root filesystem: an image (through a created container) or the

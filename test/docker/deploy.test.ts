@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprintHash } from '../../src/env/fingerprint.js';
-import { parseLockfile } from '../../src/lock/lockfile.js';
+import { parseLockfile, serializeLockfile } from '../../src/lock/lockfile.js';
 import { HOST_BOOKWORM, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { startHostContainer } from '../helpers/host-container.js';
 import { cli, copyProject, editJson } from '../helpers/project.js';
@@ -102,18 +102,20 @@ describe.skipIf(skipDocker || skipRegistry)('builder deploy (real engine, real r
     }
   }, 120_000);
 
-  it('a lockfile whose host fingerprint was rewritten (hash recomputed, no signature to check) passes the pre-checks but not verify in the candidate image: DEPLOY_VERIFY_FAILED, nothing tagged', async () => {
+  it('a lockfile whose host fingerprint was rewritten (hash recomputed, then signed: sign checks artifacts, not facts) passes the pre-checks but not verify in the candidate image: DEPLOY_VERIFY_FAILED, nothing tagged', async () => {
     const dir = await copyProject('examples/hello');
     expect((await cli(dir, ['build'])).code).toBe(0);
     // An attacker who can edit the lockfile claims an older glibc for the host, so that plugins
     // needing a newer one would be predicted to load; every hash in the file stays self-consistent.
-    await editJson(join(dir, 'dist/plugins/builder.lock.json'), (value) => {
-      const lock = value as { host: { fingerprint: { libc: { version: string } }; fingerprintHash: string } };
-      lock.host.fingerprint.libc.version = '2.31';
-      lock.host.fingerprintHash = fingerprintHash(lock.host.fingerprint as never);
-    });
+    const lockPath = join(dir, 'dist/plugins/builder.lock.json');
+    const lock = parseLockfile(await readFile(lockPath, 'utf8'));
+    lock.host.fingerprint.libc.version = '2.31';
+    lock.host.fingerprintHash = fingerprintHash(lock.host.fingerprint);
+    await writeFile(lockPath, serializeLockfile(lock));
+    const signed = await cli(dir, ['sign', '--key', join(keyDir, 'ci.key')]);
+    expect(signed.code, signed.stderr).toBe(0);
     const tag = `pb-test/deployed:${rand()}`;
-    const run = await cli(dir, ['deploy', '--tag', tag, '--json']);
+    const run = await cli(dir, ['deploy', '--tag', tag, '--trust-key', pub, '--json']);
     expect(run.code, run.stdout).toBe(1);
     const { error } = JSON.parse(run.stdout) as { error: { code: string; message: string; fix: string } };
     expect(error.code).toBe('DEPLOY_VERIFY_FAILED');
@@ -143,6 +145,19 @@ describe.skipIf(skipDocker || skipRegistry)('builder deploy (real engine, real r
       await deployedNothing(tag);
     } finally {
       await writeFile(sig, signature);
+    }
+
+    // No key at all, into the default host image (its CMD names /app/trust, empty): the runtime
+    // refuses to start (a named trust directory means signatures are required); so does deploy.
+    {
+      const tag = `pb-test/deployed:${rand()}`;
+      const unsignedDefault = await cli(project, ['deploy', '--tag', tag, '--json']);
+      expect(unsignedDefault.code, unsignedDefault.stdout).toBe(1);
+      const error = (JSON.parse(unsignedDefault.stdout) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe('DEPLOY_VERIFY_FAILED');
+      expect(error.message).toContain('(BAD_KEY)');
+      expect(error.message).toContain('The trust directory /app/trust holds no key');
+      await deployedNothing(tag);
     }
 
     // A host image that already trusts the key (as a base host image of a fleet would).

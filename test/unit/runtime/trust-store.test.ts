@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadTrustedKeys } from '../../../src/runtime/trust-store.js';
+import { loadTrustedKeys, onReadOnlyMount } from '../../../src/runtime/trust-store.js';
 import { generateSigningKeyPair } from '../../../src/trust/keys.js';
 import { readSmallFile } from '../../../src/util/safe-file.js';
 import { tempDir } from '../../helpers/fake-plugins.js';
@@ -32,6 +32,47 @@ describe('trusted keys', () => {
     execFileSync('mkfifo', [join(fifo, 'f.pub')]);
     await expect(loadTrustedKeys([], [fifo])).rejects.toThrow(/FIFO/);
     await expect(loadTrustedKeys([], [join(dir, 'nope')])).rejects.toThrow(/cannot be read/);
+  });
+
+  it('as StrictModes: a trust directory or key others may write, a key linked from outside the directory, an empty trust directory — each refused', async () => {
+    const key = generateSigningKeyPair().publicPem;
+    const open = await tempDir('pb-trust-');
+    await writeFile(join(open, 'k.pub'), key);
+    await chmod(open, 0o777);
+    await expect(loadTrustedKeys([], [open])).rejects.toThrow(/The trust directory .* is writable by every user \(mode 777\)/);
+    await chmod(open, 0o775);
+    await expect(loadTrustedKeys([], [open])).rejects.toThrow(/writable by its group/);
+    await chmod(open, 0o755);
+    await chmod(join(open, 'k.pub'), 0o666);
+    await expect(loadTrustedKeys([], [open])).rejects.toThrow(/Trusted key .*k\.pub is writable by every user/);
+    await expect(loadTrustedKeys([join(open, 'k.pub')], [])).rejects.toThrow(/writable by every user/);
+    await chmod(join(open, 'k.pub'), 0o644);
+    expect(await loadTrustedKeys([], [open])).toHaveLength(1);
+
+    const outside = await tempDir('pb-trust-elsewhere-');
+    await writeFile(join(outside, 'evil.pub'), generateSigningKeyPair().publicPem);
+    const linked = await tempDir('pb-trust-');
+    await symlink(join(outside, 'evil.pub'), join(linked, 'evil.pub'));
+    await expect(loadTrustedKeys([], [linked])).rejects.toThrow(/is a link to .*evil\.pub, outside the trust directory/);
+
+    const empty = await tempDir('pb-trust-');
+    await writeFile(join(empty, 'README'), 'keys go here');
+    await expect(loadTrustedKeys([], [empty])).rejects.toThrow(/holds no key \(\*\.pub\): naming a trust directory means lockfiles must be signed/);
+  });
+
+  it('a read-only mount is exempt (a Kubernetes secret volume is 1777, mounted ro): the longest mount point that holds the path decides', async () => {
+    const mountinfo = [
+      '22 1 0:21 / / rw,relatime - overlay overlay rw',
+      '30 22 0:40 / /app/trust ro,relatime - tmpfs tmpfs ro',
+      '31 22 0:41 / /app/trust-rw rw,relatime - tmpfs tmpfs rw',
+      '32 22 0:42 / /with\\040space ro - tmpfs tmpfs ro',
+    ].join('\n');
+    expect(await onReadOnlyMount('/app/trust/k.pub', mountinfo)).toBe(true);
+    expect(await onReadOnlyMount('/app/trust', mountinfo)).toBe(true);
+    expect(await onReadOnlyMount('/app/trust-rw/k.pub', mountinfo)).toBe(false);
+    expect(await onReadOnlyMount('/app/trusted/k.pub', mountinfo)).toBe(false);
+    expect(await onReadOnlyMount('/with space/k.pub', mountinfo)).toBe(true);
+    expect(await onReadOnlyMount('/etc/x', '')).toBe(false);
   });
 
   it('deployment files are never read through a link; operator files may be', async () => {
