@@ -48,6 +48,7 @@ var (
 	ErrLoadFailed          = code("LOAD_FAILED")
 	ErrBadRegister         = code("BAD_REGISTER")
 	ErrBadToken            = code("BAD_TOKEN")
+	ErrRollbackRefused     = code("ROLLBACK_REFUSED")
 )
 
 func refuse(c *Error, plugin, message, fix string, cause error) *Error {

@@ -41,6 +41,10 @@ type Options[R any] struct {
 	// TrustedKeys: a lockfile must carry a signature by one of them. None: lockfiles are not
 	// authenticated (reported as trust "unsigned").
 	TrustedKeys []TrustedKey
+	// MinSerial: with TrustedKeys, a signed lockfile whose serial (the signing time in ms, as
+	// `builder sign` writes it) is lower is refused (ROLLBACK_REFUSED). A lockfile older than the
+	// one serving is refused whatever this is.
+	MinSerial int64
 	// NewRegistrar makes what one plugin version's Register is given.
 	NewRegistrar func(plugin string) R
 	// Environment is the running system's fingerprint; zero: LiveFingerprint(true).
@@ -70,6 +74,7 @@ type LockfileState struct {
 	Path     string   `json:"path"`
 	Sha256   string   `json:"sha256,omitempty"`
 	SignedBy []string `json:"signedBy,omitempty"`
+	Serial   int64    `json:"serial,omitempty"`
 	Code     string   `json:"code,omitempty"`
 	Reason   string   `json:"reason,omitempty"`
 	Fix      string   `json:"fix,omitempty"`
@@ -115,6 +120,8 @@ type Host[R any] struct {
 	// sha256: loaded code cannot be unloaded, so no version is ever opened twice.
 	versions map[string]versionResult[R]
 	warned   bool
+	// servingSerial: the highest serial of a lockfile this host accepted (kept through refused reloads).
+	servingSerial int64
 }
 
 type versionResult[R any] struct {
@@ -252,11 +259,24 @@ func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
 			}
 			return nil, state, refuse(ErrBadSignature, "", "The lockfile signature cannot be read: "+err.Error(), "Deploy the .sig written by `builder sign`.", err)
 		}
-		keys, signed, err := verifyLockfileSignature(data, envelope, h.opts.TrustedKeys)
+		keys, signed, serial, err := verifyLockfileSignature(data, envelope, h.opts.TrustedKeys)
 		if err != nil {
 			return nil, state, err
 		}
-		state.SignedBy, subjects = keys, signed
+		// A signed lockfile older than the floor, or than the one serving, is a rollback: the
+		// signature of an old set stays valid forever, and replaying it would bring back
+		// plugins that were replaced for a reason.
+		h.mu.RLock()
+		serving := h.servingSerial
+		h.mu.RUnlock()
+		if serial < h.opts.MinSerial || serial < serving {
+			floor, which := h.opts.MinSerial, "the configured floor (MinSerial)"
+			if serving > floor {
+				floor, which = serving, "the serving lockfile's"
+			}
+			return nil, state, refuse(ErrRollbackRefused, "", fmt.Sprintf("%s is signed with serial %d, older than %s %d: a rollback is refused.", h.lockPath, serial, which, floor), "Deploy the newest signed lockfile (sign again with `builder sign` to give this one a new serial, if going back is intended).", nil)
+		}
+		state.SignedBy, state.Serial, subjects = keys, serial, signed
 	}
 	lock, err := ParseLockfile(data)
 	var other PlatformNotLockedError
@@ -337,6 +357,9 @@ func (h *Host[R]) reload() Report {
 	statuses = append(statuses, h.unknownFiles(lock)...)
 	h.mu.Lock()
 	h.active, h.statuses, h.lock = next, statuses, state
+	if state.Serial > h.servingSerial {
+		h.servingSerial = state.Serial
+	}
 	h.mu.Unlock()
 	return h.Report()
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -440,5 +441,90 @@ func TestTrustDirectoryRules(t *testing.T) {
 		if got := onReadOnlyMount(path, mountinfo); got != want {
 			t.Fatalf("onReadOnlyMount(%q) = %v", path, got)
 		}
+	}
+}
+
+// signLock writes a DSSE envelope over an in-toto statement for the lockfile in dir, with the
+// given serial (nil: none) — the shape `builder sign` writes (src/trust/statement.ts).
+func signLock(t *testing.T, dir string, priv ed25519.PrivateKey, serial interface{}) {
+	t.Helper()
+	data, _ := os.ReadFile(filepath.Join(dir, "builder.lock.json"))
+	sum := sha256.Sum256(data)
+	params := map[string]interface{}{}
+	if serial != nil {
+		params["serial"] = serial
+	}
+	statement, _ := json.Marshal(map[string]interface{}{
+		"_type": statementType, "predicateType": slsaProvenanceV1,
+		"subject":   []interface{}{map[string]interface{}{"name": lockfileSubject, "digest": map[string]string{"sha256": hex.EncodeToString(sum[:])}}},
+		"predicate": map[string]interface{}{"buildDefinition": map[string]interface{}{"buildType": buildType, "internalParameters": params}},
+	})
+	sig := ed25519.Sign(priv, pae(inTotoPayloadType, statement))
+	envelope, _ := json.Marshal(map[string]interface{}{"payloadType": inTotoPayloadType, "payload": base64.StdEncoding.EncodeToString(statement),
+		"signatures": []interface{}{map[string]string{"keyid": "", "sig": base64.StdEncoding.EncodeToString(sig)}}})
+	if err := os.WriteFile(filepath.Join(dir, "builder.lock.json.sig"), envelope, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A rollback: once a lockfile signed with serial N serves, a validly signed older one is
+// refused (ROLLBACK_REFUSED) and the serving set stays, through refused reloads in between; a
+// configured floor refuses old sets at start; a serial that is not a non-negative integer
+// makes the statement unusable.
+func TestRollbackRefused(t *testing.T) {
+	pubKey, priv, _ := ed25519.GenerateKey(nil)
+	der, _ := x509.MarshalPKIXPublicKey(pubKey)
+	key, err := ParseTrustedKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), "test.pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeLock(t, dir, map[string]map[string]interface{}{})
+	openWith := func(min int64) *Host[*testRegistry] {
+		e := env()
+		h, err := Open(Options[*testRegistry]{Dir: dir, Environment: &e, PrivateDir: t.TempDir(), TrustedKeys: []TrustedKey{key}, MinSerial: min, NewRegistrar: func(string) *testRegistry { return &testRegistry{} }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(h.Close)
+		return h
+	}
+	signLock(t, dir, priv, 2000)
+	h := openWith(0)
+	if r := h.Report(); r.Lockfile.Status != "accepted" || r.Lockfile.Serial != 2000 {
+		t.Fatalf("v2: %#v", r.Lockfile)
+	}
+	signLock(t, dir, priv, 1000)
+	if r := h.Reload(); r.Lockfile.Code != "ROLLBACK_REFUSED" || !strings.Contains(r.Lockfile.Reason, "serial 1000, older than the serving lockfile's 2000") {
+		t.Fatalf("rollback: %#v", r.Lockfile)
+	}
+	os.Remove(filepath.Join(dir, "builder.lock.json.sig"))
+	if r := h.Reload(); r.Lockfile.Code != "UNSIGNED_LOCKFILE" {
+		t.Fatalf("unsigned: %#v", r.Lockfile)
+	}
+	signLock(t, dir, priv, 1000)
+	if r := h.Reload(); r.Lockfile.Code != "ROLLBACK_REFUSED" {
+		t.Fatalf("rollback after a refused reload: %#v", r.Lockfile)
+	}
+	signLock(t, dir, priv, 3000)
+	if r := h.Reload(); r.Lockfile.Status != "accepted" || r.Lockfile.Serial != 3000 {
+		t.Fatalf("re-signed: %#v", r.Lockfile)
+	}
+	floored := openWith(5000)
+	if r := floored.Report(); r.Lockfile.Code != "ROLLBACK_REFUSED" || !strings.Contains(r.Lockfile.Reason, "configured floor (MinSerial) 5000") {
+		t.Fatalf("floor: %#v", r.Lockfile)
+	}
+	for _, bad := range []interface{}{-1, 1.5, "7", 9007199254740992.0, nil} {
+		if bad == nil {
+			continue
+		}
+		signLock(t, dir, priv, bad)
+		if r := openWith(0).Report(); r.Lockfile.Code != "BAD_SIGNATURE" || !strings.Contains(r.Lockfile.Reason, `"serial" must be a non-negative integer`) {
+			t.Fatalf("serial %v: %#v", bad, r.Lockfile)
+		}
+	}
+	signLock(t, dir, priv, nil)
+	if r := openWith(0).Report(); r.Lockfile.Status != "accepted" || r.Lockfile.Serial != 0 {
+		t.Fatalf("no serial: %#v", r.Lockfile)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -333,32 +334,36 @@ func unusableStatement(reason string) *Error {
 	return badSignature("The signed statement is not usable: "+reason+".", "Sign the lockfile again with `builder sign`.")
 }
 
-// parseStatement keeps what the host decides on: subjects, predicate type, build type.
-func parseStatement(payload []byte) (map[string]string, string, string, error) {
+// maxSerial is the largest integer a JSON number carries exactly in both runtimes (2^53-1).
+const maxSerial = 9007199254740991
+
+// parseStatement keeps what the host decides on: subjects, predicate type, build type, and the
+// signing serial (predicate.buildDefinition.internalParameters.serial; 0 when absent).
+func parseStatement(payload []byte) (map[string]string, string, string, int64, error) {
 	var record object
 	if err := json.Unmarshal(payload, &record); err != nil || record == nil {
-		return nil, "", "", unusableStatement("not a JSON object")
+		return nil, "", "", 0, unusableStatement("not a JSON object")
 	}
 	if t, err := record.str("_type", "", true); err != nil || t != statementType {
-		return nil, "", "", unusableStatement(`"_type" is not ` + statementType)
+		return nil, "", "", 0, unusableStatement(`"_type" is not ` + statementType)
 	}
 	predicateType, err := record.str("predicateType", "", true)
 	if err != nil {
-		return nil, "", "", unusableStatement(`"predicateType" must be a string`)
+		return nil, "", "", 0, unusableStatement(`"predicateType" must be a string`)
 	}
 	var list []json.RawMessage
 	if raw, ok := record["subject"]; !ok || json.Unmarshal(raw, &list) != nil || len(list) == 0 {
-		return nil, "", "", unusableStatement(`"subject" must be a non-empty array`)
+		return nil, "", "", 0, unusableStatement(`"subject" must be a non-empty array`)
 	}
 	if len(list) > maxSubjects {
-		return nil, "", "", unusableStatement(fmt.Sprintf("more than %d subjects", maxSubjects))
+		return nil, "", "", 0, unusableStatement(fmt.Sprintf("more than %d subjects", maxSubjects))
 	}
 	subjects := map[string]string{}
 	for i, item := range list {
 		entry, _ := asObject(item, "")
 		name, err := entry.str("name", "", true)
 		if err != nil || name == "" {
-			return nil, "", "", unusableStatement(fmt.Sprintf("subject[%d].name must be a non-empty string", i))
+			return nil, "", "", 0, unusableStatement(fmt.Sprintf("subject[%d].name must be a non-empty string", i))
 		}
 		digest, err := entry.obj("digest", "")
 		var sum string
@@ -366,49 +371,59 @@ func parseStatement(payload []byte) (map[string]string, string, string, error) {
 			sum, err = digest.str("sha256", "", true)
 		}
 		if err != nil || !hexSha256.MatchString(sum) {
-			return nil, "", "", unusableStatement(fmt.Sprintf("subject[%d] (%s) has no sha256 digest", i, name))
+			return nil, "", "", 0, unusableStatement(fmt.Sprintf("subject[%d] (%s) has no sha256 digest", i, name))
 		}
 		if _, twice := subjects[name]; twice {
-			return nil, "", "", unusableStatement(fmt.Sprintf("subject %q appears twice", name))
+			return nil, "", "", 0, unusableStatement(fmt.Sprintf("subject %q appears twice", name))
 		}
 		subjects[name] = sum
 	}
 	build := ""
+	serial := int64(0)
 	if predicate, err := record.obj("predicate", ""); err == nil {
 		if definition, err := predicate.obj("buildDefinition", ""); err == nil {
 			build, _ = definition.str("buildType", "", false)
+			if params, err := definition.obj("internalParameters", ""); err == nil {
+				if raw, ok := params["serial"]; ok {
+					var n float64
+					if err := json.Unmarshal(raw, &n); err != nil || string(raw) == "null" || n < 0 || n > maxSerial || n != math.Trunc(n) {
+						return nil, "", "", 0, unusableStatement(`"serial" must be a non-negative integer`)
+					}
+					serial = int64(n)
+				}
+			}
 		}
 	}
-	return subjects, predicateType, build, nil
+	return subjects, predicateType, build, serial, nil
 }
 
 // verifyLockfileSignature: does the envelope carry a trusted signature over this tool's
 // provenance, whose lockfile subject is exactly these bytes and whose subjects include every
 // artifact with its locked digest?
-func verifyLockfileSignature(lockBytes, envelope []byte, trusted []TrustedKey) ([]string, map[string]string, error) {
+func verifyLockfileSignature(lockBytes, envelope []byte, trusted []TrustedKey) ([]string, map[string]string, int64, error) {
 	payload, keys, err := verifyEnvelope(envelope, trusted)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	subjects, predicateType, build, err := parseStatement(payload)
+	subjects, predicateType, build, serial, err := parseStatement(payload)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	if predicateType != slsaProvenanceV1 || build != buildType {
 		if build == "" {
 			build = "none"
 		}
-		return nil, nil, badSignature(fmt.Sprintf("The signed statement is not plugin-builder provenance (predicateType %s, buildType %s).", predicateType, build), "Sign the lockfile with `builder sign`.")
+		return nil, nil, 0, badSignature(fmt.Sprintf("The signed statement is not plugin-builder provenance (predicateType %s, buildType %s).", predicateType, build), "Sign the lockfile with `builder sign`.")
 	}
 	signed, ok := subjects[lockfileSubject]
 	if !ok {
-		return nil, nil, badSignature(`The signed statement has no "`+lockfileSubject+`" subject: it does not vouch for a lockfile.`, "Sign the lockfile with `builder sign`.")
+		return nil, nil, 0, badSignature(`The signed statement has no "`+lockfileSubject+`" subject: it does not vouch for a lockfile.`, "Sign the lockfile with `builder sign`.")
 	}
 	sum := sha256.Sum256(lockBytes)
 	if actual := hex.EncodeToString(sum[:]); actual != signed {
-		return nil, nil, badSignature(fmt.Sprintf("The signature is for another lockfile (signed sha256 %s, this lockfile %s).", signed, actual), "Deploy the lockfile together with the .sig written for it, or sign this one with `builder sign`.")
+		return nil, nil, 0, badSignature(fmt.Sprintf("The signature is for another lockfile (signed sha256 %s, this lockfile %s).", signed, actual), "Deploy the lockfile together with the .sig written for it, or sign this one with `builder sign`.")
 	}
-	return keys, subjects, nil
+	return keys, subjects, serial, nil
 }
 
 func checkArtifactsSigned(lock *Lockfile, subjects map[string]string) error {
@@ -437,7 +452,7 @@ func checkArtifactsSigned(lock *Lockfile, subjects map[string]string) error {
 // lockBytes and whose subjects carry every listed artifact's digest. It returns the ids of
 // the keys whose signature verified.
 func VerifyLockfile(lockBytes, envelope []byte, trusted []TrustedKey) ([]string, error) {
-	keys, subjects, err := verifyLockfileSignature(lockBytes, envelope, trusted)
+	keys, subjects, _, err := verifyLockfileSignature(lockBytes, envelope, trusted)
 	if err != nil {
 		return nil, err
 	}

@@ -367,9 +367,12 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     const current = await readFile(config.lockfile, 'utf8').catch(() => null);
     const text = (current !== null && unchangedLockText(current, lockData)) || lockfileText(config.lockfile, lockData);
     if (ctx.signer) await refuseToVouchForKept(plugins, config, current, ctx.signer);
-    const envelope = ctx.signer?.sign(lockData, text);
     const signaturePath = signaturePathFor(config.lockfile);
     const existingSignature = await readFile(signaturePath, 'utf8').catch(() => null);
+    // An unchanged lockfile this key already signed keeps its signature (and so its serial): a
+    // new serial would make hosts refuse the sets signed in between as rollbacks for nothing.
+    const keep = ctx.signer && current === text && existingSignature !== null && ctx.signer.vouched(text, existingSignature);
+    const envelope = keep ? existingSignature! : ctx.signer?.sign(lockData, text);
     const signature =
       envelope !== undefined
         ? existingSignature === envelope ? undefined : { path: signaturePath, text: envelope }

@@ -32,7 +32,8 @@ export function lockfileSigner(key: SigningKey): LockfileSigner {
   const own: TrustedKey = { keyId: key.keyId, key: createPublicKey(key.key), source: '--sign-key' };
   return {
     keyId: key.keyId,
-    sign: (lock, text) => signLockfile(lock, text, key, toolVersion()),
+    // The serial is the signing time: later signatures outrank earlier ones at every host.
+    sign: (lock, text) => signLockfile(lock, text, key, toolVersion(), Date.now()),
     vouched: (text, envelope) => {
       try {
         verifyLockfileSignature(Buffer.from(text, 'utf8'), envelope, [own]);

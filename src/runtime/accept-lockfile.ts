@@ -15,6 +15,14 @@ export interface AcceptedLockfile {
   sha256: string;
   /** Key ids whose signature verified; empty when no key is trusted. */
   signedBy: string[];
+  /** The signed statement's serial (0: unsigned, or signed without one). */
+  serial: number;
+}
+
+/** The lowest serial a signed lockfile may have: the configured floor, or the serving lockfile's. */
+export interface SerialFloor {
+  serial: number;
+  what: string;
 }
 
 export interface LockfileLimits {
@@ -28,7 +36,7 @@ export interface LockfileLimits {
  * signature is checked over the exact bytes before they are parsed, and every artifact must be
  * a signed subject. Throws a BuilderError naming the reason; never returns a partial lockfile.
  */
-export async function acceptLockfile(lockPath: string, signaturePath: string, trusted: readonly TrustedKey[], limits: LockfileLimits, platform: string): Promise<AcceptedLockfile> {
+export async function acceptLockfile(lockPath: string, signaturePath: string, trusted: readonly TrustedKey[], limits: LockfileLimits, platform: string, floor: SerialFloor = { serial: 0, what: 'the floor' }): Promise<AcceptedLockfile> {
   let bytes: Buffer;
   try {
     bytes = await readSmallFile(lockPath, 'The lockfile', limits.maxLockfileBytes);
@@ -56,6 +64,11 @@ export async function acceptLockfile(lockPath: string, signaturePath: string, tr
     const verdict = verifyLockfileSignature(bytes, envelope.toString('utf8'), trusted);
     signedBy = verdict.keyIds;
     statement = verdict.statement;
+    // The signature of an old set stays valid forever: replaying it would bring back plugins
+    // that were replaced for a reason. A lower serial than the floor is a rollback.
+    if (statement.serial < floor.serial) {
+      throw new TrustError('ROLLBACK_REFUSED', `${lockPath} is signed with serial ${statement.serial}, older than ${floor.what} ${floor.serial}: a rollback is refused.`, 'Deploy the newest signed lockfile (sign this one again with `builder sign` to give it a new serial, if going back is intended).');
+    }
   }
   const document = parseLockDocument(bytes.toString('utf8'), lockPath);
   const views = platformViews(document);
@@ -74,7 +87,7 @@ export async function acceptLockfile(lockPath: string, signaturePath: string, tr
     );
   }
   if (statement) checkArtifactsSigned(view.lock, statement, view.dir);
-  return { lock: view.lock, dir: view.dir, sha256: sha256Hex(bytes), signedBy };
+  return { lock: view.lock, dir: view.dir, sha256: sha256Hex(bytes), signedBy, serial: statement?.serial ?? 0 };
 }
 
 export function isLockfileRefusal(err: unknown): err is BuilderError {

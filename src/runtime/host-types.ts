@@ -45,6 +45,8 @@ export interface PluginHostOptions {
    * authenticated (reported as trust "unsigned", warned about once).
    */
   trustedKeys?: readonly TrustedKey[];
+  /** With trusted keys: signed lockfiles with a lower serial are refused (ROLLBACK_REFUSED). */
+  minSerial?: number;
   /**
    * Emergency override: load despite an environment mismatch. Every load under it is logged
    * as a warning, because it gives up the guarantee this runtime exists for.
@@ -82,6 +84,8 @@ export interface LockfileState {
   sha256?: string;
   /** Key ids whose signature was verified. */
   signedBy?: string[];
+  /** The signed statement's serial (its signing time, ms). */
+  serial?: number;
   code?: string;
   reason?: string;
   fix?: string;

@@ -33,6 +33,9 @@ export class PluginHost {
   /** Plugins with a call that outlived its limit, and which call: no further call is made to them. */
   private readonly stuck = new Map<string, { fn: string; since: string }>();
   private inFlight = 0;
+  /** The highest serial of a lockfile this host accepted: kept through refused reloads, never lowered. */
+  private servingSerial = 0;
+  private readonly minSerial: number;
   private readonly now = Date.now;
   private statuses: PluginStatus[] = [];
   private lockState: LockfileState;
@@ -50,6 +53,7 @@ export class PluginHost {
     this.lockPath = options.lockfile ?? join(options.pluginDir, 'builder.lock.json');
     this.signaturePath = options.signature ?? signaturePathFor(this.lockPath);
     this.limits = { ...DEFAULT_HOST_LIMITS, ...options.limits };
+    this.minSerial = options.minSerial ?? 0;
     this.trusted = options.trustedKeys ?? [];
     this.deployed = new DeployedFileChecker(options.pluginDir);
     this.log = options.log ?? (() => {});
@@ -201,7 +205,8 @@ export class PluginHost {
   private async doReload(signal: AbortSignal): Promise<HostReport> {
     let accepted: AcceptedLockfile;
     try {
-      accepted = await acceptLockfile(this.lockPath, this.signaturePath, this.trusted, this.limits, this.platform);
+      const floor = this.servingSerial > this.minSerial ? { serial: this.servingSerial, what: "the serving lockfile's" } : { serial: this.minSerial, what: 'the configured floor (--min-serial)' };
+      accepted = await acceptLockfile(this.lockPath, this.signaturePath, this.trusted, this.limits, this.platform, floor);
     } catch (err) {
       signal.throwIfAborted();
       if (!isLockfileRefusal(err)) throw err;
@@ -246,7 +251,8 @@ export class PluginHost {
     signal.throwIfAborted();
     this.active = next;
     this.statuses = statuses;
-    this.lockState = { status: 'accepted', path: this.lockPath, sha256: accepted.sha256, signedBy: accepted.signedBy };
+    this.lockState = { status: 'accepted', path: this.lockPath, sha256: accepted.sha256, signedBy: accepted.signedBy, ...(accepted.serial ? { serial: accepted.serial } : {}) };
+    this.servingSerial = Math.max(this.servingSerial, accepted.serial);
     return this.report();
   }
 

@@ -9,8 +9,8 @@ import { TrustError } from './trust-error.js';
 export const signaturePathFor = (lockfilePath: string) => `${lockfilePath}.sig`;
 
 /** Sign a lockfile's exact bytes: the envelope's text, with a trailing newline. */
-export function signLockfile(lock: LockDocument, lockfileText: string | Uint8Array, key: SigningKey, toolVersion: string): string {
-  const statement = buildStatement(lock, sha256Hex(lockfileText), toolVersion);
+export function signLockfile(lock: LockDocument, lockfileText: string | Uint8Array, key: SigningKey, toolVersion: string, serial?: number): string {
+  const statement = buildStatement(lock, sha256Hex(lockfileText), toolVersion, serial);
   const envelope: DsseEnvelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), [key]);
   return JSON.stringify(envelope, null, 2) + '\n';
 }

@@ -18,18 +18,29 @@ export interface Subject {
 export interface ParsedStatement {
   /** subject name → sha256 hex. */
   subjects: Map<string, string>;
+  /** predicate.buildDefinition.internalParameters.serial: when it was signed (ms); 0 when absent. Runtimes refuse a lower one than they serve. */
+  serial: number;
   predicateType: string;
   /** predicate.buildDefinition.buildType, when the predicate has one. */
   buildType: string | null;
 }
 
+/** The largest integer a JSON number carries exactly in both runtimes (2^53-1). */
+export const MAX_SERIAL = Number.MAX_SAFE_INTEGER;
+
 /**
  * The in-toto Statement v1 for a build: every artifact and the lockfile as subjects, SLSA
- * Provenance v1 as predicate. Deterministic (no timestamps), so signing the same lockfile with
- * the same Ed25519 key gives the same bytes.
+ * Provenance v1 as predicate. Deterministic but for `serial` (the signing time, ms, given by the
+ * signer): the same lockfile signed with the same key and serial gives the same bytes. The serial
+ * is what lets a host refuse an older signed set than the one it serves (a rollback).
  */
-export function buildStatement(document: LockDocument, lockfileSha256: string, toolVersion: string): object {
-  return isMultiPlatform(document) ? multiPlatformStatement(document, lockfileSha256, toolVersion) : singleStatement(document, lockfileSha256, toolVersion);
+export function buildStatement(document: LockDocument, lockfileSha256: string, toolVersion: string, serial?: number): object {
+  const statement = isMultiPlatform(document) ? multiPlatformStatement(document, lockfileSha256, toolVersion) : singleStatement(document, lockfileSha256, toolVersion);
+  if (serial === undefined) return statement;
+  if (!Number.isSafeInteger(serial) || serial < 0) throw new RangeError(`serial must be a non-negative integer, got ${serial}`);
+  const { predicate } = statement as { predicate: { buildDefinition: { internalParameters: Record<string, unknown> } } };
+  predicate.buildDefinition.internalParameters = { ...predicate.buildDefinition.internalParameters, serial };
+  return statement;
 }
 
 /** An artifact's subject name is its path relative to the plugin directory (`linux-arm64/libgreet.so` for a platform's). */
@@ -142,5 +153,12 @@ export function parseStatement(payload: Buffer): ParsedStatement {
   const predicate = field('predicate') as Record<string, unknown> | undefined;
   const definition = predicate && typeof predicate === 'object' && Object.hasOwn(predicate, 'buildDefinition') ? (predicate.buildDefinition as Record<string, unknown> | null) : null;
   const buildType = definition && typeof definition === 'object' && Object.hasOwn(definition, 'buildType') && typeof definition.buildType === 'string' ? definition.buildType : null;
-  return { subjects, predicateType, buildType };
+  const params = definition && typeof definition === 'object' && Object.hasOwn(definition, 'internalParameters') ? (definition.internalParameters as Record<string, unknown> | null) : null;
+  let serial = 0;
+  if (params && typeof params === 'object' && !Array.isArray(params) && Object.hasOwn(params, 'serial')) {
+    const value = params.serial;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) return bad('"serial" must be a non-negative integer');
+    serial = value;
+  }
+  return { subjects, predicateType, buildType, serial };
 }

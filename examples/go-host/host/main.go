@@ -63,6 +63,7 @@ func main() {
 	insecureNoAuth := flag.Bool("insecure-no-auth", false, "DANGEROUS: serve a non-loopback address without a token")
 	printEnv := flag.Bool("print-environment", false, "print this host's environment fingerprint and exit")
 	noVerify := flag.Bool("no-verify", false, "DANGEROUS: plugin.Open without any check (to show what the checks prevent)")
+	minSerial := flag.Int64("min-serial", 0, "with trusted keys: refuse signed lockfiles with a lower serial (rollback floor)")
 	allowMismatch := flag.Bool("allow-environment-mismatch", false, "DANGEROUS: load despite a different environment (the Go release and module checks still apply)")
 	var trustKeys, trustDirs stringList
 	flag.Var(&trustKeys, "trust-key", "trusted public key (.pub from `builder keygen`); repeatable")
@@ -88,6 +89,7 @@ func main() {
 	host, err := pluginhost.Open(pluginhost.Options[shared.Registrar]{
 		Dir:                      *dir,
 		TrustedKeys:              keys,
+		MinSerial:                *minSerial,
 		NewRegistrar:             newRegistry,
 		AllowEnvironmentMismatch: *allowMismatch,
 		// One line per event: a lockfile's or a plugin's text is escaped, never obeyed by the terminal.

@@ -27,6 +27,13 @@ interface HostOptions {
   reloadTimeout: string;
   requestTimeout: string;
   callTimeout: string;
+  minSerial: string;
+}
+
+function serialOption(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new OptionError(`--min-serial must be a non-negative integer, got "${value}"`);
+  return n;
 }
 
 const SHUTDOWN_GRACE_MS = 1500;
@@ -88,6 +95,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .option('--max-plugins <n>', 'refuse lockfiles listing more plugins', String(LOCKFILE_LIMITS.maxPlugins))
     .option('--reload-timeout <seconds>', 'abandon a reload that takes longer', '60')
     .option('--request-timeout <seconds>', 'drop a request not received whole in this time', '30')
+    .option('--min-serial <n>', 'with trusted keys: refuse signed lockfiles whose serial (signing time, ms) is lower: a rollback floor', '0')
     .option('--call-timeout <seconds>', 'a plugin call still running after this answers 504 CALL_TIMEOUT, and its plugin gets no further call', '30')
     .action(async (options: HostOptions) => {
       const { createSealer } = await import('../../runtime/create-sealer.js');
@@ -126,6 +134,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           sealer,
           liveEnvironment: await liveFingerprint(),
           trustedKeys,
+          minSerial: serialOption(options.minSerial),
           allowEnvironmentMismatch: options.allowEnvironmentMismatch === true,
           limits,
           log,

@@ -286,10 +286,45 @@ describe('PluginHost: signed lockfiles', () => {
   const trusted = parseTrustedKey(pair.publicPem, 'test.pub');
   const other = generateSigningKeyPair();
 
-  async function signDir(dir: string, keyPem = pair.privatePem): Promise<void> {
+  async function signDir(dir: string, keyPem = pair.privatePem, serial?: number): Promise<void> {
     const text = readFileSync(join(dir, 'builder.lock.json'), 'utf8');
-    await writeFile(join(dir, 'builder.lock.json.sig'), signLockfile(parseLockfile(text), text, parseSigningKey(keyPem, 'k'), '0.0.0-test'));
+    await writeFile(join(dir, 'builder.lock.json.sig'), signLockfile(parseLockfile(text), text, parseSigningKey(keyPem, 'k'), '0.0.0-test', serial));
   }
+
+  it('rollback: after v2 serves, the signed v1 (lower serial) is refused and v2 keeps serving; a floor refuses old sets at start', async () => {
+    const v1 = await deploy({ 'libgreet.so': 'GREET:1.0.0:0' });
+    await signDir(v1, pair.privatePem, 1000);
+    const v1Files = { lock: readFileSync(join(v1, 'builder.lock.json')), sig: readFileSync(join(v1, 'builder.lock.json.sig')), so: readFileSync(join(v1, 'libgreet.so')) };
+    const host = await open(v1, fakeLoader(), { trustedKeys: [trusted] });
+    expect(host.report().lockfile).toMatchObject({ status: 'accepted', serial: 1000 });
+    // v2, signed later.
+    await writeFile(join(v1, 'libgreet.so'), 'GREET:2.0.0:100');
+    await writeLock(v1, { 'libgreet.so': 'GREET:2.0.0:100' });
+    await signDir(v1, pair.privatePem, 2000);
+    expect((await host.reload()).lockfile).toMatchObject({ status: 'accepted', serial: 2000 });
+    expect(host.call('greet', 'Add', [1, 1])).toBe(102);
+    // The attacker puts the old, validly signed v1 back.
+    await writeFile(join(v1, 'libgreet.so'), v1Files.so);
+    await writeFile(join(v1, 'builder.lock.json'), v1Files.lock);
+    await writeFile(join(v1, 'builder.lock.json.sig'), v1Files.sig);
+    const back = await host.reload();
+    expect(back.lockfile).toMatchObject({ status: 'refused', code: 'ROLLBACK_REFUSED' });
+    expect(back.lockfile.reason).toContain("signed with serial 1000, older than the serving lockfile's 2000");
+    expect(host.call('greet', 'Add', [1, 1])).toBe(102);
+    // Still refused after another refused reload in between (the serving serial is not forgotten).
+    await rm(join(v1, 'builder.lock.json.sig'));
+    expect((await host.reload()).lockfile.code).toBe('UNSIGNED_LOCKFILE');
+    await writeFile(join(v1, 'builder.lock.json.sig'), v1Files.sig);
+    expect((await host.reload()).lockfile.code).toBe('ROLLBACK_REFUSED');
+    // The same set re-signed now (a deliberate return) is accepted.
+    await signDir(v1, pair.privatePem, 3000);
+    expect((await host.reload()).lockfile).toMatchObject({ status: 'accepted', serial: 3000 });
+    expect(host.call('greet', 'Add', [1, 1])).toBe(2);
+    // A fresh host with a floor refuses anything signed before it.
+    const floored = await open(v1, fakeLoader(), { trustedKeys: [trusted], minSerial: 5000 });
+    expect(floored.report().lockfile).toMatchObject({ status: 'refused', code: 'ROLLBACK_REFUSED' });
+    expect(floored.report().lockfile.reason).toContain('older than the configured floor (--min-serial) 5000');
+  });
 
   it('loads a lockfile signed by a trusted key and reports who signed it', async () => {
     const dir = await deploy({ 'libgreet.so': 'GREET:1.0.0:0' });

@@ -55,3 +55,17 @@ describe('signed lockfiles', () => {
     expect(() => checkArtifactsSigned(extra, verdict.statement)).toThrow(/not a subject/);
   });
 });
+
+describe('the signing serial (rollback protection)', () => {
+  const payload = (params: unknown) =>
+    Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', predicateType: 'https://slsa.dev/provenance/v1', subject: [{ name: 'builder.lock.json', digest: { sha256: 'a'.repeat(64) } }], predicate: { buildDefinition: { buildType: 'urn:plugin-builder:build:v1', internalParameters: params } } }));
+
+  it('is read from internalParameters.serial; absent is 0; anything but a non-negative safe integer makes the statement unusable (as in Go)', async () => {
+    const { parseStatement } = await import('../../../src/trust/statement.js');
+    expect(parseStatement(payload({ serial: 1733366400000 })).serial).toBe(1733366400000);
+    expect(parseStatement(payload({})).serial).toBe(0);
+    expect(parseStatement(payload(null)).serial).toBe(0);
+    expect(parseStatement(payload([1])).serial).toBe(0);
+    for (const bad of [-1, 1.5, '7', 2 ** 53, null]) expect(() => parseStatement(payload({ serial: bad }))).toThrow(/"serial" must be a non-negative integer/);
+  });
+});
