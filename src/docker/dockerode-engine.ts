@@ -1,4 +1,5 @@
-import { boundEngineAnswers, EngineAnswerTooLarge } from './bounded-answers.js';
+import { StringDecoder } from 'node:string_decoder';
+import { boundEngineAnswers, EngineAnswerTooLarge, MAX_ENGINE_ANSWER_BYTES } from './bounded-answers.js';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { BuilderError, DockerUnavailableError, EngineAddressError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError, ImagePullError, ImagePushError } from '../errors.js';
@@ -606,14 +607,23 @@ class ProgressLines {
   constructor(private readonly onOutput: (line: string) => void) {}
 
   async read(stream: Readable): Promise<void> {
+    // A line without an end is an answer without a bound: it is cut at MAX_ENGINE_ANSWER_BYTES,
+    // as every buffered answer is (bounded-answers.ts). Only a chunk's own newlines are searched.
+    const decoder = new StringDecoder('utf8');
     let pending = '';
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      pending += chunk.toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
+      const text = decoder.write(chunk);
+      const end = text.lastIndexOf('\n');
+      if (end === -1) {
+        pending += text;
+        if (pending.length > MAX_ENGINE_ANSWER_BYTES) throw new EngineAnswerTooLarge(MAX_ENGINE_ANSWER_BYTES);
+        continue;
+      }
+      const lines = (pending + text.slice(0, end)).split('\n');
+      pending = text.slice(end + 1);
       lines.forEach((line) => this.handle(line));
     }
-    this.handle(pending);
+    this.handle(pending + decoder.end());
   }
 
   private remember(line: string): void {

@@ -95,8 +95,17 @@ describe.skipIf(skipDocker)('signed lockfiles and a hardened host service (real 
     await cp(join(plugins, 'libgreet.so'), join(copy, 'libgreet.so'));
     const signed = await cli(copy, ['sign', '--key', keys.key, '--dir', copy, '--json']);
     expect(signed.code, signed.stdout).toBe(0);
-    // Ed25519 is deterministic: the same lockfile signed by the same key gives the same envelope.
-    expect(await readFile(join(copy, 'builder.lock.json.sig'), 'utf8')).toBe(await readFile(join(plugins, 'builder.lock.json.sig'), 'utf8'));
+    // The same statement but for its serial (the signing time: later signatures outrank earlier ones).
+    const statementOf = async (dir: string) => {
+      const envelope = JSON.parse(await readFile(join(dir, 'builder.lock.json.sig'), 'utf8')) as { payload: string };
+      const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { predicate: { buildDefinition: { internalParameters: { serial?: number } } } };
+      const serial = statement.predicate.buildDefinition.internalParameters.serial;
+      delete statement.predicate.buildDefinition.internalParameters.serial;
+      return { statement, serial };
+    };
+    const [resigned, original] = [await statementOf(copy), await statementOf(plugins)];
+    expect(resigned.statement).toEqual(original.statement);
+    expect(resigned.serial).toBeGreaterThan(original.serial!);
     await rm(copy, { recursive: true, force: true });
   });
 

@@ -76,6 +76,24 @@ describe('answers of a hostile engine are bounded in one place', () => {
     expect(err?.message).toContain('exceeded');
   });
 
+  it('a pull whose progress stream is one endless line (no newline) is cut too, memory bounded', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      const chunk = Buffer.alloc(1 << 20, 0x61);
+      let sent = 0;
+      const pump = () => {
+        while (sent++ < 4096) if (!res.write(chunk)) return void res.once('drain', pump);
+        res.end();
+      };
+      pump();
+    };
+    const before = process.memoryUsage().rss;
+    const err = await engineHere().pullImage('127.0.0.1:5999/x:y', () => undefined).then(() => null, (e: unknown) => e as Error & { code?: string });
+    expect(err?.code).toBe('ENGINE_LOST');
+    expect(err?.message).toContain(`exceeded ${MAX_ENGINE_ANSWER_BYTES} bytes`);
+    expect(process.memoryUsage().rss - before).toBeLessThan(8 * MAX_ENGINE_ANSWER_BYTES);
+  });
+
   it('answers within the bound still work (a 1 MiB inspect answer is read whole)', async () => {
     const big = JSON.stringify({ Id: 'sha256:' + 'a'.repeat(64), Architecture: 'amd64', Os: 'linux', RepoDigests: [], Config: { Labels: { pad: 'x'.repeat(1 << 20) }, Env: [], Cmd: null } });
     handler = (_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(big);
