@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Limits bound what a deployed directory can make the host read.
@@ -56,6 +57,9 @@ type Options[R any] struct {
 	PrivateDir string
 	Log        func(level, message string)
 }
+
+// maxSerialAheadMs: how far ahead of a host's clock a signing serial may be.
+const maxSerialAheadMs = 24 * 3600 * 1000
 
 // PluginStatus, LockfileState and Report have the JSON shapes of `builder host`'s.
 type PluginStatus struct {
@@ -266,6 +270,11 @@ func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
 		// A signed lockfile older than the floor, or than the one serving, is a rollback: the
 		// signature of an old set stays valid forever, and replaying it would bring back
 		// plugins that were replaced for a reason.
+		// A serial far ahead of this clock is a signer's wrong clock: taken, it would lock out
+		// every honest signature after it.
+		if serial > time.Now().UnixMilli()+maxSerialAheadMs {
+			return nil, state, refuse(ErrBadSignature, "", fmt.Sprintf("%s is signed with serial %d (%s), more than a day ahead of this host's clock.", h.lockPath, serial, time.UnixMilli(serial).UTC().Format(time.RFC3339)), "Fix the signer's clock and sign again (or fix this host's clock).", nil)
+		}
 		h.mu.RLock()
 		serving := h.servingSerial
 		h.mu.RUnlock()

@@ -24,10 +24,16 @@ type HandlerOptions struct {
 	InsecureNoAuth bool
 }
 
-// CheckToken is the rule for a bearer token: at least MinTokenLength characters, no white space.
+// CheckToken is the rule for a bearer token, the same as `builder host`'s: at least
+// MinTokenLength characters, printable ASCII only (no space of any kind, which a header parser
+// would split on).
 func CheckToken(token string) error {
-	if len(token) < MinTokenLength || strings.ContainsAny(token, " \t\r\n\v\f") {
-		return &Error{Code: ErrBadToken.Code, Message: fmt.Sprintf("the bearer token must be at least %d characters without white space", MinTokenLength), Fix: "Make one with: head -c 32 /dev/urandom | base64"}
+	ok := len(token) >= MinTokenLength
+	for i := 0; ok && i < len(token); i++ {
+		ok = token[i] >= 0x21 && token[i] <= 0x7e
+	}
+	if !ok {
+		return &Error{Code: ErrBadToken.Code, Message: fmt.Sprintf("the bearer token must be at least %d characters of printable ASCII (no spaces)", MinTokenLength), Fix: "Make one with: head -c 32 /dev/urandom | base64"}
 	}
 	return nil
 }

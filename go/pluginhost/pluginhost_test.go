@@ -427,6 +427,18 @@ func TestTrustDirectoryRules(t *testing.T) {
 	os.Symlink("..data/a.pub", filepath.Join(inside, "a.pub"))
 	expect(nil, []string{inside}, "")
 
+	parent := t.TempDir()
+	os.Mkdir(filepath.Join(parent, "trust"), 0o755)
+	above := pub(filepath.Join(parent, "trust"), "k.pub")
+	os.Chmod(parent, 0o777)
+	expect(nil, []string{filepath.Join(parent, "trust")}, "a directory above it, is writable by every user")
+	expect([]string{above}, nil, "writable by every user")
+	os.Chmod(parent, 0o777|os.ModeSticky)
+	expect(nil, []string{filepath.Join(parent, "trust")}, "")
+	os.Chmod(parent, 0o700)
+	os.Chown(above, 12345, 12345)
+	expect(nil, []string{filepath.Join(parent, "trust")}, "belongs to uid 12345, neither root nor this process's user")
+
 	empty := t.TempDir()
 	os.WriteFile(filepath.Join(empty, "README"), []byte("keys go here"), 0o644)
 	expect(nil, []string{empty}, "holds no key (*.pub): naming a trust directory means lockfiles must be signed")

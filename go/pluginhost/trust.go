@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The statement a lockfile signature carries (src/trust/statement.ts): an in-toto Statement
@@ -137,21 +138,44 @@ func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
 	return keys, nil
 }
 
-// refuseWritableByOthers refuses a group- or world-writable file or directory, unless its mount is read-only.
+// refuseWritableByOthers is ssh's StrictModes (safe_path), from path up to /: the path itself
+// must not be writable by its group or others, each directory above it neither unless sticky,
+// and every one must be owned by root or by this process's user. A read-only mount is exempt.
+// The same rule as the Node runtime's (src/runtime/trust-store.ts).
 func refuseWritableByOthers(path, what string) error {
-	info, err := os.Stat(path)
-	if err != nil || info.Mode().Perm()&0o022 == 0 {
-		return nil
-	}
 	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
 	if onReadOnlyMount(path, string(mountinfo)) {
 		return nil
 	}
-	who := "its group"
-	if info.Mode().Perm()&0o002 != 0 {
-		who = "every user"
+	uid := uint32(os.Getuid())
+	for current, first := path, true; ; first = false {
+		if info, err := os.Stat(current); err == nil {
+			where := ""
+			if !first {
+				where = ": " + current + ", a directory above it,"
+			}
+			sticky := info.IsDir() && info.Mode()&os.ModeSticky != 0
+			if info.Mode().Perm()&0o022 != 0 && (first || !sticky) {
+				who := "its group"
+				if info.Mode().Perm()&0o002 != 0 {
+					who = "every user"
+				}
+				mode := info.Mode().Perm()
+				if info.Mode()&os.ModeSticky != 0 {
+					mode |= 0o1000
+				}
+				return refuse(ErrBadKey, "", fmt.Sprintf("%s%s is writable by %s (mode %o): whoever can write it decides which keys are trusted.", what, where, who, mode), "chmod go-w "+current+" (owned by root), or mount it read-only.", nil)
+			}
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && st.Uid != uid {
+				return refuse(ErrBadKey, "", fmt.Sprintf("%s%s belongs to uid %d, neither root nor this process's user (%d): that user decides which keys are trusted.", what, where, st.Uid, uid), "chown root "+current+", or mount it read-only.", nil)
+			}
+		}
+		parent := filepath.Dir(current)
+		if parent == current {
+			return nil
+		}
+		current = parent
 	}
-	return refuse(ErrBadKey, "", fmt.Sprintf("%s is writable by %s (mode %o): whoever can write it decides which keys are trusted.", what, who, info.Mode().Perm()), "chmod go-w "+path+" (owned by root), or mount it read-only.", nil)
 }
 
 // onReadOnlyMount: whether the mount holding path (the longest mount point containing it, from

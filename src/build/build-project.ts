@@ -59,10 +59,10 @@ export interface BuildContext {
 
 export interface LockfileSigner {
   keyId: string;
-  /** The DSSE envelope text for these exact lockfile bytes. */
-  sign(lock: LockDocument, lockfileText: string): string;
-  /** Whether `envelope` is this key's valid signature of `lockfileText` (what this key vouched for before). */
-  vouched(lockfileText: string, envelope: string): boolean;
+  /** The DSSE envelope text for these exact lockfile bytes; its serial above `previousEnvelope`'s when this key made that. */
+  sign(lock: LockDocument, lockfileText: string, previousEnvelope: string | null): string;
+  /** The serial of `envelope` when it is this key's valid signature of `lockfileText` (what this key vouched for before), else null. */
+  vouched(lockfileText: string, envelope: string): number | null;
 }
 
 export interface BuildOptions {
@@ -371,8 +371,10 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     const existingSignature = await readFile(signaturePath, 'utf8').catch(() => null);
     // An unchanged lockfile this key already signed keeps its signature (and so its serial): a
     // new serial would make hosts refuse the sets signed in between as rollbacks for nothing.
-    const keep = ctx.signer && current === text && existingSignature !== null && ctx.signer.vouched(text, existingSignature);
-    const envelope = keep ? existingSignature! : ctx.signer?.sign(lockData, text);
+    const kept = ctx.signer && current === text && existingSignature !== null ? ctx.signer.vouched(text, existingSignature) : null;
+    // Not a signature without a serial (an older tool's), nor one dated far ahead (a wrong clock).
+    const keep = kept !== null && kept > 0 && kept <= now() + 24 * 3600 * 1000;
+    const envelope = keep ? existingSignature! : ctx.signer?.sign(lockData, text, existingSignature);
     const signature =
       envelope !== undefined
         ? existingSignature === envelope ? undefined : { path: signaturePath, text: envelope }
@@ -452,7 +454,7 @@ async function refuseToVouchForKept(plugins: readonly PluginReport[], config: Pr
     });
   }
   const envelope = await readFile(signaturePathFor(config.lockfile), 'utf8').catch(() => null);
-  if (current === null || envelope === null || !signer.vouched(current, envelope)) {
+  if (current === null || envelope === null || signer.vouched(current, envelope) === null) {
     throw new BuilderError('UNSIGNED_KEPT_PLUGINS', `Refusing to sign: ${names} ${kept.length === 1 ? 'is' : 'are'} kept from ${config.lockfile}, which this key (${signer.keyId.slice(0, 16)}…) has not signed: the key would vouch for entries this build did not make. Nothing was written.`, {
       fix: 'Build every plugin with --sign-key (no names), or sign the current lockfile first (`builder sign --key KEY` checks every artifact).',
       exitCode: EXIT_FAILED,

@@ -42,10 +42,16 @@ export async function acceptInCandidate(engine: DockerEngine, image: string, pla
       for (const name of names.filter((n) => n.endsWith('.pub'))) {
         // Each key as the runtime meets it: its file through its links, or something that is not one.
         const entry = await files.readFinalEntry!(`${trustPath}/${name}`);
+        const final = await files.finalPath!(`${trustPath}/${name}`);
         const at = join(trustDir, name);
-        if (entry?.type === 'file') await writeFile(at, entry.data, { mode: entry.mode ?? 0o644 }).then(() => chmod(at, entry.mode ?? 0o644));
-        else if (entry) await mkdir(at);
-        else await symlink('/nonexistent', at);
+        // A link that leaves the trust directory stays one that leaves it here: the runtime refuses it.
+        const outside = final !== null && final !== `${trustPath}/${name}` && !final.startsWith(`${trustPath}/`);
+        const target = outside ? join(dir, 'outside', name) : at;
+        if (outside) await mkdir(join(dir, 'outside'), { recursive: true });
+        if (entry?.type === 'file') await writeFile(target, entry.data, { mode: entry.mode ?? 0o644 }).then(() => chmod(target, entry.mode ?? 0o644));
+        else if (entry) await mkdir(target);
+        if (outside) await symlink(target, at);
+        else if (!entry) await symlink('/nonexistent', at);
       }
     }
     const lockfile = join(dir, 'builder.lock.json');

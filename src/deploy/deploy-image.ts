@@ -6,6 +6,7 @@ import { repoDigestFor, repositoryOf } from '../docker/image-ref.js';
 import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE, ImageNotFoundError } from '../errors.js';
 import { normalTagRef, parseTagRef } from '../docker/tag-ref.js';
 import { TrustError } from '../trust/trust-error.js';
+import { parseStatement } from '../trust/statement.js';
 import { printable } from '../util/printable.js';
 import { acceptInCandidate, PLUGIN_DIR, TRUST_DIR } from './accept-in-candidate.js';
 
@@ -98,9 +99,12 @@ export async function deployImage(engine: DockerEngine, request: DeployRequest):
       'io.plugin-builder.fingerprint-hash': lock.host.fingerprintHash,
       'io.plugin-builder.version': request.toolVersion,
     };
+    // The deployed signature's serial becomes the image's rollback floor: after a restart, its
+    // host still refuses any older signed set (the runtimes read BUILDER_HOST_MIN_SERIAL).
+    const floor = request.signature ? signedSerial(request.signature) : 0;
     await writeFile(
       join(context, 'Dockerfile'),
-      [`FROM ${lock.host.imageId}`, `COPY plugins/ ${PLUGIN_DIR}/`, ...(request.trustKey ? [`COPY trust/ ${TRUST_DIR}/`] : [])].join('\n') + '\n',
+      [`FROM ${lock.host.imageId}`, `COPY plugins/ ${PLUGIN_DIR}/`, ...(request.trustKey ? [`COPY trust/ ${TRUST_DIR}/`] : []), ...(floor > 0 ? [`ENV BUILDER_HOST_MIN_SERIAL=${floor}`] : [])].join('\n') + '\n',
     );
     request.report(`building ${tag} from ${lock.host.image} (${lock.host.imageId.slice(0, 19)})`);
     built = true;
@@ -195,5 +199,15 @@ async function refuseTag(engine: DockerEngine, tag: string, referenced: readonly
       fix: 'Tag the deploy image under its own name (the default is <host repository>-plugins:<lockfile sha256>).',
       exitCode: EXIT_UNUSABLE,
     });
+  }
+}
+
+/** The serial in a signature's statement (unverified: a forged one fails verification in the candidate anyway), or 0. */
+function signedSerial(envelope: Buffer): number {
+  try {
+    const { payload } = JSON.parse(envelope.toString('utf8')) as { payload?: unknown };
+    return typeof payload === 'string' ? parseStatement(Buffer.from(payload, 'base64')).serial : 0;
+  } catch {
+    return 0;
   }
 }

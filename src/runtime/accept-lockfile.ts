@@ -6,6 +6,9 @@ import { TrustError } from '../trust/trust-error.js';
 import { sha256Hex } from '../util/sha256.js';
 import { readSmallFile, UnsafeFileError } from '../util/safe-file.js';
 
+/** How far ahead of a host's clock a signing serial may be (clocks differ; a day does not). */
+export const MAX_SERIAL_AHEAD_MS = 24 * 3600 * 1000;
+
 export interface AcceptedLockfile {
   /** This host's platform's entries. */
   lock: Lockfile;
@@ -66,6 +69,11 @@ export async function acceptLockfile(lockPath: string, signaturePath: string, tr
     statement = verdict.statement;
     // The signature of an old set stays valid forever: replaying it would bring back plugins
     // that were replaced for a reason. A lower serial than the floor is a rollback.
+    // A serial far ahead of this clock is a signer's wrong clock: taken, it would lock out every
+    // honest signature after it.
+    if (statement.serial > Date.now() + MAX_SERIAL_AHEAD_MS) {
+      throw new TrustError('BAD_SIGNATURE', `${lockPath} is signed with serial ${statement.serial} (${new Date(statement.serial).toISOString()}), more than a day ahead of this host's clock.`, "Fix the signer's clock and sign again (or fix this host's clock).");
+    }
     if (statement.serial < floor.serial) {
       throw new TrustError('ROLLBACK_REFUSED', `${lockPath} is signed with serial ${statement.serial}, older than ${floor.what} ${floor.serial}: a rollback is refused.`, 'Deploy the newest signed lockfile (sign this one again with `builder sign` to give it a new serial, if going back is intended).');
     }

@@ -16,8 +16,12 @@ export interface HostLimits extends LockfileLimits {
   maxCallsInFlight: number;
 }
 
-/** libuv's pool (UV_THREADPOOL_SIZE, 4 by default) runs both plugin calls and file reads: calls get all but two. */
-const threadPool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+/** libuv's pool size, read as libuv reads it (uv__threadpool init: atoi, 0 → 1, at most 1024; unset → 4). */
+export function threadPoolSize(value = process.env.UV_THREADPOOL_SIZE): number {
+  if (value === undefined) return 4;
+  const n = Number.parseInt(value, 10);
+  return Math.min(1024, Math.max(1, Number.isNaN(n) ? 0 : n) || 1);
+}
 
 export const DEFAULT_HOST_LIMITS: HostLimits = {
   maxLockfileBytes: LOCKFILE_LIMITS.maxBytes,
@@ -25,7 +29,8 @@ export const DEFAULT_HOST_LIMITS: HostLimits = {
   maxPlugins: LOCKFILE_LIMITS.maxPlugins,
   reloadTimeoutMs: 60_000,
   callTimeoutMs: 30_000,
-  maxCallsInFlight: Math.max(1, Math.min(threadPool, 1024) - 2),
+  // The pool runs both plugin calls and file reads: calls get all but two threads (none below three).
+  maxCallsInFlight: Math.max(0, threadPoolSize() - 2),
 };
 
 export interface PluginHostOptions {

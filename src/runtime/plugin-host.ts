@@ -9,6 +9,7 @@ import type { TrustedKey } from '../trust/keys.js';
 import { type AcceptedLockfile, acceptLockfile, isLockfileRefusal } from './accept-lockfile.js';
 import { convertArguments, resultToJson } from './call-values.js';
 import { DeployedFileChecker } from './deployed-file.js';
+import { threadPoolSize } from './host-types.js';
 import { DEFAULT_HOST_LIMITS, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginStatus, type TrustMode } from './host-types.js';
 import { type LoadedPlugin, LoadedButRefusedError, loadVerifiedPlugin } from './load-plugin.js';
 import type { NativeFunction } from './native-loader.js';
@@ -33,6 +34,7 @@ export class PluginHost {
   /** Plugins with a call that outlived its limit, and which call: no further call is made to them. */
   private readonly stuck = new Map<string, { fn: string; since: string }>();
   private inFlight = 0;
+  private readonly inFlightByPlugin = new Map<string, number>();
   /** The highest serial of a lockfile this host accepted: kept through refused reloads, never lowered. */
   private servingSerial = 0;
   private readonly minSerial: number;
@@ -123,6 +125,7 @@ export class PluginHost {
 
   /** Call a function on this thread: a call that never returns blocks the caller. Servers use callWithin. */
   call(name: string, fn: string, args: readonly unknown[]): unknown {
+    this.refuseStuck(name);
     const { prototype, bound, values } = this.prepareCall(name, fn, args);
     return resultToJson(prototype.returns, bound(...values));
   }
@@ -136,14 +139,26 @@ export class PluginHost {
    * reads share the same threads.
    */
   async callWithin(name: string, fn: string, args: readonly unknown[], ms = this.limits.callTimeoutMs): Promise<unknown> {
-    const stuck = this.stuck.get(name);
-    if (stuck) throw new BadCallError(`plugin "${name}" is stuck: a call to ${stuck.fn} has not returned since ${stuck.since}; no further call is made to it (restart the host to free it)`, 503, 'PLUGIN_STUCK');
+    this.refuseStuck(name);
     const { prototype, bound, values } = this.prepareCall(name, fn, args);
-    if (this.inFlight >= this.limits.maxCallsInFlight) throw new BadCallError(`${this.inFlight} calls are running, the most this host runs at once; try again`, 503, 'CALLS_BUSY');
+    const max = this.limits.maxCallsInFlight;
+    if (max === 0) throw new BadCallError(`the worker pool (UV_THREADPOOL_SIZE=${threadPoolSize()}) leaves no thread for plugin calls beside file reads; set UV_THREADPOOL_SIZE to 3 or more`, 503, 'CALLS_BUSY');
+    if (this.inFlight >= max) throw new BadCallError(`${this.inFlight} calls are running, the most this host runs at once; try again`, 503, 'CALLS_BUSY');
+    // One plugin may hold at most a quarter of the call slots: calls admitted to a hanging function
+    // before its first one times out keep their threads for good.
+    const perPlugin = Math.max(1, Math.ceil(max / 4));
+    const mine = this.inFlightByPlugin.get(name) ?? 0;
+    if (mine >= perPlugin) throw new BadCallError(`${mine} calls to ${name} are running, the most one plugin may run at once; try again`, 503, 'CALLS_BUSY');
     const run = bound.inWorker ?? (async (...a: unknown[]) => bound(...a));
     this.inFlight++;
+    this.inFlightByPlugin.set(name, mine + 1);
     const call = run(...values);
-    void call.finally(() => this.inFlight--).catch(() => undefined);
+    void call
+      .finally(() => {
+        this.inFlight--;
+        this.inFlightByPlugin.set(name, (this.inFlightByPlugin.get(name) ?? 1) - 1);
+      })
+      .catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -157,6 +172,21 @@ export class PluginHost {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Calls running on worker threads now (timed out ones included: their threads are still busy). */
+  callsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** `plugin.fn` of every call that outlived its limit. */
+  stuckCalls(): string[] {
+    return [...this.stuck].map(([name, { fn }]) => `${name}.${fn}`);
+  }
+
+  private refuseStuck(name: string): void {
+    const stuck = this.stuck.get(name);
+    if (stuck) throw new BadCallError(`plugin "${name}" is stuck: a call to ${stuck.fn} has not returned since ${stuck.since}; no further call is made to it (restart the host to free it)`, 503, 'PLUGIN_STUCK');
   }
 
   private prepareCall(name: string, fn: string, args: readonly unknown[]): { prototype: Prototype; bound: NativeFunction; values: unknown[] } {

@@ -1,5 +1,5 @@
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { BuilderError, describeCause, EXIT_UNUSABLE } from '../errors.js';
 import { parseTrustedKey, type TrustedKey } from '../trust/keys.js';
 import { readSmallFile } from '../util/safe-file.js';
@@ -62,15 +62,33 @@ export async function loadTrustedKeys(files: readonly string[], dirs: readonly s
   return [...keys.values()];
 }
 
-/** A group- or world-writable file or directory, unless its mount is read-only. */
+/**
+ * As ssh's StrictModes (safe_path), from the path up to `/`: the path itself must not be writable
+ * by its group or others, each directory above it neither unless sticky (others cannot rename what
+ * they do not own there), and every one must be owned by root or by this process's user. A
+ * read-only mount is exempt (nobody can write it from here).
+ */
 async function refuseWritableByOthers(path: string, what: string): Promise<void> {
-  const info = await stat(path).catch(() => null);
-  if (!info || (info.mode & 0o022) === 0) return;
   if (await onReadOnlyMount(path)) return;
-  throw badKey(
-    `${what} is writable by ${info.mode & 0o002 ? 'every user' : 'its group'} (mode ${(info.mode & 0o7777).toString(8)}): whoever can write it decides which keys are trusted.`,
-    `chmod go-w ${path} (owned by root, as Dockerfile.host makes /app/trust), or mount it read-only.`,
-  );
+  const uid = process.getuid?.() ?? 0;
+  for (let current = path, first = true; ; first = false) {
+    const info = await stat(current).catch(() => null);
+    if (info) {
+      const sticky = info.isDirectory() && (info.mode & 0o1000) !== 0;
+      if ((info.mode & 0o022) !== 0 && (first || !sticky)) {
+        throw badKey(
+          `${what}${first ? '' : `: ${current}, a directory above it,`} is writable by ${info.mode & 0o002 ? 'every user' : 'its group'} (mode ${(info.mode & 0o7777).toString(8)}): whoever can write it decides which keys are trusted.`,
+          `chmod go-w ${current} (owned by root, as Dockerfile.host makes /app/trust), or mount it read-only.`,
+        );
+      }
+      if (info.uid !== 0 && info.uid !== uid) {
+        throw badKey(`${what}${first ? '' : `: ${current}, a directory above it,`} belongs to uid ${info.uid}, neither root nor this process's user (${uid}): that user decides which keys are trusted.`, `chown root ${current}, or mount it read-only.`);
+      }
+    }
+    const parent = dirname(current);
+    if (parent === current) return;
+    current = parent;
+  }
 }
 
 /** Whether the mount holding `path` is read-only, from /proc/self/mountinfo (the longest mount point that contains it). */

@@ -8,15 +8,17 @@
  * (`\x1b`, `\n`, `\u202e`), so the text reads as what it is and never acts.
  */
 
-// C0, DEL, C1; U+2028/2029 (line breaks to some readers); bidi embeddings, overrides and isolates.
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+// C0, DEL, C1; U+2028/2029 (line breaks to some readers); every format character (Unicode Cf:
+// bidi marks, embeddings, overrides and isolates, zero-width characters, BOM, tag characters):
+// they reorder or hide text. The Go runtime escapes the same set (pluginhost.Printable).
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\p{Cf}]/gu;
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 function escapeChar(c: string): string {
   const named = NAMED[c];
   if (named !== undefined) return named;
-  const code = c.charCodeAt(0);
-  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  const code = c.codePointAt(0)!;
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : code <= 0xffff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`;
 }
 
 /** One line of outside text, every control character escaped (newlines too: it stays one line). */

@@ -25,6 +25,7 @@ import (
 	"plugin"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -63,7 +64,8 @@ func main() {
 	insecureNoAuth := flag.Bool("insecure-no-auth", false, "DANGEROUS: serve a non-loopback address without a token")
 	printEnv := flag.Bool("print-environment", false, "print this host's environment fingerprint and exit")
 	noVerify := flag.Bool("no-verify", false, "DANGEROUS: plugin.Open without any check (to show what the checks prevent)")
-	minSerial := flag.Int64("min-serial", 0, "with trusted keys: refuse signed lockfiles with a lower serial (rollback floor)")
+	floor, _ := strconv.ParseInt(os.Getenv("BUILDER_HOST_MIN_SERIAL"), 10, 64)
+	minSerial := flag.Int64("min-serial", floor, "with trusted keys: refuse signed lockfiles with a lower serial (rollback floor; default $BUILDER_HOST_MIN_SERIAL, which builder deploy sets)")
 	allowMismatch := flag.Bool("allow-environment-mismatch", false, "DANGEROUS: load despite a different environment (the Go release and module checks still apply)")
 	var trustKeys, trustDirs stringList
 	flag.Var(&trustKeys, "trust-key", "trusted public key (.pub from `builder keygen`); repeatable")
@@ -138,17 +140,21 @@ func main() {
 		MaxHeaderBytes:    64 << 10,
 	}
 	stop := make(chan os.Signal, 1)
+	drained := make(chan struct{})
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		<-stop
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 		defer cancel()
 		server.Shutdown(ctx)
+		close(drained)
 	}()
 	fmt.Fprintf(os.Stderr, "gohost: serving on http://%s (auth: %s)\n", *listen, map[bool]string{true: "bearer token", false: "none"}[token != ""])
-	if err := server.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+	if err := server.ListenAndServe(); err != http.ErrServerClosed {
 		fail(err)
 	}
+	// ListenAndServe returns as soon as Shutdown begins: requests in flight get their grace.
+	<-drained
 }
 
 // readToken reads the token file as `builder host --token-file` does: one trailing newline
@@ -158,18 +164,34 @@ func readToken(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	info, err := os.Stat(path)
+	// Opened once, without blocking (a FIFO put there must not hang the start), checked on the
+	// descriptor, read through a limit: no swap between the check and the read.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	info, err := f.Stat()
 	if err != nil {
 		return "", err
 	}
 	if !info.Mode().IsRegular() || info.Size() > 4096 {
 		return "", &pluginhost.Error{Code: "BAD_TOKEN", Message: "the token file " + path + " is not a regular file of at most 4096 bytes"}
 	}
-	data, err := os.ReadFile(path)
+	data, err := io.ReadAll(io.LimitReader(f, 4097))
 	if err != nil {
 		return "", err
 	}
-	token := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	if len(data) > 4096 {
+		return "", &pluginhost.Error{Code: "BAD_TOKEN", Message: "the token file " + path + " grew past 4096 bytes while read"}
+	}
+	// One trailing newline (\n or \r\n) is dropped, as `builder host --token-file` drops it.
+	token := string(data)
+	if strings.HasSuffix(token, "\r\n") {
+		token = token[:len(token)-2]
+	} else if strings.HasSuffix(token, "\n") {
+		token = token[:len(token)-1]
+	}
 	if err := pluginhost.CheckToken(token); err != nil {
 		return "", fmt.Errorf("the token file %s: %w", path, err)
 	}

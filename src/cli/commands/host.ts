@@ -27,7 +27,7 @@ interface HostOptions {
   reloadTimeout: string;
   requestTimeout: string;
   callTimeout: string;
-  minSerial: string;
+  minSerial?: string;
 }
 
 function serialOption(value: string): number {
@@ -59,8 +59,9 @@ async function resolveToken(options: HostOptions, io: CliIo, warn: (m: string) =
   let token: string | undefined;
   if (options.tokenFile) token = (await readSmallFile(resolve(io.cwd, options.tokenFile), 'The token file', 4096, { followSymlinks: true })).toString('utf8').replace(/\r?\n$/, '');
   else if (fromEnv !== undefined) token = fromEnv;
-  if (token !== undefined && (token.length < MIN_TOKEN_LENGTH || /\s/.test(token))) {
-    throw new OptionError(`The host token must be at least ${MIN_TOKEN_LENGTH} characters without spaces.`, 'Make one with: head -c 32 /dev/urandom | base64');
+  // One rule with go/pluginhost's CheckToken: printable ASCII only (no space of any kind), 16 or more.
+  if (token !== undefined && !new RegExp(`^[\\x21-\\x7e]{${MIN_TOKEN_LENGTH},}$`).test(token)) {
+    throw new OptionError(`The host token must be at least ${MIN_TOKEN_LENGTH} characters of printable ASCII (no spaces).`, 'Make one with: head -c 32 /dev/urandom | base64');
   }
   if (token === undefined && !isLoopback(options.listen)) {
     if (!options.insecureNoAuth) {
@@ -95,7 +96,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .option('--max-plugins <n>', 'refuse lockfiles listing more plugins', String(LOCKFILE_LIMITS.maxPlugins))
     .option('--reload-timeout <seconds>', 'abandon a reload that takes longer', '60')
     .option('--request-timeout <seconds>', 'drop a request not received whole in this time', '30')
-    .option('--min-serial <n>', 'with trusted keys: refuse signed lockfiles whose serial (signing time, ms) is lower: a rollback floor', '0')
+    .option('--min-serial <n>', 'with trusted keys: refuse signed lockfiles whose serial (signing time, ms) is lower: a rollback floor (default: $BUILDER_HOST_MIN_SERIAL, which builder deploy sets to the deployed signature\'s serial, else 0)')
     .option('--call-timeout <seconds>', 'a plugin call still running after this answers 504 CALL_TIMEOUT, and its plugin gets no further call', '30')
     .action(async (options: HostOptions) => {
       const { createSealer } = await import('../../runtime/create-sealer.js');
@@ -107,6 +108,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
       // One line per event, whatever the message holds: a lockfile's, a plugin's or a request's text cannot forge a line.
       const log = (level: 'info' | 'warn', message: string) => io.stderr(`${level === 'warn' ? 'WARN ' : ''}${printable(message)}\n`);
       let host: PluginHost | undefined;
+      let failed = false;
       try {
         const port = Number(options.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OptionError(`--port must be a port number, got "${options.port}"`);
@@ -134,7 +136,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           sealer,
           liveEnvironment: await liveFingerprint(),
           trustedKeys,
-          minSerial: serialOption(options.minSerial),
+          minSerial: serialOption(options.minSerial ?? io.env.BUILDER_HOST_MIN_SERIAL ?? '0'),
           allowEnvironmentMismatch: options.allowEnvironmentMismatch === true,
           limits,
           log,
@@ -158,15 +160,18 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
         if (err instanceof BuilderError) io.stderr(`error: ${printableMessage(err.message)}\n${err.fix ? `fix: ${printableMessage(err.fix)}\n` : ''}`);
         else io.stderr(`error: ${printable(describeCause(err))}\n`);
         setExit(EXIT_UNUSABLE);
+        failed = true;
       } finally {
         // A failed start removes what it made (a file sealer's directory); so does a stop.
         await host?.close();
       }
-      const stuck = host?.report().plugins.filter((p) => p.stuck) ?? [];
-      if (stuck.length > 0) {
-        log('warn', `exiting without waiting for ${stuck.length} plugin call(s) that never returned (${stuck.map((p) => `${p.name}.${p.stuck!.fn}`).join(', ')})`);
+      // A call still running on a worker thread (stuck, or not yet at its limit) is never joined:
+      // at exit libuv would wait for it forever, so the process ends through _exit instead.
+      const running = host?.callsInFlight() ?? 0;
+      if (running > 0) {
+        log('warn', `exiting without waiting for ${running} plugin call(s) still running${host!.stuckCalls().length ? ` (stuck: ${host!.stuckCalls().join(', ')})` : ''}`);
         await new Promise<void>((resolve) => process.stderr.write('', () => resolve()));
-        await (await import('../../runtime/koffi-native.js')).exitSkippingThreadJoin(0);
+        await (await import('../../runtime/koffi-native.js')).exitSkippingThreadJoin(failed ? EXIT_UNUSABLE : 0);
       }
     });
 }

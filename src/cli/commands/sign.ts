@@ -68,8 +68,9 @@ export function registerSign(program: Command, io: CliIo, run: (action: () => Pr
         if (text !== serializeLockfile(lock)) {
           throw new BuilderError('LOCKFILE_INVALID', `${lockPath} is not in canonical form (edited by hand?).`, { fix: 'Regenerate it with `builder build`, then sign.', exitCode: EXIT_FAILED });
         }
-        const envelope = lockfileSigner(key).sign(lock, text);
         const path = signaturePathFor(lockPath);
+        const previous = await readSmallFile(path, 'The previous signature', LOCKFILE_LIMITS.maxSignatureBytes).then((b) => b.toString('utf8'), () => null);
+        const envelope = lockfileSigner(key).sign(lock, text, previous);
         await writeFileAtomic(path, envelope);
         return {
           json: { outcome: 'signed', signature: path, lockfile: lockPath, keyId: key.keyId, subjects },

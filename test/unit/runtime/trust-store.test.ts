@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadTrustedKeys, onReadOnlyMount } from '../../../src/runtime/trust-store.js';
@@ -58,6 +58,22 @@ describe('trusted keys', () => {
     const empty = await tempDir('pb-trust-');
     await writeFile(join(empty, 'README'), 'keys go here');
     await expect(loadTrustedKeys([], [empty])).rejects.toThrow(/holds no key \(\*\.pub\): naming a trust directory means lockfiles must be signed/);
+  });
+
+  it('up to /, as ssh walks it: a writable directory above (unless sticky), a key in a writable directory, an owner who is neither root nor us — refused', async () => {
+    const key = generateSigningKeyPair().publicPem;
+    const parent = await tempDir('pb-trust-parent-');
+    await mkdir(join(parent, 'trust'));
+    await writeFile(join(parent, 'trust', 'k.pub'), key);
+    await chmod(parent, 0o777);
+    await expect(loadTrustedKeys([], [join(parent, 'trust')])).rejects.toThrow(/a directory above it, is writable by every user/);
+    await chmod(parent, 0o1777);
+    expect(await loadTrustedKeys([], [join(parent, 'trust')])).toHaveLength(1);
+    await chmod(parent, 0o777);
+    await expect(loadTrustedKeys([join(parent, 'trust', 'k.pub')], [])).rejects.toThrow(/writable by every user/);
+    await chmod(parent, 0o700);
+    await chown(join(parent, 'trust', 'k.pub'), 12345, 12345);
+    await expect(loadTrustedKeys([], [join(parent, 'trust')])).rejects.toThrow(/belongs to uid 12345, neither root nor this process's user/);
   });
 
   it('a read-only mount is exempt (a Kubernetes secret volume is 1777, mounted ro): the longest mount point that holds the path decides', async () => {

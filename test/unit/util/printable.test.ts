@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { printable, printableLines } from '../../../src/util/printable.js';
 
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\p{Cf}]/u;
 
 describe('printable: the one escaper for text from outside', () => {
   it('escapes what a terminal would obey: ESC sequences, OSC 52, CR, newline, C1 CSI, bidi overrides', () => {
@@ -12,6 +12,8 @@ describe('printable: the one escaper for text from outside', () => {
     expect(printable('p\np  skip  unchanged')).toBe('p\\np  skip  unchanged');
     expect(printable('\u009b2J')).toBe('\\x9b2J');
     expect(printable('abc\u202eexe.so')).toBe('abc\\u202eexe.so');
+    // Format characters (Cf) hide or reorder text: the same escapes as Go's pluginhost.Printable.
+    expect(printable('zw\u200bj\ufeff\u00ad\u{e0041}')).toBe('zw\\u200bj\\ufeff\\xad\\u{e0041}');
     expect(printable('plain text, ünïcödé, 漢字')).toBe('plain text, ünïcödé, 漢字');
     expect(printableLines('line 1\n\tindented\u001b[31m\r\nline 3')).toBe('line 1\n\tindented\\x1b[31m\\r\nline 3');
   });
