@@ -60,6 +60,11 @@ describe.skipIf(skipDocker || skipRegistry)('builder deploy (real engine, real r
       'io.plugin-builder.lockfile.sha256': createHash('sha256').update(lockBytes).digest('hex'),
       'io.plugin-builder.fingerprint-hash': lock.host.fingerprintHash,
     });
+    // The deployed signature's serial is the image's rollback floor (a restart keeps refusing older sets).
+    const envelope = JSON.parse(await readFile(join(project, 'dist/plugins/builder.lock.json.sig'), 'utf8')) as { payload: string };
+    const serial = (JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as { predicate: { buildDefinition: { internalParameters: { serial: number } } } }).predicate.buildDefinition.internalParameters.serial;
+    expect(serial).toBeGreaterThan(0);
+    expect(image.Config.Env).toContain(`BUILDER_HOST_MIN_SERIAL=${serial}`);
     // Built on the host image itself: its layers come first, unchanged.
     expect(image.RootFS.Layers?.slice(0, host.RootFS.Layers?.length)).toEqual(host.RootFS.Layers);
     expect(await docker.listImages({ filters: { reference: ['plugin-builder/deploy-candidate'] } })).toEqual([]);

@@ -61,4 +61,22 @@ describe.skipIf(skipDocker)('a plugin call that never returns (real host, real k
       await host.stop();
     }
   }, 120_000);
+
+  it('SIGTERM while a call is still running (before its limit): the service still stops at once', async () => {
+    const host = await startHostContainer(HOST_BOOKWORM, join(dir, 'dist/plugins'), { args: ['--call-timeout', '600'] });
+    try {
+      const hung = host.post('/plugins/p/call/Hang').catch(() => null);
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await host.get('/healthz')).status).toBe(200);
+      const stopAt = Date.now();
+      await host.container.kill({ signal: 'SIGTERM' });
+      const exit = await host.container.wait();
+      expect(Date.now() - stopAt).toBeLessThan(5000);
+      expect(exit.StatusCode).toBe(0);
+      expect(await host.logs()).toContain('exiting without waiting for 1 plugin call(s) still running');
+      await hung;
+    } finally {
+      await host.stop();
+    }
+  }, 120_000);
 });

@@ -29,5 +29,10 @@ describe('builder host: refusals before anything is loaded', () => {
     expect((await host(['--sealing', 'tmpfs'])).stderr).toContain('--sealing');
     expect((await host(['--reload-timeout', '0'])).stderr).toContain('positive');
     expect((await host(['--trust-dir', join(dir, 'missing')])).stderr).toContain('cannot be read');
+    // One token rule with Go's: printable ASCII, no space of any kind (NBSP included).
+    expect((await host([], { BUILDER_HOST_TOKEN: `${'a'.repeat(10)}\u00a0${'b'.repeat(10)}` })).stderr).toContain('printable ASCII');
+    // The rollback floor, from the option or from BUILDER_HOST_MIN_SERIAL (which deploy bakes into the image).
+    expect((await host(['--min-serial', '-1'])).stderr).toContain('--min-serial must be a non-negative integer');
+    expect((await host([], { BUILDER_HOST_MIN_SERIAL: '12abc' })).stderr).toContain('--min-serial must be a non-negative integer, got "12abc"');
   });
 });

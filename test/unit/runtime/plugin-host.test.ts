@@ -320,6 +320,10 @@ describe('PluginHost: signed lockfiles', () => {
     await signDir(v1, pair.privatePem, 3000);
     expect((await host.reload()).lockfile).toMatchObject({ status: 'accepted', serial: 3000 });
     expect(host.call('greet', 'Add', [1, 1])).toBe(2);
+    // A serial more than a day ahead of the host's clock (a signer's wrong clock) is refused.
+    await signDir(v1, pair.privatePem, Date.now() + 2 * 24 * 3600 * 1000);
+    expect((await host.reload()).lockfile).toMatchObject({ status: 'refused', code: 'BAD_SIGNATURE', reason: expect.stringContaining("more than a day ahead of this host's clock") });
+    await signDir(v1, pair.privatePem, 3000);
     // A fresh host with a floor refuses anything signed before it.
     const floored = await open(v1, fakeLoader(), { trustedKeys: [trusted], minSerial: 5000 });
     expect(floored.report().lockfile).toMatchObject({ status: 'refused', code: 'ROLLBACK_REFUSED' });
