@@ -13,10 +13,13 @@ import { threadPoolSize } from './host-types.js';
 import { DEFAULT_HOST_LIMITS, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginStatus, type TrustMode } from './host-types.js';
 import { type LoadedPlugin, LoadedButRefusedError, loadVerifiedPlugin } from './load-plugin.js';
 import type { NativeFunction } from './native-loader.js';
+import { CallSlots } from './call-slots.js';
 import type { Prototype } from './prototype.js';
 
 /** Unlisted .so files reported per reload, at most: a directory of a million files is not a report. */
 const MAX_UNKNOWN_REPORTED = 64;
+/** Calls waiting for a worker thread before CALLS_BUSY turns more away. */
+const MAX_WAITING_CALLS = 10_000;
 
 const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -33,8 +36,7 @@ export class PluginHost {
   private readonly versions = new Map<string, LoadedPlugin | BuilderError>();
   /** Plugins with a call that outlived its limit, and which call: no further call is made to them. */
   private readonly stuck = new Map<string, { fn: string; since: string }>();
-  private inFlight = 0;
-  private readonly inFlightByPlugin = new Map<string, number>();
+  private readonly slots: CallSlots;
   /** The highest serial of a lockfile this host accepted: kept through refused reloads, never lowered. */
   private servingSerial = 0;
   private readonly minSerial: number;
@@ -56,6 +58,8 @@ export class PluginHost {
     this.signaturePath = options.signature ?? signaturePathFor(this.lockPath);
     this.limits = { ...DEFAULT_HOST_LIMITS, ...options.limits };
     this.minSerial = options.minSerial ?? 0;
+    const max = this.limits.maxCallsInFlight;
+    this.slots = new CallSlots(max, Math.max(1, Math.ceil(max / 4)), MAX_WAITING_CALLS);
     this.trusted = options.trustedKeys ?? [];
     this.deployed = new DeployedFileChecker(options.pluginDir);
     this.log = options.log ?? (() => {});
@@ -135,37 +139,36 @@ export class PluginHost {
    * shutdown) stays free whatever the plugin does. A call still running at the limit is
    * CALL_TIMEOUT; its thread cannot be taken back, so the plugin is marked stuck and refuses
    * further calls (PLUGIN_STUCK) until the process restarts, rather than eat the worker threads
-   * one call at a time. At most `maxCallsInFlight` run at once (CALLS_BUSY beyond): Node's file
-   * reads share the same threads.
+   * one call at a time. Calls beyond the free threads wait their turn (call-slots.ts).
    */
   async callWithin(name: string, fn: string, args: readonly unknown[], ms = this.limits.callTimeoutMs): Promise<unknown> {
     this.refuseStuck(name);
     const { prototype, bound, values } = this.prepareCall(name, fn, args);
-    const max = this.limits.maxCallsInFlight;
-    if (max === 0) throw new BadCallError(`the worker pool (UV_THREADPOOL_SIZE=${threadPoolSize()}) leaves no thread for plugin calls beside file reads; set UV_THREADPOOL_SIZE to 3 or more`, 503, 'CALLS_BUSY');
-    if (this.inFlight >= max) throw new BadCallError(`${this.inFlight} calls are running, the most this host runs at once; try again`, 503, 'CALLS_BUSY');
-    // One plugin may hold at most a quarter of the call slots: calls admitted to a hanging function
-    // before its first one times out keep their threads for good.
-    const perPlugin = Math.max(1, Math.ceil(max / 4));
-    const mine = this.inFlightByPlugin.get(name) ?? 0;
-    if (mine >= perPlugin) throw new BadCallError(`${mine} calls to ${name} are running, the most one plugin may run at once; try again`, 503, 'CALLS_BUSY');
+    if (this.limits.maxCallsInFlight === 0) {
+      throw new BadCallError(`the worker pool (UV_THREADPOOL_SIZE=${threadPoolSize()}) leaves no thread for plugin calls beside file reads; set UV_THREADPOOL_SIZE to 3 or more`, 503, 'CALLS_BUSY');
+    }
+    const started = this.now();
+    const release = await this.slots.acquire(name, ms, () => `${name}.${fn}`);
+    // It may have got stuck while this call waited.
+    try {
+      this.refuseStuck(name);
+    } catch (err) {
+      release();
+      throw err;
+    }
     const run = bound.inWorker ?? (async (...a: unknown[]) => bound(...a));
-    this.inFlight++;
-    this.inFlightByPlugin.set(name, mine + 1);
     const call = run(...values);
-    void call
-      .finally(() => {
-        this.inFlight--;
-        this.inFlightByPlugin.set(name, (this.inFlightByPlugin.get(name) ?? 1) - 1);
-      })
-      .catch(() => undefined);
+    void call.finally(release).catch(() => undefined);
+    const left = Math.max(1, ms - (this.now() - started));
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.stuck.set(name, { fn, since: new Date(this.now()).toISOString() });
         this.log('warn', `${name}.${fn} did not return within ${ms} ms: ${name} is marked stuck and gets no further call`);
-        reject(new BadCallError(`${name}.${fn} did not return within ${ms} ms (--call-timeout); ${name} is marked stuck`, 504, 'CALL_TIMEOUT'));
-      }, ms);
+        const error = new BadCallError(`${name}.${fn} did not return within ${ms} ms (--call-timeout); ${name} is marked stuck`, 504, 'CALL_TIMEOUT');
+        this.slots.refuseWaiting(name, new BadCallError(`plugin "${name}" is stuck: a call to ${fn} did not return; no further call is made to it (restart the host to free it)`, 503, 'PLUGIN_STUCK'));
+        reject(error);
+      }, left);
     });
     try {
       return resultToJson(prototype.returns, await Promise.race([call, limit]));
@@ -176,7 +179,7 @@ export class PluginHost {
 
   /** Calls running on worker threads now (timed out ones included: their threads are still busy). */
   callsInFlight(): number {
-    return this.inFlight;
+    return this.slots.inFlight;
   }
 
   /** `plugin.fn` of every call that outlived its limit. */

@@ -1,4 +1,5 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { sentinelLockfile } from '../helpers/sample-locks.js';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProject } from '../../src/build/build-project.js';
@@ -41,7 +42,7 @@ describe.skipIf(skipDocker)('builder build refusals and failures (real engine)',
 
   it('a compile error fails the build, shows the compiler output, and leaves the lockfile untouched', async () => {
     const dir = await copyProject('test/fixtures/syntax-error');
-    const sentinel = '{"sentinel": "previous lockfile, must survive"}\n';
+    const sentinel = sentinelLockfile();
     await writeFile(join(dir, 'builder.lock.json'), sentinel);
 
     const run = await cli(dir, ['build']);

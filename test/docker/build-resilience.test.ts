@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { sentinelLockfile } from '../helpers/sample-locks.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -196,7 +197,7 @@ describe.skipIf(skipDocker)('builds that never leave a mess (real engine)', () =
       ['SIGHUP', 129],
     ] as const)('%s during a -j2 build: containers of the run removed, staging removed, outputs untouched, exit %i', async (signal, code) => {
       const p = await project([{ name: unique('sa'), functions: 40_000 }, { name: unique('sb'), functions: 40_000 }]);
-      const sentinel = '{"sentinel": "previous lockfile, must survive"}\n';
+      const sentinel = sentinelLockfile();
       await writeFile(join(p.dir, 'builder.lock.json'), sentinel);
       const proc = startCli(p.dir, ['build', '-j2']);
       await waitForRunning(p.names, 2);

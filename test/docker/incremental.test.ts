@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildProject } from '../../src/build/build-project.js';
 import { loadConfig } from '../../src/config/load-config.js';
+import type { ProbeCache } from '../../src/env/probe-cache.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import { packageRoot } from '../../src/package-root.js';
 import { toolVersion } from '../../src/version.js';
@@ -11,12 +12,23 @@ import { CountingEngine } from '../helpers/counting-engine.js';
 import { engine, HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
 import { generateProject } from '../helpers/generate-project.js';
 
+/**
+ * The tool's own probe cache, as the CLI keeps it in ~/.cache/plugin-builder (facts about an image
+ * ID, remembered by the tool — never read from the repository's lockfile).
+ */
+const remembered = new Map<string, unknown>();
+const probeCache: ProbeCache = {
+  get: async <T>(key: string) => remembered.get(key) as T | undefined,
+  set: async (key: string, value: unknown) => void remembered.set(key, value),
+};
+
 async function build(dir: string, options: { jobs?: number; cache?: boolean; check?: boolean } = {}) {
   const counting = new CountingEngine(engine);
   const report = await buildProject(await loadConfig(join(dir, 'builder.config.json')), { check: false, ...options }, {
     engine: counting,
     recipeDir: packageRoot(),
     report: () => {},
+    probeCache,
   });
   return { report, containers: counting.containersCreated, images: counting.imagesBuilt };
 }

@@ -1,4 +1,5 @@
-import type { Lockfile, MultiPlatformLockfile } from '../../src/lock/lockfile.js';
+import { fingerprintHash } from '../../src/env/fingerprint.js';
+import { type Lockfile, type MultiPlatformLockfile, serializeLockfile } from '../../src/lock/lockfile.js';
 
 const H = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -21,4 +22,16 @@ function single(): Lockfile {
     builder: { image: 'b:1', imageId: H('c'), fingerprint: { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc: { family: 'glibc', version: '2.36' } }, fingerprintHash: H('b'), toolchain: { gcc: '12.2.0' } },
     plugins: { greet: { kind: 'c', file: 'libgreet.so', sha256: 'd'.repeat(64), size: 10, inputsHash: H('e') } },
   };
+}
+
+/**
+ * A valid lockfile that no build of a test project writes (it locks no plugin, for a host image
+ * that does not exist): put where a build would write, it must still be there, byte for byte,
+ * after a build that fails or is stopped. (An unreadable one would stop the build at once:
+ * LOCKFILE_INVALID.)
+ */
+export function sentinelLockfile(): string {
+  const fingerprint = { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc: { family: 'glibc' as const, version: '2.36' } };
+  const env = { image: 'sentinel/previous:lockfile', imageId: `sha256:${'0'.repeat(64)}`, fingerprint, fingerprintHash: fingerprintHash(fingerprint) };
+  return serializeLockfile({ lockfileVersion: 1, host: env, builder: { ...env, toolchain: {} }, plugins: {} });
 }

@@ -415,11 +415,22 @@ describe('PluginHost.callWithin: calls on worker threads, with a time limit', ()
     expect(await host.callWithin('other', 'Add', [1, 1])).toBe(7);
   });
 
-  it('at most maxCallsInFlight calls run at once (CALLS_BUSY beyond): the worker threads are shared with file reads', async () => {
-    const dir = await deploy({ 'libgreet.so': 'GREET:1.0.0:0:greet:int Hang(void)' });
-    const host = await open(dir, workerLoader(), { limits: { callTimeoutMs: 60_000, maxCallsInFlight: 2 } });
-    const hanging = [host.callWithin('greet', 'Hang', []), host.callWithin('greet', 'Hang', [])];
-    for (const p of hanging) p.catch(() => undefined);
-    await expect(host.callWithin('greet', 'Add', [1, 2])).rejects.toMatchObject({ code: 'CALLS_BUSY', status: 503 });
+  it('calls beyond the free threads wait their turn; one plugin gets at most a quarter of them; waiting calls to a plugin that got stuck are refused', async () => {
+    const dir = await deploy({ 'libgreet.so': 'GREET:1.0.0:0:greet:int Hang(void)', 'libother.so': 'GREET:1.0.0:5:other' });
+    const host = await open(dir, workerLoader(), { limits: { callTimeoutMs: 300, maxCallsInFlight: 2 } });
+    // greet may run one call at a time (a quarter of two, at least one): the second waits.
+    const first = host.callWithin('greet', 'Hang', []);
+    const second = host.callWithin('greet', 'Add', [1, 2], 5000);
+    first.catch(() => undefined);
+    second.catch(() => undefined);
+    // other has a thread of its own meanwhile.
+    expect(await host.callWithin('other', 'Add', [1, 1])).toBe(7);
+    await expect(first).rejects.toMatchObject({ code: 'CALL_TIMEOUT' });
+    await expect(second).rejects.toMatchObject({ code: 'PLUGIN_STUCK' });
+    expect(host.callsInFlight()).toBe(1);
+    expect(await host.callWithin('other', 'Add', [2, 2])).toBe(9);
+    // Twenty calls at once to one plugin are all answered, in turn.
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => host.callWithin('other', 'Add', [i, 0])));
+    expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => i + 5));
   });
 });
