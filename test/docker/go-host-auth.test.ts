@@ -47,7 +47,7 @@ describe.skipIf(skipDocker)('the Go example host: auth on every route but /healt
       const exit = await host.container.wait();
       expect(exit.StatusCode).toBe(2);
       const logs = await host.logs();
-      expect(logs).toMatch(/the bearer token must be at least 16 characters without white space/);
+      expect(logs).toMatch(/the bearer token must be at least 16 characters of printable ASCII \(no spaces\)/);
     } finally {
       await host.stop();
     }
