@@ -75,6 +75,8 @@ func ParseTrustedKey(data []byte, source string) (TrustedKey, error) {
 // are required: one that holds no key is refused. The same rules as the Node runtime's.
 func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
 	paths := append([]string{}, files...)
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	mountinfo := string(data)
 	for _, dir := range dirs {
 		real, err := filepath.EvalSymlinks(dir)
 		var entries []os.DirEntry
@@ -84,7 +86,7 @@ func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
 		if err != nil {
 			return nil, refuse(ErrBadKey, "", "The trust directory "+dir+" cannot be read: "+err.Error(), "Create it and put the trusted *.pub keys in it, or drop it from the configuration.", err)
 		}
-		if err := refuseWritableByOthers(real, "The trust directory "+dir); err != nil {
+		if err := refuseWritableByOthers(real, "The trust directory "+dir, mountinfo); err != nil {
 			return nil, err
 		}
 		var names []string
@@ -119,7 +121,7 @@ func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
 		if err != nil {
 			target = p
 		}
-		if err := refuseWritableByOthers(target, "Trusted key "+p); err != nil {
+		if err := refuseWritableByOthers(target, "Trusted key "+p, mountinfo); err != nil {
 			return nil, err
 		}
 		data, err := readSmallFile(p, "The trusted key", maxKeyBytes, true)
@@ -142,9 +144,8 @@ func LoadTrustedKeys(files, dirs []string) ([]TrustedKey, error) {
 // must not be writable by its group or others, each directory above it neither unless sticky,
 // and every one must be owned by root or by this process's user. A read-only mount is exempt.
 // The same rule as the Node runtime's (src/runtime/trust-store.ts).
-func refuseWritableByOthers(path, what string) error {
-	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
-	if onReadOnlyMount(path, string(mountinfo)) {
+func refuseWritableByOthers(path, what, mountinfo string) error {
+	if onReadOnlyMount(path, mountinfo) {
 		return nil
 	}
 	uid := uint32(os.Getuid())
@@ -178,17 +179,19 @@ func refuseWritableByOthers(path, what string) error {
 	}
 }
 
+// mountinfoOctal: the escapes /proc/self/mountinfo writes for space, tab, newline and backslash.
+var mountinfoOctal = regexp.MustCompile(`\\[0-7]{3}`)
+
 // onReadOnlyMount: whether the mount holding path (the longest mount point containing it, from
 // /proc/self/mountinfo) is read-only.
 func onReadOnlyMount(path, mountinfo string) bool {
 	bestLen, ro := -1, false
-	octal := regexp.MustCompile(`\\[0-7]{3}`)
 	for _, line := range strings.Split(mountinfo, "\n") {
 		fields := strings.Split(line, " ")
 		if len(fields) < 6 {
 			continue
 		}
-		point := octal.ReplaceAllStringFunc(fields[4], func(m string) string {
+		point := mountinfoOctal.ReplaceAllStringFunc(fields[4], func(m string) string {
 			n, _ := strconv.ParseUint(m[1:], 8, 8)
 			return string(rune(n))
 		})

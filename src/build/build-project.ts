@@ -23,6 +23,7 @@ import type { ProbedImage } from '../env/probe-image.js';
 import { lockfileText, readLockfile } from '../lock/lockfile-io.js';
 import { pluginsOfShard, type Shard, type ShardRecord, sortedNames } from '../shard/shard.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
+import { MAX_SERIAL_AHEAD_MS } from '../trust/statement.js';
 import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
 import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type LockedPlugin, lockSectionFor, type Lockfile, parseLockDocument, sameLockContent, serializeLockfile } from '../lock/lockfile.js';
 import { lockGenerator } from '../version.js';
@@ -366,14 +367,14 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
     // version of the tool wrote it.
     const current = await readFile(config.lockfile, 'utf8').catch(() => null);
     const text = (current !== null && unchangedLockText(current, lockData)) || lockfileText(config.lockfile, lockData);
-    if (ctx.signer) await refuseToVouchForKept(plugins, config, current, ctx.signer);
     const signaturePath = signaturePathFor(config.lockfile);
     const existingSignature = await readFile(signaturePath, 'utf8').catch(() => null);
+    if (ctx.signer) refuseToVouchForKept(plugins, config, current, existingSignature, ctx.signer);
     // An unchanged lockfile this key already signed keeps its signature (and so its serial): a
     // new serial would make hosts refuse the sets signed in between as rollbacks for nothing.
     const kept = ctx.signer && current === text && existingSignature !== null ? ctx.signer.vouched(text, existingSignature) : null;
     // Not a signature without a serial (an older tool's), nor one dated far ahead (a wrong clock).
-    const keep = kept !== null && kept > 0 && kept <= now() + 24 * 3600 * 1000;
+    const keep = kept !== null && kept > 0 && kept <= now() + MAX_SERIAL_AHEAD_MS;
     const envelope = keep ? existingSignature! : ctx.signer?.sign(lockData, text, existingSignature);
     const signature =
       envelope !== undefined
@@ -442,7 +443,7 @@ function lockfileClaims(previous: Lockfile, fresh: Lockfile): string[] {
  * when this key signed them before (a valid signature of the very lockfile they come from) and
  * their artifacts are the locked bytes. Otherwise a hand-edited entry would come out signed.
  */
-async function refuseToVouchForKept(plugins: readonly PluginReport[], config: ProjectConfig, current: string | null, signer: LockfileSigner): Promise<void> {
+function refuseToVouchForKept(plugins: readonly PluginReport[], config: ProjectConfig, current: string | null, envelope: string | null, signer: LockfileSigner): void {
   const kept = plugins.filter((p) => p.status === 'kept');
   if (kept.length === 0) return;
   const names = kept.map((p) => p.name).join(', ');
@@ -453,7 +454,6 @@ async function refuseToVouchForKept(plugins: readonly PluginReport[], config: Pr
       exitCode: EXIT_FAILED,
     });
   }
-  const envelope = await readFile(signaturePathFor(config.lockfile), 'utf8').catch(() => null);
   if (current === null || envelope === null || signer.vouched(current, envelope) === null) {
     throw new BuilderError('UNSIGNED_KEPT_PLUGINS', `Refusing to sign: ${names} ${kept.length === 1 ? 'is' : 'are'} kept from ${config.lockfile}, which this key (${signer.keyId.slice(0, 16)}…) has not signed: the key would vouch for entries this build did not make. Nothing was written.`, {
       fix: 'Build every plugin with --sign-key (no names), or sign the current lockfile first (`builder sign --key KEY` checks every artifact).',

@@ -5,10 +5,9 @@ import { readSmallFile } from '../util/safe-file.js';
 import { parseSigningKey, type SigningKey, type TrustedKey } from '../trust/keys.js';
 import { verifyEnvelope } from '../trust/dsse.js';
 import { signLockfile, verifyLockfileSignature } from '../trust/lockfile-signature.js';
-import { IN_TOTO_PAYLOAD_TYPE, parseStatement } from '../trust/statement.js';
+import { IN_TOTO_PAYLOAD_TYPE, MAX_SERIAL_AHEAD_MS, parseStatement } from '../trust/statement.js';
 import type { LockfileSigner } from '../build/build-project.js';
 import { toolVersion } from '../version.js';
-import { MAX_SERIAL_AHEAD_MS } from '../runtime/accept-lockfile.js';
 
 /** Read a private signing key; warns (through `warn`) when others may read it. */
 export async function readSigningKey(path: string, warn: (message: string) => void): Promise<SigningKey> {

@@ -2,12 +2,10 @@ import { BuilderError, LockfileError, LockfileRefusedError } from '../errors.js'
 import { isMultiPlatform, type Lockfile, parseLockDocument, platformViews } from '../lock/lockfile.js';
 import { checkArtifactsSigned, verifyLockfileSignature } from '../trust/lockfile-signature.js';
 import type { TrustedKey } from '../trust/keys.js';
+import { MAX_SERIAL_AHEAD_MS } from '../trust/statement.js';
 import { TrustError } from '../trust/trust-error.js';
 import { sha256Hex } from '../util/sha256.js';
 import { readSmallFile, UnsafeFileError } from '../util/safe-file.js';
-
-/** How far ahead of a host's clock a signing serial may be (clocks differ; a day does not). */
-export const MAX_SERIAL_AHEAD_MS = 24 * 3600 * 1000;
 
 export interface AcceptedLockfile {
   /** This host's platform's entries. */

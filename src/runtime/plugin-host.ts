@@ -9,8 +9,7 @@ import type { TrustedKey } from '../trust/keys.js';
 import { type AcceptedLockfile, acceptLockfile, isLockfileRefusal } from './accept-lockfile.js';
 import { convertArguments, resultToJson } from './call-values.js';
 import { DeployedFileChecker } from './deployed-file.js';
-import { threadPoolSize } from './host-types.js';
-import { DEFAULT_HOST_LIMITS, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginStatus, type TrustMode } from './host-types.js';
+import { DEFAULT_HOST_LIMITS, threadPoolSize, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginStatus, type TrustMode } from './host-types.js';
 import { type LoadedPlugin, LoadedButRefusedError, loadVerifiedPlugin } from './load-plugin.js';
 import type { NativeFunction } from './native-loader.js';
 import { CallSlots } from './call-slots.js';
@@ -166,7 +165,7 @@ export class PluginHost {
         this.stuck.set(name, { fn, since: new Date(this.now()).toISOString() });
         this.log('warn', `${name}.${fn} did not return within ${ms} ms: ${name} is marked stuck and gets no further call`);
         const error = new BadCallError(`${name}.${fn} did not return within ${ms} ms (--call-timeout); ${name} is marked stuck`, 504, 'CALL_TIMEOUT');
-        this.slots.refuseWaiting(name, new BadCallError(`plugin "${name}" is stuck: a call to ${fn} did not return; no further call is made to it (restart the host to free it)`, 503, 'PLUGIN_STUCK'));
+        this.slots.refuseWaiting(name, this.stuckError(name)!);
         reject(error);
       }, left);
     });
@@ -188,8 +187,13 @@ export class PluginHost {
   }
 
   private refuseStuck(name: string): void {
+    const error = this.stuckError(name);
+    if (error) throw error;
+  }
+
+  private stuckError(name: string): BadCallError | null {
     const stuck = this.stuck.get(name);
-    if (stuck) throw new BadCallError(`plugin "${name}" is stuck: a call to ${stuck.fn} has not returned since ${stuck.since}; no further call is made to it (restart the host to free it)`, 503, 'PLUGIN_STUCK');
+    return stuck ? new BadCallError(`plugin "${name}" is stuck: a call to ${stuck.fn} has not returned since ${stuck.since}; no further call is made to it (restart the host to free it)`, 503, 'PLUGIN_STUCK') : null;
   }
 
   private prepareCall(name: string, fn: string, args: readonly unknown[]): { prototype: Prototype; bound: NativeFunction; values: unknown[] } {

@@ -20,6 +20,7 @@ const badKey = (message: string, fix: string) => new BuilderError('BAD_KEY', mes
  */
 export async function loadTrustedKeys(files: readonly string[], dirs: readonly string[]): Promise<TrustedKey[]> {
   const paths = [...files];
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
   for (const dir of dirs) {
     let names: string[];
     let real: string;
@@ -29,7 +30,7 @@ export async function loadTrustedKeys(files: readonly string[], dirs: readonly s
     } catch (err) {
       throw badKey(`The trust directory ${dir} cannot be read: ${describeCause(err)}`, 'Create it and put the trusted *.pub keys in it, or drop --trust-dir.');
     }
-    await refuseWritableByOthers(real, `The trust directory ${dir}`);
+    await refuseWritableByOthers(real, `The trust directory ${dir}`, mountinfo);
     const keys = names.filter((n) => n.endsWith('.pub')).sort();
     if (keys.length === 0) {
       throw badKey(
@@ -50,7 +51,7 @@ export async function loadTrustedKeys(files: readonly string[], dirs: readonly s
   const keys = new Map<string, TrustedKey>();
   for (const path of paths) {
     try {
-      await refuseWritableByOthers(await realpath(path).catch(() => path), `Trusted key ${path}`);
+      await refuseWritableByOthers(await realpath(path).catch(() => path), `Trusted key ${path}`, mountinfo);
       const key = parseTrustedKey(await readSmallFile(path, 'The trusted key', MAX_KEY_BYTES, { followSymlinks: true }), path);
       if (!keys.has(key.keyId)) keys.set(key.keyId, key);
     } catch (err) {
@@ -68,8 +69,8 @@ export async function loadTrustedKeys(files: readonly string[], dirs: readonly s
  * they do not own there), and every one must be owned by root or by this process's user. A
  * read-only mount is exempt (nobody can write it from here).
  */
-async function refuseWritableByOthers(path: string, what: string): Promise<void> {
-  if (await onReadOnlyMount(path)) return;
+async function refuseWritableByOthers(path: string, what: string, mountinfo: string): Promise<void> {
+  if (onReadOnlyMount(path, mountinfo)) return;
   const uid = process.getuid?.() ?? 0;
   for (let current = path, first = true; ; first = false) {
     const info = await stat(current).catch(() => null);
@@ -91,11 +92,10 @@ async function refuseWritableByOthers(path: string, what: string): Promise<void>
   }
 }
 
-/** Whether the mount holding `path` is read-only, from /proc/self/mountinfo (the longest mount point that contains it). */
-export async function onReadOnlyMount(path: string, mountinfo?: string): Promise<boolean> {
-  const text = mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''));
+/** Whether the mount holding `path` is read-only, from the text of /proc/self/mountinfo (the longest mount point that contains it). */
+export function onReadOnlyMount(path: string, mountinfo: string): boolean {
   let best: { point: string; ro: boolean } | null = null;
-  for (const line of text.split('\n')) {
+  for (const line of mountinfo.split('\n')) {
     const fields = line.split(' ');
     if (fields.length < 6) continue;
     // Field 5 is the mount point (octal escapes for space, tab, newline, backslash), field 6 its options.

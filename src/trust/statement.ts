@@ -25,8 +25,8 @@ export interface ParsedStatement {
   buildType: string | null;
 }
 
-/** The largest integer a JSON number carries exactly in both runtimes (2^53-1). */
-export const MAX_SERIAL = Number.MAX_SAFE_INTEGER;
+/** How far ahead of a clock a signing serial may be (clocks differ; a day does not): signers and hosts refuse more. */
+export const MAX_SERIAL_AHEAD_MS = 24 * 3600 * 1000;
 
 /**
  * The in-toto Statement v1 for a build: every artifact and the lockfile as subjects, SLSA

@@ -83,12 +83,12 @@ describe('trusted keys', () => {
       '31 22 0:41 / /app/trust-rw rw,relatime - tmpfs tmpfs rw',
       '32 22 0:42 / /with\\040space ro - tmpfs tmpfs ro',
     ].join('\n');
-    expect(await onReadOnlyMount('/app/trust/k.pub', mountinfo)).toBe(true);
-    expect(await onReadOnlyMount('/app/trust', mountinfo)).toBe(true);
-    expect(await onReadOnlyMount('/app/trust-rw/k.pub', mountinfo)).toBe(false);
-    expect(await onReadOnlyMount('/app/trusted/k.pub', mountinfo)).toBe(false);
-    expect(await onReadOnlyMount('/with space/k.pub', mountinfo)).toBe(true);
-    expect(await onReadOnlyMount('/etc/x', '')).toBe(false);
+    expect(onReadOnlyMount('/app/trust/k.pub', mountinfo)).toBe(true);
+    expect(onReadOnlyMount('/app/trust', mountinfo)).toBe(true);
+    expect(onReadOnlyMount('/app/trust-rw/k.pub', mountinfo)).toBe(false);
+    expect(onReadOnlyMount('/app/trusted/k.pub', mountinfo)).toBe(false);
+    expect(onReadOnlyMount('/with space/k.pub', mountinfo)).toBe(true);
+    expect(onReadOnlyMount('/etc/x', '')).toBe(false);
   });
 
   it('deployment files are never read through a link; operator files may be', async () => {
