@@ -263,6 +263,15 @@ export class PluginLoadError extends BuilderError {
   }
 }
 
+/** The throwaway process that loaded a new version first (the canary) died in the load. */
+export class CanaryCrashedError extends BuilderError {
+  constructor(name: string, file: string, how: string) {
+    super('CANARY_CRASHED', `Plugin "${name}" (${file}): the canary process that loaded it first ${how}`, {
+      fix: 'The serving version keeps serving. Run `builder verify --real` against this host image, and rebuild the plugin with `builder build` (its proof loads it in the host image).',
+    });
+  }
+}
+
 /** A call that cannot be made as asked (unknown function, wrong arguments). */
 export class BadCallError extends BuilderError {
   readonly status: number;

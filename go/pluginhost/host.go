@@ -56,6 +56,10 @@ type Options[R any] struct {
 	// PrivateDir is where sealed copies go; default os.TempDir().
 	PrivateDir string
 	Log        func(level, message string)
+	// NoCanary loads new versions directly in this process. By default each new version is
+	// first loaded in a throwaway child process of this program (see CanaryEnv), so a plugin
+	// that crashes in plugin.Open or Register costs the child, not the serving host.
+	NoCanary bool
 }
 
 // maxSerialAheadMs: how far ahead of a host's clock a signing serial may be.
@@ -157,6 +161,11 @@ func Open[R any](opts Options[R]) (*Host[R], error) {
 	}
 	if h.opts.Log == nil {
 		h.opts.Log = func(string, string) {}
+	}
+	// Started as a canary (a build's proof, or this program's own parent before a swap): load,
+	// report, exit. Nothing else of the program runs past this point.
+	if nonce := os.Getenv(CanaryEnv); nonce != "" {
+		os.Exit(runCanary(h.opts, nonce))
 	}
 	if opts.Environment != nil {
 		h.env = *opts.Environment
@@ -412,6 +421,12 @@ func (h *Host[R]) load(name string, entry LockedPlugin, envProblem error) (*Load
 	if sum != entry.Sha256 {
 		os.Remove(sealed)
 		return nil, refuse(ErrHashMismatch, name, fmt.Sprintf("Plugin %q (%s): sha256 %s does not match the lockfile's %s.", name, entry.File, sum, entry.Sha256), "The file was modified or belongs to another build: deploy the .so and the lockfile from the same `builder build`.", nil)
+	}
+	if !h.opts.NoCanary {
+		if err := h.canary(name, entry.Sha256, sealed); err != nil {
+			os.Remove(sealed)
+			return nil, err
+		}
 	}
 	opened, err := plugin.Open(sealed)
 	if err != nil {

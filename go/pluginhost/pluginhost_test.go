@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -84,6 +85,69 @@ func writeLock(t *testing.T, dir string, plugins map[string]map[string]interface
 	data, _ := json.Marshal(lock)
 	if err := os.WriteFile(filepath.Join(dir, "builder.lock.json"), data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The test binary is a canary program too, as every program using pluginhost is: a host made by
+// open() below starts it again with CanaryEnv set before each load. PLUGINHOST_TEST_CANARY_DIES
+// makes that child die as a crashing plugin would take it down.
+func TestMain(m *testing.M) {
+	if nonce := os.Getenv(CanaryEnv); nonce != "" {
+		if sig := os.Getenv("PLUGINHOST_TEST_CANARY_DIES"); sig != "" {
+			fmt.Fprintln(os.Stderr, "fatal error: the test canary dies as asked")
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Second)
+		}
+		os.Exit(runCanary(Options[*testRegistry]{NewRegistrar: func(string) *testRegistry { return &testRegistry{} }}, nonce))
+	}
+	os.Exit(m.Run())
+}
+
+// The canary protocol, run as a build's proof runs it: the verdict of each file on stdout.
+func TestCanaryEntryReportsEachLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "libnot.so")
+	os.WriteFile(path, []byte("not an ELF"), 0o444)
+	sum := sha256.Sum256([]byte("not an ELF"))
+	nonce := strings.Repeat("ab", 16)
+	run := func(env ...string) (string, int) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), env...)
+		out, _ := cmd.Output()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	out, code := run(CanaryEnv+"="+nonce, CanaryFilesEnv+"=not="+hex.EncodeToString(sum[:])+"="+path+"\nbad="+strings.Repeat("0", 64)+"="+path)
+	want := []string{nonce + " loading " + path, nonce + " failed " + path + " LOAD_FAILED: ", nonce + " loading " + path, nonce + " failed " + path + " HASH_MISMATCH: ", nonce + " done"}
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if code != 1 || len(lines) != len(want) {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Fatalf("line %d: %q, want prefix %q", i, lines[i], w)
+		}
+	}
+	if _, code := run(CanaryEnv + "=not-hex"); code != 2 {
+		t.Fatalf("a bad nonce: exit %d", code)
+	}
+}
+
+// A new version whose canary dies is CANARY_CRASHED with the signal and the child's last words;
+// the host process itself is untouched and reports it like any refusal.
+func TestCanaryCrashIsReported(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "libp.so"), []byte("bytes"), 0o644)
+	writeLock(t, dir, map[string]map[string]interface{}{"p": entry("libp.so", "bytes", nil)})
+	t.Setenv("PLUGINHOST_TEST_CANARY_DIES", "1")
+	h := open(t, dir)
+	s := status(t, h.Report(), "p")
+	if s.Code != "CANARY_CRASHED" || !strings.Contains(s.Reason, "killed by signal 9") || !strings.Contains(s.Reason, "the test canary dies as asked") {
+		t.Fatalf("p: %#v", s)
 	}
 }
 

@@ -25,12 +25,13 @@ import { pluginsOfShard, type Shard, type ShardRecord, sortedNames } from '../sh
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { MAX_SERIAL_AHEAD_MS } from '../trust/statement.js';
 import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
-import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type LockedPlugin, lockSectionFor, type Lockfile, parseLockDocument, sameLockContent, serializeLockfile } from '../lock/lockfile.js';
+import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type LockedPlugin, type LockedProof, lockSectionFor, type Lockfile, parseLockDocument, sameLockContent, serializeLockfile } from '../lock/lockfile.js';
 import { lockGenerator } from '../version.js';
 import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
 import { buildPlugin } from './build-plugin.js';
+import { type ArtifactToProve, proveArtifacts } from './prove-artifacts.js';
 import { CACHE_DOMAIN_LABEL, type CacheScope, compilerCacheScope } from './cache-scope.js';
 import { isCFamily } from '../config/schema.js';
 import { isInside } from '../config/validate-config.js';
@@ -85,6 +86,10 @@ export interface BuildOptions {
   shard?: Shard;
   /** Build only these plugins (`builder build NAME…`); the others stay as the lockfile has them. */
   only?: readonly string[];
+  /** Load every new artifact for real in the host image before locking it (default true; `--no-prove`). */
+  prove?: boolean;
+  /** A proof whose loads take longer is stopped and the artifact being loaded fails (default 120 s). */
+  proveTimeoutMs?: number;
 }
 
 /** built/unchanged: ready to lock; kept: not named in `build NAME…`, locked as it was; identical/differs: --check verdicts. */
@@ -103,6 +108,8 @@ export interface PluginReport {
   /** go-plugin: its plugin path (unique per build inputs), read from the artifact. */
   pluginPath?: string;
   deps?: LockedGoModule[];
+  /** What proved it loads in the host image (or why it is not proven). */
+  proof?: LockedProof;
   /** Its source files and their sha256, as locked. */
   sources?: Record<string, string>;
   /** With --check: what the lockfile says (absent when the plugin is not in it). */
@@ -339,7 +346,7 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
       }
       // Everything else the lockfile says is a claim too: it must be what this build wrote.
       for (const r of results) {
-        const lied = r.previous ? lockfileClaims(r.previous, toLockfile(r)) : [];
+        const lied = r.previous ? lockfileClaims(r.previous, toLockfile(r), options.prove === false) : [];
         if (lied.length === 0) continue;
         const reason = `the lockfile says what this build did not find: ${lied.join('; ')}`;
         for (const p of plugins) if (p.status === 'identical' && (p.platform ?? null) === r.platform) Object.assign(p, { status: 'differs', reason });
@@ -424,11 +431,12 @@ function unchangedLockText(current: string, lock: LockDocument): string | null {
  * plugins' artifact hashes are left to the per-plugin verdicts. Claims the probes contradict, or
  * that no build writes (a forged pluginPath, deps, a source that does not exist), fail --check.
  */
-function lockfileClaims(previous: Lockfile, fresh: Lockfile): string[] {
+function lockfileClaims(previous: Lockfile, fresh: Lockfile, unproven: boolean): string[] {
+  // --check --no-prove did not load anything, so it has nothing to say about the proofs.
   const strip = (lock: Lockfile) => ({
     host: lock.host,
     builder: lock.builder,
-    plugins: Object.fromEntries(Object.entries(lock.plugins).map(([name, { sha256: _, size: __, ...rest }]) => [name, rest])),
+    plugins: Object.fromEntries(Object.entries(lock.plugins).map(([name, { sha256: _, size: __, proof, ...rest }]) => [name, unproven ? rest : { ...rest, ...(proof ? { proof } : {}) }])),
   });
   const out = jsonDifferences(strip(previous), strip(fresh), '', 8);
   for (const role of ['host', 'builder'] as const) {
@@ -581,6 +589,7 @@ async function buildPlatform(
     },
     signal,
   );
+  await proveBuilt(built, job, { prove: options.prove !== false, ...(options.proveTimeoutMs ? { limitMs: options.proveTimeoutMs } : {}) });
   const plugins = [...built, ...kept.map((p) => ({ ...p, ...platformField }))].sort((a, b) => config.plugins.findIndex((p) => p.name === a.name) - config.plugins.findIndex((p) => p.name === b.name));
   return {
     platform: target.platform,
@@ -598,6 +607,37 @@ async function buildPlatform(
   };
 }
 
+
+/**
+ * Every artifact this run locks is loaded for real in the host image first (src/proof/): one that
+ * does not load fails its plugin with the loader's own words, and nothing is written for it.
+ */
+async function proveBuilt(reports: PluginReport[], job: PluginJob, how: { prove: boolean; limitMs?: number }): Promise<void> {
+  const lockable = reports.filter((p) => p.status !== 'failed' && p.status !== 'kept' && p.sha256 !== undefined && p.size !== undefined);
+  if (lockable.length === 0) return;
+  const artifacts: ArtifactToProve[] = lockable.map((p) => ({
+    name: p.name,
+    file: p.file,
+    path: job.artifacts.get(p.name) ?? join(job.config.outDir, p.file),
+    sha256: p.sha256!,
+    size: p.size!,
+    // Only an unchanged artifact may keep the lockfile's proof (made on this same host image).
+    ...(p.status === 'unchanged' && p.proof ? { locked: p.proof } : {}),
+  }));
+  const outcomes = await proveArtifacts(job.ctx.engine, job.config, job.env, artifacts, { ...how, report: job.ctx.report });
+  for (const p of lockable) {
+    const outcome = outcomes.get(p.name)!;
+    if (outcome.failure === undefined) {
+      p.proof = outcome.proof;
+      continue;
+    }
+    const reason = `built, but does not load in the host image ${job.env.host.image}: ${outcome.failure}`;
+    job.ctx.report({ type: 'plugin-failed', name: p.name, seconds: p.seconds, reason, output: '', outputBytes: 0 });
+    job.artifacts.delete(p.name);
+    Object.assign(p, { status: 'failed', reason, output: '', outputBytes: 0 });
+    delete p.proof;
+  }
+}
 
 async function removeRunContainers(engine: DockerEngine, runId: string): Promise<void> {
   for (const container of await engine.listContainers({ [RUN_LABEL]: runId })) await engine.removeContainer(container.id);
@@ -728,6 +768,7 @@ export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugi
       ...(p.pluginPath ? { pluginPath: p.pluginPath } : {}),
       ...(p.deps ? { deps: p.deps } : {}),
       ...(p.sources ? { sources: p.sources } : {}),
+      ...(p.proof ? { proof: p.proof } : {}),
     };
   }
   return { lockfileVersion: LOCKFILE_VERSION, host: report.host, builder: report.builder, plugins, ...(report.shard ? { shard: report.shard } : {}) };

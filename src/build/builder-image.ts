@@ -8,12 +8,14 @@ import { canonicalJson } from '../util/canonical-json.js';
 import { sha256Hex } from '../util/sha256.js';
 
 export const BUILDER_REPOSITORY = 'plugin-builder/builder';
-const CONTEXT_FILES = ['Dockerfile.builder', 'images/install-toolchain.sh'];
+const CONTEXT_FILES = ['Dockerfile.builder', 'images/install-toolchain.sh', 'images/load-prober.c'];
 
 export interface BuilderImageRequest {
   /** Image ID of the base (the host image, or builder.base). */
   baseImageId: string;
   packages: readonly string[];
+  /** The builds' C compiler, which also compiles the proof's load-prober. */
+  cc?: 'gcc' | 'musl-gcc';
   /** Where Dockerfile.builder and images/ live (the package root). */
   recipeDir: string;
 }
@@ -39,7 +41,7 @@ export type BuilderCacheEvent =
 /** The tag names the inputs, so an unchanged builder is found instead of rebuilt. */
 export async function builderImageTag(request: BuilderImageRequest): Promise<string> {
   const recipe = await Promise.all(CONTEXT_FILES.map(async (f) => [f, sha256Hex(await readFile(join(request.recipeDir, f)))]));
-  const inputs = canonicalJson({ base: request.baseImageId, packages: [...request.packages].sort(), recipe });
+  const inputs = canonicalJson({ base: request.baseImageId, packages: [...request.packages].sort(), recipe, cc: request.cc ?? 'gcc' });
   return `${BUILDER_REPOSITORY}:${sha256Hex(inputs).slice(0, 20)}`;
 }
 
@@ -125,7 +127,7 @@ function buildHere(engine: DockerEngine, request: BuilderImageRequest, tag: stri
       dockerfile: 'Dockerfile.builder',
       tag,
       // FROM the base's ID, not its tag: the builder must derive from exactly the image probed.
-      buildArgs: { BASE: request.baseImageId, PACKAGES: request.packages.join(' ') },
+      buildArgs: { BASE: request.baseImageId, PACKAGES: request.packages.join(' '), CC: request.cc ?? 'gcc' },
       labels: managedLabels('builder', { 'io.plugin-builder.base': request.baseImageId }),
     },
     onOutput,

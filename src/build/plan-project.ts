@@ -8,6 +8,7 @@ import { type Lockfile, lockedPlugin, lockSectionFor } from '../lock/lockfile.js
 import { sha256FileHex } from '../util/sha256.js';
 import { artifactIntact, decidePlugin, refuseUnknownPlugins, sourceHashes } from './build-project.js';
 import { BuilderImageAbsent } from './builder-image.js';
+import { needsProof } from './prove-artifacts.js';
 import { resolveEnvironment } from './resolve-environment.js';
 
 /**
@@ -17,8 +18,8 @@ import { resolveEnvironment } from './resolve-environment.js';
  * plugin would be rebuilt by a new one.
  */
 
-export type PlanAction = 'build' | 'skip';
-export type PlanReason = 'new' | 'inputs-changed' | 'artifact-changed' | 'environment' | 'unchanged';
+export type PlanAction = 'build' | 'prove' | 'skip';
+export type PlanReason = 'new' | 'inputs-changed' | 'artifact-changed' | 'environment' | 'unproven' | 'unchanged';
 
 export interface PluginPlanEntry {
   name: string;
@@ -72,7 +73,10 @@ export async function planProject(
       if (!locked) {
         entries.push({ ...entry, action: 'build', reason: 'new', detail: previous ? 'not in the lockfile' : 'no lockfile yet' });
       } else if (decision.inputsMatch && (await artifactIntact(target.config.outDir, locked))) {
-        entries.push({ ...entry, action: 'skip', reason: 'unchanged', detail: 'inputs and artifact match the lockfile' });
+        if (needsProof(locked.proof, env.host.imageId)) {
+          const why = locked.proof?.result === 'loaded' ? `proven on another host image (${locked.proof.imageId.slice(0, 19)})` : locked.proof ? `not proven (${locked.proof.reason})` : 'never proven';
+          entries.push({ ...entry, action: 'prove', reason: 'unproven', detail: `inputs and artifact match the lockfile, but it is ${why}: the build loads it in ${env.host.image} without rebuilding it` });
+        } else entries.push({ ...entry, action: 'skip', reason: 'unchanged', detail: 'inputs and artifact match the lockfile' });
       } else if (decision.inputsMatch) {
         entries.push({ ...entry, action: 'build', reason: 'artifact-changed', detail: await artifactProblem(target.config.outDir, locked) });
       } else {

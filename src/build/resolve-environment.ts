@@ -11,7 +11,7 @@ import type { BuildReporter } from './build-events.js';
 import { type BuilderCacheEvent, type BuilderCacheOptions, type BuilderImage, ensureBuilderImage } from './builder-image.js';
 import { type ProbedHost, probeHost } from './probe-host.js';
 import { readToolchain } from './read-toolchain.js';
-import { type PackageManager, packageManagerFor, toolchainPackages } from './toolchain.js';
+import { cCompiler, type PackageManager, packageManagerFor, toolchainPackages } from './toolchain.js';
 
 export interface BuildEnvironment {
   host: ProbedHost;
@@ -128,7 +128,7 @@ export async function resolveEnvironment(
   const started = ctx.now();
   const builderImage = await ensureBuilderImage(
     engine,
-    { baseImageId: base.imageId, packages, recipeDir: ctx.recipeDir },
+    { baseImageId: base.imageId, packages, cc: cCompiler(manager, target), recipeDir: ctx.recipeDir },
     (line) => report({ type: 'image-output', line }),
     { ...ctx.builderCache, now: ctx.now, ...(ctx.inspectOnly ? { inspectOnly: true } : {}), onEvent: (event) => report({ type: 'step', message: describeCacheEvent(event) }) },
   );

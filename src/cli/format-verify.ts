@@ -31,10 +31,19 @@ export function formatVerify(report: VerifyReport): string {
       ? `  which opens each plugin by path ($ORIGIN = ${report.opens.origin})`
       : '  which opens a sealed copy of each plugin, as the host runtimes do ($ORIGIN = /proc/self/fd; --loads-by-path if it opens the deployed file)',
   );
+  if (report.real) {
+    lines.push(report.real.program ? `really loaded in a throwaway container of the image by ${report.real.program}` : `NOT really loaded (every answer below is the model's prediction): ${report.real.reason ?? 'no loading program'}`);
+  }
   for (const p of report.plugins) {
-    const load = { unknown: 'load unknown', loads: 'loads', fails: 'would NOT load', crashes: 'would CRASH the loading process' }[p.outcome];
+    const load = p.answer === 'proven'
+      ? { unknown: 'load unknown', loads: 'LOADED (proven)', fails: 'did NOT load (proven)', crashes: 'CRASHED the loading process (proven)' }[p.outcome]
+      : { unknown: 'load unknown', loads: 'loads', fails: 'would NOT load', crashes: 'would CRASH the loading process' }[p.outcome] + (p.answer === 'predicted' ? ' (predicted)' : '');
     lines.push(`  ${p.name.padEnd(16)} ${p.problems.length === 0 ? 'ok' : 'PROBLEMS'}  bytes ${p.bytes}, ${load}`);
     lines.push(...problemLines(p.problems));
+    if (p.model?.disagrees) {
+      lines.push(`    MODEL_DISAGREES: the model predicted "${p.model.outcome}"; the real load wins (a model bug: please report it)`);
+      lines.push(...p.model.problems.map((m) => `      model said: ${m.check}: ${m.message}`));
+    }
     lines.push(...p.notes.map((n) => `    note: ${n}`));
   }
   const bad = report.plugins.filter((p) => p.problems.length > 0).length;
@@ -49,7 +58,9 @@ const HEADLINE: Record<DriftReport['outcome'], string> = {
 };
 
 export function formatDrift(report: DriftReport): string {
-  const lines = [`drift of ${report.image}: ${HEADLINE[report.outcome]}`];
+  const headline = report.outcome === 'breaking' && report.differences.length === 0 ? 'BREAKING drift: the environment fingerprint is the same, but plugins did not load in this image (a real load)' : HEADLINE[report.outcome];
+  const lines = [`drift of ${report.image}: ${headline}`];
+  if (report.real) lines.push(report.real.program ? `  really loaded by ${report.real.program}` : `  not really loaded (answers are predicted): ${report.real.reason ?? ''}`);
   const digest = report.repoDigest;
   if (digest.locked !== digest.current && digest.current !== null) lines.push(`  repo digest: ${digest.locked ?? '(none locked)'} → ${digest.current}`);
   if (report.imageId.locked !== report.imageId.current) lines.push(`  image ID: ${report.imageId.locked} → ${report.imageId.current}`);
@@ -57,8 +68,9 @@ export function formatDrift(report: DriftReport): string {
   for (const d of report.differences) lines.push(`  ${d.field}: ${d.expected} → ${d.actual}`);
   if (report.outcome === 'breaking') {
     lines.push('plugins to rebuild:');
-    for (const p of report.plugins) {
-      const load = p.stillLoads === null ? 'artifact not found, load unknown' : p.outcome === 'crashes' ? 'its current bytes would CRASH the loading process' : p.stillLoads ? 'its current bytes would still load' : 'its current bytes would NOT load';
+    for (const p of report.plugins.filter((x) => x.mustRebuild)) {
+      const proven = p.answer === 'proven' ? ' (proven by a real load)' : p.answer === 'predicted' ? ' (predicted)' : '';
+      const load = (p.stillLoads === null ? 'artifact not found, load unknown' : p.outcome === 'crashes' ? 'its current bytes would CRASH the loading process' : p.stillLoads ? 'its current bytes would still load' : 'its current bytes would NOT load') + proven;
       lines.push(`  ${p.name.padEnd(16)} ${load}`);
       lines.push(...problemLines(p.problems));
     }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_UNUSABLE } from '../errors.js';
 import { toolVersion } from '../version.js';
 import { registerBuild } from './commands/build.js';
+import { registerCanary } from './commands/canary.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerEnv } from './commands/env.js';
 import { registerHost } from './commands/host.js';
@@ -41,6 +42,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   registerDeploy(program, io, run);
   registerLock(program, io, run);
   registerSchema(program, run);
+  registerCanary(program, io, (code) => {
+    exitCode = code;
+  });
   registerHost(program, io, (code) => {
     exitCode = code;
   });

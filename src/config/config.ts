@@ -30,6 +30,8 @@ export interface ProjectConfig {
   hostPlatforms: ReadonlyArray<{ platform: string; image: string }> | null;
   /** Path of the Go host executable inside the host image (for go-plugin). */
   hostBinary: string | undefined;
+  /** host.loader: the command a build's proof loads each artifact with (its path appended). */
+  hostLoader?: readonly string[];
   builderBase: string | undefined;
   builderPackages: readonly string[];
   plugins: readonly PluginConfig[];

@@ -44,6 +44,9 @@ export const hostSchema = z.strictObject({
     .refine((r) => Object.keys(r).length > 0, 'must name at least one platform')
     .optional(),
   binary: nonEmpty().regex(/^\//, 'must be an absolute path inside the host image').optional(),
+  // The command that proves a build's artifacts load in the host image (each artifact's path
+  // appended; exit 0: it loaded), for hosts that are neither `builder host` nor a pluginhost binary.
+  loader: z.array(nonEmpty().max(4096)).min(1, 'must name a command').max(64).optional(),
 });
 
 export const builderSchema = z.strictObject({

@@ -113,6 +113,7 @@ export function checkConfig(raw: unknown, projectDir: string, configFile = 'buil
       hostImage: config.host.image ?? platforms[0]!.image,
       hostPlatforms: config.host.platforms ? platforms : null,
       hostBinary: config.host.binary,
+      ...(config.host.loader ? { hostLoader: config.host.loader } : {}),
       builderBase: config.builder?.base,
       builderPackages: config.builder?.packages ?? [],
       plugins: config.plugins.map((p) => ({

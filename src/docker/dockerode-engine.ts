@@ -336,7 +336,15 @@ export class DockerodeEngine implements DockerEngine {
           // would be a second copy of every byte (the json-file driver cut stdout throughput to
           // ~55 MB/s here, and keeps up to a gigabyte of JSON on the engine's disk).
           ...(spec.stdin ? { LogConfig: { Type: 'none', Config: {} } } : {}),
-          ...(spec.volumes ? { Mounts: spec.volumes.map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })) } : {}),
+          ...(spec.volumes || spec.scratch
+            ? {
+                Mounts: [
+                  ...(spec.volumes ?? []).map((v) => ({ Type: 'volume' as const, Source: v.name, Target: v.target })),
+                  ...(spec.scratch ? [{ Type: 'volume' as const, Target: spec.scratch }] : []),
+                ],
+              }
+            : {}),
+          ...(spec.confined ? { ReadonlyRootfs: true, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] } : {}),
         },
         abortSignal: signal,
       } as Docker.ContainerCreateOptions),

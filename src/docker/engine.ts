@@ -95,6 +95,17 @@ export interface ContainerSpec {
   labels?: Record<string, string>;
   /** Named volumes to mount: `{ name, target }`. */
   volumes?: ReadonlyArray<{ name: string; target: string }>;
+  /**
+   * A proof's container: read-only root, every capability dropped, no new privileges (the
+   * network is always off). The image's own Env, WorkingDir and User apply as they are.
+   */
+  confined?: boolean;
+  /**
+   * An anonymous volume mounted here, filled with `putArchive` before the start: the one place a
+   * confined container has its inputs (the engine writes into volumes of a read-only root), and
+   * gone with the container.
+   */
+  scratch?: string;
   /** Keep stdin open, for `runPiped` (which reads the output from the connection: the engine keeps no log of it). */
   stdin?: boolean;
 }

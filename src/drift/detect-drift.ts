@@ -3,7 +3,7 @@ import { repoDigestFor, repositoryOf } from '../docker/image-ref.js';
 import type { FieldDifference } from '../errors.js';
 import { fingerprintHash, type EnvironmentFingerprint } from '../env/fingerprint.js';
 import type { Lockfile } from '../lock/lockfile.js';
-import { type LoaderChoice, type Problem, verifyPlugins } from '../verify/verify-plugins.js';
+import { type LoaderChoice, type PluginVerdict, type Problem, type VerifyReport, verifyPlugins } from '../verify/verify-plugins.js';
 
 export type DriftOutcome = 'no-drift' | 'benign' | 'breaking';
 
@@ -16,6 +16,9 @@ export interface PluginDrift {
   /** loads / fails / crashes (the whole process) / unknown, as verify says. */
   outcome: 'loads' | 'fails' | 'crashes' | 'unknown';
   problems: Problem[];
+  /** With --real: whether the answer was proven by a real load in the image, or only predicted. */
+  answer?: 'proven' | 'predicted';
+  model?: PluginVerdict['model'];
 }
 
 export interface DriftReport {
@@ -30,6 +33,8 @@ export interface DriftReport {
   fingerprint: { locked: EnvironmentFingerprint; current: EnvironmentFingerprint };
   differences: FieldDifference[];
   plugins: PluginDrift[];
+  /** With --real: the program that loaded the plugins in the image, or why none did. */
+  real?: VerifyReport['real'];
 }
 
 export interface DriftState {
@@ -74,7 +79,9 @@ export async function detectDrift(engine: DockerEngine, request: DriftRequest): 
   const host = request.lock.host;
   const locked: DriftState = { imageId: host.imageId, repoDigest: host.repoDigest ?? null };
   const current: DriftState = { imageId: verdict.imageId, repoDigest: verdict.repoDigest ?? null };
-  const outcome = classifyDrift(locked, current, verdict.environment);
+  // A plugin that really fails to load in the image is breaking, whatever the fingerprint says.
+  const realFailure = verdict.plugins.some((p) => p.real?.result === 'failed');
+  const outcome = realFailure ? 'breaking' : classifyDrift(locked, current, verdict.environment);
   return {
     outcome,
     image: request.image,
@@ -86,10 +93,13 @@ export async function detectDrift(engine: DockerEngine, request: DriftRequest): 
     differences: verdict.environment,
     plugins: verdict.plugins.map((p) => ({
       name: p.name,
-      mustRebuild: outcome === 'breaking',
+      mustRebuild: verdict.environment.length > 0 || p.real?.result === 'failed',
       stillLoads: p.bytes === 'missing' ? null : p.loadable,
       outcome: p.outcome,
       problems: p.problems.filter((x) => x.check !== 'environment'),
+      ...(p.answer ? { answer: p.answer } : {}),
+      ...(p.model ? { model: p.model } : {}),
     })),
+    ...(verdict.real ? { real: verdict.real } : {}),
   };
 }

@@ -38,6 +38,12 @@ const lockedPluginSchema = z.looseObject({
   deps: z.array(goModuleSchema).optional(),
   // Checked entry by entry in parsePlugins (paths from a file never index a plain object).
   sources: z.looseObject({}).optional(),
+  proof: z
+    .union([
+      z.object({ result: z.literal('loaded'), imageId: z.string().max(200), program: z.string().max(4096) }).strict(),
+      z.object({ result: z.literal('not-proven'), reason: z.string().max(4096) }).strict(),
+    ])
+    .optional(),
 });
 
 const environmentShape = {
@@ -100,7 +106,11 @@ export interface LockedPlugin {
   deps?: LockedGoModule[];
   /** Each source file (path relative to the project, as hashed and uploaded) and its hex sha256: what `builder plan` compares to say which file changed. */
   sources?: Record<string, string>;
+  /** What proved it loads: a real load in a container of the host image (see src/proof/), or why it was not proven. */
+  proof?: LockedProof;
 }
+
+export type LockedProof = { result: 'loaded'; imageId: string; program: string } | { result: 'not-proven'; reason: string };
 
 export interface LockedGoModule {
   path: string;

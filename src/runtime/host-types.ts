@@ -4,6 +4,7 @@ import type { TrustedKey } from '../trust/keys.js';
 import type { LockfileLimits } from './accept-lockfile.js';
 import type { DeployedState } from './deployed-file.js';
 import type { NativeLoader } from './native-loader.js';
+import type { Canary } from './child-canary.js';
 import type { Sealer } from './sealer.js';
 
 /** What a PluginHost is given, and what it reports. */
@@ -43,6 +44,8 @@ export interface PluginHostOptions {
   loader: NativeLoader;
   /** Where the private, immutable copies that get hashed and loaded are made. */
   sealer: Sealer;
+  /** Loads each new version in a throwaway process first (childProcessCanary); none: loaded here directly. */
+  canary?: Canary;
   /** The running system's fingerprint (computed by `liveFingerprint()`). */
   liveEnvironment: EnvironmentFingerprint;
   /**

@@ -6,6 +6,7 @@ export { createHostServer, type HostServerOptions } from './host-server.js';
 export { isLoopback, listen, shutdownGracefully } from './host-service.js';
 export { createKoffiLoader, createMemfdSyscalls } from './koffi-native.js';
 export { createSealer, type SealingChoice } from './create-sealer.js';
+export { type Canary, childProcessCanary } from './child-canary.js';
 export { FileSealer } from './file-sealer.js';
 export { MemfdSealer, type MemfdSyscalls } from './memfd-sealer.js';
 export type { SealedCopy, Sealer } from './sealer.js';

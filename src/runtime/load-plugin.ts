@@ -4,6 +4,7 @@ import type { LockedPlugin } from '../lock/lockfile.js';
 import { openRegularFile } from '../util/safe-file.js';
 import { MANIFEST_PROTOTYPE, MANIFEST_SYMBOL, type PluginManifest, parseManifest } from './manifest.js';
 import type { NativeFunction, NativeLibrary, NativeLoader } from './native-loader.js';
+import type { Canary } from './child-canary.js';
 import type { Sealer } from './sealer.js';
 
 export interface LoadedPlugin {
@@ -25,9 +26,10 @@ export class LoadedButRefusedError extends Error {
 /**
  * One plugin, verified then loaded: open the deployed file without following links or
  * blocking (regular file, locked size, checked on the handle), make a sealed private copy, hash
- * the sealed bytes, dlopen the copy, bind the manifest's checked prototypes.
+ * the sealed bytes, load the copy in a canary process first (when given), dlopen the copy, bind
+ * the manifest's checked prototypes.
  */
-export async function loadVerifiedPlugin(dir: string, name: string, entry: LockedPlugin, sealer: Sealer, loader: NativeLoader, signal: AbortSignal): Promise<LoadedPlugin> {
+export async function loadVerifiedPlugin(dir: string, name: string, entry: LockedPlugin, sealer: Sealer, loader: NativeLoader, signal: AbortSignal, canary?: Canary): Promise<LoadedPlugin> {
   const { handle } = await openRegularFile(join(dir, entry.file), `Plugin "${name}":`, { exactSize: entry.size });
   let sealed;
   try {
@@ -41,6 +43,8 @@ export async function loadVerifiedPlugin(dir: string, name: string, entry: Locke
     const actual = await sealed.sha256(signal);
     if (actual !== entry.sha256) throw new HashMismatchError(name, entry.file, entry.sha256, actual);
     signal.throwIfAborted();
+    // The same sealed bytes, loaded first where a crash costs a throwaway process.
+    await canary?.check(sealed, { name, file: entry.file, sha256: entry.sha256, size: entry.size }, signal);
     try {
       library = loader.load(sealed.path);
     } catch (err) {
@@ -58,7 +62,8 @@ export async function loadVerifiedPlugin(dir: string, name: string, entry: Locke
   }
 }
 
-function bindManifest(name: string, entry: LockedPlugin, library: NativeLibrary): LoadedPlugin {
+/** Read and check the plugin's manifest, bind every function it declares (what "registered" means for a C plugin). */
+export function bindManifest(name: string, entry: Pick<LockedPlugin, 'file' | 'sha256' | 'size'>, library: NativeLibrary): LoadedPlugin {
   let manifestText: unknown;
   try {
     if (!library.definedHere(MANIFEST_SYMBOL)) throw new Error(`${MANIFEST_SYMBOL} is not defined in this plugin`);

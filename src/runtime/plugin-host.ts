@@ -312,7 +312,7 @@ export class PluginHost {
     if (known instanceof BuilderError) throw known;
     if (known) return known;
     try {
-      const loaded = await loadVerifiedPlugin(this.options.pluginDir, name, entry, this.options.sealer, this.options.loader, signal);
+      const loaded = await loadVerifiedPlugin(this.options.pluginDir, name, entry, this.options.sealer, this.options.loader, signal, this.options.canary);
       this.versions.set(versionKey, loaded);
       this.log('info', `loaded ${name} ${loaded.manifest.version} (${entry.file}, sha256 ${entry.sha256.slice(0, 16)}…, ${this.options.sealer.kind} copy)`);
       return loaded;

@@ -19,6 +19,7 @@ import { type GoProblem, checkGoPlugin } from './go-plugin-checks.js';
 import { type LoadCheck, predictLoad } from './predict-load.js';
 import { goFingerprint } from '../gomod/go-fingerprint.js';
 import { readGoBinary } from '../gomod/read-go-binary.js';
+import { addRealLoads, type RealLoads } from './real-loads.js';
 
 // Plugins are read whole (the ELF reader works on bytes): a cap keeps a huge or sparse file from exhausting memory.
 const MAX_PLUGIN_BYTES = 1024 * 1024 * 1024;
@@ -40,7 +41,7 @@ async function readLocalPlugin(path: string): Promise<Buffer | UnsafeFileError> 
 
 const GLIBC_LOADERS: Record<string, string> = { x86_64: '/lib64/ld-linux-x86-64.so.2', aarch64: '/lib/ld-linux-aarch64.so.1' };
 
-export type ProblemCheck = 'bytes' | 'environment' | 'elf' | LoadCheck | GoProblem['check'];
+export type ProblemCheck = 'bytes' | 'environment' | 'elf' | 'real-load' | LoadCheck | GoProblem['check'];
 
 export interface Problem {
   check: ProblemCheck;
@@ -64,6 +65,12 @@ export interface PluginVerdict {
   problems: Problem[];
   /** What the prediction relied on beyond the plugin's own dependencies (symbols from the loading program's scope). */
   notes: string[];
+  /** With --real: proven (really loaded in the image) or predicted (the model's answer alone). */
+  answer?: 'proven' | 'predicted';
+  /** With --real: what the real load did. */
+  real?: { result: 'loaded' | 'failed'; message?: string };
+  /** With --real, when the model and the real load disagree (MODEL_DISAGREES: the real load wins): what the model said. */
+  model?: { outcome: PluginVerdict['outcome']; problems: Problem[]; disagrees: true };
 }
 
 export interface VerifyReport {
@@ -81,6 +88,8 @@ export interface VerifyReport {
   /** Where the loader opens each plugin: its deployed path, or a sealed copy (the host runtimes). */
   opens: { how: 'by path'; origin: string } | { how: 'sealed copy'; origin: '/proc/self/fd' };
   plugins: PluginVerdict[];
+  /** With --real: the program that loaded them in a container of the image, or why none did. */
+  real?: RealLoads;
 }
 
 /** Which program loads the plugins, and how it opens them. */
@@ -93,6 +102,10 @@ export interface LoaderChoice {
    * $ORIGIN finds nothing there).
    */
   loadsByPath?: boolean;
+  /** Also load every plugin for real in a container of the image (verify --real, drift --real). */
+  real?: boolean;
+  /** config host.loader: the proof's loading command, when the lockfile's project has one. */
+  hostLoader?: readonly string[];
 }
 
 export interface VerifyRequest extends LoaderChoice {
@@ -149,6 +162,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
 
     const opens: VerifyReport['opens'] = request.loadsByPath ? { how: 'by path', origin: request.pluginsPath } : { how: 'sealed copy', origin: '/proc/self/fd' };
     const plugins: PluginVerdict[] = [];
+    const lockedBytes = new Map<string, Buffer>();
     for (const [name, entry] of Object.entries(request.lock.plugins).sort(([a], [b]) => a.localeCompare(b))) {
       const problems: Problem[] = [];
       const where = request.dir ? join(request.dir, entry.file) : `${request.image}:${request.pluginsPath}/${entry.file}`;
@@ -169,6 +183,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
         continue;
       }
       const sha256 = sha256Hex(bytes);
+      if (sha256 === entry.sha256) lockedBytes.set(name, bytes);
       if (sha256 !== entry.sha256) {
         problems.push({
           check: 'bytes',
@@ -209,8 +224,20 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
       const outcome = loadable === null ? 'unknown' : problems.some((p) => p.check === 'crash' || p.check === 'go-version') ? 'crashes' : loadable ? 'loads' : 'fails';
       plugins.push({ name, file: entry.file, bytes: sha256 === entry.sha256 ? 'ok' : 'mismatch', sha256, loadable, outcome, problems, notes });
     }
+    const real = request.real
+      ? await addRealLoads(engine, plugins, {
+          lock: request.lock,
+          imageId,
+          entrypoint,
+          cmd,
+          ...(goHost ? { goDeps: goHost.deps } : {}),
+          ...(request.loaderProgram ? { loaderProgram: request.loaderProgram } : {}),
+          ...(request.hostLoader ? { hostLoader: request.hostLoader } : {}),
+          bytes: lockedBytes,
+        })
+      : undefined;
     const outcome = environment.length === 0 && plugins.every((p) => p.problems.length === 0) ? 'ok' : 'problems';
     const repoDigest = repoDigestFor(request.image, repoDigests);
-    return { outcome, image: request.image, imageId, ...(repoDigest ? { repoDigest } : {}), fingerprint, environment, program, cpu, opens, plugins };
+    return { outcome, image: request.image, imageId, ...(repoDigest ? { repoDigest } : {}), fingerprint, environment, program, cpu, opens, plugins, ...(real ? { real } : {}) };
   });
 }

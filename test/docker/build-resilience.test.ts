@@ -10,7 +10,7 @@ import { RUN_LABEL } from '../../src/build/build-project.js';
 import { MANAGED_LABEL } from '../../src/docker/engine.js';
 import { sha256FileHex } from '../../src/util/sha256.js';
 import { startCli } from '../helpers/cli-process.js';
-import { engine, HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
+import { BASE_BOOKWORM, engine, requireDocker, skipDocker } from '../helpers/docker.js';
 import { EngineProxy } from '../helpers/engine-proxy.js';
 import { cli, REPO } from '../helpers/project.js';
 
@@ -39,7 +39,7 @@ async function project(plugins: Plugin[], layout: { outDir?: string; lockfile?: 
     await writeFile(join(dir, 'plugins', p.name, `${p.name}.c`), slowSource(p.name, p.functions ?? 1) + (p.extra ?? ''));
   }
   const config = {
-    host: { image: HOST_BOOKWORM },
+    host: { image: BASE_BOOKWORM },
     plugins: plugins.map((p) => ({ name: p.name, kind: 'c', path: `plugins/${p.name}`, cflags: p.cflags ?? ['-O2'] })),
     outDir: layout.outDir ?? 'dist/plugins',
     lockfile: layout.lockfile ?? 'builder.lock.json',

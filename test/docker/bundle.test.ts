@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
+import { BASE_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
 import { REPO } from '../helpers/project.js';
 
 const BUNDLE = join(REPO, 'dist/builder.js');
@@ -73,7 +73,7 @@ describe.skipIf(skipDocker)('the bundled CLI (dist/builder.js)', () => {
   it('a build over the local socket never loads ssh2 (only an ssh:// engine does) nor koffi', async () => {
     const dir = join(work, 'project');
     await mkdir(join(dir, 'plugins/p'), { recursive: true });
-    await writeFile(join(dir, 'builder.config.json'), JSON.stringify({ host: { image: HOST_BOOKWORM }, plugins: [{ name: 'p', kind: 'c', path: 'plugins/p' }] }));
+    await writeFile(join(dir, 'builder.config.json'), JSON.stringify({ host: { image: BASE_BOOKWORM }, plugins: [{ name: 'p', kind: 'c', path: 'plugins/p' }] }));
     await writeFile(join(dir, 'plugins/p/p.c'), 'int p_add(int a, int b) { return a + b; }\n');
     const build = run(['build', '--no-cache'], dir);
     expect(build.code, build.stderr).toBe(0);

@@ -8,7 +8,7 @@ import { compilerCacheScope } from '../../src/build/cache-scope.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { packageRoot } from '../../src/package-root.js';
 import { CountingEngine } from '../helpers/counting-engine.js';
-import { BASE_BOOKWORM, engine, HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
+import { BASE_BOOKWORM, engine, requireDocker, skipDocker } from '../helpers/docker.js';
 import { cli } from '../helpers/project.js';
 
 /**
@@ -31,7 +31,7 @@ async function cProject(name: string, plugin: { source: string; cflags?: string[
     if (mode) await chmod(join(dir, 'plugins', name, file), mode);
   }
   await writeFile(join(dir, 'builder.config.json'), JSON.stringify({
-    host: { image: HOST_BOOKWORM },
+    host: { image: BASE_BOOKWORM },
     plugins: [{ name, kind: 'c', path: `plugins/${name}`, ...(plugin.cflags ? { cflags: plugin.cflags } : {}) }],
     outDir: 'dist/plugins',
     lockfile: 'dist/plugins/builder.lock.json',

@@ -9,7 +9,7 @@ import { buildPlugin } from '../../src/build/build-plugin.js';
 import type { PluginBuildPlan } from '../../src/build/plan-plugin-build.js';
 import { DockerodeEngine } from '../../src/docker/dockerode-engine.js';
 import { EngineLostError, UnsafeArtifactError } from '../../src/errors.js';
-import { engine, HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
+import { BASE_BOOKWORM, engine, requireDocker, skipDocker } from '../helpers/docker.js';
 import { buildTestImage } from '../helpers/images.js';
 import { EngineProxy } from '../helpers/engine-proxy.js';
 import { cli } from '../helpers/project.js';
@@ -30,7 +30,7 @@ describe.skipIf(skipDocker)('sources in on stdin, artifact out on stdout (real e
     await requireDocker();
     work = await mkdtemp(join(tmpdir(), 'pb-piped-'));
     await mkdir(join(work, 'plugins/p'), { recursive: true });
-    await writeFile(join(work, 'builder.config.json'), JSON.stringify({ host: { image: HOST_BOOKWORM }, plugins: [{ name: 'p', kind: 'c', path: 'plugins/p' }] }));
+    await writeFile(join(work, 'builder.config.json'), JSON.stringify({ host: { image: BASE_BOOKWORM }, plugins: [{ name: 'p', kind: 'c', path: 'plugins/p' }] }));
     await writeFile(join(work, 'plugins/p/p.c'), 'int p_add(int a, int b) { return a + b; }\n');
     const run = await cli(work, ['build', '--no-cache']);
     expect(run.code, run.stderr).toBe(0);

@@ -27,9 +27,10 @@ const manifest = (name: string) =>
 
 /**
  * One project of C plugins for `host`, built with `builder build` (the real product path);
- * `builderBase` when the host image cannot be a builder's base (the musl stand-in).
+ * `builderBase` when the host image cannot be a builder's base (the musl stand-in); `buildArgs`
+ * such as `--no-prove` for plugins meant not to load there.
  */
-export async function buildCPlugins(host: string, plugins: CPluginSpec[], builderBase?: string): Promise<BuiltCPlugins> {
+export async function buildCPlugins(host: string, plugins: CPluginSpec[], builderBase?: string, buildArgs: string[] = []): Promise<BuiltCPlugins> {
   const project = await mkdtemp(join(tmpdir(), 'pb-cplugins-'));
   for (const p of plugins) {
     await mkdir(join(project, 'plugins', p.name), { recursive: true });
@@ -43,7 +44,7 @@ export async function buildCPlugins(host: string, plugins: CPluginSpec[], builde
     lockfile: 'dist/plugins/builder.lock.json',
   };
   await writeFile(join(project, 'builder.config.json'), JSON.stringify(config));
-  const run = await cli(project, ['build']);
+  const run = await cli(project, ['build', ...buildArgs]);
   expect(run.code, run.stderr).toBe(0);
   const dir = join(project, 'dist/plugins');
   return { dir, lock: join(dir, 'builder.lock.json'), bytes: (name) => readFile(join(dir, `lib${name}.so`)) };

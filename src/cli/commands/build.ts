@@ -18,6 +18,8 @@ interface BuildOptions {
   shard?: string;
   jobs?: string;
   cache: boolean;
+  prove: boolean;
+  proveTimeout?: string;
   signKey?: string;
   json?: boolean;
   wait: boolean;
@@ -33,6 +35,8 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('-c, --config <file>', 'config file', 'builder.config.json')
     .option('--check', 'rebuild in fresh containers and verify the bytes equal the lockfile; writes nothing')
     .option('-j, --jobs <n>', 'plugins built at once (default: number of CPUs)')
+    .option('--no-prove', 'do not load the new artifacts in a container of the host image before locking them (the lockfile then says they are not proven)')
+    .option('--prove-timeout <seconds>', 'stop a proof whose loads take longer; the artifact being loaded fails (default 120)')
     .option('--no-cache', 'do not use the persistent compiler cache volume (it never changes the artifacts)')
     .option('--pull', 'pull the host image (host.image: repo:tag or repo@sha256:…) when the engine does not have it; prints its digest')
     .option('--cache-from <repo>', 'take the builder image from this registry repository (tagged with its input hash) when the engine lacks it, instead of installing the toolchain; fill an empty compiler cache volume from it')
@@ -61,6 +65,10 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
         if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) {
           throw new BuilderError('BAD_OPTION', `-j/--jobs must be a positive whole number, got "${options.jobs}".`, { exitCode: EXIT_UNUSABLE });
         }
+        const proveTimeout = options.proveTimeout === undefined ? undefined : Number(options.proveTimeout);
+        if (proveTimeout !== undefined && !(proveTimeout > 0 && proveTimeout <= 86_400)) {
+          throw new BuilderError('BAD_OPTION', `--prove-timeout must be a number of seconds above 0, got "${options.proveTimeout}".`, { exitCode: EXIT_UNUSABLE });
+        }
         // The key is read before anything is built: a bad key fails in a second, not after the build.
         const signer = options.signKey ? lockfileSigner(await readSigningKey(resolve(io.cwd, options.signKey), (m) => io.stderr(`WARN ${m}\n`))) : undefined;
         if (signer && options.check) throw new BuilderError('BAD_OPTION', '--sign-key and --check do not go together: --check writes nothing.', { exitCode: EXIT_UNUSABLE });
@@ -82,6 +90,8 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
           ...(shard ? { shard } : {}),
           ...(names.length > 0 ? { only: [...new Set(names)] } : {}),
           cache: options.cache,
+          prove: options.prove,
+          ...(proveTimeout ? { proveTimeoutMs: proveTimeout * 1000 } : {}),
           wait: options.wait,
           ...(jobs ? { jobs } : {}),
         }, {

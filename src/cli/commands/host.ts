@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { packageRoot } from '../../package-root.js';
 import { LOCKFILE_LIMITS } from '../../limits.js';
 import { printable, printableMessage } from '../../util/printable.js';
 import type { Command } from 'commander';
@@ -28,6 +29,7 @@ interface HostOptions {
   requestTimeout: string;
   callTimeout: string;
   minSerial?: string;
+  canary: boolean;
 }
 
 function serialOption(value: string): number {
@@ -37,6 +39,11 @@ function serialOption(value: string): number {
 }
 
 const SHUTDOWN_GRACE_MS = 1500;
+
+/** This CLI as a script node can run (the canary child is `node <it> canary …`): the package's bundle, not whatever started this process. */
+function cliScript(): string {
+  return join(packageRoot(), 'dist', 'builder.js');
+}
 const MIN_TOKEN_LENGTH = 16;
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -97,6 +104,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .option('--reload-timeout <seconds>', 'abandon a reload that takes longer', '60')
     .option('--request-timeout <seconds>', 'drop a request not received whole in this time', '30')
     .option('--min-serial <n>', 'with trusted keys: refuse signed lockfiles whose serial (signing time, ms) is lower: a rollback floor (default: $BUILDER_HOST_MIN_SERIAL, which builder deploy sets to the deployed signature\'s serial, else 0)')
+    .option('--no-canary', 'load new versions in this process directly, without loading each first in a throwaway child process (a crash in a load then takes the service down)')
     .option('--call-timeout <seconds>', 'a plugin call still running after this answers 504 CALL_TIMEOUT, and its plugin gets no further call', '30')
     .action(async (options: HostOptions) => {
       const { createSealer } = await import('../../runtime/create-sealer.js');
@@ -104,6 +112,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
       const { createKoffiLoader } = await import('../../runtime/koffi-native.js');
       const { liveFingerprint } = await import('../../runtime/live-environment.js');
       const { PluginHost } = await import('../../runtime/plugin-host.js');
+      const { childProcessCanary } = await import('../../runtime/child-canary.js');
       const { loadTrustedKeys } = await import('../../runtime/trust-store.js');
       // One line per event, whatever the message holds: a lockfile's, a plugin's or a request's text cannot forge a line.
       const log = (level: 'info' | 'warn', message: string) => io.stderr(`${level === 'warn' ? 'WARN ' : ''}${printable(message)}\n`);
@@ -134,6 +143,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           ...(options.signature ? { signature: resolve(io.cwd, options.signature) } : {}),
           loader: await createKoffiLoader(),
           sealer,
+          ...(options.canary ? { canary: childProcessCanary([process.execPath, ...process.execArgv, cliScript()]) } : {}),
           liveEnvironment: await liveFingerprint(),
           trustedKeys,
           minSerial: serialOption(options.minSerial ?? io.env.BUILDER_HOST_MIN_SERIAL ?? '0'),

@@ -31,11 +31,11 @@ export function registerPlan(program: Command, io: CliIo, run: (action: () => Pr
         ]);
         const config = await loadConfig(resolve(io.cwd, options.config));
         const plan = await planProject(connectEngine(io, options), config, names, { recipeDir: packageRoot(), probeCache: new FileProbeCache(probeCacheFile(io.env)) });
-        const toBuild = plan.plugins.filter((p) => p.action === 'build').length;
+        const toBuild = plan.plugins.filter((p) => p.action !== 'skip').length;
         const rows = [['plugin', 'action', 'why'], ...plan.plugins.map((p) => [`${p.name}${p.platform ? ` [${p.platform}]` : ''}`, p.action, `${p.reason}: ${p.detail}`])];
         return {
           json: { outcome: toBuild === 0 ? 'up-to-date' : 'changes', lockfile: plan.lockfile, plugins: plan.plugins },
-          text: `${table(rows)}\n${toBuild === 0 ? 'Nothing to build.' : `${toBuild} of ${plan.plugins.length} would be built.`}\n`,
+          text: `${table(rows)}\n${toBuild === 0 ? 'Nothing to build.' : `${toBuild} of ${plan.plugins.length} would be built or proven.`}\n`,
           exitCode: 0,
         };
       }, options.json === true),

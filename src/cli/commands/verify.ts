@@ -18,12 +18,14 @@ type Run = (action: () => Promise<CommandResult>, json: boolean) => Promise<void
 function loaderOptions(command: Command): Command {
   return command
     .option('--loader-program <path>', "the executable inside the image that loads the plugins (default: host.binary, else the image's Entrypoint/Cmd)")
-    .option('--loads-by-path', "that program dlopen()s each plugin at its deployed path, so $ORIGIN is the plugin directory (default: the host runtimes' sealed copy, /proc/self/fd/N)");
+    .option('--loads-by-path', "that program dlopen()s each plugin at its deployed path, so $ORIGIN is the plugin directory (default: the host runtimes' sealed copy, /proc/self/fd/N)")
+    .option('--real', "also load every plugin for real in a throwaway container of the image, by its loading program (as a build's proof does), beside the model's prediction; the real load wins");
 }
 
-const loaderChoice = (options: LoaderChoice): LoaderChoice => ({
+const loaderChoice = (options: LoaderChoice, hostLoader?: readonly string[]): LoaderChoice => ({
   ...(options.loaderProgram ? { loaderProgram: options.loaderProgram } : {}),
   ...(options.loadsByPath ? { loadsByPath: true } : {}),
+  ...(options.real ? { real: true, ...(hostLoader ? { hostLoader } : {}) } : {}),
 });
 
 interface VerifyOptions extends LoaderChoice {
@@ -69,7 +71,7 @@ export function registerVerify(program: Command, io: CliIo, run: Run): void {
             image: options.image ?? view.lock.host.image,
             ...(dir ? { dir } : {}),
             pluginsPath: view.dir ? posix.join(options.pluginsPath, view.dir) : options.pluginsPath,
-            ...loaderChoice(options),
+            ...loaderChoice(options, located.config?.hostLoader),
           });
           reports.push({ platform: view.platform, multi: view.dir !== '', report });
         }
@@ -125,7 +127,7 @@ export function registerDrift(program: Command, io: CliIo, run: Run): void {
             onPulled: (ref, digest) => {
               if (!options.json) io.stderr(`pulled ${ref}: ${digest}\n`);
             },
-            ...loaderChoice(options),
+            ...loaderChoice(options, located.config?.hostLoader),
           });
           reports.push({ platform: view.platform, multi: view.dir !== '', report });
         }

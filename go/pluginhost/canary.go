@@ -1,0 +1,214 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"plugin"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The canary entry. When CanaryEnv holds a nonce, Open opens no host: it loads each plugin named
+// in CanaryFilesEnv (lines NAME=SHA256=PATH) the way the host would — the sha256 of the bytes,
+// plugin.Open, Register with a fresh registrar from Options.NewRegistrar — reports each load on
+// stdout and exits the process:
+//
+//	NONCE loading PATH
+//	NONCE loaded PATH                 (or: NONCE failed PATH CODE: MESSAGE)
+//	NONCE done
+//
+// A build's proof starts the host binary this way in a container of the host image; a host
+// starts itself this way before every swap (Options.NoCanary turns that off). A program using
+// pluginhost must therefore reach Open when started as it normally starts, before anything it
+// must not do twice (listening on a port, writing state).
+const (
+	CanaryEnv      = "PLUGINHOST_CANARY"
+	CanaryFilesEnv = "PLUGINHOST_CANARY_FILES"
+)
+
+var canaryNonce = regexp.MustCompile(`^[0-9a-f]{16,64}$`)
+
+// How long a canary may take, and how much of its stderr a CANARY_CRASHED report keeps.
+const (
+	canaryTimeout     = 60 * time.Second
+	canaryStderrLines = 12
+	canaryOutputLimit = 64 << 10
+)
+
+// ErrCanaryCrashed: the throwaway process that loaded a new version first died in the load.
+var ErrCanaryCrashed = code("CANARY_CRASHED")
+
+func runCanary[R any](opts Options[R], nonce string) int {
+	if !canaryNonce.MatchString(nonce) {
+		fmt.Fprintf(os.Stderr, "pluginhost: %s must be 16 to 64 lowercase hex digits\n", CanaryEnv)
+		return 2
+	}
+	h := &Host[R]{opts: opts}
+	all := true
+	for _, line := range strings.Split(os.Getenv(CanaryFilesEnv), "\n") {
+		if line == "" {
+			continue
+		}
+		parts := strings.SplitN(line, "=", 3)
+		if len(parts) != 3 || !hexSha256.MatchString(parts[1]) || strings.ContainsAny(parts[2], " \r") {
+			fmt.Fprintf(os.Stderr, "pluginhost: %s: %q is not NAME=SHA256=PATH\n", CanaryFilesEnv, Printable(line))
+			return 2
+		}
+		name, sum, path := parts[0], parts[1], parts[2]
+		fmt.Fprintf(os.Stdout, "\n%s loading %s\n", nonce, path)
+		if err := h.canaryLoad(name, sum, path); err != nil {
+			all = false
+			e := asError(err)
+			fmt.Fprintf(os.Stdout, "\n%s failed %s %s: %s\n", nonce, path, e.Code, strings.NewReplacer("\n", " ", "\r", " ").Replace(e.Message))
+			continue
+		}
+		fmt.Fprintf(os.Stdout, "\n%s loaded %s\n", nonce, path)
+	}
+	fmt.Fprintf(os.Stdout, "\n%s done\n", nonce)
+	if all {
+		return 0
+	}
+	return 1
+}
+
+// canaryLoad: the bytes are the expected ones, plugin.Open takes them, Register succeeds.
+// Refusals that need the lockfile (Go release, modules) are the host's before it starts a
+// canary; what reaches the canary is what plugin.Open itself makes of the plugin.
+func (h *Host[R]) canaryLoad(name, sum, path string) error {
+	file, _, err := openRegular(path, fmt.Sprintf("Plugin %q:", name), name, true)
+	if err != nil {
+		return err
+	}
+	hash := sha256.New()
+	limit := h.opts.Limits.MaxPluginBytes
+	if limit == 0 {
+		limit = DefaultLimits.MaxPluginBytes
+	}
+	_, err = io.Copy(hash, io.LimitReader(file, limit+1))
+	file.Close()
+	if err != nil {
+		return refuse(ErrFileUnreadable, name, fmt.Sprintf("Plugin %q: %s cannot be read: %v", name, path, err), "Check the file.", err)
+	}
+	if got := hex.EncodeToString(hash.Sum(nil)); got != sum {
+		return refuse(ErrHashMismatch, name, fmt.Sprintf("Plugin %q (%s): sha256 %s, expected %s.", name, path, got, sum), "Load the bytes that were built.", nil)
+	}
+	opened, err := plugin.Open(path)
+	if err != nil {
+		return refuse(ErrLoadFailed, name, fmt.Sprintf("Plugin %q (%s) could not be loaded: %v", name, path, err), loadFix(err), err)
+	}
+	_, err = h.register(name, LockedPlugin{Kind: "go-plugin", File: path, Sha256: sum}, opened)
+	return err
+}
+
+// canary loads the sealed copy first in a child process of this very program (same executable,
+// arguments and environment, plus the canary variables) and returns nil only when the child
+// loaded it and its Register succeeded. A child that dies in the load is CANARY_CRASHED, with
+// its exit status or signal and its last stderr lines; this process is untouched.
+func (h *Host[R]) canary(name, sum, sealed string) error {
+	random := make([]byte, 16)
+	if _, err := rand.Read(random); err != nil {
+		return refuse(ErrCanaryCrashed, name, fmt.Sprintf("Plugin %q: no canary nonce: %v", name, err), "Check the system's random source.", err)
+	}
+	nonce := hex.EncodeToString(random)
+	ctx, cancel := context.WithTimeout(context.Background(), canaryTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/proc/self/exe", os.Args[1:]...)
+	cmd.Args[0] = os.Args[0]
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, CanaryEnv+"=") && !strings.HasPrefix(kv, CanaryFilesEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, CanaryEnv+"="+nonce, CanaryFilesEnv+"="+name+"="+sum+"="+sealed)
+	var stdout, stderr cappedBuffer
+	stdout.limit, stderr.limit = canaryOutputLimit, canaryOutputLimit
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runErr := cmd.Run()
+	prefix := nonce + " "
+	for _, line := range strings.Split(stdout.buf.String(), "\n") {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		rest := strings.TrimPrefix(line, prefix)
+		if rest == "loaded "+sealed {
+			return nil
+		}
+		if strings.HasPrefix(rest, "failed "+sealed+" ") {
+			message := strings.TrimPrefix(rest, "failed "+sealed+" ")
+			c := ErrLoadFailed
+			if i := strings.Index(message, ": "); i > 0 {
+				c = code(message[:i])
+				message = message[i+2:]
+			}
+			return refuse(c, name, message+" (in the canary process)", "The serving version keeps serving; rebuild the plugin with `builder build` for this host.", nil)
+		}
+	}
+	how := "ended without a verdict"
+	var exitErr *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		how = fmt.Sprintf("did not finish loading within %s and was killed", canaryTimeout)
+	case errors.As(runErr, &exitErr):
+		if status, ok := exitErr.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+			how = fmt.Sprintf("was killed by signal %d (%s)", int(status.Signal()), status.Signal())
+		} else {
+			how = fmt.Sprintf("exited with status %d", exitErr.ExitCode())
+		}
+	case runErr != nil:
+		how = "could not start: " + runErr.Error()
+	}
+	return refuse(ErrCanaryCrashed, name, fmt.Sprintf("Plugin %q: the canary process that loaded it first %s%s", name, how, lastLines(stderr.buf.Bytes())), "The serving version keeps serving. Run `builder verify --real` against this host image; rebuild the plugin with `builder build`.", runErr)
+}
+
+// lastLines: the Go runtime's own verdict first (a crash ends in a register dump, which says
+// little), then the last lines of stderr.
+func lastLines(out []byte) string {
+	var lines, verdict []string
+	for _, l := range strings.Split(string(bytes.TrimRight(out, "\n")), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+			if len(verdict) < 3 && goVerdict.MatchString(l) {
+				verdict = append(verdict, l)
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return "."
+	}
+	if len(lines) > canaryStderrLines {
+		lines = lines[len(lines)-canaryStderrLines:]
+	}
+	said := ""
+	if len(verdict) > 0 {
+		said = "; it said: " + Printable(strings.Join(verdict, " | "))
+	}
+	return said + "; its last output: " + Printable(strings.Join(lines, " | "))
+}
+
+var goVerdict = regexp.MustCompile(`^(fatal error:|panic:|unexpected fault|SIG[A-Z]+:|runtime:|plugin:)`)
+
+// cappedBuffer keeps the last `limit` bytes written (a plugin can write without end).
+type cappedBuffer struct {
+	buf   bytes.Buffer
+	limit int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	c.buf.Write(p)
+	if over := c.buf.Len() - c.limit; over > 0 {
+		c.buf.Next(over)
+	}
+	return len(p), nil
+}

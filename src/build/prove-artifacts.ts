@@ -1,0 +1,84 @@
+import type { ProjectConfig } from '../config/config.js';
+import type { DockerEngine } from '../docker/engine.js';
+import { ImageNotFoundError } from '../errors.js';
+import type { LockedProof } from '../lock/lockfile.js';
+import { chooseProofProgram, describeProofProgram, type ProofProgram } from '../proof/proof-program.js';
+import { LOAD_PROBER_PATH, readLoadProber } from '../proof/load-prober.js';
+import { type ProofArtifact, proveLoads } from '../proof/prove-loads.js';
+import type { BuildReporter } from './build-events.js';
+import type { BuildEnvironment } from './resolve-environment.js';
+
+export interface ArtifactToProve extends ProofArtifact {
+  /** The proof the lockfile has for it (an unchanged artifact keeps one made on this same host image). */
+  locked?: LockedProof;
+}
+
+export interface ProofOutcome {
+  proof: LockedProof;
+  /** The loader's own words when the real load failed. */
+  failure?: string;
+}
+
+/** An artifact needs a proof unless the lockfile has one for these exact bytes made on this very host image. */
+export function needsProof(locked: LockedProof | undefined, hostImageId: string): boolean {
+  return !(locked?.result === 'loaded' && locked.imageId === hostImageId);
+}
+
+/**
+ * The build's proof step: every artifact that needs one is loaded for real in a container of the
+ * host image by the host's own loading program (src/proof/); the others keep their locked proof.
+ * `--no-prove` records that it was skipped. Verdicts by plugin name.
+ */
+export async function proveArtifacts(
+  engine: DockerEngine,
+  config: Pick<ProjectConfig, 'hostLoader' | 'hostBinary'>,
+  env: Pick<BuildEnvironment, 'host' | 'builder'>,
+  artifacts: readonly ArtifactToProve[],
+  options: { prove: boolean; limitMs?: number; report: BuildReporter },
+): Promise<Map<string, ProofOutcome>> {
+  const outcomes = new Map<string, ProofOutcome>();
+  if (!options.prove) {
+    for (const a of artifacts) outcomes.set(a.name, { proof: { result: 'not-proven', reason: 'built with --no-prove' } });
+    return outcomes;
+  }
+  const hostImageId = env.host.imageId;
+  const todo = artifacts.filter((a) => needsProof(a.locked, hostImageId));
+  for (const a of artifacts) if (!todo.includes(a)) outcomes.set(a.name, { proof: a.locked! });
+  if (todo.length === 0) return outcomes;
+  const image = await engine.inspectImage(hostImageId);
+  if (!image) throw new ImageNotFoundError(hostImageId, 'host');
+  const program = chooseProofProgram({
+    ...(config.hostLoader ? { loader: config.hostLoader } : {}),
+    ...(config.hostBinary ? { hostBinary: config.hostBinary } : {}),
+    ...(env.host.goBuildInfo ? { goDeps: env.host.goBuildInfo.deps } : {}),
+    entrypoint: image.entrypoint,
+    cmd: image.cmd,
+  });
+  if (program.kind === 'none') {
+    options.report({ type: 'step', message: `WARNING: not proven (the model's prediction is all there is): ${program.reason}` });
+    for (const a of todo) outcomes.set(a.name, { proof: { result: 'not-proven', reason: program.reason } });
+    return outcomes;
+  }
+  const described = describeProofProgram(program);
+  options.report({ type: 'step', message: `proving ${todo.length} artifact(s) load in ${env.host.image} (${hostImageId.slice(7, 19)}) by ${described}` });
+  const started = Date.now();
+  const prober = needsProber(program) ? await readLoadProber(engine, env.builder.imageId) : undefined;
+  if (prober === null) throw new Error(`the builder image ${env.builder.imageId.slice(0, 19)} has no ${LOAD_PROBER_PATH} (made by an older Dockerfile.builder): remove it so the build makes it again`);
+  const verdicts = await proveLoads(engine, { imageId: hostImageId, program, artifacts: todo, ...(prober ? { prober } : {}), ...(options.limitMs ? { limitMs: options.limitMs } : {}) });
+  options.report({ type: 'step', message: `proof done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${[...verdicts.values()].filter((v) => v.result === 'loaded').length} of ${todo.length} loaded` });
+  for (const a of todo) {
+    const verdict = verdicts.get(a.name)!;
+    outcomes.set(
+      a.name,
+      verdict.result === 'loaded'
+        ? { proof: { result: 'loaded', imageId: hostImageId, program: described } }
+        : { proof: { result: 'not-proven', reason: 'the real load failed' }, failure: verdict.message ?? 'failed' },
+    );
+  }
+  return outcomes;
+}
+
+export function needsProber(program: ProofProgram): boolean {
+  return program.kind === 'load-prober' || program.kind === 'command';
+}
+

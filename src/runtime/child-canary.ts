@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { BuilderError, CanaryCrashedError } from '../errors.js';
+import { printable } from '../util/printable.js';
+import { TailBuffer } from '../util/tail-buffer.js';
+import { ProofLines } from './canary-protocol.js';
+import type { SealedCopy } from './sealer.js';
+
+/** Loads a sealed copy in a throwaway process first; resolves only when it loaded there and its manifest bound. */
+export interface Canary {
+  check(sealed: SealedCopy, plugin: { name: string; file: string; sha256: string; size: number }, signal: AbortSignal): Promise<void>;
+}
+
+const STDERR_TAIL = 16 * 1024;
+const STDERR_LINES = 12;
+const CHILD_FD = 3;
+
+/**
+ * The canary of `builder host`: the same program (`command`: node, its flags and the CLI script),
+ * the same environment, started as `… canary --fd 3` with the sealed copy (the bytes this process
+ * hashed and will load) as its descriptor 3. A child that dies in the load — ld.so's assertion
+ * (exit 127), a constructor's SIGSEGV — is CANARY_CRASHED; the caller has loaded nothing.
+ */
+export function childProcessCanary(command: readonly string[], limitMs = 60_000): Canary {
+  const [program, ...args] = command;
+  if (!program) throw new Error('childProcessCanary needs a command');
+  return {
+    async check(sealed, plugin, signal) {
+      const nonce = randomBytes(16).toString('hex');
+      const target = `/proc/self/fd/${CHILD_FD}`;
+      const lines = new ProofLines(nonce, new Set([target]));
+      const stderr = new TailBuffer(STDERR_TAIL);
+      // A descriptor of its own for the child: the sealed copy, opened again (a memfd through /proc/self/fd).
+      const handle = await open(sealed.path, 'r');
+      let ended: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean };
+      try {
+        const child = spawn(program, [...args, 'canary', '--nonce', nonce, '--fd', String(CHILD_FD), '--name', plugin.name, '--sha256', plugin.sha256, '--size', String(plugin.size)], {
+          stdio: ['ignore', 'pipe', 'pipe', handle.fd],
+          env: process.env,
+        });
+        child.stdout!.on('data', (chunk: Buffer) => lines.push(chunk));
+        child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+        ended = await new Promise((resolve, reject) => {
+          let timedOut = false;
+          const timer = setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, limitMs);
+          const stop = () => child.kill('SIGKILL');
+          signal.addEventListener('abort', stop, { once: true });
+          child.once('error', (err) => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', stop);
+            reject(err);
+          });
+          child.once('close', (code, sig) => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', stop);
+            resolve({ code, signal: sig, timedOut });
+          });
+        });
+      } finally {
+        await handle.close();
+      }
+      signal.throwIfAborted();
+      lines.end();
+      const event = lines.results.get(target);
+      if (event?.state === 'loaded') return;
+      if (event?.state === 'failed') throw childFailure(event.message ?? '');
+      const how = ended.timedOut
+        ? `did not finish loading within ${limitMs / 1000} s and was killed`
+        : ended.signal
+          ? `was killed by signal ${ended.signal}`
+          : `exited with status ${ended.code}${ended.code === 127 ? ' (the dynamic loader gave up on it)' : ''}`;
+      throw new CanaryCrashedError(plugin.name, plugin.file, `${how}${lastLines(stderr.text())}`);
+    },
+  };
+}
+
+/** The child's own verdict, `CODE: message`, as the error the host would have raised itself. */
+function childFailure(text: string): BuilderError {
+  const match = /^([A-Z][A-Z_]{1,40}): (.*)$/s.exec(text);
+  return new BuilderError(match ? match[1]! : 'LOAD_FAILED', `${match ? match[2]! : text} (in the canary process)`, {
+    fix: 'Run `builder verify --real` against this host image; rebuild the plugin with `builder build`.',
+  });
+}
+
+function lastLines(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean).slice(-STDERR_LINES);
+  return lines.length ? `; its last output: ${printable(lines.join(' | '))}` : '';
+}
