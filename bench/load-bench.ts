@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createKoffiLoader, createMemfdSyscalls } from '../src/runtime/koffi-native.js';
@@ -13,6 +13,7 @@ import { FileSealer } from '../src/runtime/file-sealer.js';
 import { MemfdSealer } from '../src/runtime/memfd-sealer.js';
 import { PluginHost } from '../src/runtime/plugin-host.js';
 import { loadVerifiedPlugin } from '../src/runtime/load-plugin.js';
+import { childProcessCanary } from '../src/runtime/child-canary.js';
 import { parseLockfile, serializeLockfile } from '../src/lock/lockfile.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -61,7 +62,7 @@ for (const mb of [1, 10]) {
   const { so, lock } = buildBig(dir, mb);
   const name = `big${mb}`;
   const entry = lock.plugins[name]!;
-  const series = { hash: [] as number[], naiveHash: [] as number[], bare: [] as number[], copy: [] as number[], memfd: [] as number[], file: [] as number[], open: [] as number[] };
+  const series = { hash: [] as number[], naiveHash: [] as number[], bare: [] as number[], copy: [] as number[], memfd: [] as number[], file: [] as number[], open: [] as number[], onePass: [] as number[], canary: [] as number[] };
   const time = (into: number[], work: () => unknown) => {
     const t0 = performance.now();
     work();
@@ -72,8 +73,8 @@ for (const mb of [1, 10]) {
   // every round gets fresh paths.
   const rounds = Array.from({ length: ROUNDS }, (_, i) => {
     const round = join(dir, `round-${i}`);
-    for (const sub of ['', 'memfd', 'file']) mkdirSync(join(round, sub), { recursive: true });
-    for (const sub of ['', 'memfd', 'file']) writeFileSync(join(round, sub, `lib${name}.so`), so);
+    for (const sub of ['', 'memfd', 'file', 'canary']) mkdirSync(join(round, sub), { recursive: true });
+    for (const sub of ['', 'memfd', 'file', 'canary']) writeFileSync(join(round, sub, `lib${name}.so`), so);
     writeFileSync(join(round, 'builder.lock.json'), serializeLockfile(lock));
     writeFileSync(join(round, 'bare.so'), so);
     return round;
@@ -109,6 +110,25 @@ for (const mb of [1, 10]) {
     series.open.push(performance.now() - t0);
     if (host.call(name, 'Get', [0]) !== 1) throw new Error('the plugin did not answer');
   }
+  // The single-pass floor, as measured from outside: read the file once, sha256 what was read,
+  // write it to a tmpfs file, bare load. No seal, and the hash is of the source, not of the copy.
+  rounds.forEach((round, i) =>
+    time(series.onePass, () => {
+      const data = readFileSync(join(round, 'bare.so'));
+      createHash('sha256').update(data).digest('hex');
+      const copy = `/dev/shm/pb-floor-${process.pid}-${mb}-${i}.so`;
+      writeFileSync(copy, data);
+      koffi.load(copy);
+      unlinkSync(copy);
+    }),
+  );
+  // Verify + load with the canary of builder host: the same sealed bytes loaded first in a child (node dist/builder.js canary --fd 3).
+  const canary = childProcessCanary([process.execPath, join(ROOT, 'dist/builder.js')]);
+  for (const round of rounds) {
+    const t0 = performance.now();
+    await loadVerifiedPlugin(join(round, 'canary'), name, entry, new MemfdSealer(memfd), koffi, signal, canary);
+    series.canary.push(performance.now() - t0);
+  }
   for (const round of rounds) time(series.naiveHash, () => createHash('sha256').update(readFileSync(join(round, 'bare.so'))).digest('hex'));
   const m = Object.fromEntries(Object.entries(series).map(([k, v]) => [k, median(v)])) as Record<keyof typeof series, number>;
   const baseline = Math.min(m.hash, m.naiveHash) + m.bare;
@@ -124,6 +144,8 @@ for (const mb of [1, 10]) {
     `${(m.memfd / (baseline + m.copy)).toFixed(2)}×`,
     `${ms(m.file)} (${(m.file / baseline).toFixed(2)}×)`,
     ms(m.open),
+    `${ms(m.onePass)} (${(m.memfd / m.onePass).toFixed(2)}×)`,
+    `${ms(m.canary)} (+${ms(m.canary - m.memfd)})`,
   ]);
 }
 
@@ -142,8 +164,10 @@ const text =
   `# Load benchmark (${new Date().toISOString().slice(0, 10)}, median of ${ROUNDS}, one run)\n\n` +
   `Per plugin: verify + load = open (O_NOFOLLOW|O_NONBLOCK, fstat) + sealed memfd copy + sha256 of the sealed bytes + dlopen + manifest and binding ` +
   `(\`loadVerifiedPlugin\`). Baseline = sha256 of the same file (the faster of a warm-buffer read loop and readFileSync) + a bare koffi.load. ` +
-  `"Copy floor" = sendfile of the bytes into a fresh memfd alone: what any sealed in-memory copy costs.\n\n` +
-  `| .so size | sha256 of the file | bare koffi.load | baseline | copy floor | verify + load (memfd) | vs baseline | vs baseline + copy floor | file fallback | whole PluginHost.open |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n` +
+  `"Copy floor" = sendfile of the bytes into a fresh memfd alone: what any sealed in-memory copy costs. ` +
+  `"Single-pass floor" = read the file once, sha256 the bytes read, write them to a tmpfs file, bare koffi.load (in parentheses: verify + load over it). ` +
+  `"With canary" = verify + load with builder host's canary: the sealed copy loaded first in a child \`node dist/builder.js canary --fd 3\` (in parentheses: what the canary adds).\n\n` +
+  `| .so size | sha256 of the file | bare koffi.load | baseline | copy floor | verify + load (memfd) | vs baseline | vs baseline + copy floor | file fallback | whole PluginHost.open | single-pass floor | with canary |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n` +
   rows.map((r) => `| ${r.join(' | ')} |`).join('\n') +
   `\n\nsha256 of a 256 MiB file: read + node:crypto ${(256 / nodeSeconds).toFixed(0)} MiB/s, sha256sum ${(256 / sumSeconds).toFixed(0)} MiB/s.\n`;
 writeFileSync(join(ROOT, 'bench/results-load.md'), text);

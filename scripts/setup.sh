@@ -56,4 +56,6 @@ build_fixture_image plugin-builder/go-host-shared11:bookworm $go/Dockerfile $go 
 build_fixture_image plugin-builder/go-host:trixie $go/Dockerfile $go BASE=plugin-builder/debian:trixie SHARED=v1.0
 build_fixture_image plugin-builder/go-host-notrim:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0 TRIMPATH=
 build_fixture_image plugin-builder/go-host-notrim-elsewhere:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0 TRIMPATH= SRC=/work/app TAGS=extra
+build_fixture_image plugin-builder/go-host-race:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0 RACE=-race
+build_fixture_image plugin-builder/go-host-debug:bookworm $go/Dockerfile $go BASE=plugin-builder/debian:bookworm SHARED=v1.0 "GCFLAGS=all=-N -l"
 build_fixture_image plugin-builder/go-musl-host:bookworm $go/Dockerfile.musl $go BASE=plugin-builder/debian:bookworm

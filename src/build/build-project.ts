@@ -110,6 +110,8 @@ export interface PluginReport {
   deps?: LockedGoModule[];
   /** What proved it loads in the host image (or why it is not proven). */
   proof?: LockedProof;
+  /** A go-plugin built with --skip-go-module-check. */
+  goModuleCheck?: 'skipped';
   /** Its source files and their sha256, as locked. */
   sources?: Record<string, string>;
   /** With --check: what the lockfile says (absent when the plugin is not in it). */
@@ -668,7 +670,7 @@ export interface PluginDecision {
   inputsMatch: boolean;
 }
 
-export async function decidePlugin(plugin: PluginConfig, job: Pick<PluginJob, 'config' | 'env' | 'previous' | 'cache'>): Promise<PluginDecision> {
+export async function decidePlugin(plugin: PluginConfig, job: Pick<PluginJob, 'config' | 'env' | 'previous' | 'cache'> & { skipGoModuleCheck?: boolean }): Promise<PluginDecision> {
   const { config, env, previous } = job;
   const sources = await collectPluginSources(plugin, config.projectDir);
   const hostBinary = env.host.goBuildInfo;
@@ -687,6 +689,7 @@ export async function decidePlugin(plugin: PluginConfig, job: Pick<PluginJob, 'c
       cache: job.cache,
       ...(env.host.fingerprint.go ? { goHostSettings: env.host.fingerprint.go.settings } : {}),
       ...(moves.length > 0 ? { goSourceMoves: moves } : {}),
+      ...(job.skipGoModuleCheck && plugin.kind === 'go-plugin' ? { moduleCheckSkipped: true } : {}),
     },
   );
   const lockedEntry = previous ? lockedPlugin(previous, plugin.name) : undefined;
@@ -696,7 +699,7 @@ export async function decidePlugin(plugin: PluginConfig, job: Pick<PluginJob, 'c
 
 async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginReport> {
   const { config, env, ctx } = job;
-  const { sources, plan, refused: layoutRefused, moves, lockedEntry, inputsMatch } = await decidePlugin(plugin, job);
+  const { sources, plan, refused: layoutRefused, moves, lockedEntry, inputsMatch } = await decidePlugin(plugin, { ...job, skipGoModuleCheck: job.options.skipGoModuleCheck === true });
   const hostBinary = env.host.goBuildInfo;
   if (layoutRefused) {
     const base = { name: plugin.name, kind: plugin.kind, file: artifactFile(plugin.name), seconds: 0 };
@@ -710,7 +713,8 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
     const where = moves.map((m) => `${m.module} from ${m.to}`).join(', ');
     ctx.report({ type: 'step', message: `${plugin.name}: ${config.hostBinary} was built without -trimpath: compiling ${where}, as the host did` });
   }
-  const base = { name: plugin.name, kind: plugin.kind, file: plan.file, inputsHash: plan.inputsHash, sources: sourceHashes(sources.files) };
+  const skipped = job.options.skipGoModuleCheck === true && plugin.kind === 'go-plugin';
+  const base = { name: plugin.name, kind: plugin.kind, file: plan.file, inputsHash: plan.inputsHash, sources: sourceHashes(sources.files), ...(skipped ? { goModuleCheck: 'skipped' as const } : {}) };
   // --check rebuilds whatever is on disk: the artifact is only read (hashed) when it could be skipped.
   if (!job.options.check && inputsMatch && lockedEntry && (await artifactIntact(config.outDir, lockedEntry))) {
     ctx.report({ type: 'plugin-unchanged', name: plugin.name });
@@ -769,6 +773,7 @@ export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugi
       ...(p.deps ? { deps: p.deps } : {}),
       ...(p.sources ? { sources: p.sources } : {}),
       ...(p.proof ? { proof: p.proof } : {}),
+      ...(p.goModuleCheck ? { goModuleCheck: p.goModuleCheck } : {}),
     };
   }
   return { lockfileVersion: LOCKFILE_VERSION, host: report.host, builder: report.builder, plugins, ...(report.shard ? { shard: report.shard } : {}) };

@@ -44,6 +44,11 @@ export interface PlanSettings {
    * so they are left out of the inputs hash.
    */
   cache?: boolean;
+  /**
+   * go-plugin built with --skip-go-module-check: part of its inputs, so that a later plain build
+   * does not keep it as unchanged without the check it skipped.
+   */
+  moduleCheckSkipped?: boolean;
 }
 
 /** Where the persistent compiler cache volume is mounted in build containers. */
@@ -151,8 +156,22 @@ function goCommand(plugin: PluginConfig, output: string, host: Readonly<Record<s
   // selects the same files), or the runtime refuses it.
   return [
     'sh', '-c', GO_PLUGIN_BUILD, 'go-plugin-build',
-    ...(host['-trimpath'] === 'true' ? ['-trimpath'] : []),
+    ...goHostFlags(host),
     '-buildvcs=false', '-buildmode=plugin', '-ldflags=-buildid=', '-o', output,
+  ];
+}
+
+/**
+ * The host's recorded build settings that change package hashes, as `go build` flags: a plugin
+ * built with -race for a -race host, with the host's -gcflags (`all=-N -l` for a debugger) … —
+ * otherwise dozens of packages (runtime, internal/race …) differ and the runtime refuses it.
+ */
+export function goHostFlags(host: Readonly<Record<string, string>>): string[] {
+  return [
+    ...(host['-trimpath'] === 'true' ? ['-trimpath'] : []),
+    ...(['-race', '-msan', '-asan'] as const).filter((flag) => host[flag] === 'true'),
+    ...(host['-gcflags'] ? [`-gcflags=${host['-gcflags']}`] : []),
+    ...(host['-asmflags'] ? [`-asmflags=${host['-asmflags']}`] : []),
   ];
 }
 
@@ -165,7 +184,7 @@ function buildEnv(plugin: PluginConfig, settings: PlanSettings): string[] {
     // A musl host from a glibc builder: cgo compiles and links with musl's gcc wrapper.
     if (settings.cCompiler === 'musl-gcc') env.push('CC=musl-gcc');
     if (host['-tags']) env.push(`GOFLAGS=-tags=${host['-tags']}`);
-    for (const key of ['GOAMD64', 'GOARM', 'GOARM64'] as const) if (host[key]) env.push(`${key}=${host[key]}`);
+    for (const key of ['GOAMD64', 'GOARM', 'GOARM64', 'GOEXPERIMENT'] as const) if (host[key]) env.push(`${key}=${host[key]}`);
   }
   return env;
 }
@@ -207,6 +226,7 @@ export function planPluginBuild(plugin: PluginConfig, sources: PlanSources, sett
       env,
       workdir: sources.workdir,
       sources: sources.files.map((s) => [s.path, s.sha256]),
+      ...(settings.moduleCheckSkipped ? { moduleCheckSkipped: true } : {}),
     }),
   );
   return {

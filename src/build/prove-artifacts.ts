@@ -37,11 +37,12 @@ export async function proveArtifacts(
   options: { prove: boolean; limitMs?: number; report: BuildReporter },
 ): Promise<Map<string, ProofOutcome>> {
   const outcomes = new Map<string, ProofOutcome>();
+  const hostImageId = env.host.imageId;
   if (!options.prove) {
-    for (const a of artifacts) outcomes.set(a.name, { proof: { result: 'not-proven', reason: 'built with --no-prove' } });
+    // An unchanged artifact keeps the proof it has for this host image: skipping a proof takes nothing away.
+    for (const a of artifacts) outcomes.set(a.name, { proof: needsProof(a.locked, hostImageId) ? { result: 'not-proven', reason: 'built with --no-prove' } : a.locked! });
     return outcomes;
   }
-  const hostImageId = env.host.imageId;
   const todo = artifacts.filter((a) => needsProof(a.locked, hostImageId));
   for (const a of artifacts) if (!todo.includes(a)) outcomes.set(a.name, { proof: a.locked! });
   if (todo.length === 0) return outcomes;

@@ -10,6 +10,7 @@ import { registerInit } from './commands/init.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerLock } from './commands/lock.js';
 import { registerPlan } from './commands/plan.js';
+import { registerRehearse } from './commands/rehearse.js';
 import { registerPrepare } from './commands/prepare.js';
 import { registerSchema } from './commands/schema.js';
 import { registerSign } from './commands/sign.js';
@@ -37,6 +38,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   registerEnv(program, io, run);
   registerVerify(program, io, run);
   registerDrift(program, io, run);
+  registerRehearse(program, io, run);
   registerKeygen(program, io, run);
   registerSign(program, io, run);
   registerDeploy(program, io, run);

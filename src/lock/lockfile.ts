@@ -38,6 +38,7 @@ const lockedPluginSchema = z.looseObject({
   deps: z.array(goModuleSchema).optional(),
   // Checked entry by entry in parsePlugins (paths from a file never index a plain object).
   sources: z.looseObject({}).optional(),
+  goModuleCheck: z.literal('skipped').optional(),
   proof: z
     .union([
       z.object({ result: z.literal('loaded'), imageId: z.string().max(200), program: z.string().max(4096) }).strict(),
@@ -108,6 +109,8 @@ export interface LockedPlugin {
   sources?: Record<string, string>;
   /** What proved it loads: a real load in a container of the host image (see src/proof/), or why it was not proven. */
   proof?: LockedProof;
+  /** go-plugin: built with --skip-go-module-check (its modules or packages were not checked against the host's). */
+  goModuleCheck?: 'skipped';
 }
 
 export type LockedProof = { result: 'loaded'; imageId: string; program: string } | { result: 'not-proven'; reason: string };

@@ -129,9 +129,14 @@ function describeEnd(exitCode: number): string {
   return `exited with status ${exitCode}`;
 }
 
-function stderrTail(output: string): string {
-  const last = output.split('\n').map((l) => l.trimEnd()).filter(Boolean).slice(-STDERR_LINES);
-  return last.length ? `; its last output: ${printable(last.join(' | '))}` : '';
+/** What a dying runtime or loader said first (a Go panic ends in a long goroutine dump), then the last lines. */
+const VERDICT_LINE = /^(fatal error:|panic:|unexpected fault|SIG[A-Z]+:|runtime:|plugin:|Inconsistency detected by ld\.so|Segmentation fault|Aborted)/;
+
+export function stderrTail(output: string): string {
+  const lines = output.split('\n').map((l) => l.trimEnd()).filter(Boolean);
+  const said = lines.filter((l) => VERDICT_LINE.test(l.trimStart())).slice(0, 3);
+  const last = lines.slice(-STDERR_LINES);
+  return (said.length ? `; it said: ${printable(said.join(' | '))}` : '') + (last.length ? `; its last output: ${printable(last.join(' | '))}` : '');
 }
 
 function fixFor(program: ProofProgram): string {

@@ -9,7 +9,8 @@ import { type HostContainer, startHostContainer } from '../helpers/host-containe
 
 const value = (n: number) => `int Value(void) { return ${n}; }\n`;
 // A constructor that takes the loading process down, as a plugin with a null dereference at load would.
-const crashing = `#include <signal.h>\n__attribute__((constructor)) static void boom(void) { raise(SIGSEGV); }\n${value(2)}`;
+// A real fault (a null write), not raise(): node is PID 1 of the host container, which ignores a raised signal it has no handler for.
+const crashing = `__attribute__((constructor)) static void boom(void) { volatile int *volatile p = 0; *p = 1; }\n${value(2)}`;
 // A constructor that exits the process from inside dlopen (what ld.so does on an internal assertion: status 127).
 const exiting = `#include <unistd.h>\n__attribute__((constructor)) static void bye(void) { _exit(127); }\n${value(3)}`;
 
@@ -40,7 +41,9 @@ describe.skipIf(skipDocker)('canary before every swap: builder host (real engine
   }, 600_000);
   afterAll(async () => {
     await host?.stop();
-    for (const dir of [v1?.dir, crash?.dir, exit?.dir, ...temps]) if (dir) await rm(join(dir, '../..'), { recursive: true, force: true }).catch(() => undefined);
+    // buildCPlugins' dir is <project>/dist/plugins; the staged updates are temp directories of their own.
+    for (const built of [v1, crash, exit]) if (built) await rm(join(built.dir, '../..'), { recursive: true, force: true });
+    for (const dir of temps) await rm(dir, { recursive: true, force: true });
   });
 
   it('a constructor that crashes (SIGSEGV) or exits (127) is CANARY_CRASHED; the serving version keeps answering', async () => {

@@ -76,8 +76,17 @@ describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Op
     expect(refused.stderr).toContain('hello: example.com/shared: host /app/gohost has v1.1.0, the plugin requires v1.0.0');
     expect(refused.stderr).toContain('go mod edit -require=example.com/shared@v1.1.0');
 
-    const forced = await cli(dir, ['build', '--skip-go-module-check']);
+    // Past the check, the build's proof loads it for real in the host image: the Go runtime's own refusal.
+    const proven = await cli(dir, ['build', '--skip-go-module-check']);
+    expect(proven.code).toBe(1);
+    expect(proven.stdout).toMatch(/hello\s+go-plugin\s+failed.*plugin was built with a different version of package example\.com\/shared/);
+    const forced = await cli(dir, ['build', '--skip-go-module-check', '--no-prove']);
     expect(forced.code, forced.stderr).toBe(0);
+    expect((await lockOf(dir)).plugins.hello).toMatchObject({ goModuleCheck: 'skipped', proof: { result: 'not-proven', reason: 'built with --no-prove' } });
+    // A later plain build does not keep it as unchanged: its inputs included the skipped check.
+    const plain = await cli(dir, ['build']);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('hello: example.com/shared: host /app/gohost has v1.1.0, the plugin requires v1.0.0');
     const verify = await cli(dir, ['verify', '--json']);
     const verdict = (JSON.parse(verify.stdout) as VerifyReport).plugins[0];
     expect(verdict?.loadable).toBe(false);

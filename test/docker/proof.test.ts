@@ -37,7 +37,8 @@ const value = 'int Value(void) { return 1; }\n';
 const cosine = '#include <math.h>\nvolatile double x = 0.5;\nint Value(void) { return (int)(cos(x) * 100); }\n';
 // A symbol nothing defines: every loader refuses it, each in its own words.
 const missing = 'extern int nowhere_to_be_found(void);\nint Value(void) { return nowhere_to_be_found(); }\n';
-const segv = '#include <signal.h>\n__attribute__((constructor)) static void boom(void) { raise(SIGSEGV); }\n' + value;
+// A real fault (a null write), not raise(): the loading program is PID 1 of its container, which ignores a raised signal it has no handler for.
+const segv = '__attribute__((constructor)) static void boom(void) { volatile int *volatile p = 0; *p = 1; }\n' + value;
 // A constructor that writes what the loader's report looks like, a lot of it, without a newline at the end.
 const forger = `#include <stdio.h>\n#include <string.h>\n__attribute__((constructor)) static void noise(void) {
   for (int i = 0; i < 20000; i++) printf("0123456789abcdef0123456789abcdef loaded /builder-proof/libmissing.so\\n%0400d", i);
@@ -141,6 +142,21 @@ describe.skipIf(skipDocker)('every build proves its artifacts load in the host i
     expect(by('missing')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/undefined symbol: nowhere_to_be_found/) });
     expect(by('ok')?.status).toBe('built');
     expect(await proofContainers()).toBe(0);
+  }, 600_000);
+
+  it('a forged "loaded" record on an artifact that does not load: build keeps it as unchanged (the lockfile says what to skip), --check proves it and fails', async () => {
+    const dir = track(await project(BASE_BOOKWORM, [{ name: 'missing', source: missing }]));
+    expect((await cli(dir, ['build', '--no-prove'])).code).toBe(0);
+    const path = join(dir, 'builder.lock.json');
+    const lock = JSON.parse(await readFile(path, 'utf8')) as { host: { imageId: string }; plugins: Record<string, { proof: unknown }> };
+    lock.plugins.missing!.proof = { imageId: lock.host.imageId, program: 'forged', result: 'loaded' };
+    await writeFile(path, `${JSON.stringify(lock, null, 2)}\n`);
+    const skipped = await cli(dir, ['build']);
+    expect(skipped.code).toBe(0);
+    expect(skipped.stderr).not.toMatch(/proving/);
+    const check = await cli(dir, ['build', '--check']);
+    expect(check.code).toBe(1);
+    expect(check.stdout).toMatch(/missing\s+c\s+failed.*undefined symbol: nowhere_to_be_found/);
   }, 600_000);
 
   it('a load that never ends is stopped at --prove-timeout and fails that plugin', async () => {

@@ -39,3 +39,6 @@ export const GO_HOST_MUSL = 'plugin-builder/go-musl-host:bookworm';
 export const GO_HOST_NOTRIM = 'plugin-builder/go-host-notrim:bookworm';
 /** The same, built from /work/app/host and /work/app/shared, with -tags=extra (which changes the shared package). */
 export const GO_HOST_NOTRIM_ELSEWHERE = 'plugin-builder/go-host-notrim-elsewhere:bookworm';
+/** The example Go host built with -race, and with -gcflags="all=-N -l" (a debugger's build). */
+export const GO_HOST_RACE = 'plugin-builder/go-host-race:bookworm';
+export const GO_HOST_DEBUG = 'plugin-builder/go-host-debug:bookworm';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PluginConfig } from '../../../src/config/config.js';
-import { planPluginBuild, type PlanSources } from '../../../src/build/plan-plugin-build.js';
+import { planPluginBuild, type PlanSources, goHostFlags } from '../../../src/build/plan-plugin-build.js';
 import { cCompiler, packageManagerFor, toolchainPackages } from '../../../src/build/toolchain.js';
 import { parseToolchainOutput } from '../../../src/build/read-toolchain.js';
 import { goPluginPath } from '../../../src/build/go-facts.js';
@@ -83,6 +83,27 @@ describe('planPluginBuild', () => {
     expect(goPlugin.env).toContain('GOAMD64=v3');
     const noTrim = planPluginBuild(plugin('go-plugin'), sources(['plugins/p/go.mod'], true), { ...settings, goHostSettings: {} });
     expect(noTrim.cmd[2]).not.toContain('-trimpath');
+  });
+
+  it('go-plugin: every recorded host setting that changes package hashes is reproduced (-race, -gcflags, experiments), and is part of the inputs', () => {
+    const go = sources(['plugins/p/go.mod'], true);
+    const plain = planPluginBuild(plugin('go-plugin'), go, { ...settings, goHostSettings: { '-trimpath': 'true' } });
+    const race = planPluginBuild(plugin('go-plugin'), go, { ...settings, goHostSettings: { '-trimpath': 'true', '-race': 'true' } });
+    const debug = planPluginBuild(plugin('go-plugin'), go, { ...settings, goHostSettings: { '-trimpath': 'true', '-gcflags': 'all=-N -l', GOEXPERIMENT: 'loopvar' } });
+    expect(race.cmd[2]).toContain('go-plugin-build -trimpath -race -buildvcs=false');
+    // One argument with its space: the shell script quotes it.
+    expect(debug.cmd[2]).toContain("go-plugin-build -trimpath '-gcflags=all=-N -l' -buildvcs=false");
+    expect(debug.env).toContain('GOEXPERIMENT=loopvar');
+    expect(new Set([plain.inputsHash, race.inputsHash, debug.inputsHash]).size).toBe(3);
+    expect(goHostFlags({ '-race': 'false', '-msan': 'true', '-asmflags': 'all=-x' })).toEqual(['-msan', '-asmflags=all=-x']);
+  });
+
+  it('go-plugin: --skip-go-module-check is part of the inputs, so a later plain build does not keep the unchecked artifact', () => {
+    const go = sources(['plugins/p/go.mod'], true);
+    const checked = planPluginBuild(plugin('go-plugin'), go, settings);
+    const skipped = planPluginBuild(plugin('go-plugin'), go, { ...settings, moduleCheckSkipped: true });
+    expect(skipped.inputsHash).not.toBe(checked.inputsHash);
+    expect(skipped.cmd).toEqual(checked.cmd);
   });
 
   it('go-plugin: builds the main package\'s files (Go then gives it a plugin path unique to its inputs), tags in GOFLAGS for go list too', () => {

@@ -1,0 +1,102 @@
+import { dirname } from 'node:path';
+import { buildProject, type BuildContext } from '../build/build-project.js';
+import type { ProjectConfig } from '../config/config.js';
+import type { DockerEngine } from '../docker/engine.js';
+import type { FieldDifference } from '../errors.js';
+import type { Lockfile } from '../lock/lockfile.js';
+import { verifyPlugins, type PluginVerdict, type VerifyReport } from '../verify/verify-plugins.js';
+
+/**
+ * `builder rehearse`: a host upgrade tried before it is made. Every locked plugin is predicted
+ * and really loaded in the candidate host image; those that do not load are rebuilt for the
+ * candidate (into a side lockfile, proven by the build) — and the report says, per plugin,
+ * whether it survives as locked, needs the rebuild (and got it), or cannot be made to load.
+ */
+export type RehearsalVerdict = 'survives' | 'rebuilt' | 'broken';
+
+export interface RehearsedPlugin {
+  name: string;
+  verdict: RehearsalVerdict;
+  /** The locked bytes in the candidate: proven (a real load) or predicted (the model alone), and how. */
+  asLocked: { answer: 'proven' | 'predicted'; outcome: PluginVerdict['outcome']; message?: string; modelDisagrees?: boolean };
+  /** The rebuild for the candidate, when the locked bytes did not load. */
+  rebuilt?: { status: 'built' | 'failed'; sha256?: string; message?: string };
+}
+
+export interface RehearsalReport {
+  outcome: RehearsalVerdict;
+  candidate: string;
+  candidateImageId: string;
+  /** The candidate's environment against the lockfile's host (the runtime refuses a lockfile whose host differs). */
+  environment: FieldDifference[];
+  /** The program the real loads ran with, or why none could run. */
+  realLoads: VerifyReport['real'];
+  plugins: RehearsedPlugin[];
+  /** The side lockfile of the rebuilt plugins, when there were any. */
+  lockOut?: string;
+}
+
+export interface RehearsalRequest {
+  config: ProjectConfig;
+  /** The lockfile section of the platform rehearsed. */
+  lock: Lockfile;
+  /** Where the locked artifacts are. */
+  dir: string;
+  candidate: string;
+  /** The side lockfile for plugins rebuilt for the candidate; their artifacts go beside it. */
+  lockOut: string;
+}
+
+export async function rehearseHost(engine: DockerEngine, request: RehearsalRequest, ctx: Omit<BuildContext, 'engine'>): Promise<RehearsalReport> {
+  const verify = await verifyPlugins(engine, {
+    lock: request.lock,
+    image: request.candidate,
+    dir: request.dir,
+    pluginsPath: '/app/plugins',
+    real: true,
+    ...(request.config.hostLoader ? { hostLoader: request.config.hostLoader } : {}),
+  });
+  const plugins: RehearsedPlugin[] = verify.plugins.map((p) => {
+    const answer = p.answer ?? 'predicted';
+    const message = p.real?.message ?? p.problems.filter((x) => x.check !== 'environment' && x.check !== 'bytes').map((x) => x.message).join('; ');
+    const loads = p.bytes === 'ok' && p.outcome === 'loads';
+    return {
+      name: p.name,
+      verdict: loads ? 'survives' : 'broken',
+      asLocked: { answer, outcome: p.bytes === 'ok' ? p.outcome : 'unknown', ...(loads || !message ? {} : { message }), ...(p.model?.disagrees ? { modelDisagrees: true } : {}) },
+    };
+  });
+  const failing = plugins.filter((p) => p.verdict !== 'survives');
+  const configs = request.config.plugins.filter((c) => failing.some((p) => p.name === c.name));
+  let lockOut: string | undefined;
+  if (configs.length > 0) {
+    const side: ProjectConfig = { ...request.config, hostImage: request.candidate, hostPlatforms: null, plugins: configs, outDir: dirname(request.lockOut), lockfile: request.lockOut };
+    let build = await buildProject(side, { check: false, prove: true }, { ...ctx, engine });
+    // A build writes all or nothing: the ones that did rebuild get their side lockfile without the ones that cannot.
+    const succeeded = build.plugins.filter((b) => b.status !== 'failed').map((b) => b.name);
+    const results = build.plugins;
+    if (build.outcome !== 'built' && succeeded.length > 0) {
+      build = await buildProject({ ...side, plugins: configs.filter((c) => succeeded.includes(c.name)) }, { check: false, prove: true }, { ...ctx, engine });
+    }
+    for (const built of results) {
+      const p = plugins.find((x) => x.name === built.name);
+      if (!p) continue;
+      if (built.status === 'failed') p.rebuilt = { status: 'failed', message: built.reason ?? 'failed' };
+      else {
+        p.rebuilt = { status: 'built', ...(built.sha256 ? { sha256: built.sha256 } : {}) };
+        p.verdict = 'rebuilt';
+      }
+    }
+    if (build.outcome === 'built') lockOut = request.lockOut;
+  }
+  const outcome: RehearsalVerdict = plugins.some((p) => p.verdict === 'broken') ? 'broken' : plugins.some((p) => p.verdict === 'rebuilt') ? 'rebuilt' : 'survives';
+  return {
+    outcome,
+    candidate: request.candidate,
+    candidateImageId: verify.imageId,
+    environment: verify.environment,
+    realLoads: verify.real,
+    plugins,
+    ...(lockOut ? { lockOut } : {}),
+  };
+}
