@@ -10,7 +10,8 @@
  *
  * For each FILE it writes "NONCE loading FILE", then "NONCE loaded FILE" or
  * "NONCE failed FILE MESSAGE" on stdout, unbuffered: a constructor that kills the process leaves
- * "loading" as the last line, which names the culprit. MESSAGE is one line (the loader's own
+ * "loading" as the last line, which names the culprit. It ends with "NONCE done" and _exit(0), or
+ * _exit(1) when a load failed: the builder believes a success only from a run that ended so. MESSAGE is one line (the loader's own
  * dlerror() text, newlines replaced). Nothing is ever unloaded: a later FILE loads into the
  * process the earlier ones left behind, as in a host. */
 #define _GNU_SOURCE
@@ -124,5 +125,6 @@ int main(int argc, char **argv) {
         failed |= by_command ? load_by_command(nonce, argv[i], argv + end + 1, argc - end - 1) : load_by_dlopen(nonce, argv[i]);
     }
     put("\n"); put(nonce); put(" done\n");
-    return failed;
+    /* Not return: the plugins' destructors would run, and a crash in one would read as a failed load. */
+    _exit(failed);
 }

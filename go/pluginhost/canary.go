@@ -14,6 +14,7 @@ import (
 	"plugin"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -131,21 +132,63 @@ func (h *Host[R]) canary(name, sum, sealed string) error {
 		}
 	}
 	cmd.Env = append(env, CanaryEnv+"="+nonce, CanaryFilesEnv+"="+name+"="+sum+"="+sealed)
+	// Our own pipes, not exec's copying goroutines: Wait would wait for every process holding
+	// them, and a plugin's constructor may fork one that never exits. Its own process group, so
+	// what it forks is killed with it (unless it calls setsid).
 	var stdout, stderr cappedBuffer
 	stdout.limit, stderr.limit = canaryOutputLimit, canaryOutputLimit
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	runErr := cmd.Run()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return refuse(ErrCanaryCrashed, name, fmt.Sprintf("Plugin %q: no pipe for the canary: %v", name, err), "Check the process's file descriptor limit.", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return refuse(ErrCanaryCrashed, name, fmt.Sprintf("Plugin %q: no pipe for the canary: %v", name, err), "Check the process's file descriptor limit.", err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	copied := make(chan struct{}, 2)
+	go func() { io.Copy(&stdout, outR); copied <- struct{}{} }()
+	go func() { io.Copy(&stderr, errR); copied <- struct{}{} }()
+	runErr := cmd.Start()
+	outW.Close()
+	errW.Close()
+	if runErr == nil {
+		runErr = cmd.Wait()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	// What the child wrote before it ended is in the pipes: read it, briefly, then let go of them.
+	outR.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	errR.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	<-copied
+	<-copied
+	outR.Close()
+	errR.Close()
+	exitedNormally := runErr == nil || (func() bool {
+		var e *exec.ExitError
+		return errors.As(runErr, &e) && e.ExitCode() == 1
+	})()
 	prefix := nonce + " "
-	for _, line := range strings.Split(stdout.buf.String(), "\n") {
+	current := ""
+	for _, line := range strings.Split(stdout.String(), "\n") {
 		if !strings.HasPrefix(line, prefix) {
 			continue
 		}
 		rest := strings.TrimPrefix(line, prefix)
-		if rest == "loaded "+sealed {
+		if strings.HasPrefix(rest, "loading ") {
+			current = strings.TrimPrefix(rest, "loading ")
+			continue
+		}
+		// The plugin's code runs in the child and can print the protocol: only an ordinary end backs its report.
+		if current != sealed || !exitedNormally || !strings.Contains(stdout.String(), "\n"+prefix+"done\n") {
+			continue
+		}
+		if rest == "loaded "+sealed && runErr == nil {
 			return nil
 		}
-		if strings.HasPrefix(rest, "failed "+sealed+" ") {
+		if strings.HasPrefix(rest, "failed "+sealed+" ") && runErr != nil {
 			message := strings.TrimPrefix(rest, "failed "+sealed+" ")
 			c := ErrLoadFailed
 			if i := strings.Index(message, ": "); i > 0 {
@@ -169,7 +212,7 @@ func (h *Host[R]) canary(name, sum, sealed string) error {
 	case runErr != nil:
 		how = "could not start: " + runErr.Error()
 	}
-	return refuse(ErrCanaryCrashed, name, fmt.Sprintf("Plugin %q: the canary process that loaded it first %s%s", name, how, lastLines(stderr.buf.Bytes())), "The serving version keeps serving. Run `builder verify --real` against this host image; rebuild the plugin with `builder build`.", runErr)
+	return refuse(ErrCanaryCrashed, name, fmt.Sprintf("Plugin %q: the canary process that loaded it first %s%s", name, how, lastLines(stderr.Bytes())), "The serving version keeps serving. Run `builder verify --real` against this host image; rebuild the plugin with `builder build`.", runErr)
 }
 
 // lastLines: the Go runtime's own verdict first (a crash ends in a register dump, which says
@@ -199,16 +242,32 @@ func lastLines(out []byte) string {
 
 var goVerdict = regexp.MustCompile(`^(fatal error:|panic:|unexpected fault|SIG[A-Z]+:|runtime:|plugin:)`)
 
-// cappedBuffer keeps the last `limit` bytes written (a plugin can write without end).
+// cappedBuffer keeps the last `limit` bytes written (a plugin can write without end); safe for
+// the copying goroutine and a reader after it finished.
 type cappedBuffer struct {
+	mu    sync.Mutex
 	buf   bytes.Buffer
 	limit int
 }
 
 func (c *cappedBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.buf.Write(p)
 	if over := c.buf.Len() - c.limit; over > 0 {
 		c.buf.Next(over)
 	}
 	return len(p), nil
+}
+
+func (c *cappedBuffer) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+func (c *cappedBuffer) Bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.buf.Bytes()...)
 }

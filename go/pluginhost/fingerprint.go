@@ -294,8 +294,10 @@ func elfMachine(data []byte) (string, bool) {
 	return "em-" + strconv.Itoa(int(n)), true
 }
 
-// pluginRelevantSettings are the build settings a plugin must share with its host.
-var pluginRelevantSettings = []string{"GOOS", "GOARCH", "GOAMD64", "GOARM", "GOARM64", "CGO_ENABLED", "-trimpath", "-tags"}
+// pluginRelevantSettings are the build settings a plugin must share with its host: each
+// changes the hashes of the packages both link. The builder's list (src/gomod/go-fingerprint.ts)
+// is the same, by test.
+var pluginRelevantSettings = []string{"GOOS", "GOARCH", "GOAMD64", "GOARM", "GOARM64", "CGO_ENABLED", "-trimpath", "-tags", "-race", "-msan", "-asan", "-gcflags", "-asmflags", "GOEXPERIMENT"}
 
 // GoPart is the Go part of a fingerprint, from a binary's build info.
 func GoPart(info *debug.BuildInfo) *GoFingerprint {

@@ -8,7 +8,7 @@ import { type Lockfile, lockedPlugin, lockSectionFor } from '../lock/lockfile.js
 import { sha256FileHex } from '../util/sha256.js';
 import { artifactIntact, decidePlugin, refuseUnknownPlugins, sourceHashes } from './build-project.js';
 import { BuilderImageAbsent } from './builder-image.js';
-import { needsProof } from './prove-artifacts.js';
+import { needsProof, proofProgramFor } from './prove-artifacts.js';
 import { resolveEnvironment } from './resolve-environment.js';
 
 /**
@@ -66,6 +66,7 @@ export async function planProject(
       for (const p of plugins) entries.push({ name: p.name, ...platform, kind: p.kind, action: 'build', reason: 'environment', detail: `${err.message}: it would be built (its inputs — base image, packages, recipe — are new here), and every plugin rebuilt with it` });
       continue;
     }
+    const { described } = await proofProgramFor(engine, target.config, env.host);
     for (const plugin of plugins) {
       const decision = await decidePlugin(plugin, { config: target.config, env, previous, cache: true });
       const entry = { name: plugin.name, ...platform, kind: plugin.kind };
@@ -73,8 +74,11 @@ export async function planProject(
       if (!locked) {
         entries.push({ ...entry, action: 'build', reason: 'new', detail: previous ? 'not in the lockfile' : 'no lockfile yet' });
       } else if (decision.inputsMatch && (await artifactIntact(target.config.outDir, locked))) {
-        if (needsProof(locked.proof, env.host.imageId)) {
-          const why = locked.proof?.result === 'loaded' ? `proven on another host image (${locked.proof.imageId.slice(0, 19)})` : locked.proof ? `not proven (${locked.proof.reason})` : 'never proven';
+        if (needsProof(locked.proof, env.host.imageId, described ?? undefined)) {
+          const why =
+            locked.proof?.result === 'loaded'
+              ? locked.proof.imageId !== env.host.imageId ? `proven on another host image (${locked.proof.imageId.slice(0, 19)})` : `proven by another loading program (${locked.proof.program})`
+              : locked.proof ? `not proven (${locked.proof.reason})` : 'never proven';
           entries.push({ ...entry, action: 'prove', reason: 'unproven', detail: `inputs and artifact match the lockfile, but it is ${why}: the build loads it in ${env.host.image} without rebuilding it` });
         } else entries.push({ ...entry, action: 'skip', reason: 'unchanged', detail: 'inputs and artifact match the lockfile' });
       } else if (decision.inputsMatch) {

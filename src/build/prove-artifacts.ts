@@ -19,9 +19,30 @@ export interface ProofOutcome {
   failure?: string;
 }
 
-/** An artifact needs a proof unless the lockfile has one for these exact bytes made on this very host image. */
-export function needsProof(locked: LockedProof | undefined, hostImageId: string): boolean {
-  return !(locked?.result === 'loaded' && locked.imageId === hostImageId);
+/**
+ * An artifact needs a proof unless the lockfile has one for these exact bytes made on this very
+ * host image by this very loading program (a `host.loader` added since is a new proof).
+ */
+export function needsProof(locked: LockedProof | undefined, hostImageId: string, program?: string): boolean {
+  return !(locked?.result === 'loaded' && locked.imageId === hostImageId && (program === undefined || locked.program === program));
+}
+
+/** The loading program that proves artifacts for this host image, and how the lockfile names it. */
+export async function proofProgramFor(
+  engine: DockerEngine,
+  config: Pick<ProjectConfig, 'hostLoader' | 'hostBinary'>,
+  host: Pick<BuildEnvironment['host'], 'imageId' | 'goBuildInfo'>,
+): Promise<{ program: ProofProgram; described: string } | { program: { kind: 'none'; reason: string }; described: null }> {
+  const image = await engine.inspectImage(host.imageId);
+  if (!image) throw new ImageNotFoundError(host.imageId, 'host');
+  const program = chooseProofProgram({
+    ...(config.hostLoader ? { loader: config.hostLoader } : {}),
+    ...(config.hostBinary ? { hostBinary: config.hostBinary } : {}),
+    ...(host.goBuildInfo ? { goDeps: host.goBuildInfo.deps } : {}),
+    entrypoint: image.entrypoint,
+    cmd: image.cmd,
+  });
+  return program.kind === 'none' ? { program, described: null } : { program, described: describeProofProgram(program) };
 }
 
 /**
@@ -38,29 +59,20 @@ export async function proveArtifacts(
 ): Promise<Map<string, ProofOutcome>> {
   const outcomes = new Map<string, ProofOutcome>();
   const hostImageId = env.host.imageId;
+  const { program, described } = await proofProgramFor(engine, config, env.host);
   if (!options.prove) {
     // An unchanged artifact keeps the proof it has for this host image: skipping a proof takes nothing away.
-    for (const a of artifacts) outcomes.set(a.name, { proof: needsProof(a.locked, hostImageId) ? { result: 'not-proven', reason: 'built with --no-prove' } : a.locked! });
+    for (const a of artifacts) outcomes.set(a.name, { proof: needsProof(a.locked, hostImageId, described ?? undefined) ? { result: 'not-proven', reason: 'built with --no-prove' } : a.locked! });
     return outcomes;
   }
-  const todo = artifacts.filter((a) => needsProof(a.locked, hostImageId));
+  const todo = artifacts.filter((a) => needsProof(a.locked, hostImageId, described ?? undefined));
   for (const a of artifacts) if (!todo.includes(a)) outcomes.set(a.name, { proof: a.locked! });
   if (todo.length === 0) return outcomes;
-  const image = await engine.inspectImage(hostImageId);
-  if (!image) throw new ImageNotFoundError(hostImageId, 'host');
-  const program = chooseProofProgram({
-    ...(config.hostLoader ? { loader: config.hostLoader } : {}),
-    ...(config.hostBinary ? { hostBinary: config.hostBinary } : {}),
-    ...(env.host.goBuildInfo ? { goDeps: env.host.goBuildInfo.deps } : {}),
-    entrypoint: image.entrypoint,
-    cmd: image.cmd,
-  });
   if (program.kind === 'none') {
     options.report({ type: 'step', message: `WARNING: not proven (the model's prediction is all there is): ${program.reason}` });
     for (const a of todo) outcomes.set(a.name, { proof: { result: 'not-proven', reason: program.reason } });
     return outcomes;
   }
-  const described = describeProofProgram(program);
   options.report({ type: 'step', message: `proving ${todo.length} artifact(s) load in ${env.host.image} (${hostImageId.slice(7, 19)}) by ${described}` });
   const started = Date.now();
   const prober = needsProber(program) ? await readLoadProber(engine, env.builder.imageId) : undefined;
@@ -72,7 +84,7 @@ export async function proveArtifacts(
     outcomes.set(
       a.name,
       verdict.result === 'loaded'
-        ? { proof: { result: 'loaded', imageId: hostImageId, program: described } }
+        ? { proof: { result: 'loaded', imageId: hostImageId, program: described! } }
         : { proof: { result: 'not-proven', reason: 'the real load failed' }, failure: verdict.message ?? 'failed' },
     );
   }

@@ -216,6 +216,7 @@ export class DockerodeEngine implements DockerEngine {
         env: (info.Config?.Env as string[] | null) ?? [],
         entrypoint: asArgv(info.Config?.Entrypoint),
         cmd: asArgv(info.Config?.Cmd),
+        workingDir: (info.Config?.WorkingDir as string | undefined) || '/',
         repoDigests: strings(info.RepoDigests),
         layers: strings(info.RootFS?.Layers),
       };

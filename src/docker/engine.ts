@@ -68,6 +68,8 @@ export interface ImageInfo {
   /** The image config's Entrypoint and Cmd (empty when unset). */
   entrypoint: string[];
   cmd: string[];
+  /** The image config's WorkingDir ('/' when unset): where a relative or empty search-path entry points. */
+  workingDir?: string;
   /** `repo@sha256:…` for each registry the image was pushed to or pulled from. */
   repoDigests: string[];
   /** The diff IDs of its filesystem layers, lowest first (an image derived from another starts with all of its layers). */

@@ -108,6 +108,8 @@ export interface ElfFacts {
   hasRelr: boolean;
   /** Initial-exec TLS relocations (TPOFF), one per distinct target. */
   staticTlsReferences: StaticTlsReference[];
+  /** Every type of the dynamic relocations (the ones the loader applies), sorted. */
+  relocationTypes: number[];
   goBuildInfo: GoBuildInfo | null;
   /**
    * Go: each linked package's link-time hash (`go.link.pkghashbytes.<package>`, hex), which
@@ -376,6 +378,23 @@ function staticTlsReferences(
   return [...targets.values()];
 }
 
+/** The types of the relocations in the dynamic relocation sections (those linked to .dynsym: what the loader applies). */
+function dynamicRelocationTypes(r: ByteReader, is64: boolean, all: Section[], dynsymIndex: number): number[] {
+  const types = new Set<number>();
+  let seen = 0;
+  for (const section of all) {
+    if ((section.type !== SHT_RELA && section.type !== SHT_REL) || section.link !== dynsymIndex) continue;
+    const { start, end } = contents(r, section, 'relocations');
+    const entry = section.type === SHT_RELA ? (is64 ? 24 : 12) : is64 ? 16 : 8;
+    for (let at = start; at + entry <= end; at += entry) {
+      if (++seen > MAX_ENTRIES) throw new ElfFormatError(`more than ${MAX_ENTRIES} dynamic relocations`);
+      const info = r.word(at + (is64 ? 8 : 4), is64, 'r_info');
+      types.add(is64 ? info % 2 ** 32 : info & 0xff);
+    }
+  }
+  return [...types].sort((a, b) => a - b);
+}
+
 const GO_PACKAGE_HASH = 'go.link.pkghashbytes.';
 const MAX_GO_HASH_BYTES = 64;
 
@@ -419,6 +438,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     flags: 0,
     hasRelr: false,
     staticTlsReferences: [],
+    relocationTypes: [],
     goBuildInfo: null,
     goPackageHashes: {},
     goMainFile: null,
@@ -535,6 +555,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
       facts.definitions.push({ symbol: name, versionIndex, version: versionIndex === null ? null : (defined.get(versionIndex) ?? null), hidden: entry !== null && (entry & 0x8000) !== 0 });
     }
     facts.staticTlsReferences = staticTlsReferences(r, is64, facts.machine, all, all.indexOf(dynsym), start, end, strings);
+    facts.relocationTypes = dynamicRelocationTypes(r, is64, all, all.indexOf(dynsym));
     facts.imports.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
     facts.versionedImports.sort((a, b) => a.library.localeCompare(b.library) || a.version.localeCompare(b.version) || a.symbol.localeCompare(b.symbol));
   }

@@ -20,7 +20,7 @@ export interface EnvironmentFingerprint {
 export interface GoFingerprint {
   /** `go1.19.8`: a plugin built by any other Go crashes the host. */
   version: string;
-  /** Build settings a plugin must share: GOOS, GOARCH, GOAMD64, CGO_ENABLED, -trimpath, -tags. */
+  /** Build settings a plugin must share: GOOS, GOARCH, GOAMD64, CGO_ENABLED, -trimpath, -tags, -race, -gcflags, … (PLUGIN_RELEVANT_SETTINGS). */
   settings: Record<string, string>;
   /** Every module the host links, `path → version` (`version => replacement` when replaced). */
   deps: Record<string, string>;

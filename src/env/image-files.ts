@@ -10,6 +10,8 @@ export interface ImageFiles {
   /** The image config's Env, as a container of it starts with. */
   env: readonly string[];
   entrypoint: readonly string[];
+  /** The image config's WorkingDir ('/' when unset). */
+  workingDir: string;
   cmd: readonly string[];
   /** `repo@sha256:…` for each registry the image was pushed to or pulled from. */
   repoDigests: readonly string[];
@@ -31,7 +33,7 @@ export async function withImageFiles<T>(
   // Cmd is required by the API even though the container never runs.
   const container = await engine.createContainer({ image: info.id, cmd: ['/never-runs'], labels: managedLabels('probe') });
   try {
-    return await use({ image, imageId: info.id, files: followingSymlinks(container), env: info.env, entrypoint: info.entrypoint, cmd: info.cmd, repoDigests: info.repoDigests });
+    return await use({ image, imageId: info.id, files: followingSymlinks(container), env: info.env, entrypoint: info.entrypoint, workingDir: info.workingDir ?? '/', cmd: info.cmd, repoDigests: info.repoDigests });
   } finally {
     await container.remove();
   }

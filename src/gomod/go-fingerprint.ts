@@ -5,7 +5,7 @@ import type { LockedGoModule } from '../lock/lockfile.js';
 // Build settings a plugin must share with its host for the Go runtime to accept it: each changes
 // the hashes of the packages both link (the race runtime, compiler flags, experiments), and the
 // build info records each one a binary was built with.
-const PLUGIN_RELEVANT_SETTINGS = ['GOOS', 'GOARCH', 'GOAMD64', 'GOARM', 'GOARM64', 'CGO_ENABLED', '-trimpath', '-tags', '-race', '-msan', '-asan', '-gcflags', '-asmflags', 'GOEXPERIMENT'];
+export const PLUGIN_RELEVANT_SETTINGS = ['GOOS', 'GOARCH', 'GOAMD64', 'GOARM', 'GOARM64', 'CGO_ENABLED', '-trimpath', '-tags', '-race', '-msan', '-asan', '-gcflags', '-asmflags', 'GOEXPERIMENT'];
 
 export function describeModule(module: GoModule): string {
   if (!module.replace) return module.version;

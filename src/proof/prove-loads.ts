@@ -101,16 +101,23 @@ async function proveRound(engine: DockerEngine, request: ProofRequest, artifacts
   } finally {
     await container.remove();
   }
+  // Code loaded in the process can print anything, the nonce included: a success is believed only
+  // from a run that ended as the program ends (its report done, exit 0 or 1). After a run that
+  // died, only its failures and the file it died in stand; the rest are proven again.
+  const normal = result !== null && lines.done && (result.exitCode === 0 || result.exitCode === 1);
   const verdicts = new Map<string, ProofVerdict>();
   for (const a of artifacts) {
     const event = lines.results.get(pathOf(a));
-    if (event?.state === 'loaded') verdicts.set(a.name, { result: 'loaded' });
+    if (event?.state === 'loaded' && normal) verdicts.set(a.name, { result: 'loaded' });
     if (event?.state === 'failed') verdicts.set(a.name, { result: 'failed', message: event.message ?? 'failed' });
   }
-  const culprit = lines.unfinished ? artifacts.find((a) => pathOf(a) === lines.unfinished) : undefined;
+  const culprit = !normal && lines.unfinished ? artifacts.find((a) => pathOf(a) === lines.unfinished) : undefined;
+  const how = result === null ? `did not finish loading within ${limitMs / 1000} s` : describeEnd(result.exitCode);
   if (culprit) {
-    const how = result === null ? `did not finish loading within ${limitMs / 1000} s` : describeEnd(result.exitCode);
     verdicts.set(culprit.name, { result: 'failed', message: `the loading process ${how} while loading it${stderrTail(result?.output ?? '')}` });
+  } else if (!normal && verdicts.size === 0 && [...lines.results.values()].some((e) => e.state !== 'loading')) {
+    // It reported on files, then died outside any load (a destructor, a plugin's own exit): nothing it said stands.
+    for (const a of artifacts) verdicts.set(a.name, { result: 'failed', message: `the loading process ${how} after reporting, outside any load${stderrTail(result?.output ?? '')}` });
   } else if (verdicts.size === 0) {
     // Nothing was even begun: the loading program did not run, or does not speak the protocol.
     if (result === null) throw new ProofUnavailableError(`The proof's loading program did not start within ${limitMs / 1000} s in ${request.imageId.slice(0, 19)}.`, 'Check the host image starts; or build with --no-prove.');

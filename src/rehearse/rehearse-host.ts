@@ -1,6 +1,8 @@
-import { dirname } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { buildProject, type BuildContext } from '../build/build-project.js';
-import type { ProjectConfig } from '../config/config.js';
+import { platformTargets, type ProjectConfig } from '../config/config.js';
+import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import type { DockerEngine } from '../docker/engine.js';
 import type { FieldDifference } from '../errors.js';
 import type { Lockfile } from '../lock/lockfile.js';
@@ -47,7 +49,30 @@ export interface RehearsalRequest {
   lockOut: string;
 }
 
+/**
+ * The side lockfile must not be the project's, nor sit where the project's artifacts are: a
+ * rehearsal would then replace what is locked with builds for a host that is not deployed yet.
+ */
+export async function refuseSideLockOverProject(config: ProjectConfig, lockOut: string): Promise<void> {
+  const real = async (path: string) => realpath(path).catch(() => resolve(path));
+  const out = resolve(lockOut);
+  const outDir = await real(dirname(out));
+  const taken = [
+    { path: await real(config.lockfile), what: "the project's lockfile" },
+    ...(await Promise.all(platformTargets(config).map(async (t) => ({ path: await real(t.config.outDir), what: `the project's plugin directory ${t.config.outDir}` })))),
+    { path: await real(dirname(config.lockfile)), what: "the project's lockfile directory" },
+  ];
+  const clash = taken.find((t) => t.path === (t.what === "the project's lockfile" ? join(outDir, basename(out)) : outDir));
+  if (clash) {
+    throw new BuilderError('BAD_OPTION', `--lock-out ${lockOut} would write into ${clash.what}: a rehearsal never touches what is locked.`, {
+      fix: 'Give --lock-out a file in a directory of its own (the default is rehearsal/builder.lock.json beside the lockfile).',
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
 export async function rehearseHost(engine: DockerEngine, request: RehearsalRequest, ctx: Omit<BuildContext, 'engine'>): Promise<RehearsalReport> {
+  await refuseSideLockOverProject(request.config, request.lockOut);
   const verify = await verifyPlugins(engine, {
     lock: request.lock,
     image: request.candidate,

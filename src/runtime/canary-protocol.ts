@@ -9,7 +9,12 @@
  *   NONCE done
  *
  * Each line is written with a newline before it, so output a plugin left without one cannot run
- * into it. FILE is one word (the paths are ours). Only files asked about are kept, and a line is at most
+ * into it. FILE is one word (the paths are ours). A verdict counts only for the file whose
+ * `loading` line came last, and only once. Code loaded in the process can read the nonce and
+ * print anything: callers believe a `loaded` only from a process that then ended normally (see
+ * prove-loads.ts, child-canary.ts) — a forged success followed by a crash is a crash. What no
+ * protocol can stop is a hostile plugin faking a whole normal run; it is in the set being loaded
+ * and runs in the host anyway. Only files asked about are kept, and a line is at most
  * MAX_LINE bytes: whatever a plugin writes, this holds a bounded amount.
  */
 export type LoadState = 'loading' | 'loaded' | 'failed';
@@ -74,15 +79,16 @@ export class ProofLines {
     const [, state, file, message] = match as unknown as [string, LoadState, string, string | undefined];
     if (!this.files.has(file)) return;
     const known = this.events.get(file);
-    // A verdict is final: a later line cannot turn a failure into a success.
-    if (known && known.state !== 'loading') return;
     if (state === 'loading') {
-      if (!known) this.events.set(file, { state });
+      // Whatever it says, the process was last seen loading this file: if it dies now, this is the culprit.
       this.current = file;
+      if (!known) this.events.set(file, { state });
       return;
     }
+    // A verdict is for the file being loaded, and final: a later line cannot turn a failure into a success.
+    if (this.current !== file || (known && known.state !== 'loading')) return;
     this.events.set(file, { state, ...(state === 'failed' ? { message: Buffer.from(message ?? '', 'latin1').toString('utf8') || 'failed (no message)' } : {}) });
-    if (this.current === file) this.current = null;
+    this.current = null;
   }
 
   /** Each file's last event (files never named are absent). */

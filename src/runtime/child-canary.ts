@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { BuilderError, CanaryCrashedError } from '../errors.js';
@@ -13,6 +14,14 @@ export interface Canary {
 }
 
 const STDERR_TAIL = 16 * 1024;
+/** How long the pipes may stay open after the child ended (something it forked may hold them). */
+const PIPE_GRACE_MS = 200;
+
+/** The host's environment without its own secret: the canary serves no request. */
+function childEnvironment(): NodeJS.ProcessEnv {
+  const { BUILDER_HOST_TOKEN: _, ...env } = process.env;
+  return env;
+}
 const STDERR_LINES = 12;
 const CHILD_FD = 3;
 
@@ -35,39 +44,55 @@ export function childProcessCanary(command: readonly string[], limitMs = 60_000)
       const handle = await open(sealed.path, 'r');
       let ended: { code: number | null; signal: NodeJS.Signals | null; timedOut: boolean };
       try {
+        // Its own process group: what a plugin's constructor forks goes with it (unless it calls setsid).
         const child = spawn(program, [...args, 'canary', '--nonce', nonce, '--fd', String(CHILD_FD), '--name', plugin.name, '--sha256', plugin.sha256, '--size', String(plugin.size)], {
           stdio: ['ignore', 'pipe', 'pipe', handle.fd],
-          env: process.env,
+          env: childEnvironment(),
+          detached: true,
         });
+        const killGroup = () => {
+          try {
+            if (child.pid) process.kill(-child.pid, 'SIGKILL');
+          } catch {
+            // Gone already.
+          }
+        };
         child.stdout!.on('data', (chunk: Buffer) => lines.push(chunk));
         child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
         ended = await new Promise((resolve, reject) => {
           let timedOut = false;
           const timer = setTimeout(() => {
             timedOut = true;
-            child.kill('SIGKILL');
+            killGroup();
           }, limitMs);
-          const stop = () => child.kill('SIGKILL');
+          const stop = () => killGroup();
           signal.addEventListener('abort', stop, { once: true });
           child.once('error', (err) => {
             clearTimeout(timer);
             signal.removeEventListener('abort', stop);
             reject(err);
           });
-          child.once('close', (code, sig) => {
+          // 'exit', not 'close': a process the plugin forked may hold the pipes open for ever.
+          child.once('exit', (code, sig) => {
             clearTimeout(timer);
             signal.removeEventListener('abort', stop);
             resolve({ code, signal: sig, timedOut });
           });
         });
+        // What the child wrote before it ended is in the pipes: read it, briefly, then let go of them.
+        await Promise.race([Promise.all([once(child.stdout!, 'end'), once(child.stderr!, 'end')]).catch(() => undefined), new Promise((r) => setTimeout(r, PIPE_GRACE_MS))]);
+        killGroup();
+        child.stdout!.destroy();
+        child.stderr!.destroy();
       } finally {
         await handle.close();
       }
       signal.throwIfAborted();
       lines.end();
       const event = lines.results.get(target);
-      if (event?.state === 'loaded') return;
-      if (event?.state === 'failed') throw childFailure(event.message ?? '');
+      // The plugin's code runs in the child and can print the protocol: only an ordinary end backs its report.
+      if (event?.state === 'loaded' && lines.done && ended.code === 0) return;
+      if (event?.state === 'failed' && lines.done && ended.code === 1) throw childFailure(event.message ?? '');
       const how = ended.timedOut
         ? `did not finish loading within ${limitMs / 1000} s and was killed`
         : ended.signal

@@ -1,4 +1,4 @@
-import { dirname } from 'node:path';
+import { dirname, posix } from 'node:path';
 import type { RootFileSource } from '../env/file-source.js';
 import type { LibcFamily } from '../env/fingerprint.js';
 import type { LoaderCpuView } from './loader-cpu-view.js';
@@ -94,6 +94,8 @@ export interface SearchSetup {
   multiarch: string | null;
   /** LD_LIBRARY_PATH of the loading process (the image config's Env). */
   ldLibraryPath: string | null;
+  /** The loading process's working directory (the image's WorkingDir): where an empty or relative search-path entry points. */
+  cwd?: string;
   /** The loading program's executable (its DT_RPATH applies to glibc searches); null when unknown. */
   program: Requester | null;
   want: { class: 32 | 64; machine: string };
@@ -103,9 +105,20 @@ export interface SearchSetup {
 
 const MULTIARCH: Record<string, string> = { x86_64: 'x86_64-linux-gnu', aarch64: 'aarch64-linux-gnu' };
 
-/** Split a search path the way glibc's fillin_rpath does (':' separated; empty entries mean the current directory, skipped here). */
-function splitPath(value: string, separators: RegExp): string[] {
-  return value.split(separators).filter((d) => d !== '');
+/**
+ * Split a search path as the loader does. glibc (elf/dl-load.c fillin_rpath, through
+ * _dl_init_paths and decompose_rpath): LD_LIBRARY_PATH on ':' and ';', DT_RPATH/DT_RUNPATH on
+ * ':'; an empty entry is the directory "" — names are opened relative to the working directory.
+ * musl (ldso/dynlink.c path_open): ':' and newline, empty entries skipped.
+ */
+function splitPath(value: string, separators: RegExp, emptyIsCwd: boolean): string[] {
+  const parts = value.split(separators);
+  return emptyIsCwd ? parts : parts.filter((d) => d !== '');
+}
+
+/** A directory as the loader opens names in it: relative (and empty) ones against the working directory. */
+function fromCwd(dir: string, cwd: string): string {
+  return dir.startsWith('/') ? dir : posix.join(cwd, dir);
 }
 
 /**
@@ -198,7 +211,7 @@ export class LibrarySearch {
     this.muslPath ??= this.readBytes(`/etc/ld-musl-${this.setup.arch}.path`).then((bytes) =>
       bytes === null
         ? { dirs: ['/lib', '/usr/local/lib', '/usr/lib'], via: 'default directories' as const }
-        : { dirs: splitPath(bytes.toString('latin1'), /[:\n]/), via: 'musl path file' as const },
+        : { dirs: splitPath(bytes.toString('latin1'), /[:\n]/, false), via: 'musl path file' as const },
     );
     return this.muslPath;
   }
@@ -238,11 +251,15 @@ export class LibrarySearch {
     return 'next';
   }
 
-  private expanded(value: string | null, origin: string | null): string[] {
+  private expanded(value: string | null, origin: string | null, separators = /:/): string[] {
     if (value === null) return [];
-    return splitPath(value, /:/).flatMap((dir) => {
+    const glibc = this.setup.family === 'glibc';
+    const cwd = this.setup.cwd ?? '/';
+    return splitPath(value, separators, glibc).flatMap((dir) => {
       const e = expandTokens(dir, origin, this.setup);
-      return e === null ? [] : [e];
+      // glibc drops an entry that becomes empty by expansion; an empty one as written is the working directory.
+      if (e === null || (e === '' && dir !== '')) return [];
+      return [fromCwd(e, cwd)];
     });
   }
 
@@ -261,7 +278,7 @@ export class LibrarySearch {
       const program = this.setup.program;
       if (program && program.facts.runpath === null) steps.push([this.expanded(program.facts.rpath, program.origin), 'DT_RPATH']);
     }
-    if (this.setup.ldLibraryPath) steps.push([this.expanded(this.setup.ldLibraryPath, null), 'LD_LIBRARY_PATH']);
+    if (this.setup.ldLibraryPath) steps.push([this.expanded(this.setup.ldLibraryPath, null, /[:;]/), 'LD_LIBRARY_PATH']);
     if (requester) steps.push([this.expanded(requester.facts.runpath, requester.origin), 'DT_RUNPATH']);
     for (const [dirs, via] of steps) {
       const result = await this.inDirectories(name, dirs, via);
@@ -281,7 +298,7 @@ export class LibrarySearch {
 
   private async findMusl(name: string, requester: Requester | null): Promise<SearchResult> {
     const steps: Array<[readonly string[], FoundVia]> = [];
-    if (this.setup.ldLibraryPath) steps.push([splitPath(this.setup.ldLibraryPath, /[:\n]/), 'LD_LIBRARY_PATH']);
+    if (this.setup.ldLibraryPath) steps.push([splitPath(this.setup.ldLibraryPath, /[:\n]/, false).map((d) => fromCwd(d, this.setup.cwd ?? '/')), 'LD_LIBRARY_PATH']);
     for (let l: Requester | undefined = requester ?? undefined; l; l = l.loader) {
       steps.push([this.expanded(l.facts.runpath ?? l.facts.rpath, l.origin), l.facts.runpath ? 'DT_RUNPATH' : 'DT_RPATH']);
     }

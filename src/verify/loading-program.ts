@@ -76,8 +76,25 @@ export async function resolveLoadingProgram(
   return executable ? { path: executable, how } : null;
 }
 
+/**
+ * What a process has mapped before it loads anything (its global scope, in lookup order): the
+ * executable, then the preloaded objects — `LD_PRELOAD` from its environment (glibc rtld.c and
+ * musl's load_preload: separated by spaces, tabs, newlines or ':'), then glibc's
+ * `/etc/ld.so.preload` (the same separators) — then the DT_NEEDED closure, breadth-first. A
+ * preload that cannot be found is skipped, as both loaders skip it (glibc says so on stderr).
+ */
+export async function preloadNames(files: RootFileSource, env: readonly string[], family: string): Promise<string[]> {
+  const split = (text: string) => text.split(/[ \t\n:]+/).filter(Boolean);
+  const names = split(envValue(env, 'LD_PRELOAD') ?? '');
+  if (family === 'glibc') {
+    const file = await files.readFile('/etc/ld.so.preload');
+    if (file) names.push(...split(file.toString('latin1')));
+  }
+  return names;
+}
+
 /** Load the program's closure breadth-first, as the loader does at start-up. */
-export async function programScope(files: RootFileSource, search: LibrarySearch, program: LoadingProgram): Promise<ProgramScope | null> {
+export async function programScope(files: RootFileSource, search: LibrarySearch, program: LoadingProgram, env: readonly string[] = []): Promise<ProgramScope | null> {
   const bytes = await files.readFile(program.path);
   if (!bytes) return null;
   let facts: ElfFacts;
@@ -91,9 +108,10 @@ export async function programScope(files: RootFileSource, search: LibrarySearch,
   const objects: FoundLibrary[] = [];
   const unresolved: string[] = [];
   const musl = search.setup.family === 'musl';
+  const preloads = await preloadNames(files, env, search.setup.family);
   await walkNeeded(
     search,
-    facts.needed.map((name) => ({ name, requester: executable, askedThrough: '' })),
+    [...preloads, ...facts.needed].map((name) => ({ name, requester: executable, askedThrough: '' })),
     { preresolve: async (name) => (musl && isMuslBuiltin(name) ? findMuslLoader(search, search.setup.arch) : undefined) },
     ({ name, result }) => {
       if (!isFound(result)) {

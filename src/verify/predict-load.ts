@@ -7,6 +7,7 @@ import { alreadyLoaded, globalScope, type ProgramScope } from './loading-program
 import { bindSymbol, type BindingRules, type ScopeObject } from './symbol-binding.js';
 import { STATIC_TLS_SURPLUS, staticTlsShortfall } from './static-tls.js';
 import type { LoaderCpuView } from './loader-cpu-view.js';
+import { relocationName, relocationRefusal, unsupportedRelocations } from './relocation-tables.js';
 
 export { isMuslBuiltin } from './library-search.js';
 
@@ -14,7 +15,7 @@ export type { LibraryLookup } from './library-search.js';
 
 type ResolvedLibrary = FoundLibrary;
 
-export type LoadCheck = 'arch' | 'libc-family' | 'elf-header' | 'exec-stack' | 'cpu-isa' | 'missing-library' | 'symbol-version' | 'missing-symbol' | 'static-tls' | 'crash';
+export type LoadCheck = 'arch' | 'libc-family' | 'elf-header' | 'exec-stack' | 'cpu-isa' | 'missing-library' | 'symbol-version' | 'missing-symbol' | 'static-tls' | 'relocation' | 'crash';
 
 export interface LoadProblem {
   check: LoadCheck;
@@ -127,6 +128,21 @@ function headerProblems(plugin: ElfFacts, host: EnvironmentFingerprint): LoadPro
  * dl-version.c (2.36+): an object with packed relative relocations that links libc must say so
  * with a GLIBC_ABI_DT_RELR version need, or the load fails.
  */
+/** Relocation types the host's loader does not apply (musl has no IFUNC: R_X86_64_IRELATIVE). */
+function relocationProblems(what: string, facts: ElfFacts, family: LibcFamily, pluginPath: string | undefined): LoadProblem[] {
+  const unsupported = unsupportedRelocations(family, facts.machine, facts.relocationTypes);
+  if (!unsupported || unsupported.length === 0) return [];
+  const names = unsupported.map((t) => relocationName(facts.machine, t));
+  const file = what === 'the plugin' ? (pluginPath ?? 'the plugin') : what;
+  return [{
+    check: 'relocation',
+    message: `${what} has ${names.join(', ')} relocations, which ${family}'s loader does not apply (the loader would say "${relocationRefusal(family, file, unsupported[0]!)}")`,
+    fix: unsupported.some((t) => relocationName(facts.machine, t).endsWith('IRELATIVE'))
+      ? 'musl has no IFUNC support: build without ifunc (no __attribute__((ifunc)), no target_clones) for this host'
+      : 'rebuild it with builder build against this host image',
+  }];
+}
+
 function relrProblems(what: string, facts: ElfFacts): LoadProblem[] {
   if (!facts.hasRelr || facts.versionNeeds.length === 0 || !facts.needed.some((n) => n.startsWith('libc.so.'))) return [];
   if (facts.versionNeeds.some((n) => n.versions.includes('GLIBC_ABI_DT_RELR'))) return [];
@@ -416,6 +432,7 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
       });
     }
   }
+  problems.push(...relocated.flatMap(({ what, facts }) => relocationProblems(what, facts, host.libc.family, target.pluginPath)));
   problems.push(...staticTlsProblems(relocated, lookupScope, global, target, musl));
   if (!musl) problems.push(...relocated.flatMap(({ what, facts }) => [...isaLevelProblems(what, facts, target), ...relrProblems(what, facts)]));
   return problems;

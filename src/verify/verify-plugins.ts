@@ -123,7 +123,7 @@ export interface VerifyRequest extends LoaderChoice {
  * Each problem names the culprit and the fix.
  */
 export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest): Promise<VerifyReport> {
-  return withImageFiles(engine, request.image, 'host', async ({ imageId, files, env, entrypoint, cmd, repoDigests }) => {
+  return withImageFiles(engine, request.image, 'host', async ({ imageId, files, env, entrypoint, cmd, workingDir, repoDigests }) => {
     const binary = request.lock.host.binary;
     // A Go host's fingerprint includes its binary's Go version and modules, as at build time.
     const goHost = binary ? await readGoBinary(files, request.image, binary) : null;
@@ -145,6 +145,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
           arch: fingerprint.arch,
           multiarch: LibrarySearch.multiarchFor(fingerprint.arch, fingerprint.os.id),
           ldLibraryPath,
+          cwd: workingDir,
           program: null,
           want: { class: facts.class, machine: facts.machine },
           cpu,
@@ -157,7 +158,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
     // The program that will load the plugins: its executable and libraries are already in the
     // process (a plugin calling cos() without -lm loads in node, whose libraries bring libm).
     const loading = await resolveLoadingProgram(files, { env, entrypoint, cmd }, { hostBinary: binary, override: request.loaderProgram });
-    const scope = loading ? await programScope(files, libraries({ class: 64, machine: fingerprint.arch }), loading) : null;
+    const scope = loading ? await programScope(files, libraries({ class: 64, machine: fingerprint.arch }), loading, env) : null;
     const program = loading && scope ? { ...loading, libraries: scope.objects.map((o) => o.path), unresolved: scope.unresolved } : null;
 
     const opens: VerifyReport['opens'] = request.loadsByPath ? { how: 'by path', origin: request.pluginsPath } : { how: 'sealed copy', origin: '/proc/self/fd' };

@@ -43,6 +43,11 @@ const IMG = {
   indexTwo: 'plugin-builder/test-rules-indextwo:bookworm',
   tunables: 'plugin-builder/test-rules-tunables:bookworm',
   depHeader: 'plugin-builder/test-rules-depheader:bookworm',
+  preloadEnv: 'plugin-builder/test-rules-preload-env:bookworm',
+  preloadFile: 'plugin-builder/test-rules-preload-file:bookworm',
+  llpSemicolon: 'plugin-builder/test-rules-llp-semicolon:bookworm',
+  llpEmpty: 'plugin-builder/test-rules-llp-empty:bookworm',
+  llpRelative: 'plugin-builder/test-rules-llp-relative:bookworm',
 };
 
 const work = await mkdtemp(join(tmpdir(), 'pb-rules-matrix-'));
@@ -114,8 +119,18 @@ const IMAGES: Record<keyof typeof IMG, string> = {
   indexTwo: image(HOST_BOOKWORM, cached('/opt/l', [['libfoo-v12.so.1', 'libfoo.so.1']])),
   tunables: image(HOST_BOOKWORM, 'ENV GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096\n'),
   depHeader: image(HOST_BOOKWORM, 'COPY libsolo-freebsd.so.1 /opt/h/libsolo.so.1\nENV LD_LIBRARY_PATH=/opt/h\n'),
+  // What the loading process has mapped before main: LD_PRELOAD in its environment, /etc/ld.so.preload.
+  preloadEnv: image(HOST_BOOKWORM, 'ENV LD_PRELOAD=libm.so.6\n'),
+  preloadFile: image(HOST_BOOKWORM, 'RUN echo /lib/x86_64-linux-gnu/libm.so.6 > /etc/ld.so.preload\n'),
+  // Spellings of LD_LIBRARY_PATH glibc accepts: ';' separates too, an empty entry and a relative one are the working directory.
+  llpSemicolon: image(HOST_BOOKWORM, 'COPY libsolo.so.1 /opt/s/libsolo.so.1\nENV LD_LIBRARY_PATH=/nonexistent;/opt/s\n'),
+  llpEmpty: image(HOST_BOOKWORM, 'COPY libsolo.so.1 /work/libsolo.so.1\nWORKDIR /work\nENV LD_LIBRARY_PATH=/nonexistent:\n'),
+  llpRelative: image(HOST_BOOKWORM, 'COPY libsolo.so.1 /work/rel/libsolo.so.1\nWORKDIR /work\nENV LD_LIBRARY_PATH=rel\n'),
 };
 
+// A local IFUNC, called: the linker leaves an R_X86_64_IRELATIVE for the loader, which musl does not apply.
+const IFUNC = 'static int value_impl(void) { return 1; }\nstatic int (*resolve_value(void))(void) { return value_impl; }\nstatic int value_ifunc(void) __attribute__((ifunc("resolve_value")));\nint Value(void) { return value_ifunc(); }\n';
+const COSINE = '#include <math.h>\nvolatile double x = 0.5;\nint Value(void) { return (int)(cos(x) * 100); }\n';
 const ieTls = (bytes: number) => `static __thread char buf[${bytes}] __attribute__((tls_model("initial-exec")));\nint Value(void) { buf[0]++; return buf[${bytes} - 1]; }\n`;
 const calls = (fn: string) => `int ${fn}(void);\nint Value(void) { return ${fn}(); }\n`;
 const DEV_LIBS = (name: string) => ['-L/opt/l', `-l${name}`];
@@ -162,6 +177,9 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
       { name: 'tls1697', source: ieTls(1697) },
       { name: 'isa', source: 'int Value(void) { return 1; }\n', cflags: ['-Wl,-z,x86-64-v2'] },
       { name: 'plain', source: 'int Value(void) { return 1; }\n' },
+      { name: 'ifunc', source: IFUNC },
+      // cos() without -lm: it binds only where the loading process already has libm.
+      { name: 'cosine', source: COSINE },
       {
         name: 'relr',
         source: '#include <stdlib.h>\nstatic int a, b, c;\nint *ptrs[] = { &a, &b, &c, &a, &b, &c };\nint Value(void) { return abs(*ptrs[2]) + atoi("1"); }\n',
@@ -169,7 +187,7 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
       },
     ], undefined, ['--no-prove']);
     origin = await buildCPlugins(IMG.dev, [{ name: 'originuser', source: calls('solo_value'), libs: DEV_LIBS('solo'), cflags: ['-Wl,-rpath,$ORIGIN/deps'] }], undefined, ['--no-prove']);
-    musl = await buildCPlugins(HOST_MUSL, [{ name: 'tlsmusl', source: ieTls(64) }], BASE_TRIXIE, ['--no-prove']);
+    musl = await buildCPlugins(HOST_MUSL, [{ name: 'tlsmusl', source: ieTls(64) }, { name: 'ifuncmusl', source: IFUNC }], BASE_TRIXIE, ['--no-prove']);
 
     const plain = await glibc.bytes('plain');
     const patch = (edit: (b: Buffer) => void) => {
@@ -239,6 +257,14 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
     { rule: 'DT_RELR with its GLIBC_ABI_DT_RELR need', plugins: () => glibc, plugin: 'relr', image: IMG.baseTrixie, expected: 'loads' },
     { rule: 'DT_RELR without a GLIBC_ABI_DT_RELR need', plugins: () => patched.relrWithoutNeed!, plugin: 'relr', image: IMG.baseTrixie, expected: 'fails' },
     { rule: 'initial-exec TLS of a dlopen()ed object on musl', plugins: () => musl, plugin: 'tlsmusl', image: HOST_MUSL, expected: 'fails' },
+    { rule: 'an IFUNC (R_X86_64_IRELATIVE): glibc applies it', plugins: () => glibc, plugin: 'ifunc', image: IMG.base, expected: 'loads' },
+    { rule: 'an IFUNC (R_X86_64_IRELATIVE): musl does not ("unsupported relocation type 37")', plugins: () => musl, plugin: 'ifuncmusl', image: HOST_MUSL, expected: 'fails' },
+    { rule: 'cos() without -lm, nothing preloaded: undefined symbol', plugins: () => glibc, plugin: 'cosine', image: IMG.base, expected: 'fails' },
+    { rule: 'LD_PRELOAD in the image Env is in the global scope before the plugin', plugins: () => glibc, plugin: 'cosine', image: IMG.preloadEnv, expected: 'loads' },
+    { rule: '/etc/ld.so.preload is in the global scope before the plugin', plugins: () => glibc, plugin: 'cosine', image: IMG.preloadFile, expected: 'loads' },
+    { rule: "LD_LIBRARY_PATH entries separated by ';'", plugins: () => glibc, plugin: 'solouser', image: IMG.llpSemicolon, expected: 'loads' },
+    { rule: 'an empty LD_LIBRARY_PATH entry is the working directory', plugins: () => glibc, plugin: 'solouser', image: IMG.llpEmpty, expected: 'loads' },
+    { rule: 'a relative LD_LIBRARY_PATH entry is relative to the working directory', plugins: () => glibc, plugin: 'solouser', image: IMG.llpRelative, expected: 'loads' },
   ];
 
   it('every cell: prediction equals the real load', async () => {

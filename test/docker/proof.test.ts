@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANAGED_LABEL, ROLE_LABEL } from '../../src/docker/engine.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import { BASE_BOOKWORM, BASE_TRIXIE, engine, HOST_BOOKWORM, HOST_MUSL, HOST_NOZLIB, requireDocker, skipDocker } from '../helpers/docker.js';
+import { NONCE_THIEF } from '../helpers/c-plugins.js';
 import { cli, copyProject } from '../helpers/project.js';
 
 const manifest = (name: string) =>
@@ -157,6 +158,16 @@ describe.skipIf(skipDocker)('every build proves its artifacts load in the host i
     const check = await cli(dir, ['build', '--check']);
     expect(check.code).toBe(1);
     expect(check.stdout).toMatch(/missing\s+c\s+failed.*undefined symbol: nowhere_to_be_found/);
+  }, 600_000);
+
+  it('a plugin that steals the nonce and reports everything loaded: the crash of the next one still fails it (a success counts only from a run that ended normally)', async () => {
+    const dir = track(await project(BASE_BOOKWORM, [{ name: 'athief', source: NONCE_THIEF + value }, { name: 'victim', source: segv }]));
+    const run = await cli(dir, ['build', '--json']);
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    const plugins = (JSON.parse(run.stdout) as { plugins: Array<{ name: string; status: string; reason?: string }> }).plugins;
+    expect(plugins.find((p) => p.name === 'victim')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/killed by signal 11/) });
+    expect(plugins.find((p) => p.name === 'athief')?.status).toBe('built');
+    expect(await readdir(dir)).not.toContain('builder.lock.json');
   }, 600_000);
 
   it('a load that never ends is stopped at --prove-timeout and fails that plugin', async () => {

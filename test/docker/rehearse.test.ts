@@ -14,7 +14,7 @@ const PLUGINS: Record<string, { source: string; libs?: string[] }> = {
   greet: { source: 'int Value(void) { return 1; }\n' },
   // Linked against the host's ICU: libicuuc.so.72 on bookworm, .76 on trixie — the locked bytes cannot load there, a rebuild can.
   icu: { source: '#include <unicode/utypes.h>\nint Value(void) { return u_errorName(U_ZERO_ERROR)[0]; }\n', libs: ['-licuuc'] },
-  // Refuses every C library but bookworm's: no rebuild makes it load on trixie.
+  // Refuses every C library but bookworm's: no rebuild makes it load on trixie. (abort() in PID 1 — the loading program in its container, as a host often is — ends in SIGSEGV: PID 1 ignores the SIGABRT it raises.)
   pinned: {
     source: '#include <gnu/libc-version.h>\n#include <stdlib.h>\n#include <string.h>\n__attribute__((constructor)) static void pin(void) { if (strcmp(gnu_get_libc_version(), "2.36") != 0) abort(); }\nint Value(void) { return 2; }\n',
   },
@@ -87,7 +87,7 @@ describe.skipIf(skipDocker)('builder rehearse: a host upgrade tried before it is
     const by = (name: string) => report.plugins.find((p) => p.name === name)!;
     expect(by('greet')).toMatchObject({ verdict: 'survives', asLocked: { answer: 'proven', outcome: 'loads' } });
     expect(by('icu')).toMatchObject({ verdict: 'rebuilt', asLocked: { answer: 'proven', outcome: 'fails', message: expect.stringContaining('libicuuc.so.72') }, rebuilt: { status: 'built' } });
-    expect(by('pinned')).toMatchObject({ verdict: 'broken', asLocked: { answer: 'proven', outcome: 'crashes', message: expect.stringMatching(/killed by signal 6/), modelDisagrees: true }, rebuilt: { status: 'failed', message: expect.stringMatching(/killed by signal 6/) } });
+    expect(by('pinned')).toMatchObject({ verdict: 'broken', asLocked: { answer: 'proven', outcome: 'crashes', message: expect.stringMatching(/the loading process was killed by signal \d+/), modelDisagrees: true }, rebuilt: { status: "failed", message: expect.stringMatching(/does not load in the host image plugin-builder\/example-host:trixie: the loading process was killed by signal \d+/) } });
 
     // The side lockfile holds the rebuilt plugin only, for the candidate, proven there; the project's lockfile is untouched.
     expect(report.lockOut).toBe(join(dir, 'rehearsal/builder.lock.json'));
@@ -103,6 +103,6 @@ describe.skipIf(skipDocker)('builder rehearse: a host upgrade tried before it is
     expect(markdown.code).toBe(4);
     expect(markdown.stdout).toContain('**some plugins cannot be made to load in the candidate.**');
     expect(markdown.stdout).toMatch(/\| icu \| fails \(real load\) \| built and proven \([0-9a-f]{12}…\) \| needs the rebuild \(done, proven\) \|/);
-    expect(markdown.stdout).toMatch(/\| pinned \| crashes the process \(real load\), MODEL_DISAGREES \| failed \| CANNOT be made to load \| .*signal 6/);
+    expect(markdown.stdout).toMatch(/\| pinned \| crashes the process \(real load\), MODEL_DISAGREES \| failed \| CANNOT be made to load \| .*killed by signal \d+/);
   }, 900_000);
 });

@@ -63,3 +63,28 @@ export async function relocked(built: BuiltCPlugins, name: string, bytes: Buffer
   await writeFile(join(dir, entry.file), bytes);
   return { dir, lock: join(dir, 'builder.lock.json'), bytes: async (n) => (n === name ? bytes : built.bytes(n)) };
 }
+
+// A constructor that finds the run's nonce in its own command line (code in the process can read
+// anything the loader knows) and reports every artifact as loaded, the run as done.
+export const FORGE_REPORT = `#include <ctype.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+static void forge(void) {
+  static char buf[65536]; char nonce[65] = "";
+  int fd = open("/proc/self/cmdline", O_RDONLY); ssize_t n = read(fd, buf, sizeof buf - 1); close(fd);
+  if (n <= 0) return; buf[n] = 0;
+  for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
+    size_t l = strlen(p); int hex = l >= 16 && l <= 64;
+    for (size_t i = 0; hex && i < l; i++) hex = isxdigit((unsigned char)p[i]) && !isupper((unsigned char)p[i]);
+    if (hex) { strcpy(nonce, p); break; }
+  }
+  if (!*nonce) return;
+  for (char *p = buf; p < buf + n; p += strlen(p) + 1) { char *f = strstr(p, "/builder-proof/"); if (f) dprintf(1, "\\n%s loaded %s\\n", nonce, f); }
+  dprintf(1, "\\n%s loaded /proc/self/fd/3\\n\\n%s done\\n", nonce, nonce);
+}
+`;
+
+/** The forger as a constructor. */
+export const NONCE_THIEF = `${FORGE_REPORT}__attribute__((constructor)) static void steal(void) { forge(); }\n`;

@@ -143,7 +143,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           ...(options.signature ? { signature: resolve(io.cwd, options.signature) } : {}),
           loader: await createKoffiLoader(),
           sealer,
-          ...(options.canary ? { canary: childProcessCanary([process.execPath, ...process.execArgv, cliScript()]) } : {}),
+          ...(options.canary ? { canary: childProcessCanary([process.execPath, ...process.execArgv, cliScript()], Math.max(1000, Math.floor(limits.reloadTimeoutMs / 2))) } : {}),
           liveEnvironment: await liveFingerprint(),
           trustedKeys,
           minSerial: serialOption(options.minSerial ?? io.env.BUILDER_HOST_MIN_SERIAL ?? '0'),

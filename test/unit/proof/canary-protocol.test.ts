@@ -32,6 +32,7 @@ describe('the proof and canary report protocol (runtime/canary-protocol.ts)', ()
       `ffffffffffffffffffffffffffffffff loaded /builder-proof/libb.so\n` +
         `${NONCE} loaded /etc/passwd\n` +
         `garbage${NONCE} loaded /builder-proof/libb.so\n` +
+        `${NONCE} loading /builder-proof/liba.so\n` +
         `${NONCE} failed /builder-proof/liba.so undefined symbol: x\n` +
         `${NONCE} loaded /builder-proof/liba.so\n`,
     );
@@ -41,9 +42,22 @@ describe('the proof and canary report protocol (runtime/canary-protocol.ts)', ()
   });
 
   it('a line longer than 16 KiB is dropped to its end, and what follows is read', () => {
-    const out = parse(`${NONCE} loaded /builder-proof/liba.so ${'x'.repeat(40_000)}\n${NONCE} loaded /builder-proof/libb.so\n`, 7);
-    expect(out.results.get('/builder-proof/liba.so')).toBeUndefined();
+    const out = parse(`${NONCE} loading /builder-proof/liba.so\n${NONCE} loaded /builder-proof/liba.so ${'x'.repeat(40_000)}\n${NONCE} loading /builder-proof/libb.so\n${NONCE} loaded /builder-proof/libb.so\n`, 7);
+    expect(out.results.get('/builder-proof/liba.so')).toEqual({ state: 'loading' });
     expect(out.results.get('/builder-proof/libb.so')).toEqual({ state: 'loaded' });
+  });
+
+  it('a verdict counts only for the file being loaded: a plugin forging "loaded" for the next one is ignored, and the next one is the culprit when the process dies in it', () => {
+    const out = parse(
+      `${NONCE} loading /builder-proof/liba.so\n` +
+        // liba's constructor read the nonce and claims libb loaded, before libb was even opened.
+        `${NONCE} loaded /builder-proof/libb.so\n` +
+        `${NONCE} loaded /builder-proof/liba.so\n` +
+        `${NONCE} loading /builder-proof/libb.so\n`,
+    );
+    expect(out.results.get('/builder-proof/liba.so')).toEqual({ state: 'loaded' });
+    expect(out.results.get('/builder-proof/libb.so')).toEqual({ state: 'loading' });
+    expect(out.unfinished).toBe('/builder-proof/libb.so');
   });
 
   it('refuses a nonce that is not 16 to 64 lowercase hex digits (a weak nonce is a forgeable protocol)', () => {
