@@ -353,34 +353,23 @@ function staticTlsReferences(
   if (!types) return [];
   const symSize = is64 ? 24 : 16;
   const targets = new Map<string, StaticTlsReference>();
-  let seen = 0;
-  for (const section of all) {
-    if ((section.type !== SHT_RELA && section.type !== SHT_REL) || section.link !== dynsymIndex) continue;
-    const { start, end } = contents(r, section, 'relocations');
-    const entry = section.type === SHT_RELA ? (is64 ? 24 : 12) : is64 ? 16 : 8;
-    for (let at = start; at + entry <= end; at += entry) {
-      if (++seen > MAX_ENTRIES) throw new ElfFormatError(`more than ${MAX_ENTRIES} dynamic relocations`);
-      const info = r.word(at + (is64 ? 8 : 4), is64, 'r_info');
-      const type = is64 ? info % 2 ** 32 : info & 0xff;
-      if (!types.has(type)) continue;
-      const index = is64 ? Math.floor(info / 2 ** 32) : info >>> 8;
-      let symbol: string | null = null;
-      const sym = symStart + index * symSize;
-      if (index !== 0 && sym + symSize <= symEnd) {
-        const undefined = r.u16(sym + (is64 ? 6 : 14), 'st_shndx') === SHN_UNDEF;
-        const binding = r.u8(sym + (is64 ? 4 : 12), 'st_info') >> 4;
-        const visibility = r.u8(sym + (is64 ? 5 : 13), 'st_other') & 3;
-        if (undefined || (binding !== STB_LOCAL && visibility === STV_DEFAULT)) symbol = r.cstring(strings.start, strings.end, r.u32(sym, 'st_name'), 'symbol name');
-      }
-      targets.set(symbol ?? '', { symbol });
+  for (const { type, index } of dynamicRelocations(r, is64, all, dynsymIndex)) {
+    if (!types.has(type)) continue;
+    let symbol: string | null = null;
+    const sym = symStart + index * symSize;
+    if (index !== 0 && sym + symSize <= symEnd) {
+      const undefined = r.u16(sym + (is64 ? 6 : 14), 'st_shndx') === SHN_UNDEF;
+      const binding = r.u8(sym + (is64 ? 4 : 12), 'st_info') >> 4;
+      const visibility = r.u8(sym + (is64 ? 5 : 13), 'st_other') & 3;
+      if (undefined || (binding !== STB_LOCAL && visibility === STV_DEFAULT)) symbol = r.cstring(strings.start, strings.end, r.u32(sym, 'st_name'), 'symbol name');
     }
+    targets.set(symbol ?? '', { symbol });
   }
   return [...targets.values()];
 }
 
-/** The types of the relocations in the dynamic relocation sections (those linked to .dynsym: what the loader applies). */
-function dynamicRelocationTypes(r: ByteReader, is64: boolean, all: Section[], dynsymIndex: number): number[] {
-  const types = new Set<number>();
+/** The relocations of the dynamic relocation sections (those linked to .dynsym: what the loader applies): type and symbol index. */
+function* dynamicRelocations(r: ByteReader, is64: boolean, all: Section[], dynsymIndex: number): Generator<{ type: number; index: number }> {
   let seen = 0;
   for (const section of all) {
     if ((section.type !== SHT_RELA && section.type !== SHT_REL) || section.link !== dynsymIndex) continue;
@@ -389,9 +378,14 @@ function dynamicRelocationTypes(r: ByteReader, is64: boolean, all: Section[], dy
     for (let at = start; at + entry <= end; at += entry) {
       if (++seen > MAX_ENTRIES) throw new ElfFormatError(`more than ${MAX_ENTRIES} dynamic relocations`);
       const info = r.word(at + (is64 ? 8 : 4), is64, 'r_info');
-      types.add(is64 ? info % 2 ** 32 : info & 0xff);
+      yield { type: is64 ? info % 2 ** 32 : info & 0xff, index: is64 ? Math.floor(info / 2 ** 32) : info >>> 8 };
     }
   }
+}
+
+function dynamicRelocationTypes(r: ByteReader, is64: boolean, all: Section[], dynsymIndex: number): number[] {
+  const types = new Set<number>();
+  for (const { type } of dynamicRelocations(r, is64, all, dynsymIndex)) types.add(type);
   return [...types].sort((a, b) => a - b);
 }
 

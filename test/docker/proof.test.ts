@@ -106,7 +106,7 @@ describe.skipIf(skipDocker)('every build proves its artifacts load in the host i
     expect(await readdir(c)).not.toContain('builder.lock.json');
   }, 600_000);
 
-  it('glibc, musl and a host.loader command each refuse in their own words; nothing is written', async () => {
+  it('glibc, musl, the Node runtime and a host.loader command each refuse in their own words; nothing is written', async () => {
     const glibc = track(await project(BASE_BOOKWORM, [{ name: 'ok', source: value }, { name: 'missing', source: missing }]));
     const g = await cli(glibc, ['build', '--json']);
     expect(g.code).toBe(1);
@@ -121,6 +121,12 @@ describe.skipIf(skipDocker)('every build proves its artifacts load in the host i
     // musl's loader: "Error relocating <file>: <symbol>: symbol not found".
     expect(m.stdout).toMatch(/missing\s+c\s+failed.*Error relocating \/builder-proof\/libmissing\.so: nowhere_to_be_found: symbol not found/);
     expect(m.stdout).toMatch(/ok\s+c\s+built/);
+
+    // The Node runtime's own words (koffi's dlopen), in the Node host.
+    const node = track(await project(HOST_BOOKWORM, [{ name: 'missing', source: missing }]));
+    const n = await cli(node, ['build']);
+    expect(n.code).toBe(1);
+    expect(n.stdout).toMatch(/missing\s+c\s+failed.*LOAD_FAILED: Plugin "missing" \(libmissing\.so\) could not be loaded: Failed to load shared library: .*undefined symbol: nowhere_to_be_found/);
 
     const zlib = track(await project(HOST_NOZLIB, [{ name: 'zipped', source: '#include <zlib.h>\nint Value(void) { return (int)zlibVersion()[0]; }\n', libs: ['-lz'] }], { loader: ['/usr/local/bin/dlopen-check'] }));
     await writeFile(join(zlib, 'builder.config.json'), JSON.stringify({ ...JSON.parse(await readFile(join(zlib, 'builder.config.json'), 'utf8')), builder: { base: BASE_BOOKWORM, packages: ['zlib1g-dev'] } }));
