@@ -31,7 +31,7 @@ import { runPool } from '../util/run-pool.js';
 import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
 import { buildPlugin } from './build-plugin.js';
-import { type ArtifactToProve, proveArtifacts } from './prove-artifacts.js';
+import { type ArtifactToProve, modelDisagreement, proveArtifacts } from './prove-artifacts.js';
 import { CACHE_DOMAIN_LABEL, type CacheScope, compilerCacheScope } from './cache-scope.js';
 import { isCFamily } from '../config/schema.js';
 import { isInside } from '../config/validate-config.js';
@@ -633,7 +633,9 @@ async function proveBuilt(reports: PluginReport[], job: PluginJob, how: { prove:
       p.proof = outcome.proof;
       continue;
     }
-    const reason = `built, but does not load in the host image ${job.env.host.image}: ${outcome.failure}`;
+    const artifact = artifacts.find((a) => a.name === p.name)!;
+    const disagreement = artifact.path ? await modelDisagreement(job.ctx.engine, job.env, { ...artifact, path: artifact.path, kind: p.kind }, outcome.failure) : null;
+    const reason = `built, but does not load in the host image ${job.env.host.image}: ${outcome.failure}${disagreement ? ` (${disagreement})` : ''}`;
     job.ctx.report({ type: 'plugin-failed', name: p.name, seconds: p.seconds, reason, output: '', outputBytes: 0 });
     job.artifacts.delete(p.name);
     Object.assign(p, { status: 'failed', reason, output: '', outputBytes: 0 });

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProjectConfig } from '../config/config.js';
-import { BuilderError } from '../errors.js';
+import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { modulesFromFilePaths } from '../elf/go-file-modules.js';
 import { readElf } from '../elf/read-elf.js';
 import { lockedModules } from '../gomod/go-fingerprint.js';
@@ -70,8 +70,24 @@ export function packageMismatchReason(pluginHashes: Record<string, string>, host
  * the Go runtime would refuse them at plugin.Open. Every difference of every plugin is listed
  * with the go.mod edit that fixes it.
  */
+/**
+ * Host build settings a plugin build cannot reproduce here: the builder's toolchain is gc
+ * (Debian's golang-go); a host compiled by gccgo links packages gc cannot match. Every other
+ * setting that changes package hashes is reproduced (plan-plugin-build.ts, goHostFlags).
+ */
+export function refuseUnreproducibleSettings(host: ProbedHost): void {
+  const compiler = host.goBuildInfo?.settings['-compiler'];
+  if (compiler && compiler !== 'gc') {
+    throw new BuilderError('GO_SETTING_UNSUPPORTED', `${host.binary} was built with -compiler=${compiler}; go-plugins are built with gc, whose packages a ${compiler} host cannot load.`, {
+      fix: `Build the host with the gc toolchain (the default go build), or use kind go-c-shared / c plugins for it.`,
+      exitCode: EXIT_UNUSABLE,
+    });
+  }
+}
+
 export async function refuseGoModuleMismatches(config: ProjectConfig, host: ProbedHost, skip: boolean, report: BuildReporter): Promise<void> {
   if (!host.goBuildInfo) return;
+  if (config.plugins.some((p) => p.kind === 'go-plugin')) refuseUnreproducibleSettings(host);
   const lines: string[] = [];
   for (const plugin of config.plugins.filter((p) => p.kind === 'go-plugin')) {
     const text = await readFile(join(plugin.dir, 'go.mod'), 'utf8').catch(() => null);

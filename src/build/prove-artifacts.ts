@@ -1,4 +1,8 @@
+import { basename, dirname } from 'node:path';
 import type { ProjectConfig } from '../config/config.js';
+import { fingerprintHash } from '../env/fingerprint.js';
+import { LOCKFILE_VERSION, type LockedPlugin, type Lockfile } from '../lock/lockfile.js';
+import { verifyPlugins } from '../verify/verify-plugins.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { ImageNotFoundError } from '../errors.js';
 import type { LockedProof } from '../lock/lockfile.js';
@@ -95,3 +99,33 @@ export function needsProber(program: ProofProgram): boolean {
   return program.kind === 'load-prober' || program.kind === 'command';
 }
 
+
+/**
+ * MODEL_DISAGREES at build time: for an artifact whose real load failed, what the model
+ * (`builder verify`) predicted for it in the same image. A prediction of "loads" is a model bug
+ * — the real load wins — and the build says so beside the loader's words. Best effort: the
+ * explanation never changes the verdict, and a model that cannot run says nothing.
+ */
+export async function modelDisagreement(
+  engine: DockerEngine,
+  env: Pick<BuildEnvironment, 'host' | 'builder'>,
+  artifact: { name: string; kind: LockedPlugin['kind']; file: string; path: string; sha256: string; size: number },
+  failure: string,
+): Promise<string | null> {
+  try {
+    const lock: Lockfile = {
+      lockfileVersion: LOCKFILE_VERSION,
+      host: { image: env.host.imageId, imageId: env.host.imageId, ...(env.host.binary ? { binary: env.host.binary } : {}), fingerprint: env.host.fingerprint, fingerprintHash: fingerprintHash(env.host.fingerprint) },
+      builder: { image: env.builder.imageId, imageId: env.builder.imageId, fingerprint: env.builder.fingerprint, fingerprintHash: fingerprintHash(env.builder.fingerprint), toolchain: {} },
+      plugins: { [artifact.name]: { kind: artifact.kind, file: basename(artifact.path), sha256: artifact.sha256, size: artifact.size, inputsHash: `sha256:${'0'.repeat(64)}` } },
+    };
+    const report = await verifyPlugins(engine, { lock, image: env.host.imageId, dir: dirname(artifact.path), pluginsPath: '/app/plugins' });
+    const verdict = report.plugins[0];
+    if (!verdict || verdict.outcome !== 'loads') return null;
+    // A process that died or hung in the load ran the plugin's own code: no loader rule predicts what that code does.
+    const ownCode = /the loading process (was killed|exited|did not finish)/.test(failure);
+    return `MODEL_DISAGREES: the model (builder verify) predicted it loads; the real load wins${ownCode ? ' (the loader accepted it; its own code then failed, which no loader rule predicts)' : ' — a model bug, please report it'}`;
+  } catch {
+    return null;
+  }
+}

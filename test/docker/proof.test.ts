@@ -144,6 +144,9 @@ describe.skipIf(skipDocker)('every build proves its artifacts load in the host i
     const plugins = (JSON.parse(run.stdout) as { plugins: Array<{ name: string; status: string; reason?: string }> }).plugins;
     const by = (name: string) => plugins.find((p) => p.name === name);
     expect(by('asegv')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/the loading process was killed by signal 11 \(exit status 139\) while loading it/) });
+    // The model said it loads (no loader rule sees a constructor): the build says so, and why.
+    expect(by('asegv')?.reason).toMatch(/MODEL_DISAGREES: the model \(builder verify\) predicted it loads; the real load wins \(the loader accepted it; its own code then failed/);
+    expect(by('missing')?.reason).not.toMatch(/MODEL_DISAGREES/);
     // The forger loads (it only prints); the file it claims loaded does not.
     expect(by('forger')?.status).toBe('built');
     expect(by('missing')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/undefined symbol: nowhere_to_be_found/) });
