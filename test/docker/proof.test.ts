@@ -159,7 +159,14 @@ describe.skipIf(skipDocker)('every build proves its artifacts load in the host i
     expect((await cli(dir, ['build', '--no-prove'])).code).toBe(0);
     const path = join(dir, 'builder.lock.json');
     const lock = JSON.parse(await readFile(path, 'utf8')) as { host: { imageId: string }; plugins: Record<string, { proof: unknown }> };
+    // Another loading program than this host's is not this host's proof: proven again, and refused.
     lock.plugins.missing!.proof = { imageId: lock.host.imageId, program: 'forged', result: 'loaded' };
+    await writeFile(path, `${JSON.stringify(lock, null, 2)}\n`);
+    const reproven = await cli(dir, ['build']);
+    expect(reproven.code).toBe(1);
+    expect(reproven.stderr).toMatch(/proving 1 artifact/);
+    // The very record an honest proof would have written: trusted for what to skip, as an inputs hash is.
+    lock.plugins.missing!.proof = { imageId: lock.host.imageId, program: 'load-prober: dlopen(FILE, RTLD_NOW | RTLD_LOCAL)', result: 'loaded' };
     await writeFile(path, `${JSON.stringify(lock, null, 2)}\n`);
     const skipped = await cli(dir, ['build']);
     expect(skipped.code).toBe(0);

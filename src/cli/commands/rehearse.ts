@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
 import { HOST_OPTION } from '../host-option.js';
@@ -48,7 +48,7 @@ export function registerRehearse(program: Command, io: CliIo, run: (action: () =
           throw new BuilderError('CONFIG_MISSING', `builder rehearse needs the project's config (${options.config}): plugins that fail are rebuilt from it.`, { fix: 'Run it in the project, or pass -c FILE.', exitCode: EXIT_UNUSABLE });
         }
         const [view] = selectPlatforms(located, options.platform, 'rehearse --image');
-        const lockOut = options.lockOut ? resolve(io.cwd, options.lockOut) : join(located.localDir, 'rehearsal', 'builder.lock.json');
+        const lockOut = options.lockOut ? resolve(io.cwd, options.lockOut) : join(dirname(located.lockPath), 'rehearsal', 'builder.lock.json');
         const engine = connectEngine(io, options);
         await engine.ping();
         const progress = cliProgress(options.progress, io);
