@@ -29,9 +29,10 @@ describe.skipIf(skipDocker)('Go host hot reload: the metrics demo (real engine, 
   const config = () => join(project, 'metrics.config.json');
   const out = () => join(project, 'dist/metrics');
   const lock = async () => parseLockfile(await readFile(join(out(), 'builder.lock.json'), 'utf8'));
-  const build = async () => {
-    const run = await cli(project, ['build', '-c', 'metrics.config.json', '--sign-key', key]);
+  const build = async (extra: string[] = []) => {
+    const run = await cli(project, ['build', '-c', 'metrics.config.json', '--sign-key', key, ...extra]);
     expect(run.code, run.stderr).toBe(0);
+    return run;
   };
   const plugins = async () => {
     const res = await host.get('/plugins');
@@ -146,7 +147,11 @@ describe.skipIf(skipDocker)('Go host hot reload: the metrics demo (real engine, 
     await editJson(config(), (c) => {
       (c.plugins as Array<Record<string, string>>).push({ name: 'panics', kind: 'go-plugin', path: 'plugins/panics' }, { name: 'wrongtype', kind: 'go-plugin', path: 'plugins/wrongtype' });
     });
-    await build();
+    // The build's proof runs the host's own Register on them and refuses both: forced through, for the host to refuse.
+    const proven = await cli(project, ['build', '-c', 'metrics.config.json', '--sign-key', key]);
+    expect(proven.code).toBe(1);
+    expect(proven.stdout).toMatch(/panics\s+go-plugin\s+failed.*BAD_REGISTER: Plugin "panics" cannot register: Register panicked: boom/);
+    await build(['--no-prove']);
     await host.deploy(out());
     const reload = await host.put('/plugins/reload');
     expect(reload.status).toBe(200);
