@@ -61,7 +61,7 @@ func runCanary[R any](opts Options[R], nonce string) int {
 			continue
 		}
 		parts := strings.SplitN(line, "=", 3)
-		if len(parts) != 3 || !hexSha256.MatchString(parts[1]) || strings.ContainsAny(parts[2], " \r") {
+		if len(parts) != 3 || !hexSha256.MatchString(parts[1]) || parts[2] == "" || strings.ContainsRune(parts[2], '\r') {
 			fmt.Fprintf(os.Stderr, "pluginhost: %s: %q is not NAME=SHA256=PATH\n", CanaryFilesEnv, Printable(line))
 			return 2
 		}
@@ -135,8 +135,10 @@ func (h *Host[R]) canary(name, sum, sealed string) error {
 	// Our own pipes, not exec's copying goroutines: Wait would wait for every process holding
 	// them, and a plugin's constructor may fork one that never exits. Its own process group, so
 	// what it forks is killed with it (unless it calls setsid).
-	var stdout, stderr cappedBuffer
-	stdout.limit, stderr.limit = canaryOutputLimit, canaryOutputLimit
+	// stdout: only the report's lines are kept (a chatty init must not push them out); stderr: its end.
+	stdout := &reportLines{prefix: nonce + " "}
+	var stderr cappedBuffer
+	stderr.limit = canaryOutputLimit
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return refuse(ErrCanaryCrashed, name, fmt.Sprintf("Plugin %q: no pipe for the canary: %v", name, err), "Check the process's file descriptor limit.", err)
@@ -150,7 +152,7 @@ func (h *Host[R]) canary(name, sum, sealed string) error {
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	copied := make(chan struct{}, 2)
-	go func() { io.Copy(&stdout, outR); copied <- struct{}{} }()
+	go func() { io.Copy(stdout, outR); copied <- struct{}{} }()
 	go func() { io.Copy(&stderr, errR); copied <- struct{}{} }()
 	runErr := cmd.Start()
 	outW.Close()
@@ -170,19 +172,19 @@ func (h *Host[R]) canary(name, sum, sealed string) error {
 		var e *exec.ExitError
 		return errors.As(runErr, &e) && e.ExitCode() == 1
 	})()
-	prefix := nonce + " "
+	report := stdout.lines()
+	done := false
+	for _, rest := range report {
+		done = done || rest == "done"
+	}
 	current := ""
-	for _, line := range strings.Split(stdout.String(), "\n") {
-		if !strings.HasPrefix(line, prefix) {
-			continue
-		}
-		rest := strings.TrimPrefix(line, prefix)
+	for _, rest := range report {
 		if strings.HasPrefix(rest, "loading ") {
 			current = strings.TrimPrefix(rest, "loading ")
 			continue
 		}
 		// The plugin's code runs in the child and can print the protocol: only an ordinary end backs its report.
-		if current != sealed || !exitedNormally || !strings.Contains(stdout.String(), "\n"+prefix+"done\n") {
+		if current != sealed || !exitedNormally || !done {
 			continue
 		}
 		if rest == "loaded "+sealed && runErr == nil {
@@ -242,6 +244,40 @@ func lastLines(out []byte) string {
 
 var goVerdict = regexp.MustCompile(`^(fatal error:|panic:|unexpected fault|SIG[A-Z]+:|runtime:|plugin:)`)
 
+// reportLines keeps, of what a canary child writes on stdout, only the lines of its report (those
+// starting with the nonce, at most 64 of at most 16 KiB), whatever else a plugin prints around them.
+type reportLines struct {
+	mu      sync.Mutex
+	prefix  string
+	partial []byte
+	kept    []string
+}
+
+func (r *reportLines) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range p {
+		if b != '\n' {
+			if len(r.partial) < 16<<10 {
+				r.partial = append(r.partial, b)
+			}
+			continue
+		}
+		line := strings.TrimSuffix(string(r.partial), "\r")
+		r.partial = r.partial[:0]
+		if strings.HasPrefix(line, r.prefix) && len(r.kept) < 64 {
+			r.kept = append(r.kept, strings.TrimPrefix(line, r.prefix))
+		}
+	}
+	return len(p), nil
+}
+
+func (r *reportLines) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.kept...)
+}
+
 // cappedBuffer keeps the last `limit` bytes written (a plugin can write without end); safe for
 // the copying goroutine and a reader after it finished.
 type cappedBuffer struct {
@@ -258,12 +294,6 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 		c.buf.Next(over)
 	}
 	return len(p), nil
-}
-
-func (c *cappedBuffer) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
 }
 
 func (c *cappedBuffer) Bytes() []byte {

@@ -626,7 +626,7 @@ async function proveBuilt(reports: PluginReport[], job: PluginJob, how: { prove:
     // Only an unchanged artifact may keep the lockfile's proof (made on this same host image).
     ...(p.status === 'unchanged' && p.proof ? { locked: p.proof } : {}),
   }));
-  const outcomes = await proveArtifacts(job.ctx.engine, job.config, job.env, artifacts, { ...how, report: job.ctx.report });
+  const outcomes = await proveArtifacts(job.ctx.engine, job.config, job.env, artifacts, { ...how, cCompiler: cCompiler(job.env.manager, job.env.target), report: job.ctx.report });
   for (const p of lockable) {
     const outcome = outcomes.get(p.name)!;
     if (outcome.failure === undefined) {

@@ -1,4 +1,5 @@
 import type { PluginConfig } from '../config/config.js';
+import { goHostEnvironment, goHostFlags } from '../gomod/go-build-settings.js';
 import { isCFamily } from '../config/schema.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { canonicalJson } from '../util/canonical-json.js';
@@ -161,30 +162,12 @@ function goCommand(plugin: PluginConfig, output: string, host: Readonly<Record<s
   ];
 }
 
-/**
- * The host's recorded build settings that change package hashes, as `go build` flags: a plugin
- * built with -race for a -race host, with the host's -gcflags (`all=-N -l` for a debugger) … —
- * otherwise dozens of packages (runtime, internal/race …) differ and the runtime refuses it.
- */
-export function goHostFlags(host: Readonly<Record<string, string>>): string[] {
-  return [
-    ...(host['-trimpath'] === 'true' ? ['-trimpath'] : []),
-    ...(['-race', '-msan', '-asan'] as const).filter((flag) => host[flag] === 'true'),
-    ...(host['-gcflags'] ? [`-gcflags=${host['-gcflags']}`] : []),
-    ...(host['-asmflags'] ? [`-asmflags=${host['-asmflags']}`] : []),
-  ];
-}
-
 function buildEnv(plugin: PluginConfig, settings: PlanSettings): string[] {
   const env = [`SOURCE_DATE_EPOCH=${settings.sourceDateEpoch}`, 'HOME=/tmp', 'LC_ALL=C'];
   if (plugin.kind === 'go-c-shared') env.push('CGO_ENABLED=1', ...GO_ENV);
   if (plugin.kind === 'go-plugin') {
-    const host = settings.goHostSettings ?? {};
-    env.push(`CGO_ENABLED=${host.CGO_ENABLED ?? '1'}`, ...GO_ENV);
-    // A musl host from a glibc builder: cgo compiles and links with musl's gcc wrapper.
-    if (settings.cCompiler === 'musl-gcc') env.push('CC=musl-gcc');
-    if (host['-tags']) env.push(`GOFLAGS=-tags=${host['-tags']}`);
-    for (const key of ['GOAMD64', 'GOARM', 'GOARM64', 'GOEXPERIMENT'] as const) if (host[key]) env.push(`${key}=${host[key]}`);
+    const [cgo, ...rest] = goHostEnvironment(settings.goHostSettings ?? {}, settings.cCompiler ?? 'gcc');
+    env.push(cgo!, ...GO_ENV, ...rest);
   }
   return env;
 }
@@ -240,3 +223,4 @@ export function planPluginBuild(plugin: PluginConfig, sources: PlanSources, sett
   };
 }
 
+export { goHostFlags } from '../gomod/go-build-settings.js';

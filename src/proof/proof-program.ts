@@ -12,6 +12,8 @@ export const PLUGINHOST_MODULE = 'github.com/plugin-builder/pluginhost';
  *   PLUGINHOST_CANARY set: pluginhost.Open then runs the host's checks, plugin.Open and Register
  *   on the given plugins, reports and exits.
  * - command: host.loader from the config, run once per artifact with its path appended.
+ * - go-prober: a Go host that does not use pluginhost: a small plugin.Open program built in the
+ *   builder image with the host binary's Go release and settings (go-prober.ts).
  * - load-prober: a small dlopen(RTLD_NOW | RTLD_LOCAL) program compiled in the builder image
  *   against the host's C library (images/load-prober.c).
  */
@@ -19,6 +21,7 @@ export type ProofProgram =
   | { kind: 'node-runtime'; argv: readonly string[] }
   | { kind: 'go-pluginhost'; argv: readonly string[]; binary: string }
   | { kind: 'command'; argv: readonly string[] }
+  | { kind: 'go-prober'; binary: string }
   | { kind: 'load-prober' };
 
 /** A proof that cannot be run here, and why (reported; the lockfile says "not proven"). */
@@ -52,12 +55,8 @@ export function chooseProofProgram(facts: ProgramFacts): ProofProgram | NoProofP
   if (facts.loader && facts.loader.length > 0) return { kind: 'command', argv: facts.loader };
   const argv = [...facts.entrypoint, ...facts.cmd];
   if (facts.hostBinary) {
-    if (facts.goDeps && !facts.goDeps.some((d) => d.path === PLUGINHOST_MODULE)) {
-      return {
-        kind: 'none',
-        reason: `${facts.hostBinary} does not use ${PLUGINHOST_MODULE}, whose canary entry a Go host's proof runs; set host.loader to a command that loads one plugin (its path is the last argument) the way the host does`,
-      };
-    }
+    // No canary entry of its own: a prober with its Go and settings (host.loader, when set, was chosen above).
+    if (facts.goDeps && !facts.goDeps.some((d) => d.path === PLUGINHOST_MODULE)) return { kind: 'go-prober', binary: facts.hostBinary };
     // The image's own start when it runs the host binary (its flags, e.g. -trust-dir, apply), else the binary alone.
     const first = argv[0];
     const startsHost = first !== undefined && (first === facts.hostBinary || posix.basename(first) === posix.basename(facts.hostBinary));
@@ -77,6 +76,8 @@ export function describeProofProgram(program: ProofProgram): string {
       return `${program.argv.join(' ')} with PLUGINHOST_CANARY (pluginhost checks, plugin.Open, Register)`;
     case 'command':
       return `host.loader: ${program.argv.join(' ')} FILE`;
+    case 'go-prober':
+      return `go-prober: plugin.Open, built with the Go release and settings of ${program.binary}`;
     case 'load-prober':
       return 'load-prober: dlopen(FILE, RTLD_NOW | RTLD_LOCAL)';
   }

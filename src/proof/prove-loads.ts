@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
-import type { DockerEngine } from '../docker/engine.js';
+import type { ContainerHandle, DockerEngine } from '../docker/engine.js';
 import { managedLabels } from '../docker/engine.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
 import { printable } from '../util/printable.js';
@@ -37,7 +37,7 @@ export interface ProofRequest {
   imageId: string;
   program: ProofProgram;
   artifacts: readonly ProofArtifact[];
-  /** The load-prober's bytes (load-prober and command programs), read from the builder image. */
+  /** The prober's bytes: the load-prober (load-prober and command programs) or the Go prober. */
   prober?: Buffer;
   limitMs?: number;
 }
@@ -78,28 +78,35 @@ async function proveRound(engine: DockerEngine, request: ProofRequest, artifacts
   const limit = AbortSignal.timeout(limitMs);
   const scoped = engine.scoped({ signal: limit });
   const { entrypoint, cmd, env } = containerCommand(request.program, nonce, artifacts.map((a) => ({ name: a.name, path: pathOf(a), sha256: a.sha256 })));
-  const container = await scoped.createContainer({
-    image: request.imageId,
-    entrypoint,
-    cmd,
-    ...(env.length ? { env } : {}),
-    labels: managedLabels('proof'),
-    confined: true,
-    scratch: PROOF_DIR,
-    stdin: true,
-  });
   let result: { exitCode: number; output: string } | null = null;
+  let container: ContainerHandle | undefined;
+  let reading: Promise<void> | undefined;
   try {
-    await container.putArchive(proofArchive(artifacts, request.prober ?? null), PROOF_DIR);
-    const run = await container.runPiped(Readable.from([]), async (stdout) => {
-      for await (const chunk of stdout as AsyncIterable<Buffer>) lines.push(chunk);
-      lines.end();
+    container = await scoped.createContainer({
+      image: request.imageId,
+      entrypoint,
+      cmd,
+      ...(env.length ? { env } : {}),
+      labels: managedLabels('proof'),
+      confined: true,
+      scratch: PROOF_DIR,
+      stdin: true,
     });
+    await container.putArchive(proofArchive(artifacts, request.prober ? { name: proberName(request.program), bytes: request.prober } : null), PROOF_DIR);
+    const run = await container.runPiped(Readable.from([]), (stdout) => {
+      reading = (async () => {
+        for await (const chunk of stdout as AsyncIterable<Buffer>) lines.push(chunk);
+        lines.end();
+      })();
+      return reading;
+    });
+    // A run that exits non-zero returns before its output is read to the end: the verdicts are judged on all of it.
+    await reading?.catch(() => undefined);
     result = { exitCode: run.exitCode, output: run.output };
   } catch (err) {
     if (!limit.aborted) throw err;
   } finally {
-    await container.remove();
+    await container?.remove();
   }
   // Code loaded in the process can print anything, the nonce included: a success is believed only
   // from a run that ended as the program ends (its report done, exit 0 or 1). After a run that
@@ -154,10 +161,14 @@ function fixFor(program: ProofProgram): string {
       return 'The Go host must call pluginhost.Open when started as the image starts it, with a pluginhost that has the canary entry (PLUGINHOST_CANARY); rebuild it with this go/pluginhost, set host.loader, or build with --no-prove.';
     case 'command':
       return 'host.loader must be a command in the host image that loads the file given as its last argument and exits 0 when it loaded.';
+    case 'go-prober':
+      return 'The Go prober could not run in the host image: set host.loader to a command that loads one plugin the way the host does, or build with --no-prove.';
     case 'load-prober':
       return 'The load-prober could not run in the host image (no dynamic loader for its C library?): set host.loader, or build with --no-prove.';
   }
 }
+
+const proberName = (program: ProofProgram) => (program.kind === 'go-prober' ? 'go-prober' : 'load-prober');
 
 /** `NAME=SHA256=PATH`: what the runtimes' canary entries take for one plugin (names and hashes hold no "="). */
 export const canaryArgument = (t: { name: string; path: string; sha256: string }) => `${t.name}=${t.sha256}=${t.path}`;
@@ -175,6 +186,8 @@ function containerCommand(program: ProofProgram, nonce: string, targets: Readonl
       return { entrypoint: [...program.argv], cmd: [], env: [`${CANARY_ENV}=${nonce}`, `${CANARY_FILES_ENV}=${targets.map(canaryArgument).join('\n')}`] };
     case 'command':
       return { entrypoint: [prober], cmd: [nonce, 'exec', ...files, '--', ...program.argv], env: [] };
+    case 'go-prober':
+      return { entrypoint: [`${PROOF_DIR}/go-prober`], cmd: [nonce, ...files], env: [] };
     case 'load-prober':
       return { entrypoint: [prober], cmd: [nonce, 'dlopen', ...files], env: [] };
   }
@@ -185,14 +198,14 @@ function containerCommand(program: ProofProgram, nonce: string, targets: Readonl
  * it is sent (bytes that are not the locked ones fail the proof instead of being proven), and
  * the load-prober (0555) when the program needs it.
  */
-function proofArchive(artifacts: readonly ProofArtifact[], prober: Buffer | null): Readable {
+function proofArchive(artifacts: readonly ProofArtifact[], prober: { name: string; bytes: Buffer } | null): Readable {
   const pack = tarStream.pack();
   const out = new PassThrough();
   pack.pipe(out);
   pack.on('error', (err) => out.destroy(err));
   void (async () => {
     try {
-      if (prober) await addBuffer(pack, 'load-prober', prober, 0o555);
+      if (prober) await addBuffer(pack, prober.name, prober.bytes, 0o555);
       for (const a of artifacts) await addFile(pack, a);
       pack.finalize();
     } catch (err) {

@@ -97,22 +97,30 @@ export async function rehearseHost(engine: DockerEngine, request: RehearsalReque
   if (configs.length > 0) {
     const side: ProjectConfig = { ...request.config, hostImage: request.candidate, hostPlatforms: null, plugins: configs, outDir: dirname(request.lockOut), lockfile: request.lockOut };
     let build = await buildProject(side, { check: false, prove: true }, { ...ctx, engine });
+    for (const failed of build.plugins.filter((b) => b.status === 'failed')) {
+      const p = plugins.find((x) => x.name === failed.name);
+      if (p) p.rebuilt = { status: 'failed', message: failed.reason ?? 'failed' };
+    }
     // A build writes all or nothing: the ones that did rebuild get their side lockfile without the ones that cannot.
     const succeeded = build.plugins.filter((b) => b.status !== 'failed').map((b) => b.name);
-    const results = build.plugins;
     if (build.outcome !== 'built' && succeeded.length > 0) {
       build = await buildProject({ ...side, plugins: configs.filter((c) => succeeded.includes(c.name)) }, { check: false, prove: true }, { ...ctx, engine });
     }
-    for (const built of results) {
-      const p = plugins.find((x) => x.name === built.name);
-      if (!p) continue;
-      if (built.status === 'failed') p.rebuilt = { status: 'failed', message: built.reason ?? 'failed' };
-      else {
+    // "Rebuilt" only for what the side lockfile really holds.
+    if (build.outcome === 'built') {
+      lockOut = request.lockOut;
+      for (const built of build.plugins) {
+        const p = plugins.find((x) => x.name === built.name);
+        if (!p) continue;
         p.rebuilt = { status: 'built', ...(built.sha256 ? { sha256: built.sha256 } : {}) };
         p.verdict = 'rebuilt';
       }
+    } else {
+      for (const b of build.plugins) {
+        const p = plugins.find((x) => x.name === b.name);
+        if (p && !p.rebuilt) p.rebuilt = { status: 'failed', message: b.reason ?? 'the side lockfile could not be written' };
+      }
     }
-    if (build.outcome === 'built') lockOut = request.lockOut;
   }
   const outcome: RehearsalVerdict = plugins.some((p) => p.verdict === 'broken') ? 'broken' : plugins.some((p) => p.verdict === 'rebuilt') ? 'rebuilt' : 'survives';
   return {

@@ -8,7 +8,7 @@ import type { Sealer } from './sealer.js';
 /**
  * The runtime's canary entry (`builder canary`): load plugins the way `builder host` does, in a
  * process that exists only for that, and say on stdout how each load went (the protocol of
- * src/proof/proof-lines.ts). A build's proof runs it in a container of the host image; the host
+ * src/runtime/canary-protocol.ts). A build's proof runs it in a container of the host image; the host
  * runs it in a child process before every swap. A crash here costs this process, nothing else.
  */
 export type CanaryTarget =

@@ -59,6 +59,10 @@ export function childProcessCanary(command: readonly string[], limitMs = 60_000)
         };
         child.stdout!.on('data', (chunk: Buffer) => lines.push(chunk));
         child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+        // Listened for from the start: the pipes usually end before the exit event.
+        const drained = Promise.all([once(child.stdout!, 'end'), once(child.stderr!, 'end')]).catch(() => undefined);
+        // Node has no parent-death signal: if this process exits mid-check, the child goes with it.
+        process.once('exit', killGroup);
         ended = await new Promise((resolve, reject) => {
           let timedOut = false;
           const timer = setTimeout(() => {
@@ -80,8 +84,11 @@ export function childProcessCanary(command: readonly string[], limitMs = 60_000)
           });
         });
         // What the child wrote before it ended is in the pipes: read it, briefly, then let go of them.
-        await Promise.race([Promise.all([once(child.stdout!, 'end'), once(child.stderr!, 'end')]).catch(() => undefined), new Promise((r) => setTimeout(r, PIPE_GRACE_MS))]);
+        let grace: NodeJS.Timeout | undefined;
+        await Promise.race([drained, new Promise((r) => (grace = setTimeout(r, PIPE_GRACE_MS)))]);
+        clearTimeout(grace);
         killGroup();
+        process.removeListener('exit', killGroup);
         child.stdout!.destroy();
         child.stderr!.destroy();
       } finally {

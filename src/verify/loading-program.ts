@@ -78,17 +78,19 @@ export async function resolveLoadingProgram(
 
 /**
  * What a process has mapped before it loads anything (its global scope, in lookup order): the
- * executable, then the preloaded objects — `LD_PRELOAD` from its environment (glibc rtld.c and
- * musl's load_preload: separated by spaces, tabs, newlines or ':'), then glibc's
- * `/etc/ld.so.preload` (the same separators) — then the DT_NEEDED closure, breadth-first. A
+ * executable, then the preloaded objects — `LD_PRELOAD` from its environment (glibc: separated
+ * by spaces or ':'; musl: white space or ':'), then glibc's `/etc/ld.so.preload` (white space or
+ * ':', '#' comments) — then the DT_NEEDED closure, breadth-first. A
  * preload that cannot be found is skipped, as both loaders skip it (glibc says so on stderr).
  */
 export async function preloadNames(files: RootFileSource, env: readonly string[], family: string): Promise<string[]> {
-  const split = (text: string) => text.split(/[ \t\n:]+/).filter(Boolean);
-  const names = split(envValue(env, 'LD_PRELOAD') ?? '');
+  const split = (text: string, separators: RegExp) => text.split(separators).filter(Boolean);
+  // glibc's handle_preload_list splits LD_PRELOAD on " :" only; musl's load_preload on white space and ':'.
+  const names = split(envValue(env, 'LD_PRELOAD') ?? '', family === 'glibc' ? /[ :]+/ : /[\s:]+/);
   if (family === 'glibc') {
+    // rtld.c: white space or ':' separated, '#' starts a comment to the end of the line.
     const file = await files.readFile('/etc/ld.so.preload');
-    if (file) names.push(...split(file.toString('latin1')));
+    if (file) names.push(...split(file.toString('latin1').replace(/#[^\n]*/g, ''), /[ \t\n:]+/));
   }
   return names;
 }

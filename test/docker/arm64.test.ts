@@ -69,6 +69,8 @@ describe.skipIf(skipDocker || (!emulation && process.env.CI !== 'true'))('linux/
       expect([section.host.fingerprint.arch, section.builder.fingerprint.arch]).toEqual([machine, machine]);
       for (const entry of Object.values(section.plugins)) {
         expect(readElf(await readFile(join(plugins, platform.replace('/', '-'), entry.file))).machine).toBe(machine);
+        // Proven in that platform's own host image (arm64's under emulation), by its Node runtime.
+        expect(entry.proof).toMatchObject({ result: 'loaded', imageId: section.host.imageId });
       }
     }
     // Nothing changed: nothing rebuilt, the lockfile keeps its bytes.
@@ -88,6 +90,12 @@ describe.skipIf(skipDocker || (!emulation && process.env.CI !== 'true'))('linux/
       ['linux/amd64', ['greet loads', 'shout loads']],
       ['linux/arm64', ['greet loads', 'shout loads']],
     ]);
+    // Really loaded in the arm64 host image, under emulation, beside the prediction.
+    const real = await cli(project, ['verify', '--platform', 'linux/arm64', '--real', '--json']);
+    expect(real.code, real.stdout + real.stderr).toBe(0);
+    const proven = (JSON.parse(real.stdout) as { platforms: VerifyReport[] }).platforms[0]!;
+    expect(proven.real?.program).toContain('canary');
+    expect(proven.plugins.map((p) => [p.name, p.answer, p.real?.result])).toEqual([['greet', 'proven', 'loaded'], ['shout', 'proven', 'loaded']]);
     const drift = await cli(project, ['drift', '--platform', 'linux/arm64', '--json']);
     expect(drift.code, drift.stdout + drift.stderr).toBe(0);
     expect(JSON.parse(drift.stdout)).toMatchObject({ outcome: 'no-drift', platforms: [{ platform: 'linux/arm64', outcome: 'no-drift' }] });

@@ -6,6 +6,8 @@ import { MANAGED_LABEL, ROLE_LABEL } from '../../src/docker/engine.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import { BASE_BOOKWORM, BASE_TRIXIE, engine, HOST_BOOKWORM, HOST_MUSL, HOST_NOZLIB, requireDocker, skipDocker } from '../helpers/docker.js';
 import { NONCE_THIEF } from '../helpers/c-plugins.js';
+import { startCli } from '../helpers/cli-process.js';
+import { EngineProxy } from '../helpers/engine-proxy.js';
 import { cli, copyProject } from '../helpers/project.js';
 
 const manifest = (name: string) =>
@@ -184,6 +186,42 @@ describe.skipIf(skipDocker)('every build proves its artifacts load in the host i
     expect(plugins.find((p) => p.name === 'victim')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/killed by signal 11/) });
     expect(plugins.find((p) => p.name === 'athief')?.status).toBe('built');
     expect(await readdir(dir)).not.toContain('builder.lock.json');
+  }, 600_000);
+
+  it('faults during the proof: SIGINT removes the proof container and writes nothing; a frozen engine is ENGINE_LOST and the next build cleans up', async () => {
+    const dir = track(await project(BASE_BOOKWORM, [{ name: 'hang', source: hang }]));
+    const sentinel = '{"sentinel": true}\n';
+    const waitFor = async (what: () => Promise<boolean>, label: string) => {
+      for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) if (await what()) return;
+      throw new Error(`never: ${label}`);
+    };
+    const proc = startCli(dir, ['build', '--prove-timeout', '600']);
+    await waitFor(async () => proc.stderr().includes('proving 1 artifact'), 'the proof started');
+    await waitFor(async () => (await proofContainers()) > 0, 'a proof container');
+    proc.child.kill('SIGINT');
+    const { code } = await proc.exited;
+    expect(code, proc.stderr()).toBe(130);
+    expect(await proofContainers()).toBe(0);
+    expect(await readdir(dir)).not.toContain('builder.lock.json');
+
+    await writeFile(join(dir, 'builder.lock.json'), sentinel);
+    const proxy = await EngineProxy.start();
+    try {
+      const frozen = startCli(dir, ['build', '--prove-timeout', '600', '--engine-timeout', '3'], { DOCKER_HOST: proxy.url });
+      await waitFor(async () => frozen.stderr().includes('proving 1 artifact'), 'the proof started');
+      await waitFor(async () => (await proofContainers()) > 0, 'a proof container');
+      proxy.freeze();
+      const lost = await frozen.exited;
+      expect(lost.code, frozen.stderr()).toBe(2);
+      expect(frozen.stderr()).toMatch(/ENGINE_LOST|stopped answering/);
+    } finally {
+      proxy.close();
+    }
+    expect(await readFile(join(dir, 'builder.lock.json'), 'utf8')).toBe(sentinel);
+    // The next build (on the real engine) removes what the lost one left, then proves and fails the hanging plugin as usual.
+    const next = await cli(dir, ['build', '--prove-timeout', '3']);
+    expect(next.code).toBe(1);
+    expect(await proofContainers()).toBe(0);
   }, 600_000);
 
   it('a load that never ends is stopped at --prove-timeout and fails that plugin', async () => {

@@ -17,7 +17,7 @@ type Run = (action: () => Promise<CommandResult>, json: boolean) => Promise<void
 /** --loader-program and --loads-by-path: the program the prediction is for, and how it opens plugins. */
 function loaderOptions(command: Command): Command {
   return command
-    .option('--loader-program <path>', "the executable inside the image that loads the plugins (default: host.binary, else the image's Entrypoint/Cmd)")
+    .option('--loader-program <path>', "the executable inside the image that loads the plugins (default: host.binary, else the image's Entrypoint/Cmd); with --real it is also run as `PATH FILE` to load each plugin for real (exit 0: it loaded)")
     .option('--loads-by-path', "that program dlopen()s each plugin at its deployed path, so $ORIGIN is the plugin directory (default: the host runtimes' sealed copy, /proc/self/fd/N)")
     .option('--real', "also load every plugin for real in a throwaway container of the image, by its loading program (as a build's proof does), beside the model's prediction; the real load wins");
 }

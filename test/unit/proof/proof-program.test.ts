@@ -16,13 +16,13 @@ describe('which program proves a build, and when a locked proof is enough', () =
     expect(nodeRuntimeArgv(['node', '/srv/app.js', 'host'])).toBeNull();
   });
 
-  it('a Go host runs its own binary as the image starts it, or alone; one without pluginhost is not proven, and says how it could be', () => {
+  it('a Go host runs its own binary as the image starts it, or alone; one without pluginhost gets a Go prober', () => {
     const deps = [{ path: PLUGINHOST_MODULE }];
     expect(chooseProofProgram({ hostBinary: '/app/gohost', goDeps: deps, entrypoint: ['/app/gohost'], cmd: ['-trust-dir', '/app/trust'] })).toEqual({ kind: 'go-pluginhost', argv: ['/app/gohost', '-trust-dir', '/app/trust'], binary: '/app/gohost' });
     expect(chooseProofProgram({ hostBinary: '/app/gohost', goDeps: deps, entrypoint: ['/bin/sh', '-c'], cmd: ['run'] })).toEqual({ kind: 'go-pluginhost', argv: ['/app/gohost'], binary: '/app/gohost' });
-    const none = chooseProofProgram({ hostBinary: '/app/other', goDeps: [{ path: 'example.com/x' }], entrypoint: [], cmd: [] });
-    expect(none.kind).toBe('none');
-    expect((none as { reason: string }).reason).toMatch(/host\.loader/);
+    // Without pluginhost there is no canary entry: a Go prober built with the host's Go and settings; host.loader still comes first.
+    expect(chooseProofProgram({ hostBinary: '/app/other', goDeps: [{ path: 'example.com/x' }], entrypoint: [], cmd: [] })).toEqual({ kind: 'go-prober', binary: '/app/other' });
+    expect(chooseProofProgram({ hostBinary: '/app/other', goDeps: [], loader: ['/app/check'], entrypoint: [], cmd: [] }).kind).toBe('command');
     expect(describeProofProgram({ kind: 'load-prober' })).toBe('load-prober: dlopen(FILE, RTLD_NOW | RTLD_LOCAL)');
   });
 

@@ -29,9 +29,11 @@ describe('what a process maps before main: its preloads', () => {
     const { preloadNames } = await import('../../../src/verify/loading-program.js');
     const { followingSymlinks } = await import('../../../src/env/file-source.js');
     const { memoryRoot } = await import('../../helpers/fake-root.js');
-    const files = followingSymlinks(memoryRoot({ '/etc/ld.so.preload': '/lib/libx.so\tliby.so\n' }));
+    const files = followingSymlinks(memoryRoot({ '/etc/ld.so.preload': '/lib/libx.so\tliby.so\n# /lib/libcommented.so\n' }));
     expect(await preloadNames(files, ['LD_PRELOAD=liba.so:libb.so  /opt/libc.so'], 'glibc')).toEqual(['liba.so', 'libb.so', '/opt/libc.so', '/lib/libx.so', 'liby.so']);
-    expect(await preloadNames(files, ['LD_PRELOAD=liba.so'], 'musl')).toEqual(['liba.so']);
+    expect(await preloadNames(files, ['LD_PRELOAD=liba.so\tlibb.so'], 'musl')).toEqual(['liba.so', 'libb.so']);
+    // glibc's LD_PRELOAD takes spaces and ':' only: a tab is part of the name.
+    expect(await preloadNames(followingSymlinks(memoryRoot({})), ['LD_PRELOAD=liba.so\tlibb.so'], 'glibc')).toEqual(['liba.so\tlibb.so']);
     expect(await preloadNames(files, [], 'musl')).toEqual([]);
   });
 });
