@@ -42,6 +42,7 @@ WORKDIR /src/host
 RUN go build -trimpath -o /out/host .
 FROM plugin-builder/debian:bookworm
 COPY --from=build /out/host /app/host
+RUN mkdir -p /app/plugins
 ENTRYPOINT ["/app/host"]
 `;
 

@@ -6,6 +6,7 @@ import { MANAGED_LABEL, ROLE_LABEL } from '../../src/docker/engine.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import { BASE_BOOKWORM, BASE_TRIXIE, engine, HOST_BOOKWORM, HOST_MUSL, HOST_NOZLIB, requireDocker, skipDocker } from '../helpers/docker.js';
 import { NONCE_THIEF } from '../helpers/c-plugins.js';
+import { sentinelLockfile } from '../helpers/sample-locks.js';
 import { startCli } from '../helpers/cli-process.js';
 import { EngineProxy } from '../helpers/engine-proxy.js';
 import { cli, copyProject } from '../helpers/project.js';
@@ -190,7 +191,8 @@ describe.skipIf(skipDocker)('every build proves its artifacts load in the host i
 
   it('faults during the proof: SIGINT removes the proof container and writes nothing; a frozen engine is ENGINE_LOST and the next build cleans up', async () => {
     const dir = track(await project(BASE_BOOKWORM, [{ name: 'hang', source: hang }]));
-    const sentinel = '{"sentinel": true}\n';
+    // A valid lockfile of another build: what the lost run must leave as it was.
+    const sentinel = sentinelLockfile();
     const waitFor = async (what: () => Promise<boolean>, label: string) => {
       for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) if (await what()) return;
       throw new Error(`never: ${label}`);
