@@ -1,15 +1,13 @@
 import { basename, dirname } from 'node:path';
 import type { ProjectConfig } from '../config/config.js';
 import { fingerprintHash } from '../env/fingerprint.js';
-import { LOCKFILE_VERSION, type LockedPlugin, type Lockfile } from '../lock/lockfile.js';
+import { LOCKFILE_VERSION, type LockedPlugin, type LockedProof, type Lockfile } from '../lock/lockfile.js';
 import { verifyPlugins } from '../verify/verify-plugins.js';
 import type { DockerEngine } from '../docker/engine.js';
 import { ImageNotFoundError } from '../errors.js';
-import type { LockedProof } from '../lock/lockfile.js';
 import { chooseProofProgram, describeProofProgram, type ProofProgram } from '../proof/proof-program.js';
-import { LOAD_PROBER_PATH, readLoadProber } from '../proof/load-prober.js';
-import { buildGoProber } from '../proof/go-prober.js';
-import { goHostEnvironment, goHostFlags } from '../gomod/go-build-settings.js';
+import { LOAD_PROBER_PATH } from '../proof/load-prober.js';
+import { proberFor } from '../proof/prober-for.js';
 import { type ProofArtifact, ProofUnavailableError, proveLoads } from '../proof/prove-loads.js';
 import type { BuildReporter } from './build-events.js';
 import type { BuildEnvironment } from './resolve-environment.js';
@@ -81,7 +79,11 @@ export async function proveArtifacts(
   }
   options.report({ type: 'step', message: `proving ${todo.length} artifact(s) load in ${env.host.image} (${hostImageId.slice(7, 19)}) by ${described}` });
   const started = Date.now();
-  const prober = await proberFor(engine, program, env, options.cCompiler ?? 'gcc', options.report);
+  if (program.kind === 'go-prober') options.report({ type: 'step', message: `${program.binary} does not use pluginhost: building the proof's Go prober with its Go release and settings` });
+  const prober = await proberFor(engine, program, { builderImageId: env.builder.imageId, goSettings: env.host.fingerprint.go?.settings ?? {}, cCompiler: options.cCompiler ?? 'gcc' });
+  if (prober === null) {
+    throw new ProofUnavailableError(`The builder image ${env.builder.imageId.slice(0, 19)} has no ${LOAD_PROBER_PATH} (it was made by an older Dockerfile.builder).`, `Remove it (docker rmi ${env.builder.imageId.slice(7, 19)}) so the build makes it again, or build with --no-prove.`);
+  }
   const verdicts = await proveLoads(engine, { imageId: hostImageId, program, artifacts: todo, ...(prober ? { prober } : {}), ...(options.limitMs ? { limitMs: options.limitMs } : {}) });
   options.report({ type: 'step', message: `proof done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${[...verdicts.values()].filter((v) => v.result === 'loaded').length} of ${todo.length} loaded` });
   for (const a of todo) {
@@ -95,22 +97,6 @@ export async function proveArtifacts(
   }
   return outcomes;
 }
-
-/** The prober the program needs in the container: the builder image's load-prober, or a Go prober built for the host's settings. */
-async function proberFor(engine: DockerEngine, program: ProofProgram, env: Pick<BuildEnvironment, 'host' | 'builder'>, cCompiler: 'gcc' | 'musl-gcc', report: BuildReporter): Promise<Buffer | undefined> {
-  if (program.kind === 'go-prober') {
-    const settings = env.host.fingerprint.go?.settings ?? {};
-    report({ type: 'step', message: `${program.binary} does not use pluginhost: building the proof's Go prober with its Go release and settings` });
-    return buildGoProber(engine, { builderImageId: env.builder.imageId, flags: goHostFlags(settings), env: goHostEnvironment(settings, cCompiler) });
-  }
-  if (program.kind !== 'load-prober' && program.kind !== 'command') return undefined;
-  const prober = await readLoadProber(engine, env.builder.imageId);
-  if (prober === null) {
-    throw new ProofUnavailableError(`The builder image ${env.builder.imageId.slice(0, 19)} has no ${LOAD_PROBER_PATH} (it was made by an older Dockerfile.builder).`, `Remove it (docker rmi ${env.builder.imageId.slice(7, 19)}) so the build makes it again, or build with --no-prove.`);
-  }
-  return prober;
-}
-
 
 /**
  * MODEL_DISAGREES at build time: for an artifact whose real load failed, what the model

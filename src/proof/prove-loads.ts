@@ -5,15 +5,13 @@ import * as tarStream from 'tar-stream';
 import type { ContainerHandle, DockerEngine } from '../docker/engine.js';
 import { managedLabels } from '../docker/engine.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
-import { printable } from '../util/printable.js';
-import { ProofLines } from '../runtime/canary-protocol.js';
+import { lastWords, ProofLines } from '../runtime/canary-protocol.js';
 import type { ProofProgram } from './proof-program.js';
 
 /** Where the artifacts (and the load-prober) are in the proof's container: an anonymous volume. */
 export const PROOF_DIR = '/builder-proof';
 /** A proof whose loads take longer is stopped; the file being loaded fails with that reason. */
 export const DEFAULT_PROOF_LIMIT_MS = 120_000;
-const STDERR_LINES = 12;
 
 export interface ProofArtifact {
   name: string;
@@ -121,15 +119,15 @@ async function proveRound(engine: DockerEngine, request: ProofRequest, artifacts
   const culprit = !normal && lines.unfinished ? artifacts.find((a) => pathOf(a) === lines.unfinished) : undefined;
   const how = result === null ? `did not finish loading within ${limitMs / 1000} s` : describeEnd(result.exitCode);
   if (culprit) {
-    verdicts.set(culprit.name, { result: 'failed', message: `the loading process ${how} while loading it${stderrTail(result?.output ?? '')}` });
+    verdicts.set(culprit.name, { result: 'failed', message: `the loading process ${how} while loading it${lastWords(result?.output ?? '')}` });
   } else if (!normal && verdicts.size === 0 && [...lines.results.values()].some((e) => e.state !== 'loading')) {
     // It reported on files, then died outside any load (a destructor, a plugin's own exit): nothing it said stands.
-    for (const a of artifacts) verdicts.set(a.name, { result: 'failed', message: `the loading process ${how} after reporting, outside any load${stderrTail(result?.output ?? '')}` });
+    for (const a of artifacts) verdicts.set(a.name, { result: 'failed', message: `the loading process ${how} after reporting, outside any load${lastWords(result?.output ?? '')}` });
   } else if (verdicts.size === 0) {
     // Nothing was even begun: the loading program did not run, or does not speak the protocol.
     if (result === null) throw new ProofUnavailableError(`The proof's loading program did not start within ${limitMs / 1000} s in ${request.imageId.slice(0, 19)}.`, 'Check the host image starts; or build with --no-prove.');
     throw new ProofUnavailableError(
-      `The proof's loading program in the host image (${request.imageId.slice(0, 19)}) reported nothing: it ${describeEnd(result.exitCode)}${stderrTail(result.output)}`,
+      `The proof's loading program in the host image (${request.imageId.slice(0, 19)}) reported nothing: it ${describeEnd(result.exitCode)}${lastWords(result.output)}`,
       fixFor(request.program),
     );
   }
@@ -143,15 +141,6 @@ function describeEnd(exitCode: number): string {
   return `exited with status ${exitCode}`;
 }
 
-/** What a dying runtime or loader said first (a Go panic ends in a long goroutine dump), then the last lines. */
-const VERDICT_LINE = /^(fatal error:|panic:|unexpected fault|SIG[A-Z]+:|runtime:|plugin:|Inconsistency detected by ld\.so|Segmentation fault|Aborted)/;
-
-export function stderrTail(output: string): string {
-  const lines = output.split('\n').map((l) => l.trimEnd()).filter(Boolean);
-  const said = lines.filter((l) => VERDICT_LINE.test(l.trimStart())).slice(0, 3);
-  const last = lines.slice(-STDERR_LINES);
-  return (said.length ? `; it said: ${printable(said.join(' | '))}` : '') + (last.length ? `; its last output: ${printable(last.join(' | '))}` : '');
-}
 
 function fixFor(program: ProofProgram): string {
   switch (program.kind) {

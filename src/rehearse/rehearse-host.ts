@@ -1,5 +1,5 @@
 import { realpath } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { buildProject, type BuildContext } from '../build/build-project.js';
 import { platformTargets, type ProjectConfig } from '../config/config.js';
 import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
@@ -55,14 +55,13 @@ export interface RehearsalRequest {
  */
 export async function refuseSideLockOverProject(config: ProjectConfig, lockOut: string): Promise<void> {
   const real = async (path: string) => realpath(path).catch(() => resolve(path));
-  const out = resolve(lockOut);
-  const outDir = await real(dirname(out));
+  const outDir = await real(dirname(resolve(lockOut)));
+  // The lockfile lies in its directory, so a side lockfile in any other directory cannot be it.
   const taken = [
-    { path: await real(config.lockfile), what: "the project's lockfile" },
-    ...(await Promise.all(platformTargets(config).map(async (t) => ({ path: await real(t.config.outDir), what: `the project's plugin directory ${t.config.outDir}` })))),
-    { path: await real(dirname(config.lockfile)), what: "the project's lockfile directory" },
+    { dir: await real(dirname(config.lockfile)), what: "the project's lockfile directory" },
+    ...(await Promise.all(platformTargets(config).map(async (t) => ({ dir: await real(t.config.outDir), what: `the project's plugin directory ${t.config.outDir}` })))),
   ];
-  const clash = taken.find((t) => t.path === (t.what === "the project's lockfile" ? join(outDir, basename(out)) : outDir));
+  const clash = taken.find((t) => t.dir === outDir);
   if (clash) {
     throw new BuilderError('BAD_OPTION', `--lock-out ${lockOut} would write into ${clash.what}: a rehearsal never touches what is locked.`, {
       fix: 'Give --lock-out a file in a directory of its own (the default is rehearsal/builder.lock.json beside the lockfile).',

@@ -1,3 +1,5 @@
+import { printable } from '../util/printable.js';
+
 /**
  * The report a loading program writes on stdout during a proof or a canary: one line per event,
  * each starting with the run's nonce, so a plugin that prints to stdout from its constructor
@@ -105,4 +107,16 @@ export class ProofLines {
   get done(): boolean {
     return this.finished;
   }
+}
+
+const LAST_LINES = 12;
+
+/** What a dying runtime or loader said first (a Go panic ends in a long goroutine dump), then the last lines. */
+const VERDICT_LINE = /^(fatal error:|panic:|unexpected fault|SIG[A-Z]+:|runtime:|plugin:|Inconsistency detected by ld\.so|Segmentation fault|Aborted)/;
+
+export function lastWords(output: string): string {
+  const lines = output.split('\n').map((l) => l.trimEnd()).filter(Boolean);
+  const said = lines.filter((l) => VERDICT_LINE.test(l.trimStart())).slice(0, 3);
+  const last = lines.slice(-LAST_LINES);
+  return (said.length ? `; it said: ${printable(said.join(' | '))}` : '') + (last.length ? `; its last output: ${printable(last.join(' | '))}` : '');
 }

@@ -3,9 +3,8 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { BuilderError, CanaryCrashedError } from '../errors.js';
-import { printable } from '../util/printable.js';
 import { TailBuffer } from '../util/tail-buffer.js';
-import { ProofLines } from './canary-protocol.js';
+import { lastWords, ProofLines } from './canary-protocol.js';
 import type { SealedCopy } from './sealer.js';
 
 /** Loads a sealed copy in a throwaway process first; resolves only when it loaded there and its manifest bound. */
@@ -22,7 +21,6 @@ function childEnvironment(): NodeJS.ProcessEnv {
   const { BUILDER_HOST_TOKEN: _, ...env } = process.env;
   return env;
 }
-const STDERR_LINES = 12;
 const CHILD_FD = 3;
 
 /**
@@ -105,7 +103,7 @@ export function childProcessCanary(command: readonly string[], limitMs = 60_000)
         : ended.signal
           ? `was killed by signal ${ended.signal}`
           : `exited with status ${ended.code}${ended.code === 127 ? ' (the dynamic loader gave up on it)' : ''}`;
-      throw new CanaryCrashedError(plugin.name, plugin.file, `${how}${lastLines(stderr.text())}`);
+      throw new CanaryCrashedError(plugin.name, plugin.file, `${how}${lastWords(stderr.text())}`);
     },
   };
 }
@@ -118,7 +116,3 @@ function childFailure(text: string): BuilderError {
   });
 }
 
-function lastLines(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean).slice(-STDERR_LINES);
-  return lines.length ? `; its last output: ${printable(lines.join(' | '))}` : '';
-}

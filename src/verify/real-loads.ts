@@ -1,8 +1,6 @@
 import type { DockerEngine } from '../docker/engine.js';
 import type { Lockfile } from '../lock/lockfile.js';
-import { goHostEnvironment, goHostFlags } from '../gomod/go-build-settings.js';
-import { buildGoProber } from '../proof/go-prober.js';
-import { readLoadProber } from '../proof/load-prober.js';
+import { proberFor } from '../proof/prober-for.js';
 import { chooseProofProgram, describeProofProgram, type ProofProgram } from '../proof/proof-program.js';
 import { proveLoads, ProofUnavailableError } from '../proof/prove-loads.js';
 import type { PluginVerdict, Problem } from './verify-plugins.js';
@@ -47,19 +45,11 @@ export async function addRealLoads(engine: DockerEngine, plugins: PluginVerdict[
         cmd: input.cmd,
       });
   if (program.kind === 'none') return notRun(plugins, program.reason);
-  let prober: Buffer | undefined;
-  if (program.kind === 'go-prober') {
-    if (!(await engine.inspectImage(input.lock.builder.imageId))) return notRun(plugins, `the Go prober is built in the lockfile's builder image (${input.lock.builder.imageId.slice(0, 19)}), which is not on this engine: run builder build here first`);
-    const settings = input.lock.host.fingerprint.go?.settings ?? {};
-    // A glibc builder targeting a musl host compiles cgo with musl's gcc wrapper, as the plugins were.
-    const cc = input.lock.host.fingerprint.libc.family === 'musl' && input.lock.builder.fingerprint.libc.family === 'glibc' ? 'musl-gcc' : 'gcc';
-    prober = await buildGoProber(engine, { builderImageId: input.lock.builder.imageId, flags: goHostFlags(settings), env: goHostEnvironment(settings, cc) });
-  }
-  if (program.kind === 'load-prober' || program.kind === 'command') {
-    const found = await readLoadProber(engine, input.lock.builder.imageId);
-    if (!found) return notRun(plugins, `the load-prober comes from the lockfile's builder image (${input.lock.builder.imageId.slice(0, 19)}), which is not on this engine: run builder build (or builder prepare) here first`);
-    prober = found;
-  }
+  // A glibc builder targeting a musl host compiles cgo with musl's gcc wrapper, as the plugins were.
+  const cCompiler = input.lock.host.fingerprint.libc.family === 'musl' && input.lock.builder.fingerprint.libc.family === 'glibc' ? 'musl-gcc' : 'gcc';
+  const found = await proberFor(engine, program, { builderImageId: input.lock.builder.imageId, goSettings: input.lock.host.fingerprint.go?.settings ?? {}, cCompiler });
+  if (found === null) return notRun(plugins, `the ${program.kind === 'go-prober' ? 'Go prober is built in' : 'load-prober comes from'} the lockfile's builder image (${input.lock.builder.imageId.slice(0, 19)}), which is not on this engine: run builder build (or builder prepare) here first`);
+  const prober = found ?? undefined;
   const artifacts = plugins.flatMap((p) => {
     const data = input.bytes.get(p.name);
     const entry = input.lock.plugins[p.name];
