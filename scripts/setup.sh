@@ -1,25 +1,18 @@
 #!/usr/bin/env bash
-# Make this machine ready for the example and the tests, idempotently:
-# Node dependencies, compiled dist/, a Docker engine, the offline base images and the host
-# images built from Dockerfile.host. Everything already present is reused.
+# Make this machine ready for the whole test suite, idempotently (`npm test` runs it): what the
+# example needs (scripts/setup-example.sh), then arm64 emulation, OpenSSH's server, the other
+# base images, and the host and fixture images the tests load plugins in. Everything already
+# present is reused.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "Installing Node dependencies (npm ci)..."
-  npm ci --no-audit --no-fund >/dev/null
-fi
-say "Compiling TypeScript..."
-npm run --silent build
-
-bash scripts/ensure-docker.sh
+bash scripts/setup-example.sh
 # linux/arm64 hosts run here under qemu (binfmt_misc); their base image is debootstrapped for arm64.
 bash scripts/ensure-emulation.sh
 bash scripts/ensure-sshd.sh
 bash scripts/make-base-images.sh
-bash scripts/make-host-image.sh plugin-builder/debian:bookworm plugin-builder/example-host:bookworm
 bash scripts/make-host-image.sh plugin-builder/debian:trixie plugin-builder/example-host:trixie
 bash scripts/make-host-image.sh plugin-builder/debian:bookworm-arm64 plugin-builder/example-host:bookworm-arm64 arm64
 
@@ -43,6 +36,8 @@ build_fixture_image() {
   fi
 }
 build_fixture_image plugin-builder/musl-host:trixie images/musl-host/Dockerfile images
+# The same on arm64 (apt under qemu: a few minutes), for the loader-rules cells of aarch64's tables.
+build_fixture_image plugin-builder/musl-host:bookworm-arm64 images/musl-host/Dockerfile images DEBIAN=plugin-builder/debian:bookworm-arm64 ARCH=aarch64
 build_fixture_image plugin-builder/nozlib-host:bookworm images/nozlib-host/Dockerfile images
 build_fixture_image plugin-builder/go-dev:bookworm images/go-dev/Dockerfile images
 # The Go host example's context: the example plus the pluginhost module beside it (what

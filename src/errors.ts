@@ -8,23 +8,21 @@ export const EXIT_FAILED = 1;
 /** Exit code for "the job could not run" (bad config, no engine, unreadable input). */
 export const EXIT_UNUSABLE = 2;
 
+import { ERROR_CODES, type ErrorCode } from './error-codes.js';
 import { printable } from './util/printable.js';
 
 export class BuilderError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly fix: string | undefined;
+  /** The code's exit status in the catalogue (src/error-codes.ts): one code, one exit status. */
   readonly exitCode: number;
 
-  constructor(
-    code: string,
-    message: string,
-    options: { fix?: string; cause?: unknown; exitCode?: number } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, options: { fix?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.fix = options.fix;
-    this.exitCode = options.exitCode ?? EXIT_FAILED;
+    this.exitCode = ERROR_CODES[code].exit;
   }
 }
 
@@ -40,7 +38,7 @@ export class ConfigError extends BuilderError {
     super(
       'CONFIG_INVALID',
       `${file} is invalid:\n` + issues.map((i) => `  - ${i.field}: ${i.message}`).join('\n'),
-      { fix: `Correct the fields listed above in ${file}.`, exitCode: EXIT_UNUSABLE },
+      { fix: `Correct the fields listed above in ${file}.` },
     );
     this.issues = issues;
   }
@@ -49,7 +47,7 @@ export class ConfigError extends BuilderError {
 export class DockerUnavailableError extends BuilderError {
   /** `where`: the engine and how it was found (`ssh://ci@build:22 (DOCKER_HOST)`); `fix`: the remedy for that kind of engine. */
   constructor(where: string, cause: unknown, fix: string) {
-    super('DOCKER_UNAVAILABLE', `No Docker engine answers at ${where}: ${printable(describeCause(cause))}`, { fix, cause, exitCode: EXIT_UNUSABLE });
+    super('DOCKER_UNAVAILABLE', `No Docker engine answers at ${where}: ${printable(describeCause(cause))}`, { fix, cause });
   }
 }
 
@@ -58,7 +56,6 @@ export class EngineAddressError extends BuilderError {
   constructor(message: string) {
     super('ENGINE_ADDRESS_INVALID', message, {
       fix: 'Give --host, DOCKER_HOST or a docker context one of unix:///path/to/docker.sock, tcp://HOST:PORT (TLS with DOCKER_TLS_VERIFY=1) or ssh://[USER@]HOST[:PORT].',
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }
@@ -69,7 +66,6 @@ export class EngineLostError extends BuilderError {
     super('ENGINE_LOST', `Lost the Docker engine at ${endpoint} while ${during}: ${printable(detail)}.`, {
       fix: `Check that the engine (and any proxy or SSH tunnel to it) is up, then run the build again; nothing was written. Containers this run had started may remain on the engine: the next \`builder build\` removes them.`,
       ...(cause === undefined ? {} : { cause }),
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }
@@ -79,7 +75,6 @@ export class EngineTimeoutError extends BuilderError {
   constructor(endpoint: string, during: string, ms: number, option: string) {
     super('ENGINE_TIMEOUT', `The Docker engine at ${endpoint} did not answer within ${ms / 1000} s while ${during}.`, {
       fix: `Check the engine's health (docker info); if it is only slow, raise ${option}. Nothing was written.`,
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }
@@ -92,7 +87,6 @@ export class EngineRequestError extends BuilderError {
   constructor(endpoint: string, during: string, statusCode: number, message: string) {
     super('ENGINE_ERROR', `The Docker engine at ${endpoint} refused ${during}: ${printable(message.trim())}`, {
       fix: 'Read the engine\'s message above; `docker info` and the engine log say more.',
-      exitCode: EXIT_UNUSABLE,
     });
     this.statusCode = statusCode;
     this.detail = message.trim();
@@ -101,8 +95,11 @@ export class EngineRequestError extends BuilderError {
 
 /** The run was stopped: a signal, a closed output, or another plugin's fatal error. */
 export class CancelledError extends BuilderError {
+  /** 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a shell reports a killed job; 141 for a closed output. */
+  override readonly exitCode: number;
   constructor(readonly reason: string, exitCode: number) {
-    super('CANCELLED', `Stopped (${reason}): build containers of this run removed, staging removed, outDir and the lockfile untouched.`, { exitCode });
+    super('CANCELLED', `Stopped (${reason}): build containers of this run removed, staging removed, outDir and the lockfile untouched.`);
+    this.exitCode = exitCode;
   }
 }
 
@@ -113,7 +110,6 @@ export class ImageNotFoundError extends BuilderError {
         role === 'host'
           ? `Pull it with \`builder build --pull\` (or docker pull ${image}), or build / load it (docker build, docker load).`
           : `Build or load ${image} first (docker build / docker load; docker pull if it comes from a registry).`,
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }
@@ -122,7 +118,6 @@ export class ImagePushError extends BuilderError {
   constructor(image: string, reason: string) {
     super('IMAGE_PUSH_FAILED', `Pushing image ${image} failed: ${reason}`, {
       fix: 'Check that the registry in the reference is reachable from the Docker engine and accepts pushes (docker login for one that needs credentials).',
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }
@@ -131,7 +126,6 @@ export class ImagePullError extends BuilderError {
   constructor(image: string, reason: string) {
     super('IMAGE_PULL_FAILED', `Pulling image ${image} failed: ${reason}`, {
       fix: 'Check the reference (repository, tag or @sha256 digest), that the registry is reachable from the Docker engine, and its credentials (docker login).',
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }
@@ -153,7 +147,6 @@ export class ProbeError extends BuilderError {
   constructor(what: string, message: string) {
     super('PROBE_FAILED', `Cannot determine the environment of ${what}: ${message}`, {
       fix: 'The image must contain /etc/os-release (or /usr/lib/os-release) and a glibc or musl C library.',
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }
@@ -188,7 +181,6 @@ export class LockfileError extends BuilderError {
   constructor(file: string, message: string) {
     super('LOCKFILE_INVALID', `${file}: ${message}`, {
       fix: `Regenerate it with \`builder build\`, or restore it from version control.`,
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }
@@ -209,7 +201,6 @@ export class OutputWriteError extends BuilderError {
     super('WRITE_FAILED', `Cannot ${what} ${path}: ${code ? `${code} (${describeErrno(cause)})` : describeCause(cause)}.`, {
       fix: (code && ERRNO_FIX[code]?.(path)) ?? `Check that ${path} can be written, then run the build again.`,
       cause,
-      exitCode: EXIT_UNUSABLE,
     });
     this.path = path;
   }

@@ -1,6 +1,6 @@
 /** Library API: the build pipeline's pieces for programs that drive builder themselves. */
-export { buildProject, type BuildContext, type BuildReport, type PluginReport } from './build/build-project.js';
-export type { BuildEvent, BuildReporter } from './build/build-events.js';
+export { buildProject, type BuildContext, type BuildReport, type PluginReport } from './building/build-project.js';
+export type { BuildEvent, BuildReporter } from './building/build-events.js';
 export { loadConfig } from './config/load-config.js';
 export { validateConfig } from './config/validate-config.js';
 export type { PluginConfig, ProjectConfig } from './config/config.js';

@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { ProjectConfig } from '../config/config.js';
 import { loadConfig } from '../config/load-config.js';
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError } from '../errors.js';
 import { readLockfile } from '../lock/lockfile-io.js';
 import { isMultiPlatform, type LockDocument, type PlatformView, platformViews } from '../lock/lockfile.js';
 
@@ -41,7 +41,6 @@ export async function locateLock(cwd: string, options: { lock?: string; dir?: st
   if (!lock) {
     throw new BuilderError('LOCKFILE_MISSING', `No lockfile at ${lockPath}.`, {
       fix: 'Pass --lock FILE (or --dir DIR holding builder.lock.json), or run builder build first.',
-      exitCode: EXIT_UNUSABLE,
     });
   }
   return { lockPath, lock, config, localDir: localDir ?? dirname(lockPath) };
@@ -64,13 +63,11 @@ export function selectPlatforms(location: LockLocation, platform: string | undef
   if (chosen.length === 0) {
     throw new BuilderError('PLATFORM_NOT_LOCKED', `${location.lockPath} holds ${listed}, not ${platform}.`, {
       fix: isMultiPlatform(location.lock) ? `Pass --platform with one of ${listed}, or add "${platform}" to host.platforms and build.` : `This lockfile is for ${listed}: drop --platform, or build for ${platform} (host.platforms in builder.config.json).`,
-      exitCode: EXIT_UNUSABLE,
     });
   }
   if (one && chosen.length > 1) {
     throw new BuilderError('PLATFORM_REQUIRED', `${location.lockPath} holds ${listed}; ${one} works on one platform at a time.`, {
       fix: `Pass --platform ${chosen[0]!.platform} (or ${chosen.slice(1).map((v) => v.platform).join(', ')}).`,
-      exitCode: EXIT_UNUSABLE,
     });
   }
   return chosen.map((v) => ({ ...v, localDir: v.dir ? join(location.localDir, v.dir) : location.localDir }));

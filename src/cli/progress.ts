@@ -1,5 +1,5 @@
-import type { BuildEvent, BuildReporter } from '../build/build-events.js';
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import type { BuildEvent, BuildReporter } from '../building/build-events.js';
+import { BuilderError } from '../errors.js';
 import { formatBuildEvent } from './format-build.js';
 import type { CliIo } from './io.js';
 import { isDebug } from './run-command.js';
@@ -18,7 +18,7 @@ export const PROGRESS_OPTION = ['--progress <mode>', 'progress on stderr: auto (
 export function progressMode(option: string | undefined, io: Pick<CliIo, 'env' | 'stderrIsTty'>): ProgressMode {
   const value = option ?? 'auto';
   if (value === 'tty' || value === 'plain' || value === 'quiet') return value;
-  if (value !== 'auto') throw new BuilderError('BAD_OPTION', `--progress must be auto, tty, plain or quiet, got "${value}".`, { exitCode: EXIT_UNUSABLE });
+  if (value !== 'auto') throw new BuilderError('BAD_OPTION', `--progress must be auto, tty, plain or quiet, got "${value}".`);
   const terminal = io.stderrIsTty === true && io.env.TERM !== 'dumb' && !io.env.CI;
   return terminal ? 'tty' : 'plain';
 }

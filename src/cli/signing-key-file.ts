@@ -1,12 +1,12 @@
 import { createPublicKey } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError } from '../errors.js';
 import { readSmallFile } from '../util/safe-file.js';
 import { parseSigningKey, type SigningKey, type TrustedKey } from '../trust/keys.js';
 import { verifyEnvelope } from '../trust/dsse.js';
 import { signLockfile, verifyLockfileSignature } from '../trust/lockfile-signature.js';
 import { IN_TOTO_PAYLOAD_TYPE, MAX_SERIAL_AHEAD_MS, parseStatement } from '../trust/statement.js';
-import type { LockfileSigner } from '../build/build-project.js';
+import type { LockfileSigner } from '../building/build-project.js';
 import { toolVersion } from '../version.js';
 
 /** Read a private signing key; warns (through `warn`) when others may read it. */
@@ -17,7 +17,6 @@ export async function readSigningKey(path: string, warn: (message: string) => vo
   } catch (err) {
     throw new BuilderError('BAD_KEY', `Cannot read the signing key: ${(err as Error).message}`, {
       fix: 'Pass the private key written by `builder keygen` (NAME.key).',
-      exitCode: EXIT_UNUSABLE,
     });
   }
   const mode = (await stat(path)).mode & 0o077;
@@ -26,10 +25,9 @@ export async function readSigningKey(path: string, warn: (message: string) => vo
     return parseSigningKey(pem, path);
   } catch (err) {
     const error = err as BuilderError;
-    throw new BuilderError(error.code, error.message, { ...(error.fix ? { fix: error.fix } : {}), exitCode: EXIT_UNUSABLE });
+    throw new BuilderError(error.code, error.message, { ...(error.fix ? { fix: error.fix } : {}) });
   }
 }
-
 
 /**
  * Signs with `key`. The serial is the signing time, and never lower than the previous envelope's
@@ -46,7 +44,6 @@ export function lockfileSigner(key: SigningKey, now: () => number = Date.now): L
       if (serial > now() + MAX_SERIAL_AHEAD_MS) {
         throw new BuilderError('BAD_SERIAL', `The previous signature's serial ${previous} (${new Date(previous).toISOString()}) is more than a day ahead of this machine's clock: a signer's clock was wrong, and hosts refuse serials that far ahead.`, {
           fix: 'Fix the clock; then remove the old .sig and sign again, restart the hosts that served the future-dated set (and lower their --min-serial).',
-          exitCode: EXIT_UNUSABLE,
         });
       }
       return signLockfile(lock, text, key, toolVersion(), serial);

@@ -1,14 +1,9 @@
 import * as z from 'zod';
 import { LOCKFILE_LIMITS } from '../limits.js';
+import { PLUGIN_KINDS, PLUGIN_NAME } from '../plugin-kinds.js';
 
-export const PLUGIN_KINDS = ['c', 'cpp', 'go-c-shared', 'go-plugin'] as const;
+export { isCFamily, PLUGIN_KINDS, PLUGIN_NAME, type PluginKind } from '../plugin-kinds.js';
 
-/** Kinds whose sources are compiled by gcc/g++ (the others by the Go toolchain). */
-export const isCFamily = (kind: string): boolean => kind === 'c' || kind === 'cpp';
-export type PluginKind = (typeof PLUGIN_KINDS)[number];
-
-// Plugin names become file names (lib<name>.so) and lockfile keys: keep them boring.
-export const PLUGIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 // Packages are passed to apt-get/apk as arguments: refuse anything that could be an option or
 // a shell word, so a config can never smuggle flags into the builder image build.
 const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.:=~_-]*$/;

@@ -1,4 +1,4 @@
-import { parseIgnoreRule } from '../build/ignore-patterns.js';
+import { parseIgnoreRule } from './ignore-patterns.js';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors.js';
 import { DEFAULT_LOCKFILE, DEFAULT_OUT_DIR, type ProjectConfig } from './config.js';

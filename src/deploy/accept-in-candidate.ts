@@ -5,7 +5,7 @@ import type { DockerEngine } from '../docker/engine.js';
 import { managedLabels } from '../docker/engine.js';
 import { listArchivedDirectory } from '../docker/tar-streams.js';
 import { followingSymlinks } from '../env/file-source.js';
-import { BuilderError, EXIT_FAILED } from '../errors.js';
+import { BuilderError } from '../errors.js';
 import { acceptLockfile, isLockfileRefusal } from '../runtime/accept-lockfile.js';
 import { DEFAULT_HOST_LIMITS } from '../runtime/host-types.js';
 import { loadTrustedKeys } from '../runtime/trust-store.js';
@@ -69,7 +69,6 @@ export async function acceptInCandidate(engine: DockerEngine, image: string, pla
       const inCandidate = (text: string) => printable(text.split(trustDir).join(TRUST_DIR).split(dir).join(PLUGIN_DIR));
       throw new BuilderError('DEPLOY_VERIFY_FAILED', `The deployable image's runtime would refuse its lockfile (${err.code}): ${inCandidate(err.message)} It was not tagged.`, {
         fix: err.fix ? inCandidate(err.fix) : 'Deploy a lockfile and signature the image trusts.',
-        exitCode: EXIT_FAILED,
       });
     }
   } finally {

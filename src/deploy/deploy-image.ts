@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DockerEngine } from '../docker/engine.js';
 import { repoDigestFor, repositoryOf } from '../docker/image-ref.js';
-import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE, ImageNotFoundError } from '../errors.js';
+import { BuilderError, ImageNotFoundError } from '../errors.js';
 import { normalTagRef, parseTagRef } from '../docker/tag-ref.js';
 import { TrustError } from '../trust/trust-error.js';
 import { parseStatement } from '../trust/statement.js';
@@ -16,9 +16,8 @@ import { platformFile } from '../lock/platform.js';
 import { checkArtifactsSigned, verifyLockfileSignature } from '../trust/lockfile-signature.js';
 import type { TrustedKey } from '../trust/keys.js';
 import { sha256Hex } from '../util/sha256.js';
-import { copyLockedFile } from '../util/copy-locked-file.js';
+import { copyLockedFile } from '../lock/copy-locked-file.js';
 import { verifyPlugins, type VerifyReport } from '../verify/verify-plugins.js';
-
 
 export interface DeployRequest {
   /** The deployed platform's entries (the whole lockfile, for a single-platform one). */
@@ -72,7 +71,6 @@ export async function deployImage(engine: DockerEngine, request: DeployRequest):
   if (host.id !== lock.host.imageId) {
     throw new BuilderError('HOST_IMAGE_MOVED', `The host image ${lock.host.image} is now ${host.id}; the plugins were built for ${lock.host.imageId}.`, {
       fix: `See what changed with \`builder drift --image ${lock.host.image}\`, rebuild with \`builder build\`, then deploy.`,
-      exitCode: EXIT_FAILED,
     });
   }
   if (request.trustKey) {
@@ -117,7 +115,6 @@ export async function deployImage(engine: DockerEngine, request: DeployRequest):
       const problems = verify.plugins.flatMap((p) => p.problems.map((x) => `  - ${p.name}: ${x.check}: ${x.message}`));
       throw new BuilderError('DEPLOY_VERIFY_FAILED', `The deployable image does not pass verify; it was not tagged:\n${problems.join('\n') || `  - ${verify.outcome}`}`, {
         fix: 'Run `builder verify` for the details, fix what it names (usually: rebuild with `builder build`), then deploy again.',
-        exitCode: EXIT_FAILED,
       });
     }
     await engine.tagImage(image.id, tag);
@@ -163,7 +160,6 @@ async function stageFiles(request: DeployRequest, context: string): Promise<stri
   return files;
 }
 
-
 /**
  * The deploy tag: a valid reference (checked before anything is built), and never one that
  * names an image the project builds from — by name (any spelling) or by what it points to now.
@@ -174,7 +170,6 @@ async function refuseTag(engine: DockerEngine, tag: string, referenced: readonly
   if ('problem' in parsed) {
     throw new BuilderError('BAD_TAG', `--tag ${printable(JSON.stringify(tag))} is not an image tag: ${parsed.problem}.`, {
       fix: 'Give REPOSITORY[:TAG], e.g. registry.example.com/team/app-plugins:v2 (lowercase path, tag of letters, digits, _ . -).',
-      exitCode: EXIT_UNUSABLE,
     });
   }
   const normal = normalTagRef(tag);
@@ -183,7 +178,6 @@ async function refuseTag(engine: DockerEngine, tag: string, referenced: readonly
   if (/^docker\.io\/plugin-builder\/(builder|deploy-candidate|compiler-cache)(:|$)/.test(normal ?? '') || /-compiler-cache$/.test(parsed.tag)) {
     throw new BuilderError('DEPLOY_TAG_REFUSED', `--tag ${printable(tag)} is refused: it is one of plugin-builder's own image names (builder images, deploy candidates, compiler caches), which other builds reuse by tag.`, {
       fix: 'Tag the deploy image under your own repository (the default is <host repository>-plugins:<lockfile sha256>).',
-      exitCode: EXIT_UNUSABLE,
     });
   }
   const sameName = referenced.find((ref) => normalTagRef(ref) === normal);
@@ -197,7 +191,6 @@ async function refuseTag(engine: DockerEngine, tag: string, referenced: readonly
     const why = sameName !== undefined ? `it names ${sameName}, an image the config or lockfile builds from` : `it now points to ${current!.id.slice(0, 19)}, an image the config or lockfile builds from`;
     throw new BuilderError('DEPLOY_TAG_REFUSED', `--tag ${printable(tag)} is refused: ${printable(why)}; tagging the deploy image there would move it, and the next build would take the deploy image for it.`, {
       fix: 'Tag the deploy image under its own name (the default is <host repository>-plugins:<lockfile sha256>).',
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }

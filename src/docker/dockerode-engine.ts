@@ -3,7 +3,7 @@ import { boundEngineAnswers, EngineAnswerTooLarge, MAX_ENGINE_ANSWER_BYTES } fro
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { BuilderError, DockerUnavailableError, EngineAddressError, EngineLostError, EngineRequestError, EngineTimeoutError, ImageBuildError, ImagePullError, ImagePushError } from '../errors.js';
-import type { FsEntry } from '../env/file-source.js';
+import type { FsEntry } from './fs-entry.js';
 import { TailBuffer } from '../util/tail-buffer.js';
 import { nodeConfigFiles } from './config-files.js';
 import { repoAndTag } from './image-ref.js';

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { RootEntryReader } from '../env/file-source.js';
+import type { RootEntryReader } from './fs-entry.js';
 
 /**
  * The Docker operations this tool needs, in our own types. `DockerodeEngine` is the real one;

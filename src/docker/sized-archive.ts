@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { type Readable, Transform } from 'node:stream';
 import * as tarStream from 'tar-stream';
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError } from '../errors.js';
 
 /** A tar archive whose exact length is known before a byte of it is produced. */
 export interface SizedArchive {
@@ -17,7 +17,6 @@ export class SourceChangedError extends BuilderError {
   constructor(path: string, what: string) {
     super('SOURCE_CHANGED', `Source file ${path} changed while the build was reading it: ${what}.`, {
       fix: 'Build again once nothing is writing to the plugin directory.',
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }

@@ -5,7 +5,7 @@ import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tarStream from 'tar-stream';
 import { OutputWriteError, UnsafeArtifactError } from '../errors.js';
-import type { FsEntry } from '../env/file-source.js';
+import type { FsEntry } from './fs-entry.js';
 
 async function collect(stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];

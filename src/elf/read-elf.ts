@@ -23,9 +23,9 @@ export interface ImportedSymbol {
 }
 
 /**
- * A dynamic symbol a loader may bind a reference to: defined, with a value (or TLS or absolute),
- * of a bindable type (no section or file symbols), global, weak or unique, not hidden or internal
- * (glibc's do_lookup_x and check_match skip everything else).
+ * A defined dynamic symbol, with what each loader's lookup looks at before it binds a reference
+ * to it (src/verify/symbol-tables.ts holds the loaders' tables: glibc's check_match and
+ * do_lookup_x, musl's find_sym).
  */
 export interface SymbolDefinition {
   symbol: string;
@@ -35,6 +35,18 @@ export interface SymbolDefinition {
   version: string | null;
   /** Bit 0x8000 of its .gnu.version entry: a non-default version (foo@V, not foo@@V). */
   hidden: boolean;
+  /** ELF st_info's type (STT_*) and binding (STB_*), st_other's visibility (STV_*). */
+  type: number;
+  binding: number;
+  visibility: number;
+  /** st_value is 0; `absolute`: st_shndx is SHN_ABS. */
+  zeroValue: boolean;
+  absolute: boolean;
+}
+
+export interface DefinedReference extends ImportedSymbol {
+  /** st_other's visibility: glibc binds hidden and internal ones to the object itself, without a lookup. */
+  visibility: number;
 }
 
 /** PT_TLS: this object's thread-local block. */
@@ -98,8 +110,14 @@ export interface ElfFacts {
   hasVersionSymbols: boolean;
   /** Every undefined dynamic symbol, sorted by name. */
   imports: ImportedSymbol[];
-  /** The bindable definitions with their versions, in symbol table order. */
+  /** Every defined dynamic symbol with its version, in symbol table order. */
   definitions: SymbolDefinition[];
+  /**
+   * Defined, non-local symbols its own dynamic relocations name: the loader looks these up in
+   * scope like imports (an earlier definition interposes; finding no definition it accepts, not
+   * even this one, fails the load), sorted by name.
+   */
+  definedReferences: DefinedReference[];
   /** PT_TLS, when the object has thread-local storage. */
   tls: TlsBlock | null;
   /** DT_FLAGS (DF_STATIC_TLS 0x10: the object uses initial-exec TLS). */
@@ -139,18 +157,11 @@ const DT_FLAGS = 30;
 const DT_RELR = 36;
 const DT_FLAGS_1 = 0x6ffffffb;
 const VER_FLG_BASE = 1;
-const STB_GLOBAL = 1;
 const STB_WEAK = 2;
-const STB_GNU_UNIQUE = 10;
 const SHN_UNDEF = 0;
 const STB_LOCAL = 0;
 const STV_DEFAULT = 0;
 const SHN_ABS = 0xfff1;
-const STT_TLS = 6;
-// glibc's ALLOWED_STT: NOTYPE, OBJECT, FUNC, COMMON, TLS, GNU_IFUNC.
-const BINDABLE_TYPES = new Set([0, 1, 2, 5, STT_TLS, 10]);
-const STV_INTERNAL = 1;
-const STV_HIDDEN = 2;
 const SHT_RELA = 4;
 const SHT_REL = 9;
 // Relocations that place a TLS offset from the thread pointer: initial-exec TLS.
@@ -383,12 +394,6 @@ function* dynamicRelocations(r: ByteReader, is64: boolean, all: Section[], dynsy
   }
 }
 
-function dynamicRelocationTypes(r: ByteReader, is64: boolean, all: Section[], dynsymIndex: number): number[] {
-  const types = new Set<number>();
-  for (const { type } of dynamicRelocations(r, is64, all, dynsymIndex)) types.add(type);
-  return [...types].sort((a, b) => a - b);
-}
-
 const GO_PACKAGE_HASH = 'go.link.pkghashbytes.';
 const MAX_GO_HASH_BYTES = 64;
 
@@ -428,6 +433,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     versionedImports: [],
     versionDefinitions: [],
     imports: [],
+    definedReferences: [],
     definitions: [],
     flags: 0,
     hasRelr: false,
@@ -517,6 +523,7 @@ export function readElf(bytes: Uint8Array): ElfFacts {
     const versym = byType(SHT_GNU_VERSYM);
     const versions = versym ? contents(r, versym, '.gnu.version') : null;
     const versymOf = (i: number) => (versions && versions.start + 2 * i + 2 <= versions.end ? r.u16(versions.start + 2 * i, 'versym') : null);
+    const referable = new Map<number, DefinedReference>();
     for (let i = 1; i < count; i++) {
       const at = start + i * size;
       const name = r.cstring(strings.start, strings.end, r.u32(at, 'st_name'), 'symbol name');
@@ -533,23 +540,37 @@ export function readElf(bytes: Uint8Array): ElfFacts {
         if (need) facts.versionedImports.push({ symbol: name, version: need.version, library: need.library });
         continue;
       }
-      const bindable =
-        (bind === STB_GLOBAL || bind === STB_WEAK || bind === STB_GNU_UNIQUE) &&
-        BINDABLE_TYPES.has(type) &&
-        (value !== 0 || shndx === SHN_ABS || type === STT_TLS) &&
-        (other & 3) !== STV_HIDDEN &&
-        (other & 3) !== STV_INTERNAL;
-      if (!bindable) continue;
-      if (name.startsWith(GO_PACKAGE_HASH)) {
+      const visibility = other & 3;
+      if (name.startsWith(GO_PACKAGE_HASH) && bind !== STB_LOCAL && value !== 0 && visibility === STV_DEFAULT) {
         const hash = bytesAt(r, facts.loadSegments, value, r.word(at + (is64 ? 16 : 8), is64, 'st_size'));
         if (hash) facts.goPackageHashes[name.slice(GO_PACKAGE_HASH.length)] = hash;
       }
       const entry = versymOf(i);
       const versionIndex = entry === null ? null : entry & 0x7fff;
-      facts.definitions.push({ symbol: name, versionIndex, version: versionIndex === null ? null : (defined.get(versionIndex) ?? null), hidden: entry !== null && (entry & 0x8000) !== 0 });
+      if (bind !== STB_LOCAL) referable.set(i, { symbol: name, version: versionIndex !== null && versionIndex >= 2 ? (defined.get(versionIndex) ?? null) : null, weak: bind === STB_WEAK, visibility });
+      facts.definitions.push({
+        symbol: name,
+        versionIndex,
+        version: versionIndex === null ? null : (defined.get(versionIndex) ?? null),
+        hidden: entry !== null && (entry & 0x8000) !== 0,
+        type,
+        binding: bind,
+        visibility,
+        zeroValue: value === 0,
+        absolute: shndx === SHN_ABS,
+      });
     }
     facts.staticTlsReferences = staticTlsReferences(r, is64, facts.machine, all, all.indexOf(dynsym), start, end, strings);
-    facts.relocationTypes = dynamicRelocationTypes(r, is64, all, all.indexOf(dynsym));
+    const types = new Set<number>();
+    const referenced = new Map<number, DefinedReference>();
+    for (const { type, index } of dynamicRelocations(r, is64, all, all.indexOf(dynsym))) {
+      types.add(type);
+      // R_*_NONE is 0 on every architecture: both loaders skip it before any lookup.
+      const reference = type === 0 ? undefined : referable.get(index);
+      if (reference) referenced.set(index, reference);
+    }
+    facts.relocationTypes = [...types].sort((a, b) => a - b);
+    facts.definedReferences = [...referenced.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
     facts.imports.sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
     facts.versionedImports.sort((a, b) => a.library.localeCompare(b.library) || a.version.localeCompare(b.version) || a.symbol.localeCompare(b.symbol));
   }

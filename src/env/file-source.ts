@@ -1,13 +1,6 @@
-/** One entry of a root filesystem, as read without following a final symlink. */
-export type FsEntry = { type: 'file'; data: Buffer; mode?: number } | { type: 'symlink'; target: string } | { type: 'other'; directory: boolean; mode?: number };
+import type { FsEntry, RootEntryReader } from '../docker/fs-entry.js';
 
-/**
- * Reads single entries of a root filesystem: an image (through a created container) or the
- * live system. Implementations return null for a missing path.
- */
-export interface RootEntryReader {
-  readEntry(path: string): Promise<FsEntry | null>;
-}
+export type { FsEntry, RootEntryReader } from '../docker/fs-entry.js';
 
 /** Reads a file's bytes, following symlinks (relative or absolute) within the same root. */
 export interface RootFileSource {

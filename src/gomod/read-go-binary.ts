@@ -1,4 +1,4 @@
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError } from '../errors.js';
 import type { GoBuildInfo } from '../elf/go-buildinfo.js';
 import { ElfFormatError, readElf } from '../elf/read-elf.js';
 import { goSourceFiles } from './source-paths.js';
@@ -18,7 +18,6 @@ export async function readGoBinary(files: { readFile(path: string): Promise<Buff
   const fail = (why: string) =>
     new BuilderError('HOST_BINARY_UNUSABLE', `host.binary ${binary} in ${image} ${why}.`, {
       fix: 'Set host.binary to the Go executable that loads the plugins (an absolute path inside the host image).',
-      exitCode: EXIT_UNUSABLE,
     });
   if (!bytes) throw fail('does not exist');
   try {

@@ -1,4 +1,4 @@
-import { BuilderError, EXIT_UNUSABLE, LockfileError } from '../errors.js';
+import { BuilderError, LockfileError } from '../errors.js';
 import { LOCKFILE_LIMITS } from '../limits.js';
 import { readSmallFile, UnsafeFileError } from '../util/safe-file.js';
 import { writeFileAtomic } from '../util/write-file-atomic.js';
@@ -28,14 +28,12 @@ export function lockfileText(path: string, lock: LockDocument): string {
   if (count > LOCKFILE_LIMITS.maxPlugins) {
     throw new BuilderError('LOCKFILE_TOO_LARGE', `${path} would list ${count} plugins; runtimes accept at most ${LOCKFILE_LIMITS.maxPlugins} in one lockfile. Nothing was written.`, {
       fix: 'Split the plugins over several projects (each with its own lockfile).',
-      exitCode: EXIT_UNUSABLE,
     });
   }
   const text = serializeLockfile(lock);
   if (Buffer.byteLength(text) > LOCKFILE_LIMITS.maxBytes) {
     throw new BuilderError('LOCKFILE_TOO_LARGE', `${path} would be ${Buffer.byteLength(text)} bytes; runtimes accept at most ${LOCKFILE_LIMITS.maxBytes}. Nothing was written.`, {
       fix: 'Split the plugins over several projects (each with its own lockfile), or list fewer source files per plugin.',
-      exitCode: EXIT_UNUSABLE,
     });
   }
   return text;

@@ -1,8 +1,8 @@
 import * as z from 'zod';
 import { LockfileError } from '../errors.js';
-import { PLUGIN_KINDS, PLUGIN_NAME } from '../config/schema.js';
+import { PLUGIN_KINDS, PLUGIN_NAME } from '../plugin-kinds.js';
 import type { EnvironmentFingerprint } from '../env/fingerprint.js';
-import type { ShardRecord } from '../shard/shard.js';
+import type { ShardRecord } from './shard-record.js';
 import { prettyCanonicalJson } from '../util/canonical-json.js';
 import { describeJsonError } from '../util/json-error.js';
 import { machineOfPlatform, PLATFORM_PATTERN, PLATFORMS, platformDir, platformOfMachine } from './platform.js';

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { DockerEngine } from '../docker/engine.js';
 import { managedLabels } from '../docker/engine.js';
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError } from '../errors.js';
 import { printable } from '../util/printable.js';
 
 /**
@@ -80,7 +80,6 @@ export async function buildGoProber(engine: DockerEngine, request: GoProberBuild
     if (run.exitCode !== 0 || !run.consumed || run.consumed.length === 0) {
       throw new BuilderError('PROOF_UNAVAILABLE', `The Go prober (plugin.Open with the host's Go settings) did not build in ${request.builderImageId.slice(0, 19)}: ${printable(run.output.slice(-2000))}`, {
         fix: 'Set host.loader to a command in the host image that loads one plugin, or build with --no-prove.',
-        exitCode: EXIT_UNUSABLE,
       });
     }
     built.set(key, run.consumed);

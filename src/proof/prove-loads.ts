@@ -4,7 +4,7 @@ import { PassThrough, Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import type { ContainerHandle, DockerEngine } from '../docker/engine.js';
 import { managedLabels } from '../docker/engine.js';
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError } from '../errors.js';
 import { lastWords, ProofLines } from '../runtime/canary-protocol.js';
 import type { ProofProgram } from './proof-program.js';
 
@@ -43,7 +43,7 @@ export interface ProofRequest {
 /** The proof itself could not run (the loading program is missing or does not speak the protocol). */
 export class ProofUnavailableError extends BuilderError {
   constructor(message: string, fix: string) {
-    super('PROOF_UNAVAILABLE', message, { fix, exitCode: EXIT_UNUSABLE });
+    super('PROOF_UNAVAILABLE', message, { fix });
   }
 }
 
@@ -140,7 +140,6 @@ function describeEnd(exitCode: number): string {
   if (exitCode === -1) return 'was stopped at its time limit';
   return `exited with status ${exitCode}`;
 }
-
 
 function fixFor(program: ProofProgram): string {
   switch (program.kind) {

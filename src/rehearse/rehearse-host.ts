@@ -1,11 +1,12 @@
 import { realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { buildProject, type BuildContext } from '../build/build-project.js';
+import { buildProject, type BuildContext } from '../building/build-project.js';
 import { platformTargets, type ProjectConfig } from '../config/config.js';
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError } from '../errors.js';
 import type { DockerEngine } from '../docker/engine.js';
 import type { FieldDifference } from '../errors.js';
 import type { Lockfile } from '../lock/lockfile.js';
+import { platformOfMachine } from '../lock/platform.js';
 import { verifyPlugins, type PluginVerdict, type VerifyReport } from '../verify/verify-plugins.js';
 
 /**
@@ -65,7 +66,6 @@ export async function refuseSideLockOverProject(config: ProjectConfig, lockOut: 
   if (clash) {
     throw new BuilderError('BAD_OPTION', `--lock-out ${lockOut} would write into ${clash.what}: a rehearsal never touches what is locked.`, {
       fix: 'Give --lock-out a file in a directory of its own (the default is rehearsal/builder.lock.json beside the lockfile).',
-      exitCode: EXIT_UNUSABLE,
     });
   }
 }
@@ -80,6 +80,15 @@ export async function rehearseHost(engine: DockerEngine, request: RehearsalReque
     real: true,
     ...(request.config.hostLoader ? { hostLoader: request.config.hostLoader } : {}),
   });
+  // The engine keeps one platform per tag: a multi-platform candidate reference resolves to the
+  // engine's own. Its files say which one it is; rebuilding for the wrong one would lock nonsense.
+  if (verify.fingerprint.arch !== request.lock.host.fingerprint.arch) {
+    const wanted = platformOfMachine(request.lock.host.fingerprint.arch) ?? request.lock.host.fingerprint.arch;
+    const got = platformOfMachine(verify.fingerprint.arch) ?? verify.fingerprint.arch;
+    throw new BuilderError('PLATFORM_MISMATCH', `the candidate ${request.candidate} is ${got} by its C library, but the lockfile section rehearsed is for ${wanted}.`, {
+      fix: `Give the ${wanted} variant its own tag (docker pull --platform ${wanted} IMAGE, then docker tag) and rehearse that, or pass --platform ${got} for this one.`,
+    });
+  }
   const plugins: RehearsedPlugin[] = verify.plugins.map((p) => {
     const answer = p.answer ?? 'predicted';
     const message = p.real?.message ?? p.problems.filter((x) => x.check !== 'environment' && x.check !== 'bytes').map((x) => x.message).join('; ');

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { type ErrorCode, isErrorCode } from '../error-codes.js';
 import { BuilderError, CanaryCrashedError } from '../errors.js';
 import { TailBuffer } from '../util/tail-buffer.js';
 import { lastWords, ProofLines } from './canary-protocol.js';
@@ -111,7 +112,10 @@ export function childProcessCanary(command: readonly string[], limitMs = 60_000)
 /** The child's own verdict, `CODE: message`, as the error the host would have raised itself. */
 function childFailure(text: string): BuilderError {
   const match = /^([A-Z][A-Z_]{1,40}): (.*)$/s.exec(text);
-  return new BuilderError(match ? match[1]! : 'LOAD_FAILED', `${match ? match[2]! : text} (in the canary process)`, {
+  // Only a code of the catalogue passes through: the child is the plugin's process, not a source of codes.
+  const named = match?.[1];
+  const code: ErrorCode = named !== undefined && isErrorCode(named) ? named : 'LOAD_FAILED';
+  return new BuilderError(code, `${match ? match[2]! : text} (in the canary process)`, {
     fix: 'Run `builder verify --real` against this host image; rebuild the plugin with `builder build`.',
   });
 }

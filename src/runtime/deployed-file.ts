@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { hashOpenFile } from './hash-file.js';
+import { hashOpenFile } from '../util/hash-file.js';
 import { openRegularFile, UnsafeFileError } from '../util/safe-file.js';
 
 export type DeployedState = 'matches' | 'changed' | 'missing' | 'unsafe';

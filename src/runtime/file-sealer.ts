@@ -4,7 +4,7 @@ import { type FileHandle, mkdtemp, open, rename, rm, unlink } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeCause } from '../errors.js';
-import { hashOpenFile } from './hash-file.js';
+import { hashOpenFile } from '../util/hash-file.js';
 import { HASH_CHUNK, SealError, type SealedCopy, type Sealer } from './sealer.js';
 
 /**

@@ -2,7 +2,7 @@ import { closeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { describeCause } from '../errors.js';
-import { hashMemoryFile } from './hash-file.js';
+import { hashMemoryFile } from '../util/hash-file.js';
 import { SealError, type SealedCopy, type Sealer } from './sealer.js';
 
 /** The few libc calls a sealed in-memory copy needs (bound through koffi in production). */

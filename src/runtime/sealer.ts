@@ -33,4 +33,4 @@ export class SealError extends BuilderError {
   }
 }
 
-export const HASH_CHUNK = 4 * 1024 * 1024;
+export { HASH_CHUNK } from '../util/hash-file.js';

@@ -1,13 +1,13 @@
 import { readFile, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { BuilderError, describeCause, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError, describeCause } from '../errors.js';
 import { parseTrustedKey, type TrustedKey } from '../trust/keys.js';
 import { readSmallFile } from '../util/safe-file.js';
 
 const MAX_KEY_BYTES = 16 * 1024;
 const MAX_KEYS = 64;
 
-const badKey = (message: string, fix: string) => new BuilderError('BAD_KEY', message, { fix, exitCode: EXIT_UNUSABLE });
+const badKey = (message: string, fix: string) => new BuilderError('BAD_KEY', message, { fix });
 
 /**
  * The host's trusted public keys: each `--trust-key FILE` and every `*.pub` in each trust

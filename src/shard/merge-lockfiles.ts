@@ -1,4 +1,4 @@
-import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError } from '../errors.js';
 import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, type Lockfile, type PlatformLock, platformView, platformViews } from '../lock/lockfile.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { jsonDifferences } from '../util/json-diff.js';
@@ -10,8 +10,8 @@ export interface ShardLockfile {
   lock: Lockfile;
 }
 
-const refuse = (message: string, fix: string, exitCode = EXIT_UNUSABLE): never => {
-  throw new BuilderError('LOCK_MERGE_REFUSED', message, { fix, exitCode });
+const refuse = (message: string, fix: string): never => {
+  throw new BuilderError('LOCK_MERGE_REFUSED', message, { fix });
 };
 
 /**
@@ -60,7 +60,6 @@ export function mergeShardLockfiles(shards: readonly ShardLockfile[], configPlug
       refuse(
         `${source} was built for another environment than ${first.source}:\n${diff.map((d) => `  ${d}`).join('\n')}`,
         'Shards must build against the same host image and in the same builder image: pin host.image by digest (or pull it first), and give every shard the builder image of one machine (`builder prepare --cache-to REPO`, then `builder build --cache-from REPO --shard K/N`).',
-        EXIT_FAILED,
       );
     }
   }

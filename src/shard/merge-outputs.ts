@@ -1,13 +1,13 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { commitOutputs } from '../build/commit-outputs.js';
+import { commitOutputs } from '../lock/commit-outputs.js';
 import { LockfileError, OutputWriteError } from '../errors.js';
 import { lockfileText, readLockfile } from '../lock/lockfile-io.js';
 import { type LockDocument, platformViews } from '../lock/lockfile.js';
 import { lockGenerator } from '../version.js';
 import { platformFile } from '../lock/platform.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
-import { copyLockedFile } from '../util/copy-locked-file.js';
+import { copyLockedFile } from '../lock/copy-locked-file.js';
 import { mergeShardDocuments } from './merge-lockfiles.js';
 
 export interface MergeRequest {

@@ -1,16 +1,7 @@
-import { BuilderError, EXIT_UNUSABLE } from '../errors.js';
+import { BuilderError } from '../errors.js';
+import type { Shard } from '../lock/shard-record.js';
 
-/** Shard K of N (1-based), as CI matrices count. */
-export interface Shard {
-  index: number;
-  count: number;
-}
-
-/** What a shard's lockfile records so a merge can prove the shards are all there and from one plan. */
-export interface ShardRecord extends Shard {
-  /** Every plugin of the project, sorted: the plan the shards divide. */
-  plugins: string[];
-}
+export type { Shard, ShardRecord } from '../lock/shard-record.js';
 
 /** `K/N` with 1 ≤ K ≤ N ≤ 1000 (a matrix beyond that is a typo). */
 export function parseShard(value: string): Shard {
@@ -20,7 +11,6 @@ export function parseShard(value: string): Shard {
   if (!m || index > count || count > 1000) {
     throw new BuilderError('BAD_OPTION', `--shard must be K/N with 1 ≤ K ≤ N ≤ 1000, got "${value}".`, {
       fix: 'Pass the matrix position, e.g. --shard 2/3 (GitHub Actions: ${{ matrix.shard }}/3; GitLab CI: $CI_NODE_INDEX/$CI_NODE_TOTAL).',
-      exitCode: EXIT_UNUSABLE,
     });
   }
   return { index, count };

@@ -9,6 +9,8 @@ import { findMuslLoader, type FoundLibrary, isFound, isMuslBuiltin, type Library
 export interface LoadingProgram {
   path: string;
   how: 'host.binary' | '--loader-program' | 'image entrypoint' | 'image cmd';
+  /** The script node runs (`node /app/dist/builder.js host` → /app/dist/builder.js), when the command names one. */
+  script?: string;
 }
 
 /**
@@ -24,20 +26,25 @@ export interface ProgramScope {
   objects: FoundLibrary[];
   /** Why the scope is incomplete (a dependency of the program itself not found), if it is. */
   unresolved: string[];
+  /**
+   * Objects the program dlopen()s before any plugin (the Node runtimes' koffi addon): not in the
+   * global scope (RTLD_LOCAL), but their TLS may already sit in the static TLS surplus.
+   */
+  dlopenedFirst: Array<{ path: string; facts: ElfFacts }>;
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const SHELLS = new Set(['sh', 'bash', 'dash', 'ash']);
 
-/** argv[0] of a container: Entrypoint, else Cmd; through `sh -c "exec prog …"` and `#!` scripts. */
-function firstWord(argv: readonly string[]): string | null {
+/** argv of a container: Entrypoint + Cmd, through `sh -c "exec prog …"`. */
+function commandWords(argv: readonly string[]): string[] {
   const [head, flag, script] = argv;
-  if (!head) return null;
+  if (!head) return [];
   if (SHELLS.has(posix.basename(head)) && flag === '-c' && script) {
     const words = script.trim().split(/\s+/).filter((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w));
-    return (words[0] === 'exec' ? words[1] : words[0]) ?? null;
+    return words[0] === 'exec' ? words.slice(1) : words;
   }
-  return head;
+  return [...argv];
 }
 
 async function onPath(files: RootFileSource, name: string, env: readonly string[]): Promise<string | null> {
@@ -63,17 +70,41 @@ async function executableOf(files: RootFileSource, path: string, env: readonly s
 
 export async function resolveLoadingProgram(
   files: RootFileSource,
-  image: { env: readonly string[]; entrypoint: readonly string[]; cmd: readonly string[] },
+  image: { env: readonly string[]; entrypoint: readonly string[]; cmd: readonly string[]; workingDir?: string },
   choice: { hostBinary?: string | undefined; override?: string | undefined },
 ): Promise<LoadingProgram | null> {
   if (choice.override) return { path: choice.override, how: '--loader-program' };
   if (choice.hostBinary) return { path: choice.hostBinary, how: 'host.binary' };
   const how = image.entrypoint.length > 0 ? 'image entrypoint' : 'image cmd';
-  const word = firstWord(image.entrypoint.length > 0 ? image.entrypoint : image.cmd);
+  const [word, ...rest] = commandWords([...image.entrypoint, ...image.cmd]);
   if (!word) return null;
   const found = await onPath(files, word, image.env);
   const executable = found ? await executableOf(files, found, image.env) : null;
-  return executable ? { path: executable, how } : null;
+  if (!executable) return null;
+  // node's script: the #! file that named node, else node's first argument that is not an option.
+  const node = /^node(js)?$/.test(posix.basename(executable));
+  const script = !node ? undefined : executable !== found ? found : rest.find((w) => !w.startsWith('-'));
+  return { path: executable, how, ...(script ? { script: posix.resolve(image.workingDir ?? '/', script) } : {}) };
+}
+
+const NODE_ARCH: Readonly<Record<string, string>> = { x86_64: 'x64', aarch64: 'arm64', arm: 'arm', i386: 'ia32', riscv64: 'riscv64', ppc64: 'ppc64', s390x: 's390x' };
+
+/**
+ * The native addon koffi dlopen()s when the Node runtime starts, before any plugin: from the
+ * runtime script's node_modules, where koffi's loader looks (@koromix/koffi-linux-<arch>, then
+ * koffi/build/koffi/<triplet>; linux_ for glibc, musl_ for musl).
+ */
+async function koffiAddon(files: RootFileSource, program: LoadingProgram, family: string, machine: string): Promise<string | null> {
+  if (!/^node(js)?$/.test(posix.basename(program.path)) || !program.script) return null;
+  const arch = NODE_ARCH[machine];
+  if (!arch) return null;
+  const triplet = `${family === 'musl' ? 'musl' : 'linux'}_${arch}`;
+  for (let dir = posix.dirname(program.script); ; dir = posix.dirname(dir)) {
+    for (const candidate of [`${dir}/node_modules/@koromix/koffi-linux-${arch}/${triplet}/koffi.node`, `${dir}/node_modules/koffi/build/koffi/${triplet}/koffi.node`]) {
+      if (await files.readFile(candidate)) return candidate;
+    }
+    if (dir === '/') return null;
+  }
 }
 
 /**
@@ -123,7 +154,17 @@ export async function programScope(files: RootFileSource, search: LibrarySearch,
       objects.push(result);
     },
   );
-  return { program, executable, objects, unresolved };
+  const dlopenedFirst: ProgramScope['dlopenedFirst'] = [];
+  const addon = await koffiAddon(files, program, search.setup.family, facts.machine);
+  const addonBytes = addon ? await files.readFile(addon) : null;
+  if (addon && addonBytes) {
+    try {
+      dlopenedFirst.push({ path: addon, facts: readElf(addonBytes) });
+    } catch (err) {
+      if (!(err instanceof ElfFormatError)) throw err;
+    }
+  }
+  return { program, executable, objects, unresolved, dlopenedFirst };
 }
 
 /** The global scope in lookup order: the executable, then its libraries. */

@@ -41,12 +41,18 @@ export interface LoadTarget {
   pluginPath?: string;
   /** glibc's static TLS surplus in the loading process (default STATIC_TLS_SURPLUS; GLIBC_TUNABLES can change it). */
   staticTlsSurplus?: number;
+  /** Its optional part (glibc.rtld.optional_static_tls), which earlier dlopen()s' TLS descriptors may take. */
+  optionalStaticTls?: number;
 }
 
 const bindingRules = (target: LoadTarget): BindingRules => ({
   musl: target.fingerprint.libc.family === 'musl',
   versionAssert: target.fingerprint.libc.family === 'glibc' && compareVersions(target.fingerprint.libc.version, '2.41') < 0,
 });
+
+// R_X86_64_TLSDESC, R_AARCH64_TLSDESC: the relocations glibc resolves by TRY_STATIC_TLS.
+const TLSDESC: Readonly<Record<string, number>> = { x86_64: 36, aarch64: 1031 };
+const usesTlsDescriptors = (facts: ElfFacts) => facts.relocationTypes.includes(TLSDESC[facts.machine] ?? -1);
 
 /** How the loader names an object in its messages: its path (the plugin's as the program opens it). */
 const loaderName = (what: string, target: LoadTarget) => (what === 'the plugin' ? (target.pluginPath ?? '…') : what);
@@ -234,6 +240,8 @@ function staticTlsProblems(
     withRseq: compareVersions(target.fingerprint.libc.version, '2.41') >= 0,
     surplus: target.staticTlsSurplus ?? STATIC_TLS_SURPLUS,
     startup: global.flatMap((o) => (o.facts.tls ? [o.facts.tls] : [])),
+    earlierOptional: (target.scope?.dlopenedFirst ?? []).flatMap((o) => (o.facts.tls && usesTlsDescriptors(o.facts) ? [o.facts.tls] : [])),
+    ...(target.optionalStaticTls !== undefined ? { optional: target.optionalStaticTls } : {}),
     wanted: [...wanted.values()],
   });
   if (shortfall === null) {
@@ -391,6 +399,7 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
   if (!musl) problems.push(...unloadedVersionNeeds(relocated, lookupScope));
   for (const { what, facts } of relocated) {
     const missing: string[] = [];
+    const passedOver: string[] = [];
     const crashes: string[] = [];
     let crashedIn = '';
     const libraryOf = new Map(facts.versionedImports.map((i) => [`${i.symbol}@${i.version}`, i.library]));
@@ -402,9 +411,20 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
         crashedIn = binding.object.path;
       } else if (binding.kind === 'unbound' && !ref.weak) {
         missing.push(ref.version && !musl ? `${ref.symbol}@${ref.version}` : ref.symbol);
+        if (binding.passedOver) passedOver.push(`${binding.passedOver.object.path} defines ${ref.symbol}, but ${binding.passedOver.why}`);
       } else if (binding.kind === 'bound' && !ref.weak && !ownClosure.has(binding.object.path) && what === 'the plugin') {
         target.notes?.push(`${ref.symbol} is not in the plugin's own dependencies; it resolves from ${binding.object.path}, which ${target.scope?.program.path} (${target.scope?.program.how}) loads before any plugin`);
       }
+    }
+    // Its own defined symbols its relocations name are looked up too; glibc binds hidden and
+    // internal ones to the object itself (RESOLVE_MAP), musl looks them all up (do_relocs).
+    for (const ref of facts.definedReferences) {
+      if (!musl && (ref.visibility === 1 || ref.visibility === 2)) continue;
+      const binding = bindSymbol(lookupScope, { ...ref, library: null }, bindingRules(target));
+      // A defined weak symbol that finds nothing is no error to glibc; musl excuses only undefined weak ones.
+      if (binding.kind !== 'unbound' || (ref.weak && !musl)) continue;
+      missing.push(ref.version && !musl ? `${ref.symbol}@${ref.version}` : ref.symbol);
+      if (binding.passedOver) passedOver.push(`${binding.passedOver.object.path} defines ${ref.symbol}, but ${binding.passedOver.why}`);
     }
     if (crashes.length > 0) {
       problems.push({
@@ -423,7 +443,10 @@ export async function predictLoad(plugin: ElfFacts, target: LoadTarget): Promise
         message:
           `${what === 'the plugin' ? '' : `${what} (loaded for the plugin): `}${list(names)} ${names.length === 1 ? 'is' : 'are'} not defined by any library it loads on this host (${hostLibc})` +
           (target.scope ? ` nor by ${target.scope.program.path} and what it loads` : '') +
-          ` (the loader would say "${what === 'the plugin' ? '' : `${what}: `}undefined symbol: ${symbol}${version ? `, version ${version}` : ''}")`,
+          (passedOver.length > 0 ? `; ${passedOver.slice(0, 3).join('; ')}` : '') +
+          (musl
+            ? ` (the loader would say "Error relocating ${loaderName(what, target)}: ${symbol}: symbol not found")`
+            : ` (the loader would say "${what === 'the plugin' ? '' : `${what}: `}undefined symbol: ${symbol}${version ? `, version ${version}` : ''}")`),
         fix: musl && family === 'glibc'
           ? 'these are glibc-only symbols: rebuild it with builder build against this musl host image'
           : what === 'the plugin'

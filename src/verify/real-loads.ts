@@ -3,7 +3,7 @@ import type { Lockfile } from '../lock/lockfile.js';
 import { proberFor } from '../proof/prober-for.js';
 import { chooseProofProgram, describeProofProgram, type ProofProgram } from '../proof/proof-program.js';
 import { proveLoads, ProofUnavailableError } from '../proof/prove-loads.js';
-import type { PluginVerdict, Problem } from './verify-plugins.js';
+import type { PluginVerdict, Problem } from './verdict.js';
 
 /** What the real loads of `verify --real` / `drift --real` found, for the whole report. */
 export interface RealLoads {

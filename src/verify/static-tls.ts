@@ -16,7 +16,7 @@ const DL_NNS = 16;
  * 144 × (nns − 1) for libc's IE TLS per namespace, 144 × nns for others', the optional part,
  * and 144 of legacy slack — 288 × nns + optional.
  */
-export function staticTlsSurplus(env: readonly string[]): number {
+export function staticTlsSurplus(env: readonly string[]): { surplus: number; optional: number } {
   const tunables = envValue(env, 'GLIBC_TUNABLES') ?? '';
   const value = (name: string) => {
     const raw = tunables.split(':').find((t) => t.startsWith(`${name}=`))?.slice(name.length + 1);
@@ -24,8 +24,11 @@ export function staticTlsSurplus(env: readonly string[]): number {
   };
   const nns = Math.min(DL_NNS, Math.max(1, value('glibc.rtld.nns') ?? 4));
   const optional = value('glibc.rtld.optional_static_tls') ?? 512;
-  return 288 * nns + optional;
+  return { surplus: 288 * nns + optional, optional };
 }
+
+/** glibc's default glibc.rtld.optional_static_tls: what TLS descriptors of dlopen()ed objects may take of the surplus. */
+export const OPTIONAL_STATIC_TLS = 512;
 
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
@@ -38,6 +41,8 @@ interface Variant {
   place(used: number, block: TlsBlock): number;
   /** Does the block fit below `limit` when placed after `used`? */
   fits(used: number, block: TlsBlock, limit: number): boolean;
+  /** The most bytes a block of this alignment and first-byte offset could have after `used` (its alignment padding taken out). */
+  room(used: number, block: TlsBlock, limit: number): number;
 }
 
 // x86: the thread pointer is at the top (TLS_TCB_AT_TP); blocks grow downwards from it.
@@ -46,6 +51,7 @@ const TCB_AT_TP: Variant = {
   start: 0,
   place: (used, b) => roundUp(used + b.memsz + b.firstByteOffset, b.align) - b.firstByteOffset,
   fits: (used, b, limit) => used + b.memsz + b.firstByteOffset <= limit,
+  room: (used, b, limit) => limit - used - b.firstByteOffset,
 };
 
 // aarch64 and most others: the TCB (16 bytes) comes first (TLS_DTV_AT_TP); blocks grow upwards.
@@ -54,6 +60,7 @@ const DTV_AT_TP: Variant = {
   start: 16,
   place: (used, b) => roundUp(used - b.firstByteOffset, b.align) + b.firstByteOffset + b.memsz,
   fits: (used, b, limit) => roundUp(used - b.firstByteOffset, b.align) + b.firstByteOffset + b.memsz <= limit,
+  room: (used, b, limit) => limit - (roundUp(used - b.firstByteOffset, b.align) + b.firstByteOffset),
 };
 
 const VARIANTS: Record<string, Variant> = { x86_64: TCB_AT_TP, i386: TCB_AT_TP, aarch64: DTV_AT_TP, riscv64: DTV_AT_TP, ppc64: DTV_AT_TP, arm: DTV_AT_TP };
@@ -70,6 +77,14 @@ export interface StaticTlsRequest {
   startup: readonly TlsBlock[];
   /** The surplus (STATIC_TLS_SURPLUS unless the image's tunables change it). */
   surplus: number;
+  /**
+   * Blocks of objects dlopen()ed before the plugin whose TLS descriptors glibc placed in static
+   * TLS opportunistically (TRY_STATIC_TLS → _dl_try_allocate_static_tls(map, optional=true)):
+   * each one that fits the surplus and what is left of `optional` takes its place there.
+   */
+  earlierOptional?: readonly TlsBlock[];
+  /** glibc.rtld.optional_static_tls (OPTIONAL_STATIC_TLS by default). */
+  optional?: number;
   /** The blocks a dlopen() must place in static TLS, in relocation order. */
   wanted: ReadonlyArray<{ path: string; block: TlsBlock }>;
 }
@@ -88,8 +103,16 @@ export function staticTlsShortfall(request: StaticTlsRequest): { path: string; n
     maxAlign = Math.max(maxAlign, block.align);
   }
   const limit = roundUp(used + request.surplus, maxAlign);
+  let optionalLeft = request.optional ?? OPTIONAL_STATIC_TLS;
+  for (const block of request.earlierOptional ?? []) {
+    if (block.align > maxAlign || !variant.fits(used, block, limit)) continue;
+    const after = variant.place(used, block);
+    if (after - used > optionalLeft) continue;
+    optionalLeft -= after - used;
+    used = after;
+  }
   for (const { path, block } of request.wanted) {
-    if (block.align > maxAlign || !variant.fits(used, block, limit)) return { path, needs: block.memsz, free: Math.max(0, limit - used) };
+    if (block.align > maxAlign || !variant.fits(used, block, limit)) return { path, needs: block.memsz, free: Math.max(0, variant.room(used, block, limit)) };
     used = variant.place(used, block);
   }
   return 'fits';

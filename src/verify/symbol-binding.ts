@@ -1,4 +1,5 @@
 import type { ElfFacts, ImportedSymbol, SymbolDefinition } from '../elf/read-elf.js';
+import { whyPassedOver } from './symbol-tables.js';
 
 /** An object in a lookup scope: its path, the names it answers to, and its symbols. */
 export interface ScopeObject {
@@ -12,7 +13,8 @@ export type Binding =
   | { kind: 'bound'; object: ScopeObject }
   /** A versioned reference met the library it names, which has no symbol versions: check_match's assertion aborts. */
   | { kind: 'crash'; object: ScopeObject }
-  | { kind: 'unbound' };
+  /** `passedOver`: the first object with a definition of that name the loader's tables refuse, and why. */
+  | { kind: 'unbound'; passedOver?: { object: ScopeObject; why: string } };
 
 /** Which loader binds: musl, or glibc with or without check_match's version assertion (removed in 2.41). */
 export interface BindingRules {
@@ -50,11 +52,22 @@ function definitionsOf(facts: ElfFacts, symbol: string): readonly SymbolDefiniti
   return index.get(symbol) ?? [];
 }
 
-function matchIn(object: ScopeObject, ref: Reference, { musl, versionAssert }: BindingRules): Binding | null {
-  const candidates = definitionsOf(object.facts, ref.symbol);
-  if (candidates.length === 0) return null;
-  // musl compares no version names: it skips hidden (foo@V) definitions and takes the rest.
-  if (musl) return candidates.some((d) => !d.hidden) ? { kind: 'bound', object } : null;
+function matchIn(object: ScopeObject, ref: Reference, { musl, versionAssert }: BindingRules, passedOver: (why: string) => void): Binding | null {
+  const named = definitionsOf(object.facts, ref.symbol);
+  if (named.length === 0) return null;
+  if (musl) {
+    // musl's hash lookup stops at the first entry of that name outside a hidden version (foo@V);
+    // it compares no version names. find_sym then takes it or moves on to the next object.
+    const first = named.find((d) => !d.hidden);
+    const why = first ? whyPassedOver('musl', first) : null;
+    if (first && why) passedOver(why);
+    return first && !why ? { kind: 'bound', object } : null;
+  }
+  const candidates = named.filter((d) => whyPassedOver('glibc', d) === null);
+  if (candidates.length === 0) {
+    passedOver(whyPassedOver('glibc', named[0] as SymbolDefinition) as string);
+    return null;
+  }
   // glibc accepts any definition of an object without .gnu.version (check_match's assertion aside).
   if (!object.facts.hasVersionSymbols) {
     // glibc up to 2.40 asserts the object is not the one the version need names; 2.41 dropped that assert (bdaf500353).
@@ -71,9 +84,10 @@ function matchIn(object: ScopeObject, ref: Reference, { musl, versionAssert }: B
 
 /** Bind `ref` in scope order (the global scope, then the plugin's closure breadth-first): the first object that matches. */
 export function bindSymbol(scope: readonly ScopeObject[], ref: Reference, rules: BindingRules): Binding {
+  let passedOver: { object: ScopeObject; why: string } | undefined;
   for (const object of scope) {
-    const binding = matchIn(object, ref, rules);
+    const binding = matchIn(object, ref, rules, (why) => (passedOver ??= { object, why }));
     if (binding) return binding;
   }
-  return { kind: 'unbound' };
+  return passedOver ? { kind: 'unbound', passedOver } : { kind: 'unbound' };
 }

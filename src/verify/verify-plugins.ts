@@ -15,11 +15,12 @@ import type { LoaderCpuView } from './loader-cpu-view.js';
 import { probeLoaderCpuView } from './probe-loader-cpu-view.js';
 import { staticTlsSurplus } from './static-tls.js';
 import { type LoadingProgram, programScope, resolveLoadingProgram } from './loading-program.js';
-import { type GoProblem, checkGoPlugin } from './go-plugin-checks.js';
-import { type LoadCheck, predictLoad } from './predict-load.js';
+import { checkGoPlugin } from './go-plugin-checks.js';
+import { predictLoad } from './predict-load.js';
 import { goFingerprint } from '../gomod/go-fingerprint.js';
 import { readGoBinary } from '../gomod/read-go-binary.js';
 import { addRealLoads, type RealLoads } from './real-loads.js';
+import type { PluginVerdict, Problem } from './verdict.js';
 
 // Plugins are read whole (the ELF reader works on bytes): a cap keeps a huge or sparse file from exhausting memory.
 const MAX_PLUGIN_BYTES = 1024 * 1024 * 1024;
@@ -41,37 +42,7 @@ async function readLocalPlugin(path: string): Promise<Buffer | UnsafeFileError> 
 
 const GLIBC_LOADERS: Record<string, string> = { x86_64: '/lib64/ld-linux-x86-64.so.2', aarch64: '/lib/ld-linux-aarch64.so.1' };
 
-export type ProblemCheck = 'bytes' | 'environment' | 'elf' | 'real-load' | LoadCheck | GoProblem['check'];
-
-export interface Problem {
-  check: ProblemCheck;
-  message: string;
-  fix: string;
-}
-
-export interface PluginVerdict {
-  name: string;
-  file: string;
-  bytes: 'ok' | 'mismatch' | 'missing';
-  /** sha256 of the bytes found (absent when missing). */
-  sha256?: string;
-  /** Would the host's dynamic loader load it? null when it could not be judged. */
-  loadable: boolean | null;
-  /**
-   * What loading it would do: load; fail (an error the host runtime reports and survives); or
-   * crash the whole process (ld.so aborts: no runtime can catch that).
-   */
-  outcome: 'loads' | 'fails' | 'crashes' | 'unknown';
-  problems: Problem[];
-  /** What the prediction relied on beyond the plugin's own dependencies (symbols from the loading program's scope). */
-  notes: string[];
-  /** With --real: proven (really loaded in the image) or predicted (the model's answer alone). */
-  answer?: 'proven' | 'predicted';
-  /** With --real: what the real load did. */
-  real?: { result: 'loaded' | 'failed'; message?: string };
-  /** With --real, when the model and the real load disagree (MODEL_DISAGREES: the real load wins): what the model said. */
-  model?: { outcome: PluginVerdict['outcome']; problems: Problem[]; disagrees: true };
-}
+export type { PluginVerdict, Problem, ProblemCheck } from './verdict.js';
 
 export interface VerifyReport {
   outcome: 'ok' | 'problems';
@@ -157,7 +128,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
 
     // The program that will load the plugins: its executable and libraries are already in the
     // process (a plugin calling cos() without -lm loads in node, whose libraries bring libm).
-    const loading = await resolveLoadingProgram(files, { env, entrypoint, cmd }, { hostBinary: binary, override: request.loaderProgram });
+    const loading = await resolveLoadingProgram(files, { env, entrypoint, cmd, workingDir }, { hostBinary: binary, override: request.loaderProgram });
     const scope = loading ? await programScope(files, libraries({ class: 64, machine: fingerprint.arch }), loading, env) : null;
     const program = loading && scope ? { ...loading, libraries: scope.objects.map((o) => o.path), unresolved: scope.unresolved } : null;
 
@@ -211,7 +182,8 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
           notes,
           pluginOrigin: opens.how === 'by path' ? opens.origin : null,
           pluginPath: opens.how === 'by path' ? `${opens.origin}/${entry.file}` : '/proc/self/fd/N',
-          staticTlsSurplus: staticTlsSurplus(env),
+          staticTlsSurplus: staticTlsSurplus(env).surplus,
+          optionalStaticTls: staticTlsSurplus(env).optional,
           cpu,
         });
         if (goHost && binary && entry.kind === 'go-plugin') loadProblems.push(...checkGoPlugin(entry, bytes, facts.goPackageHashes, goHost, binary));

@@ -3,8 +3,8 @@ import { chmod, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildProject } from '../../src/build/build-project.js';
-import { compilerCacheScope } from '../../src/build/cache-scope.js';
+import { buildProject } from '../../src/building/build-project.js';
+import { compilerCacheScope } from '../../src/building/cache-scope.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { packageRoot } from '../../src/package-root.js';
 import { CountingEngine } from '../helpers/counting-engine.js';

@@ -135,7 +135,7 @@ describe.skipIf(skipDocker)('go-plugin for Go hosts (real engine, real plugin.Op
   it('Go 1.24 (trixie) for the Go 1.19 host: refused before building; verify flags such a plugin; loading it crashes the host', async () => {
     const mismatched = await goProject(GO_HOST_BOOKWORM, BASE_TRIXIE);
     const { loadConfig } = await import('../../src/config/load-config.js');
-    const { buildProject } = await import('../../src/build/build-project.js');
+    const { buildProject } = await import('../../src/building/build-project.js');
     const { packageRoot } = await import('../../src/package-root.js');
     const { engine } = await import('../helpers/docker.js');
     const steps: string[] = [];

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildProject } from '../../src/build/build-project.js';
+import { buildProject } from '../../src/building/build-project.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { ProbeCache } from '../../src/env/probe-cache.js';
 import { parseLockfile } from '../../src/lock/lockfile.js';

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLdSoHelp } from '../../src/verify/loader-cpu-view.js';
-import { renameVersionNeed, retagNeeded } from '../helpers/bytes.js';
+import { patchDynamicSymbol, renameVersionNeed, retagNeeded } from '../helpers/bytes.js';
 import { type BuiltCPlugins, buildCPlugins, relocked } from '../helpers/c-plugins.js';
-import { BASE_TRIXIE, HOST_BOOKWORM, HOST_MUSL, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
+import { BASE_TRIXIE, HOST_ARM64, HOST_BOOKWORM, HOST_MUSL, HOST_MUSL_ARM64, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { startHostContainer } from '../helpers/host-container.js';
 import { buildTestImage, runWithFile } from '../helpers/images.js';
 import { cli, REPO } from '../helpers/project.js';
@@ -48,6 +48,8 @@ const IMG = {
   llpSemicolon: 'plugin-builder/test-rules-llp-semicolon:bookworm',
   llpEmpty: 'plugin-builder/test-rules-llp-empty:bookworm',
   llpRelative: 'plugin-builder/test-rules-llp-relative:bookworm',
+  symsGlibc: 'plugin-builder/test-rules-syms:bookworm',
+  symsMusl: 'plugin-builder/test-rules-syms-musl:trixie',
 };
 
 const work = await mkdtemp(join(tmpdir(), 'pb-rules-matrix-'));
@@ -84,6 +86,20 @@ async function hostLibraries(): Promise<Record<string, Buffer>> {
   lib('libfoo-v12.so.1', 'foo-v12.c', 'libfoo.so.1', '-Wl,--version-script=v12.map');
   lib('libfoo-hidden.so.1', 'foo-hidden.c', 'libfoo.so.1', '-Wl,--version-script=v01.map');
   gcc('dlopen-check', [join(REPO, 'images/dlopen-check.c')]);
+  // One library of each symbol class the loaders' lookups tell apart, and a user of each. Without
+  // libc (-nostdlib) the same bytes load under glibc's loader and musl's.
+  await src('syms.c', 'static int impl(void) { return 7; }\nstatic void *resolve(void) { return (void *)impl; }\nint ifunc_value(void) __attribute__((ifunc("resolve")));\n' +
+    'int vis_value(void) { return 3; }\nint local_value(void) { return 4; }\n__asm__(".globl abs_zero\\n.set abs_zero, 0\\n");\n');
+  lib('libsyms.so.1', 'syms.c', 'libsyms.so.1', '-nostdlib');
+  for (const user of ['ifunc', 'vis', 'local']) {
+    await src(`${user}-user.c`, `int ${user}_value(void);\nint Value(void) { return ${user}_value(); }\n`);
+    gcc(`${user}-user.so`, ['-shared', '-fPIC', '-nostdlib', `${user}-user.c`, '-L.', '-l:libsyms.so.1']);
+  }
+  await src('abs-user.c', 'extern char abs_zero[];\nlong Value(void) { return (long)abs_zero; }\n');
+  gcc('abs-user.so', ['-shared', '-fPIC', '-nostdlib', 'abs-user.c', '-L.', '-l:libsyms.so.1']);
+  // Its own exported IFUNC, called: a JUMP_SLOT against its own definition, looked up like an import.
+  await src('own-user.c', 'static int impl(void) { return 7; }\nstatic void *resolve(void) { return (void *)impl; }\nint own_value(void) __attribute__((ifunc("resolve")));\nint Value(void) { return own_value(); }\n');
+  gcc('own-user.so', ['-shared', '-fPIC', '-nostdlib', 'own-user.c']);
   const names = ['libsolo.so.1', 'libsolo-broken.so.1', 'libdepb-1.so.1', 'libdepb-2.so.1', 'libdepb-x.so.1', 'libdepa.so.1', 'libdepa-new.so.1', 'libdepa-extra.so.1', 'libfoo-stub.so.1', 'libfoo-v12.so.1', 'libfoo-hidden.so.1', 'dlopen-check'];
   const files: Record<string, Buffer> = {};
   for (const n of names) files[n] = await readFile(join(work, n));
@@ -92,6 +108,12 @@ async function hostLibraries(): Promise<Record<string, Buffer>> {
   files['libsolo-other-class.so.1'][4] = 1;
   files['libsolo-freebsd.so.1'] = Buffer.from(files['libsolo.so.1']!);
   files['libsolo-freebsd.so.1'][7] = 9;
+  // GLOBAL with hidden visibility, and LOCAL: shapes a linker never leaves in .dynsym, read by the loaders all the same.
+  const syms = await readFile(join(work, 'libsyms.so.1'));
+  patchDynamicSymbol(syms, 'vis_value', { other: 2 /* STV_HIDDEN */ });
+  patchDynamicSymbol(syms, 'local_value', { info: 0x02 /* STB_LOCAL, STT_FUNC */ });
+  files['libsyms.so.1'] = syms;
+  for (const user of ['ifunc', 'vis', 'local', 'abs', 'own']) files[`${user}-user.so`] = await readFile(join(work, `${user}-user.so`));
   return files;
 }
 
@@ -126,6 +148,9 @@ const IMAGES: Record<keyof typeof IMG, string> = {
   llpSemicolon: image(HOST_BOOKWORM, 'COPY libsolo.so.1 /opt/s/libsolo.so.1\nENV LD_LIBRARY_PATH=/nonexistent;/opt/s\n'),
   llpEmpty: image(HOST_BOOKWORM, 'COPY libsolo.so.1 /work/libsolo.so.1\nWORKDIR /work\nENV LD_LIBRARY_PATH=/nonexistent:\n'),
   llpRelative: image(HOST_BOOKWORM, 'COPY libsolo.so.1 /work/rel/libsolo.so.1\nWORKDIR /work\nENV LD_LIBRARY_PATH=rel\n'),
+  // Symbol classes (src/verify/symbol-tables.ts): the musl stand-in has its own musl dlopen-check.
+  symsGlibc: image(HOST_BOOKWORM, 'COPY libsyms.so.1 /usr/lib/libsyms.so.1\n'),
+  symsMusl: `FROM ${HOST_MUSL}\nCOPY libsyms.so.1 /usr/lib/libsyms.so.1\n`,
 };
 
 // A local IFUNC, called: the linker leaves an R_X86_64_IRELATIVE for the loader, which musl does not apply.
@@ -153,6 +178,7 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
   let glibc: BuiltCPlugins;
   let origin: BuiltCPlugins;
   let musl: BuiltCPlugins;
+  let arm64: BuiltCPlugins;
   const patched: Record<string, BuiltCPlugins> = {};
 
   beforeAll(async () => {
@@ -188,6 +214,17 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
     ], undefined, ['--no-prove']);
     origin = await buildCPlugins(IMG.dev, [{ name: 'originuser', source: calls('solo_value'), libs: DEV_LIBS('solo'), cflags: ['-Wl,-rpath,$ORIGIN/deps'] }], undefined, ['--no-prove']);
     musl = await buildCPlugins(HOST_MUSL, [{ name: 'tlsmusl', source: ieTls(64) }, { name: 'ifuncmusl', source: IFUNC }], BASE_TRIXIE, ['--no-prove']);
+    // aarch64's tables, compiled under qemu by the arm64 builder; without libc, the same bytes go to glibc's loader and musl's.
+    arm64 = await buildCPlugins(HOST_ARM64, [
+      { name: 'ifunc64', source: IFUNC, cflags: ['-nostdlib'] },
+      { name: 'tlsdesc64', source: 'static __thread int counter;\nint Value(void) { return ++counter; }\n', cflags: ['-nostdlib'] },
+      { name: 'tlssmall64', source: ieTls(64), cflags: ['-nostdlib'] },
+      { name: 'tlsbig64', source: ieTls(65536), cflags: ['-nostdlib'] },
+      // Node on aarch64 (TLS_DTV_AT_TP): koffi's addon, dlopen()ed first, puts its 401-byte TLS block
+      // into the surplus through TLS descriptors (TRY_STATIC_TLS): 1248 bytes are left, not 1680.
+      { name: 'tls1248arm', source: ieTls(1248), cflags: ['-nostdlib'] },
+      { name: 'tls1249arm', source: ieTls(1249), cflags: ['-nostdlib'] },
+    ], undefined, ['--no-prove']);
 
     const plain = await glibc.bytes('plain');
     const patch = (edit: (b: Buffer) => void) => {
@@ -215,6 +252,11 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
     gcc('nopie', ['-no-pie', '-rdynamic', 'main.c']);
     patched.pie = await relocked(glibc, 'plain', await readFile(join(work, 'pie')));
     patched.exec = await relocked(glibc, 'plain', await readFile(join(work, 'nopie')));
+    for (const user of ['ifunc', 'vis', 'local', 'abs', 'own']) {
+      const bytes = await readFile(join(work, `${user}-user.so`));
+      patched[`${user}Glibc`] = await relocked(glibc, 'plain', bytes);
+      patched[`${user}Musl`] = await relocked(musl, 'tlsmusl', bytes);
+    }
   }, 900_000);
 
   afterAll(() => rm(work, { recursive: true, force: true }));
@@ -259,6 +301,25 @@ describe.skipIf(skipDocker)('loader rules: a cell per rule, predicted by verify 
     { rule: 'initial-exec TLS of a dlopen()ed object on musl', plugins: () => musl, plugin: 'tlsmusl', image: HOST_MUSL, expected: 'fails' },
     { rule: 'an IFUNC (R_X86_64_IRELATIVE): glibc applies it', plugins: () => glibc, plugin: 'ifunc', image: IMG.base, expected: 'loads' },
     { rule: 'an IFUNC (R_X86_64_IRELATIVE): musl does not ("unsupported relocation type 37")', plugins: () => musl, plugin: 'ifuncmusl', image: HOST_MUSL, expected: 'fails' },
+    { rule: 'a definition of type STT_GNU_IFUNC: glibc binds it (ALLOWED_STT)', plugins: () => patched.ifuncGlibc!, plugin: 'plain', image: IMG.symsGlibc, expected: 'loads' },
+    { rule: 'a definition of type STT_GNU_IFUNC: musl passes over it (OK_TYPES)', plugins: () => patched.ifuncMusl!, plugin: 'tlsmusl', image: IMG.symsMusl, expected: 'fails' },
+    { rule: 'an absolute (SHN_ABS) definition of value 0: glibc binds it', plugins: () => patched.absGlibc!, plugin: 'plain', image: IMG.symsGlibc, expected: 'loads' },
+    { rule: 'an absolute (SHN_ABS) definition of value 0: musl takes value 0 as undefined', plugins: () => patched.absMusl!, plugin: 'tlsmusl', image: IMG.symsMusl, expected: 'fails' },
+    { rule: 'a GLOBAL definition of hidden visibility: glibc treats it as local', plugins: () => patched.visGlibc!, plugin: 'plain', image: IMG.symsGlibc, expected: 'fails' },
+    { rule: 'a GLOBAL definition of hidden visibility: musl never reads st_other', plugins: () => patched.visMusl!, plugin: 'tlsmusl', image: IMG.symsMusl, expected: 'loads' },
+    { rule: "the plugin's own exported IFUNC, called through its PLT: glibc binds it to itself", plugins: () => patched.ownGlibc!, plugin: 'plain', image: IMG.symsGlibc, expected: 'loads' },
+    { rule: "the plugin's own exported IFUNC, called through its PLT: musl's lookup passes over it", plugins: () => patched.ownMusl!, plugin: 'tlsmusl', image: IMG.symsMusl, expected: 'fails' },
+    { rule: 'a LOCAL definition in .dynsym: glibc ignores it', plugins: () => patched.localGlibc!, plugin: 'plain', image: IMG.symsGlibc, expected: 'fails' },
+    { rule: 'a LOCAL definition in .dynsym: musl ignores it (OK_BINDS)', plugins: () => patched.localMusl!, plugin: 'tlsmusl', image: IMG.symsMusl, expected: 'fails' },
+    { rule: 'aarch64: an IFUNC (R_AARCH64_IRELATIVE): glibc applies it', plugins: () => arm64, plugin: 'ifunc64', image: HOST_ARM64, expected: 'loads', loader: 'koffi' },
+    { rule: 'aarch64: an IFUNC (R_AARCH64_IRELATIVE): musl does not ("unsupported relocation type 1032")', plugins: () => arm64, plugin: 'ifunc64', image: HOST_MUSL_ARM64, expected: 'fails' },
+    { rule: 'aarch64: a TLS descriptor (R_AARCH64_TLSDESC): glibc applies it', plugins: () => arm64, plugin: 'tlsdesc64', image: HOST_ARM64, expected: 'loads', loader: 'koffi' },
+    { rule: 'aarch64: a TLS descriptor (R_AARCH64_TLSDESC): musl applies it', plugins: () => arm64, plugin: 'tlsdesc64', image: HOST_MUSL_ARM64, expected: 'loads' },
+    { rule: 'aarch64: initial-exec TLS within the static TLS surplus (TLS_DTV_AT_TP layout)', plugins: () => arm64, plugin: 'tlssmall64', image: HOST_ARM64, expected: 'loads', loader: 'koffi' },
+    { rule: 'aarch64: initial-exec TLS beyond the static TLS surplus', plugins: () => arm64, plugin: 'tlsbig64', image: HOST_ARM64, expected: 'fails', loader: 'koffi' },
+    { rule: "aarch64: initial-exec TLS that exactly fits what node's start-up and koffi's TLS descriptors leave (glibc 2.36)", plugins: () => arm64, plugin: 'tls1248arm', image: HOST_ARM64, expected: 'loads', loader: 'koffi' },
+    { rule: "aarch64: initial-exec TLS one byte over what node's start-up and koffi's TLS descriptors leave (glibc 2.36)", plugins: () => arm64, plugin: 'tls1249arm', image: HOST_ARM64, expected: 'fails', loader: 'koffi' },
+    { rule: 'aarch64: initial-exec TLS of a dlopen()ed object on musl', plugins: () => arm64, plugin: 'tlssmall64', image: HOST_MUSL_ARM64, expected: 'fails' },
     { rule: 'cos() without -lm, nothing preloaded: undefined symbol', plugins: () => glibc, plugin: 'cosine', image: IMG.base, expected: 'fails' },
     { rule: 'LD_PRELOAD in the image Env is in the global scope before the plugin', plugins: () => glibc, plugin: 'cosine', image: IMG.preloadEnv, expected: 'loads' },
     { rule: '/etc/ld.so.preload is in the global scope before the plugin', plugins: () => glibc, plugin: 'cosine', image: IMG.preloadFile, expected: 'loads' },

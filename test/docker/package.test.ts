@@ -50,4 +50,25 @@ describe.skipIf(skipDocker)('the packed package, installed and run (real npm, re
     expect(node18).toContain('Nothing to build.');
     for (const d of [work, reference]) await rm(d, { recursive: true, force: true });
   }, 600_000);
+
+  it('the Go path from the installed package: it ships go/pluginhost (no test files); make-go-host-image.sh builds the example Go host from the installed copy, whose go.mod replace names it', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'pb-package-go-'));
+    const tag = 'plugin-builder/test-go-host-from-package:bookworm';
+    try {
+      const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: REPO, encoding: 'utf8' }).trim().split('\n').pop()!;
+      execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', join(work, packed)], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+      const pkg = join(work, 'node_modules/plugin-builder');
+      const shipped = await readdir(join(pkg, 'go/pluginhost'));
+      expect(shipped).toEqual(expect.arrayContaining(['go.mod', 'host.go', 'errors.go', 'canary.go']));
+      expect(shipped.filter((f) => f.endsWith('_test.go'))).toEqual([]);
+      expect(await readFile(join(pkg, 'examples/go-host/host/go.mod'), 'utf8')).toContain('replace github.com/plugin-builder/pluginhost => ../../../go/pluginhost');
+      execFileSync('bash', [join(pkg, 'scripts/make-go-host-image.sh'), tag, '--build-arg', 'BASE=plugin-builder/debian:bookworm', '--label', 'io.plugin-builder.managed=true'], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'], timeout: 900_000 });
+      const modules = await cli(work, ['env', '--image', tag, '--binary', '/app/gohost', '--json']);
+      expect(modules.code, modules.stderr).toBe(0);
+      expect(modules.stdout).toContain('github.com/plugin-builder/pluginhost');
+    } finally {
+      execFileSync('docker', ['rmi', '-f', tag], { stdio: 'ignore' });
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 900_000);
 });

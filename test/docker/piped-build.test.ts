@@ -5,8 +5,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPlugin } from '../../src/build/build-plugin.js';
-import type { PluginBuildPlan } from '../../src/build/plan-plugin-build.js';
+import { buildPlugin } from '../../src/building/build-plugin.js';
+import type { PluginBuildPlan } from '../../src/building/plan-plugin-build.js';
 import { DockerodeEngine } from '../../src/docker/dockerode-engine.js';
 import { EngineLostError, UnsafeArtifactError } from '../../src/errors.js';
 import { BASE_BOOKWORM, engine, requireDocker, skipDocker } from '../helpers/docker.js';

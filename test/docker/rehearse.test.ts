@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLockfile } from '../../src/lock/lockfile.js';
 import type { RehearsalReport } from '../../src/rehearse/rehearse-host.js';
-import { engine, HOST_BOOKWORM, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
+import { engine, HOST_ARM64, HOST_BOOKWORM, HOST_TRIXIE, requireDocker, skipDocker } from '../helpers/docker.js';
 import { cli, copyProject, REPO } from '../helpers/project.js';
 
 const manifest = (name: string) =>
@@ -45,6 +45,19 @@ describe.skipIf(skipDocker)('builder rehearse: a host upgrade tried before it is
     expect(markdown.code).toBe(0);
     expect(markdown.stdout).toContain('### Host upgrade rehearsal: `plugin-builder/example-host:trixie`');
     expect(markdown.stdout).toContain('| greet | loads (real load) | — | survives as locked |  |');
+  }, 600_000);
+
+  it('a candidate of another platform than the lockfile section (what a multi-platform tag resolves to on this engine) is refused before any rebuild: exit 2, nothing written', async () => {
+    const dir = await copyProject('examples/hello');
+    dirs.push(dir);
+    expect((await cli(dir, ['build'])).code).toBe(0);
+    const run = await cli(dir, ['rehearse', '--image', HOST_ARM64, '--json']);
+    expect(run.code, run.stdout + run.stderr).toBe(2);
+    const error = JSON.parse(run.stdout).error as { code: string; message: string; fix: string };
+    expect(error.code).toBe('PLATFORM_MISMATCH');
+    expect(error.message).toContain(`the candidate ${HOST_ARM64} is linux/arm64 by its C library, but the lockfile section rehearsed is for linux/amd64`);
+    expect(error.fix).toContain('docker pull --platform linux/amd64');
+    expect(await readdir(join(dir, 'dist/plugins'))).not.toContain('rehearsal');
   }, 600_000);
 
   it("examples/ci/rehearse-host-image.yml, run locally: its builder commands in the example against a candidate write the markdown the comment step posts", async () => {

@@ -52,3 +52,23 @@ export function retagNeeded(bytes: Buffer, library: string, tag: number): void {
   }
   throw new Error(`no DT_NEEDED ${library}`);
 }
+
+/** Rewrite a .dynsym entry's st_info and/or st_other (ELF64 little-endian, in place). */
+export function patchDynamicSymbol(bytes: Buffer, symbol: string, edit: { info?: number; other?: number }): void {
+  const shoff = Number(bytes.readBigUInt64LE(40));
+  const section = (i: number) => shoff + 64 * i;
+  for (let i = 0; i < bytes.readUInt16LE(60); i++) {
+    if (bytes.readUInt32LE(section(i) + 4) !== 11 /* SHT_DYNSYM */) continue;
+    const start = Number(bytes.readBigUInt64LE(section(i) + 24));
+    const size = Number(bytes.readBigUInt64LE(section(i) + 32));
+    const strings = Number(bytes.readBigUInt64LE(section(bytes.readUInt32LE(section(i) + 40)) + 24));
+    for (let at = start; at < start + size; at += 24) {
+      const name = strings + bytes.readUInt32LE(at);
+      if (bytes.toString('latin1', name, bytes.indexOf(0, name)) !== symbol) continue;
+      if (edit.info !== undefined) bytes[at + 4] = edit.info;
+      if (edit.other !== undefined) bytes[at + 5] = edit.other;
+      return;
+    }
+  }
+  throw new Error(`no dynamic symbol ${symbol}`);
+}

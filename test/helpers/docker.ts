@@ -29,6 +29,9 @@ export const HOST_TRIXIE = 'plugin-builder/example-host:trixie';
 export const BASE_BOOKWORM = 'plugin-builder/debian:bookworm';
 export const BASE_TRIXIE = 'plugin-builder/debian:trixie';
 export const HOST_MUSL = 'plugin-builder/musl-host:trixie';
+/** arm64 images (made by scripts/setup.sh; they run here under qemu). */
+export const HOST_ARM64 = 'plugin-builder/example-host:bookworm-arm64';
+export const HOST_MUSL_ARM64 = 'plugin-builder/musl-host:bookworm-arm64';
 export const HOST_NOZLIB = 'plugin-builder/nozlib-host:bookworm';
 export const GO_HOST_BOOKWORM = 'plugin-builder/go-host:bookworm';
 export const GO_HOST_SHARED11 = 'plugin-builder/go-host-shared11:bookworm';

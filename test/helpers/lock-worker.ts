@@ -2,7 +2,7 @@
 // holds it: the test checks that no two holders ever overlap.
 import { appendFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { acquireProjectLock } from '../../src/build/project-lock.js';
+import { acquireProjectLock } from '../../src/building/project-lock.js';
 
 const [lockfile, log, rounds, startAt] = process.argv.slice(2) as [string, string, string, string];
 // Every worker starts at the same instant, so that they meet the stale lock together.

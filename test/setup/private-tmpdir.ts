@@ -9,7 +9,7 @@ import { join } from 'node:path';
  * mid-file, must not fill /tmp across CI runs (8,730 leftovers, 1.2 GB, were found once).
  * Workers start after this and inherit TMPDIR, which os.tmpdir() reads on every call.
  * Each project copy a test builds gets its own compiler cache volume (one per trust domain,
- * src/build/cache-scope.ts); those of this run's directories go with it.
+ * src/building/cache-scope.ts); those of this run's directories go with it.
  */
 export default function setup(): () => void {
   const dir = mkdtempSync(join(tmpdir(), 'pb-tests-'));

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
 import { cliProgress, PROGRESS_OPTION } from '../progress.js';
-import { BuilderError, EXIT_FAILED, EXIT_UNUSABLE } from '../../errors.js';
+import { BuilderError, EXIT_FAILED } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
 
@@ -52,8 +52,8 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
     .option('--json', 'print one JSON object with an "outcome" instead of text')
     .action((names: string[], options: BuildOptions) =>
       run(async () => {
-        const { parseCacheRepository } = await import('../../build/builder-cache.js');
-        const { buildProject } = await import('../../build/build-project.js');
+        const { parseCacheRepository } = await import('../../building/builder-cache.js');
+        const { buildProject } = await import('../../building/build-project.js');
         const { parseShard } = await import('../../shard/shard.js');
         const { loadConfig } = await import('../../config/load-config.js');
         const { FileProbeCache, probeCacheFile } = await import('../../env/probe-cache.js');
@@ -63,20 +63,20 @@ export function registerBuild(program: Command, io: CliIo, run: (action: () => P
         const { lockfileSigner, readSigningKey } = await import('../signing-key-file.js');
         const jobs = options.jobs === undefined ? undefined : Number(options.jobs);
         if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) {
-          throw new BuilderError('BAD_OPTION', `-j/--jobs must be a positive whole number, got "${options.jobs}".`, { exitCode: EXIT_UNUSABLE });
+          throw new BuilderError('BAD_OPTION', `-j/--jobs must be a positive whole number, got "${options.jobs}".`);
         }
         const proveTimeout = options.proveTimeout === undefined ? undefined : Number(options.proveTimeout);
         if (proveTimeout !== undefined && !(proveTimeout > 0 && proveTimeout <= 86_400)) {
-          throw new BuilderError('BAD_OPTION', `--prove-timeout must be a number of seconds above 0, got "${options.proveTimeout}".`, { exitCode: EXIT_UNUSABLE });
+          throw new BuilderError('BAD_OPTION', `--prove-timeout must be a number of seconds above 0, got "${options.proveTimeout}".`);
         }
         // The key is read before anything is built: a bad key fails in a second, not after the build.
         const signer = options.signKey ? lockfileSigner(await readSigningKey(resolve(io.cwd, options.signKey), (m) => io.stderr(`WARN ${m}\n`))) : undefined;
-        if (signer && options.check) throw new BuilderError('BAD_OPTION', '--sign-key and --check do not go together: --check writes nothing.', { exitCode: EXIT_UNUSABLE });
+        if (signer && options.check) throw new BuilderError('BAD_OPTION', '--sign-key and --check do not go together: --check writes nothing.');
         const cacheFrom = options.cacheFrom === undefined ? undefined : parseCacheRepository('--cache-from', options.cacheFrom);
         const cacheTo = options.cacheTo === undefined ? undefined : parseCacheRepository('--cache-to', options.cacheTo);
         const shard = options.shard === undefined ? undefined : parseShard(options.shard);
-        if (shard && signer) throw new BuilderError('BAD_OPTION', '--sign-key and --shard do not go together: sign the merged lockfile (`builder lock merge …`, then `builder sign`).', { exitCode: EXIT_UNUSABLE });
-        if (options.check && cacheTo) throw new BuilderError('BAD_OPTION', '--cache-to and --check do not go together: --check writes nothing.', { exitCode: EXIT_UNUSABLE });
+        if (shard && signer) throw new BuilderError('BAD_OPTION', '--sign-key and --shard do not go together: sign the merged lockfile (`builder lock merge …`, then `builder sign`).');
+        if (options.check && cacheTo) throw new BuilderError('BAD_OPTION', '--cache-to and --check do not go together: --check writes nothing.');
         const config = await loadConfig(resolve(io.cwd, options.config));
         const signal = io.interrupts?.();
         const engine = connectEngine({ ...io, interrupts: undefined }, options);

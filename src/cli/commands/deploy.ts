@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
-import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
+import { BuilderError } from '../../errors.js';
 import { LOCKFILE_LIMITS } from '../../limits.js';
 import { UnsafeFileError, readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
@@ -50,7 +50,6 @@ export function registerDeploy(program: Command, io: CliIo, run: (action: () => 
         if (lock.shard) {
           throw new BuilderError('LOCKFILE_IS_SHARD', `${lockPath} is the lockfile of shard ${lock.shard.index}/${lock.shard.count}: it holds ${Object.keys(lock.plugins).length} of the project's ${lock.shard.plugins.length} plugins.`, {
             fix: 'Merge the shards first (`builder lock merge SHARD-LOCKFILES…`), then deploy the merged lockfile.',
-            exitCode: EXIT_UNUSABLE,
           });
         }
         const lockBytes = await readSmallFile(lockPath, 'The lockfile', LOCKFILE_LIMITS.maxBytes);

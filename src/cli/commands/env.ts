@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { HOST_OPTION } from '../host-option.js';
-import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
+import { BuilderError } from '../../errors.js';
 import { fingerprintHash } from '../../env/fingerprint.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
@@ -28,11 +28,10 @@ export function registerEnv(program: Command, io: CliIo, run: (action: () => Pro
         if (options.binary && !options.image) {
           throw new BuilderError('BAD_USAGE', '--binary names an executable inside an image: use it with --image.', {
             fix: 'builder env --image IMAGE --binary /app/gohost',
-            exitCode: EXIT_UNUSABLE,
           });
         }
         if (options.image) {
-          const [{ connectEngine }, { probeHost }] = await Promise.all([import('../connect-engine.js'), import('../../build/probe-host.js')]);
+          const [{ connectEngine }, { probeHost }] = await Promise.all([import('../connect-engine.js'), import('../../building/probe-host.js')]);
           const engine = connectEngine(io, options);
           await engine.ping();
           fingerprint = (await probeHost(engine, { hostImage: options.image, hostBinary: options.binary })).fingerprint;

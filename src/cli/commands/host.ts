@@ -49,7 +49,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 class OptionError extends BuilderError {
   constructor(message: string, fix?: string) {
-    super('BAD_OPTION', message, { exitCode: EXIT_UNUSABLE, ...(fix ? { fix } : {}) });
+    super('BAD_OPTION', message, { ...(fix ? { fix } : {}) });
   }
 }
 

@@ -2,7 +2,7 @@ import { lstat, mkdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { JSON_SCHEMA_FILE } from '../../config/json-schema-file.js';
-import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
+import { BuilderError } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
 import { writeFileAtomic } from '../../util/write-file-atomic.js';
 import type { CliIo } from '../io.js';
@@ -33,7 +33,7 @@ export function registerInit(program: Command, io: CliIo, run: (action: () => Pr
         try {
           files = scaffoldFiles({ hostImage: options.hostImage, plugin: options.name, schemaPath });
         } catch (err) {
-          if (err instanceof ScaffoldError) throw new BuilderError('BAD_OPTION', `${err.message}.`, { exitCode: EXIT_UNUSABLE });
+          if (err instanceof ScaffoldError) throw new BuilderError('BAD_OPTION', `${err.message}.`);
           throw err;
         }
         // All or nothing: every file is checked before the first is written (and each write still refuses to replace).
@@ -41,7 +41,6 @@ export function registerInit(program: Command, io: CliIo, run: (action: () => Pr
           if (await lstat(join(dir, path)).then(() => true, () => false)) {
             throw new BuilderError('FILE_EXISTS', `${join(dir, path)} already exists; init writes only new files (nothing was written).`, {
               fix: 'Run it in an empty directory (--dir), or add the plugin to the existing config by hand.',
-              exitCode: EXIT_UNUSABLE,
             });
           }
         }
@@ -54,7 +53,6 @@ export function registerInit(program: Command, io: CliIo, run: (action: () => Pr
             if (err.code !== 'EEXIST') throw err;
             throw new BuilderError('FILE_EXISTS', `${full} already exists; init writes only new files${written.length ? ` (it wrote ${written.join(', ')} before finding it)` : ' (nothing was written)'}.`, {
               fix: 'Run it in an empty directory (--dir), or add the plugin to the existing config by hand.',
-              exitCode: EXIT_UNUSABLE,
             });
           });
           written.push(path);

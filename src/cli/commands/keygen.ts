@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
+import { BuilderError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/write-file-atomic.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
@@ -19,7 +19,7 @@ const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 async function writeNew(path: string, data: string, mode: number, force: boolean): Promise<void> {
   await writeFileAtomic(path, data, mode, { replace: force }).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err;
-    throw new BuilderError('KEY_EXISTS', `${path} already exists.`, { fix: 'Choose another --name or --out-dir, or pass --force to replace it.', exitCode: EXIT_UNUSABLE });
+    throw new BuilderError('KEY_EXISTS', `${path} already exists.`, { fix: 'Choose another --name or --out-dir, or pass --force to replace it.' });
   });
 }
 
@@ -35,7 +35,7 @@ export function registerKeygen(program: Command, io: CliIo, run: (action: () => 
       run(async () => {
         const { generateSigningKeyPair } = await import('../../trust/keys.js');
         if (!KEY_NAME.test(options.name)) {
-          throw new BuilderError('BAD_OPTION', `--name must be 1-64 letters, digits, ".", "-" or "_", got "${options.name}".`, { exitCode: EXIT_UNUSABLE });
+          throw new BuilderError('BAD_OPTION', `--name must be 1-64 letters, digits, ".", "-" or "_", got "${options.name}".`);
         }
         const dir = resolve(io.cwd, options.outDir);
         await mkdir(dir, { recursive: true });

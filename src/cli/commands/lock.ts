@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
+import { BuilderError } from '../../errors.js';
 import type { CliIo } from '../io.js';
 import type { CommandResult } from '../run-command.js';
 
@@ -22,7 +22,7 @@ export function registerLock(program: Command, io: CliIo, run: (action: () => Pr
     .option('--json', 'print one JSON object with an "outcome"')
     .action((lockfiles: string[], options: MergeOptions) =>
       run(async () => {
-        const { acquireProjectLock } = await import('../../build/project-lock.js');
+        const { acquireProjectLock } = await import('../../building/project-lock.js');
         const { mergeShardOutputs } = await import('../../shard/merge-outputs.js');
         const { outDir, lockfile, configPlugins } = await destination(io.cwd, options);
         await mkdir(outDir, { recursive: true });
@@ -47,7 +47,7 @@ export function registerLock(program: Command, io: CliIo, run: (action: () => Pr
 /** --out-dir DIR (lockfile DIR/builder.lock.json), else the config's outDir and lockfile. */
 async function destination(cwd: string, options: MergeOptions): Promise<{ outDir: string; lockfile: string; configPlugins?: string[] }> {
   if (options.outDir) {
-    if (options.config) throw new BuilderError('BAD_OPTION', '--out-dir and -c/--config do not go together: one names where the merged lockfile goes.', { exitCode: EXIT_UNUSABLE });
+    if (options.config) throw new BuilderError('BAD_OPTION', '--out-dir and -c/--config do not go together: one names where the merged lockfile goes.');
     const outDir = resolve(cwd, options.outDir);
     return { outDir, lockfile: join(outDir, 'builder.lock.json') };
   }

@@ -24,7 +24,7 @@ export function registerPlan(program: Command, io: CliIo, run: (action: () => Pr
         const [{ loadConfig }, { connectEngine }, { planProject }, { FileProbeCache, probeCacheFile }, { packageRoot }, { table }] = await Promise.all([
           import('../../config/load-config.js'),
           import('../connect-engine.js'),
-          import('../../build/plan-project.js'),
+          import('../../building/plan-project.js'),
           import('../../env/probe-cache.js'),
           import('../../package-root.js'),
           import('../format-build.js'),

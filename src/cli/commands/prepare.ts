@@ -28,8 +28,8 @@ export function registerPrepare(program: Command, io: CliIo, run: (action: () =>
     .option('--json', 'print one JSON object with an "outcome"')
     .action((options: PrepareOptions) =>
       run(async () => {
-        const { parseCacheRepository } = await import('../../build/builder-cache.js');
-        const { prepareBuilder } = await import('../../build/prepare-builder.js');
+        const { parseCacheRepository } = await import('../../building/builder-cache.js');
+        const { prepareBuilder } = await import('../../building/prepare-builder.js');
         const { loadConfig } = await import('../../config/load-config.js');
         const { FileProbeCache, probeCacheFile } = await import('../../env/probe-cache.js');
         const { packageRoot } = await import('../../package-root.js');

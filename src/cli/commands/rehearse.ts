@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
+import { BuilderError } from '../../errors.js';
 import { HOST_OPTION } from '../host-option.js';
 import type { CliIo } from '../io.js';
 import { cliProgress, PROGRESS_OPTION } from '../progress.js';
@@ -42,10 +42,10 @@ export function registerRehearse(program: Command, io: CliIo, run: (action: () =
         const { rehearsalMarkdown, rehearsalText } = await import('../../rehearse/rehearsal-text.js');
         const { packageRoot } = await import('../../package-root.js');
         const { FileProbeCache, probeCacheFile } = await import('../../env/probe-cache.js');
-        if (options.markdown && options.json) throw new BuilderError('BAD_OPTION', '--markdown and --json do not go together: choose one format.', { exitCode: EXIT_UNUSABLE });
+        if (options.markdown && options.json) throw new BuilderError('BAD_OPTION', '--markdown and --json do not go together: choose one format.');
         const located = await locateLock(io.cwd, { config: options.config }, { config: true });
         if (!located.config) {
-          throw new BuilderError('CONFIG_MISSING', `builder rehearse needs the project's config (${options.config}): plugins that fail are rebuilt from it.`, { fix: 'Run it in the project, or pass -c FILE.', exitCode: EXIT_UNUSABLE });
+          throw new BuilderError('CONFIG_MISSING', `builder rehearse needs the project's config (${options.config}): plugins that fail are rebuilt from it.`, { fix: 'Run it in the project, or pass -c FILE.' });
         }
         const [view] = selectPlatforms(located, options.platform, 'rehearse --image');
         const lockOut = options.lockOut ? resolve(io.cwd, options.lockOut) : join(dirname(located.lockPath), 'rehearsal', 'builder.lock.json');

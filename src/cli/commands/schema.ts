@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { JSON_SCHEMA_FILE } from '../../config/json-schema-file.js';
-import { BuilderError, EXIT_UNUSABLE } from '../../errors.js';
+import { BuilderError } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
 import type { CommandResult } from '../run-command.js';
 
@@ -17,7 +17,6 @@ export function registerSchema(program: Command, run: (action: () => Promise<Com
         const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
           throw new BuilderError('SCHEMA_MISSING', `${path} cannot be read (${err.code ?? err.message}).`, {
             fix: 'It is made by `npm run build`; an installed package ships it. Reinstall the package, or run `npm run build` in a checkout.',
-            exitCode: EXIT_UNUSABLE,
             cause: err,
           });
         });

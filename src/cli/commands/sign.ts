@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { BuilderError, EXIT_FAILED } from '../../errors.js';
+import { BuilderError } from '../../errors.js';
 import { LOCKFILE_LIMITS } from '../../limits.js';
 import { openRegularFile, readSmallFile } from '../../util/safe-file.js';
 import type { CliIo } from '../io.js';
@@ -17,7 +17,7 @@ interface SignOptions {
 /** The artifact as a host would read it: no links, no FIFOs, exactly the locked size. */
 async function lockedFileSha256(path: string, size: number): Promise<string> {
   const { handle } = await openRegularFile(path, 'The artifact', { exactSize: size });
-  const { hashOpenFile } = await import('../../runtime/hash-file.js');
+  const { hashOpenFile } = await import('../../util/hash-file.js');
   try {
     return await hashOpenFile(handle.fd, size, AbortSignal.timeout(600_000));
   } finally {
@@ -39,7 +39,7 @@ export function registerSign(program: Command, io: CliIo, run: (action: () => Pr
         const { locateLock, selectPlatforms } = await import('../lock-location.js');
         const { serializeLockfile } = await import('../../lock/lockfile.js');
         const { signaturePathFor } = await import('../../trust/lockfile-signature.js');
-        const { hashOpenFile } = await import('../../runtime/hash-file.js');
+        const { hashOpenFile } = await import('../../util/hash-file.js');
         const { writeFileAtomic } = await import('../../util/write-file-atomic.js');
         const { platformFile } = await import('../../lock/platform.js');
         const { lockfileSigner, readSigningKey } = await import('../signing-key-file.js');
@@ -60,13 +60,12 @@ export function registerSign(program: Command, io: CliIo, run: (action: () => Pr
         if (wrong.length > 0) {
           throw new BuilderError('HASH_MISMATCH', `Refusing to sign ${lockPath}: artifacts in ${localDir} do not match it:\n${wrong.join('\n')}`, {
             fix: 'Run `builder build` (or pass --dir with the artifacts of this lockfile), then sign.',
-            exitCode: EXIT_FAILED,
           });
         }
         // Sign the bytes on disk; they must be the canonical form so a reader sees what was signed.
         const text = (await readSmallFile(lockPath, 'The lockfile', LOCKFILE_LIMITS.maxBytes)).toString('utf8');
         if (text !== serializeLockfile(lock)) {
-          throw new BuilderError('LOCKFILE_INVALID', `${lockPath} is not in canonical form (edited by hand?).`, { fix: 'Regenerate it with `builder build`, then sign.', exitCode: EXIT_FAILED });
+          throw new BuilderError('LOCKFILE_INVALID', `${lockPath} is not in canonical form (edited by hand?).`, { fix: 'Regenerate it with `builder build`, then sign.' });
         }
         const path = signaturePathFor(lockPath);
         const previous = await readSmallFile(path, 'The previous signature', LOCKFILE_LIMITS.maxSignatureBytes).then((b) => b.toString('utf8'), () => null);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { BuildEvent } from '../../../src/build/build-events.js';
+import type { BuildEvent } from '../../../src/building/build-events.js';
 import { runCli } from '../../../src/cli/program.js';
 import { builderStep, createProgress, progressMode } from '../../../src/cli/progress.js';
 

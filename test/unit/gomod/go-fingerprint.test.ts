@@ -26,7 +26,7 @@ describe('the Go part of a host fingerprint', () => {
 
 describe('host settings a plugin build cannot reproduce', () => {
   it('a host compiled by gccgo is refused naming the setting; gc (recorded as -compiler=gc) is fine', async () => {
-    const { refuseUnreproducibleSettings } = await import('../../../src/build/go-facts.js');
+    const { refuseUnreproducibleSettings } = await import('../../../src/building/go-facts.js');
     const host = (compiler: string) => ({ image: 'h', imageId: 'sha256:1', binary: '/app/host', fingerprint: {} as never, goBuildInfo: { goVersion: 'go1.19.8', path: null, main: null, deps: [], settings: { '-compiler': compiler }, packageHashes: {}, sourceFiles: [], mainFile: null } });
     expect(() => refuseUnreproducibleSettings(host('gccgo'))).toThrow(/-compiler=gccgo/);
     expect(() => refuseUnreproducibleSettings(host('gc'))).not.toThrow();

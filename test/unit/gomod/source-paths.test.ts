@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { goSourceLayout } from '../../../src/build/go-source-layout.js';
+import { goSourceLayout } from '../../../src/building/go-source-layout.js';
 import { parseGoMod } from '../../../src/gomod/parse-go-mod.js';
 import type { GoHostBinary } from '../../../src/gomod/read-go-binary.js';
 import { goRootOf, goSourceFiles, moduleDirIn } from '../../../src/gomod/source-paths.js';

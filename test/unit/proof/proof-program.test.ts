@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { needsProof } from '../../../src/build/prove-artifacts.js';
+import { needsProof } from '../../../src/building/prove-artifacts.js';
 import { chooseProofProgram, describeProofProgram, nodeRuntimeArgv, PLUGINHOST_MODULE } from '../../../src/proof/proof-program.js';
 
 const ID = `sha256:${'1'.repeat(64)}`;

@@ -74,7 +74,7 @@ async function predicted(plugin: string, ldLibraryPath?: string, tunables?: stri
   const problems = await predictLoad(readElf(await readFile(plugin)), {
     fingerprint: { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc: { family: 'glibc', version: GLIBC } },
     libraries: search, scope, cpu: CPU, pluginOrigin: dirname(plugin), pluginPath: plugin,
-    staticTlsSurplus: staticTlsSurplus(tunables ? [`GLIBC_TUNABLES=${tunables}`] : []),
+    staticTlsSurplus: staticTlsSurplus(tunables ? [`GLIBC_TUNABLES=${tunables}`] : []).surplus,
   });
   const outcome = problems.some((p) => p.check === 'crash') ? 'crashes' : problems.length === 0 ? 'loads' : 'fails';
   return { outcome, why: problems.map((p) => `${p.check}: ${p.message}`).join('; ') };

@@ -68,3 +68,25 @@ describe('loader rules beyond the search path (glibc)', () => {
     expect((await predictLoad(fixed, { fingerprint: fingerprint('2.36'), libraries: lib }))[0]?.message).toContain('cannot dynamically load executable');
   });
 });
+
+describe("symbols an object's own relocations name are looked up too (glibc RESOLVE_MAP, musl do_relocs)", () => {
+  writeFileSync(join(work, 'own.c'), 'static int impl(void) { return 7; }\nstatic void *resolve(void) { return (void *)impl; }\nint own_value(void) __attribute__((ifunc("resolve")));\nint Value(void) { return own_value(); }\n');
+  writeFileSync(join(work, 'hidden.c'), '__attribute__((visibility("hidden"))) int own_hidden(void) { return 1; }\nint Value(void) { return own_hidden(); }\n');
+  const OWN = readElf(gcc('libown.so', ['-shared', '-fPIC', '-nostdlib', 'own.c']));
+  const muslSearch = new LibrarySearch({ readFile: async () => null }, { family: 'musl', arch: 'x86_64', multiarch: 'x86_64-linux-musl', ldLibraryPath: null, program: null, want: { class: 64, machine: 'x86_64' } });
+  const musl = { os: { id: 'alpine', versionId: '3.20' }, arch: 'x86_64', libc: { family: 'musl' as const, version: '1.2.5' } };
+
+  it('an exported IFUNC the plugin calls itself: glibc binds it to the plugin; musl passes over it and fails', async () => {
+    expect(OWN.definedReferences.map((r) => r.symbol)).toEqual(['own_value']);
+    expect(OWN.imports).toEqual([]);
+    expect(await predictLoad(OWN, { fingerprint: fingerprint('2.36'), libraries: search({}) })).toEqual([]);
+    const problems = await predictLoad(OWN, { fingerprint: musl, libraries: muslSearch });
+    expect(problems.map((p) => p.check)).toEqual(['missing-symbol']);
+    expect(problems[0]?.message).toContain('the plugin defines own_value, but it is an IFUNC (STT_GNU_IFUNC), which musl does not bind');
+  });
+
+  it('a hidden symbol is bound by the linker: no dynamic relocation names it', () => {
+    const hidden = readElf(gcc('libhidden.so', ['-shared', '-fPIC', '-nostdlib', 'hidden.c']));
+    expect(hidden.definedReferences).toEqual([]);
+  });
+});

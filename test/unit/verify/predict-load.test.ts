@@ -18,7 +18,7 @@ function lookup(libs: Record<string, { versionDefinitions?: string[]; exports?: 
           hasVersionDefinitions: lib.versionDefinitions !== undefined,
           hasVersionSymbols: lib.versionSymbols ?? lib.versionDefinitions !== undefined,
           // Defined at the base version when the library has symbol versions (any versioned reference binds there).
-          definitions: (lib.exports ?? []).map((symbol) => ({ symbol, versionIndex: (lib.versionSymbols ?? lib.versionDefinitions !== undefined) ? 1 : null, version: null, hidden: false })),
+          definitions: (lib.exports ?? []).map((symbol) => ({ symbol, versionIndex: (lib.versionSymbols ?? lib.versionDefinitions !== undefined) ? 1 : null, version: null, hidden: false, type: 2, binding: 1, visibility: 0, zeroValue: false, absolute: false })),
         } };
     },
   };
