@@ -1,5 +1,6 @@
 /** Library API: the build pipeline's pieces for programs that drive builder themselves. */
-export { buildProject, type BuildContext, type BuildReport, type PluginReport } from './building/build-project.js';
+export { buildProject, type BuildContext } from './building/build-project.js';
+export type { BuildReport, PluginReport } from './building/build-report.js';
 export type { BuildEvent, BuildReporter } from './building/build-events.js';
 export { loadConfig } from './config/load-config.js';
 export { validateConfig } from './config/validate-config.js';

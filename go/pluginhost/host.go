@@ -10,18 +10,13 @@
 package pluginhost
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
-	"plugin"
 	"runtime"
 	"runtime/debug"
 	"sort"
-	"strings"
 	"sync"
-	"time"
 )
 
 // Limits bound what a deployed directory can make the host read.
@@ -60,38 +55,6 @@ type Options[R any] struct {
 	// first loaded in a throwaway child process of this program (see CanaryEnv), so a plugin
 	// that crashes in plugin.Open or Register costs the child, not the serving host.
 	NoCanary bool
-}
-
-// maxSerialAheadMs: how far ahead of a host's clock a signing serial may be.
-const maxSerialAheadMs = 24 * 3600 * 1000
-
-// PluginStatus, LockfileState and Report have the JSON shapes of `builder host`'s.
-type PluginStatus struct {
-	Name      string   `json:"name"`
-	Status    string   `json:"status"`
-	File      string   `json:"file"`
-	Sha256    string   `json:"sha256,omitempty"`
-	Version   string   `json:"version,omitempty"`
-	Functions []string `json:"functions,omitempty"`
-	Reason    string   `json:"reason,omitempty"`
-	Code      string   `json:"code,omitempty"`
-}
-
-type LockfileState struct {
-	Status   string   `json:"status"`
-	Path     string   `json:"path"`
-	Sha256   string   `json:"sha256,omitempty"`
-	SignedBy []string `json:"signedBy,omitempty"`
-	Serial   int64    `json:"serial,omitempty"`
-	Code     string   `json:"code,omitempty"`
-	Reason   string   `json:"reason,omitempty"`
-	Fix      string   `json:"fix,omitempty"`
-}
-
-type Report struct {
-	Trust    string         `json:"trust"`
-	Lockfile LockfileState  `json:"lockfile"`
-	Plugins  []PluginStatus `json:"plugins"`
 }
 
 // Loaded is one loaded plugin version and what it registered.
@@ -191,20 +154,6 @@ func Open[R any](opts Options[R]) (*Host[R], error) {
 	return h, nil
 }
 
-func (h *Host[R]) trust() string {
-	if len(h.opts.TrustedKeys) > 0 {
-		return "signed"
-	}
-	return "unsigned"
-}
-
-// Report is the state after the last finished reload.
-func (h *Host[R]) Report() Report {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return Report{Trust: h.trust(), Lockfile: h.lock, Plugins: append([]PluginStatus(nil), h.statuses...)}
-}
-
 // Plugin is the serving version of a plugin.
 func (h *Host[R]) Plugin(name string) (*Loaded[R], bool) {
 	h.mu.RLock()
@@ -249,71 +198,6 @@ func (h *Host[R]) Reload() Report {
 	h.reloadMu.Unlock()
 	close(c.done)
 	return c.report
-}
-
-func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
-	state := LockfileState{Status: "accepted", Path: h.lockPath}
-	data, err := readSmallFile(h.lockPath, "The lockfile", h.opts.Limits.MaxLockfileBytes, false)
-	if err != nil {
-		if e, ok := err.(*Error); ok && e.Code == ErrFileMissing.Code {
-			return nil, state, refuse(ErrLockfileMissing, "", fmt.Sprintf("No lockfile at %s: nothing is loaded.", h.lockPath), "Deploy builder.lock.json (and its .sig) together with the .so files, then reload.", err)
-		}
-		if e, ok := err.(*Error); ok && e.Code == ErrFileTooLarge.Code {
-			return nil, state, refuse(ErrLockfileTooLarge, "", e.Message, "Raise Limits.MaxLockfileBytes if this lockfile is genuine.", err)
-		}
-		return nil, state, err
-	}
-	var subjects map[string]string
-	if len(h.opts.TrustedKeys) > 0 {
-		envelope, err := readSmallFile(h.sigPath, "The lockfile signature", h.opts.Limits.MaxSignatureBytes, false)
-		if err != nil {
-			if e, ok := err.(*Error); ok && e.Code == ErrFileMissing.Code {
-				return nil, state, refuse(ErrUnsignedLockfile, "", fmt.Sprintf("This host trusts signing keys, and %s has no signature (%s).", h.lockPath, h.sigPath), "Sign it with `builder sign --key KEY` (or build with --sign-key) and deploy the .sig beside it.", err)
-			}
-			return nil, state, refuse(ErrBadSignature, "", "The lockfile signature cannot be read: "+err.Error(), "Deploy the .sig written by `builder sign`.", err)
-		}
-		keys, signed, serial, err := verifyLockfileSignature(data, envelope, h.opts.TrustedKeys)
-		if err != nil {
-			return nil, state, err
-		}
-		// A signed lockfile older than the floor, or than the one serving, is a rollback: the
-		// signature of an old set stays valid forever, and replaying it would bring back
-		// plugins that were replaced for a reason.
-		// A serial far ahead of this clock is a signer's wrong clock: taken, it would lock out
-		// every honest signature after it.
-		if serial > time.Now().UnixMilli()+maxSerialAheadMs {
-			return nil, state, refuse(ErrBadSignature, "", fmt.Sprintf("%s is signed with serial %d (%s), more than a day ahead of this host's clock.", h.lockPath, serial, time.UnixMilli(serial).UTC().Format(time.RFC3339)), "Fix the signer's clock and sign again (or fix this host's clock).", nil)
-		}
-		h.mu.RLock()
-		serving := h.servingSerial
-		h.mu.RUnlock()
-		if serial < h.opts.MinSerial || serial < serving {
-			floor, which := h.opts.MinSerial, "the configured floor (MinSerial)"
-			if serving > floor {
-				floor, which = serving, "the serving lockfile's"
-			}
-			return nil, state, refuse(ErrRollbackRefused, "", fmt.Sprintf("%s is signed with serial %d, older than %s %d: a rollback is refused.", h.lockPath, serial, which, floor), "Deploy the newest signed lockfile (sign again with `builder sign` to give this one a new serial, if going back is intended).", nil)
-		}
-		state.SignedBy, state.Serial, subjects = keys, serial, signed
-	}
-	lock, err := ParseLockfile(data)
-	var other PlatformNotLockedError
-	if errors.As(err, &other) {
-		return nil, state, refuse(ErrPlatformNotLocked, "", h.lockPath+" "+err.Error()+": nothing is loaded.", fmt.Sprintf("Add %q to host.platforms in builder.config.json, build, and deploy the new lockfile with its %s/ directory.", other.Platform, strings.Replace(other.Platform, "/", "-", 1)), err)
-	}
-	if err != nil {
-		return nil, state, refuse(ErrLockfileInvalid, "", h.lockPath+": "+err.Error(), "Regenerate it with `builder build`, or restore it from version control.", err)
-	}
-	if len(lock.Plugins) > h.opts.Limits.MaxPlugins {
-		return nil, state, refuse(ErrLockfileTooLarge, "", fmt.Sprintf("%s lists %d plugins, more than the limit of %d.", h.lockPath, len(lock.Plugins), h.opts.Limits.MaxPlugins), "Raise Limits.MaxPlugins if this lockfile is genuine.", nil)
-	}
-	if subjects != nil {
-		if err := checkArtifactsSigned(lock, subjects); err != nil {
-			return nil, state, err
-		}
-	}
-	state.Sha256 = sha256Hex(data)
-	return lock, state, nil
 }
 
 func (h *Host[R]) reload() Report {
@@ -380,179 +264,4 @@ func (h *Host[R]) reload() Report {
 	}
 	h.mu.Unlock()
 	return h.Report()
-}
-
-func (h *Host[R]) loadedStatus(p *Loaded[R]) PluginStatus {
-	s := PluginStatus{Name: p.Name, Status: "loaded", File: p.File, Sha256: p.Sha256, Version: p.Version}
-	if named, ok := any(p.Registrar).(Named); ok {
-		s.Functions = named.Names()
-	}
-	return s
-}
-
-func (h *Host[R]) load(name string, entry LockedPlugin, envProblem error) (*Loaded[R], error) {
-	if envProblem != nil {
-		return nil, envProblem
-	}
-	key := name + "\n" + entry.Sha256
-	if known, ok := h.versions[key]; ok {
-		return known.loaded, known.err
-	}
-	if err := h.checkGo(name, entry); err != nil {
-		return nil, err
-	}
-	path := filepath.Join(h.opts.Dir, entry.File)
-	if entry.Size > h.opts.Limits.MaxPluginBytes {
-		return nil, refuse(ErrFileTooLarge, name, fmt.Sprintf("Plugin %q: the lockfile says %d bytes, more than the limit of %d.", name, entry.Size, h.opts.Limits.MaxPluginBytes), "Raise Limits.MaxPluginBytes if the plugin is genuine.", nil)
-	}
-	file, info, err := openRegular(path, fmt.Sprintf("Plugin %q:", name), name, false)
-	if err != nil {
-		return nil, err
-	}
-	if info.Size() != entry.Size {
-		file.Close()
-		return nil, refuse(ErrSizeMismatch, name, fmt.Sprintf("Plugin %q: %s has %d bytes, the lockfile says %d.", name, path, info.Size(), entry.Size), "Deploy the .so and the lockfile from the same `builder build`.", nil)
-	}
-	sealed, sum, err := h.seal.seal(file, entry.Size, name)
-	file.Close()
-	if err != nil {
-		return nil, err
-	}
-	if sum != entry.Sha256 {
-		os.Remove(sealed)
-		return nil, refuse(ErrHashMismatch, name, fmt.Sprintf("Plugin %q (%s): sha256 %s does not match the lockfile's %s.", name, entry.File, sum, entry.Sha256), "The file was modified or belongs to another build: deploy the .so and the lockfile from the same `builder build`.", nil)
-	}
-	if !h.opts.NoCanary {
-		if err := h.canary(name, entry.Sha256, sealed); err != nil {
-			os.Remove(sealed)
-			return nil, err
-		}
-	}
-	opened, err := plugin.Open(sealed)
-	if err != nil {
-		os.Remove(sealed)
-		failure := refuse(ErrLoadFailed, name, fmt.Sprintf("Plugin %q (%s) could not be loaded: %v", name, entry.File, err), loadFix(err), err)
-		// plugin.Open may have mapped it before refusing: never try this version again.
-		h.versions[key] = versionResult[R]{err: failure}
-		return nil, failure
-	}
-	loaded, err := h.register(name, entry, opened)
-	h.versions[key] = versionResult[R]{loaded: loaded, err: err}
-	if err == nil {
-		h.opts.Log("info", fmt.Sprintf("loaded %s (%s, sha256 %s…, plugin path %s)", name, entry.File, entry.Sha256[:16], entry.PluginPath))
-	}
-	return loaded, err
-}
-
-func loadFix(err error) string {
-	if strings.Contains(err.Error(), "already loaded") {
-		return "Two builds share one plugin path: build go-plugins with `builder build`, which gives every build its own -pluginpath."
-	}
-	return "Run `builder verify` against this host image; rebuild the plugin with `builder build` for this host."
-}
-
-// checkGo refuses, before plugin.Open, what would crash the process instead of failing.
-func (h *Host[R]) checkGo(name string, entry LockedPlugin) error {
-	if entry.Kind != "go-plugin" {
-		return refuse(ErrNotAGoPlugin, name, fmt.Sprintf("Plugin %q is a %s plugin; a Go host loads only go-plugin builds.", name, entry.Kind), `Give it "kind": "go-plugin" in builder.config.json, or load it from a Node host (builder host).`, nil)
-	}
-	if entry.GoVersion != h.buildGo {
-		return refuse(ErrGoVersionMismatch, name, fmt.Sprintf("Plugin %q was built with %s; this host runs %s, and plugin.Open would crash the process.", name, orNone(entry.GoVersion), h.buildGo), "Build plugins with `builder build` against this host image (host.binary set), which builds them with the host's Go.", nil)
-	}
-	var lines []string
-	for _, dep := range entry.Deps {
-		if mine, both := h.buildMod[dep.Path]; both && mine != dep.Version {
-			lines = append(lines, fmt.Sprintf("%s: plugin has %s, host has %s", dep.Path, dep.Version, mine))
-		}
-	}
-	if len(lines) > 0 {
-		return refuse(ErrGoModuleMismatch, name, fmt.Sprintf("Plugin %q links other module versions than this host: %s.", name, strings.Join(lines, "; ")), "Build the plugin against the host's module versions (builder build refuses the mismatch and prints the go mod edit that fixes it).", nil)
-	}
-	return nil
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(no Go version recorded)"
-	}
-	return s
-}
-
-func (h *Host[R]) register(name string, entry LockedPlugin, p *plugin.Plugin) (loaded *Loaded[R], err error) {
-	bad := func(why string) error {
-		var zero R
-		return refuse(ErrBadRegister, name, fmt.Sprintf("Plugin %q cannot register: %s.", name, why), fmt.Sprintf("Export `func Register(r %T)` from the plugin's main package.", zero), nil)
-	}
-	sym, err := p.Lookup("Register")
-	if err != nil {
-		return nil, bad("it exports no Register")
-	}
-	registrar := h.opts.NewRegistrar(name)
-	defer func() {
-		if r := recover(); r != nil {
-			loaded, err = nil, bad(fmt.Sprintf("Register panicked: %v", r))
-		}
-	}()
-	switch register := sym.(type) {
-	case func(R):
-		register(registrar)
-	case func(R) error:
-		if err := register(registrar); err != nil {
-			return nil, bad("Register returned an error: " + err.Error())
-		}
-	default:
-		return nil, bad(fmt.Sprintf("Register has type %T", sym))
-	}
-	version := ""
-	if v, err := p.Lookup("Version"); err == nil {
-		if s, ok := v.(*string); ok {
-			version = *s
-		}
-	}
-	return &Loaded[R]{Name: name, File: entry.File, Sha256: entry.Sha256, PluginPath: entry.PluginPath, Version: version, Registrar: registrar}, nil
-}
-
-const maxUnknownReported = 64
-
-// unknownFiles: shared objects that no lockfile entry names are reported, never loaded.
-func (h *Host[R]) unknownFiles(lock *Lockfile) []PluginStatus {
-	known := map[string]bool{}
-	for _, p := range lock.Plugins {
-		known[path.Base(p.File)] = true
-	}
-	dir, err := os.Open(filepath.Join(h.opts.Dir, lock.Dir))
-	if err != nil {
-		return nil
-	}
-	defer dir.Close()
-	var found []string
-	for len(found) < maxUnknownReported {
-		names, err := dir.Readdirnames(256)
-		for _, n := range names {
-			if strings.HasSuffix(n, ".so") && !known[n] && len(found) < maxUnknownReported {
-				found = append(found, n)
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	sort.Strings(found)
-	out := make([]PluginStatus, len(found))
-	for i, n := range found {
-		f := n
-		if lock.Dir != "" {
-			f = lock.Dir + "/" + n
-		}
-		out[i] = PluginStatus{Name: f, Status: "rejected", File: f, Code: ErrUnknownPlugin.Code,
-			Reason: fmt.Sprintf("Plugin %q is not loadable: it is not in the lockfile.", f)}
-	}
-	return out
-}
-
-func asError(err error) *Error {
-	if e, ok := err.(*Error); ok {
-		return e
-	}
-	return &Error{Code: "INTERNAL", Message: err.Error()}
 }

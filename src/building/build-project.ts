@@ -1,49 +1,39 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { type PluginConfig, type PluginKind, type PlatformTarget, platformTargets, type ProjectConfig } from '../config/config.js';
+import { dirname, join } from 'node:path';
+import { type PluginConfig, type PlatformTarget, platformTargets, type ProjectConfig } from '../config/config.js';
 import type { DockerEngine } from '../docker/engine.js';
-import { MANAGED_LABEL, managedLabels } from '../docker/engine.js';
-import {
-  BuilderError,
-  CancelledError,
-  describeCause,
-  EngineLostError,
-  EngineRequestError,
-  EngineTimeoutError,
-  EXIT_FAILED,
-  EXIT_UNUSABLE,
-  OutputWriteError,
-} from '../errors.js';
-import { fingerprintHash } from '../env/fingerprint.js';
-import { jsonDifferences } from '../util/json-diff.js';
+import { managedLabels } from '../docker/engine.js';
+import { BuilderError, CancelledError, describeCause, EngineLostError, EngineRequestError, EngineTimeoutError, OutputWriteError } from '../errors.js';
 import type { ProbeCache } from '../env/probe-cache.js';
-import type { ProbedImage } from '../env/probe-image.js';
-import { lockfileText, readLockfile } from '../lock/lockfile-io.js';
+import { lockfileText } from '../lock/lockfile-io.js';
 import { pluginsOfShard, type Shard, type ShardRecord, sortedNames } from '../shard/shard.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
 import { MAX_SERIAL_AHEAD_MS } from '../trust/statement.js';
-import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
-import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, lockedPlugin, type LockedEnvironment, type LockedGoModule, type LockedPlugin, type LockedProof, lockSectionFor, type Lockfile, parseLockDocument, sameLockContent, serializeLockfile } from '../lock/lockfile.js';
+import { currentProcess } from '../util/process-identity.js';
+import { isMultiPlatform, type LockDocument, LOCKFILE_VERSION, type LockedEnvironment, lockSectionFor, type Lockfile } from '../lock/lockfile.js';
 import { lockGenerator } from '../version.js';
 import { runPool } from '../util/run-pool.js';
-import { sha256FileHex } from '../util/sha256.js';
 import type { BuildReporter } from './build-events.js';
 import { buildPlugin } from './build-plugin.js';
 import { type ArtifactToProve, modelDisagreement, proveArtifacts } from './prove-artifacts.js';
 import { CACHE_DOMAIN_LABEL, type CacheScope, compilerCacheScope } from './cache-scope.js';
 import { isCFamily } from '../config/schema.js';
 import { isInside } from '../config/validate-config.js';
-import { collectPluginSources } from './collect-plugin-sources.js';
 import { commitOutputs } from '../lock/commit-outputs.js';
 import { type CompilerCacheEvent, describeCompilerCacheEvent, pushCompilerCache, restoreCompilerCache } from './compiler-cache.js';
 import { acquireProjectLock } from './project-lock.js';
 import { goFacts, packageMismatchReason, refuseGoModuleMismatches } from './go-facts.js';
-import { type GoSourceLayout, type GoSourceMove, goSourceLayout } from './go-source-layout.js';
-import { artifactFile, type PluginBuildPlan, planPluginBuild } from './plan-plugin-build.js';
-import { type BuildEnvironment, resolveEnvironment } from './resolve-environment.js';
+import { artifactFile } from './plan-plugin-build.js';
+import { resolveEnvironment } from './resolve-environment.js';
 import { cCompiler } from './toolchain.js';
+import type { PluginReport, BuildReport } from './build-report.js';
+import { RUN_LABEL, OWNER_LABEL, STAGING_PREFIX, HEARTBEAT_MS, ownerLabel, removeLeftovers, removeRunContainers } from './leftovers.js';
+import { artifactIntact, type DecisionInputs, sourceHashes, decidePlugin } from './plugin-decision.js';
+import { locked, previousLock, unchangedLockText, lockfileClaims, refuseToVouchForKept, keptPlugins, toLockfile } from './lock-assembly.js';
+import { settled } from '../util/settled.js';
+import type { LockfileSigner } from './lock-signer.js';
 
 export interface BuildContext {
   engine: DockerEngine;
@@ -57,14 +47,6 @@ export interface BuildContext {
   probeCache?: ProbeCache;
   /** Stops the run (its reason is what the build throws): signals, a closed stdout. */
   signal?: AbortSignal;
-}
-
-export interface LockfileSigner {
-  keyId: string;
-  /** The DSSE envelope text for these exact lockfile bytes; its serial above `previousEnvelope`'s when this key made that. */
-  sign(lock: LockDocument, lockfileText: string, previousEnvelope: string | null): string;
-  /** The serial of `envelope` when it is this key's valid signature of `lockfileText` (what this key vouched for before), else null. */
-  vouched(lockfileText: string, envelope: string): number | null;
 }
 
 export interface BuildOptions {
@@ -90,147 +72,6 @@ export interface BuildOptions {
   prove?: boolean;
   /** A proof whose loads take longer is stopped and the artifact being loaded fails (default 120 s). */
   proveTimeoutMs?: number;
-}
-
-/** built/unchanged: ready to lock; kept: not named in `build NAME…`, locked as it was; identical/differs: --check verdicts. */
-export type PluginStatus = 'built' | 'unchanged' | 'kept' | 'failed' | 'identical' | 'differs';
-
-export interface PluginReport {
-  name: string;
-  kind: PluginKind;
-  file: string;
-  status: PluginStatus;
-  seconds: number;
-  sha256?: string;
-  size?: number;
-  inputsHash?: string;
-  goVersion?: string;
-  /** go-plugin: its plugin path (unique per build inputs), read from the artifact. */
-  pluginPath?: string;
-  deps?: LockedGoModule[];
-  /** What proved it loads in the host image (or why it is not proven). */
-  proof?: LockedProof;
-  /** A go-plugin built with --skip-go-module-check. */
-  goModuleCheck?: 'skipped';
-  /** Its source files and their sha256, as locked. */
-  sources?: Record<string, string>;
-  /** With --check: what the lockfile says (absent when the plugin is not in it). */
-  lockedSha256?: string;
-  /** A kept plugin whose artifact on disk is not the locked one. */
-  stale?: boolean;
-  /** With host.platforms: the platform this artifact is for (each plugin is reported once per platform). */
-  platform?: string;
-  reason?: string;
-  /** The end of the compiler output (at most 64 KiB) … */
-  output?: string;
-  /** … of this many bytes in all. */
-  outputBytes?: number;
-}
-
-export interface BuildReport {
-  outcome: 'built' | 'failed' | 'check-passed' | 'check-failed';
-  lockfile: string;
-  outDir: string;
-  host: LockedEnvironment;
-  builder: LockedEnvironment & { toolchain: Record<string, string>; base?: LockedEnvironment };
-  /** Where this run's builder image came from: the engine, the --cache-from repository, or a build here. */
-  builderImageSource: 'reused' | 'pulled' | 'built';
-  plugins: PluginReport[];
-  /** With host.platforms: each platform's host and builder (host and builder above are the first platform's). */
-  platforms?: Array<{ platform: string; host: LockedEnvironment; builder: BuildReport['builder']; builderImageSource: BuildReport['builderImageSource'] }>;
-  /** With --cache-from / --cache-to (and the compiler cache in use): what became of the compiler cache. */
-  compilerCache?: CompilerCacheEvent[];
-  /** With --shard: which shard of which plugin list this run built. */
-  shard?: ShardRecord;
-  /** Where the lockfile's signature was written, and by which key (with a signer). */
-  signature?: { path: string; keyId: string };
-}
-
-function locked(probe: ProbedImage & { binary?: string; repoDigest?: string }, image = probe.image): LockedEnvironment {
-  return {
-    image,
-    imageId: probe.imageId,
-    ...(probe.repoDigest ? { repoDigest: probe.repoDigest } : {}),
-    ...(probe.binary ? { binary: probe.binary } : {}),
-    fingerprint: probe.fingerprint,
-    fingerprintHash: fingerprintHash(probe.fingerprint),
-  };
-}
-
-async function previousLock(config: ProjectConfig, check: boolean): Promise<LockDocument | null> {
-  // An unreadable lockfile stops the build (LOCKFILE_INVALID): replacing it with what this run
-  // knows would drop the entries of every plugin it does not build.
-  const lock = await readLockfile(config.lockfile);
-  if (check && !lock) {
-    throw new BuilderError('LOCKFILE_MISSING', `--check needs a lockfile, and ${config.lockfile} does not exist.`, {
-      fix: 'Run `builder build` first and commit the lockfile it writes.',
-    });
-  }
-  return lock;
-}
-
-/** The locked artifact on disk is exactly the locked bytes. */
-export async function artifactIntact(outDir: string, entry: Lockfile['plugins'][string] | undefined): Promise<boolean> {
-  if (!entry) return false;
-  const path = join(outDir, entry.file);
-  // Only a regular file of the locked size is hashed: a FIFO or device put there would hang the read.
-  const info = await lstat(path).catch(() => null);
-  if (!info?.isFile() || info.size !== entry.size) return false;
-  return sha256FileHex(path).then((sha) => sha === entry.sha256, () => false);
-}
-
-/** Containers of one run carry its ID; the owner label lets a later run on this host remove what a dead one left. */
-export const RUN_LABEL = 'io.plugin-builder.run';
-export const OWNER_LABEL = 'io.plugin-builder.owner';
-const STAGING_PREFIX = '.builder-staging-';
-const HEARTBEAT_MS = 10_000;
-
-function ownerLabel(identity: ProcessIdentity): string {
-  return `${identity.host}/${identity.pid}/${identity.start ?? ''}`;
-}
-
-function parseOwner(label: string): ProcessIdentity | null {
-  const [host, pid, start] = label.split('/');
-  return host && pid && /^\d+$/.test(pid) ? { host, pid: Number(pid), start: start || null } : null;
-}
-
-/**
- * What runs killed before they could clean up left behind (SIGKILL, power loss, an engine that
- * vanished): their staging directories and temp files beside the lockfile — safe to remove,
- * as this run holds the project lock — and the containers of dead runs on this host.
- */
-async function removeLeftovers(engine: DockerEngine, config: ProjectConfig, report: BuildReporter): Promise<void> {
-  await settled(removeLeftoverFiles(config), removeLeftoverContainers(engine, report));
-}
-
-async function removeLeftoverFiles(config: ProjectConfig): Promise<void> {
-  for (const dir of new Set([config.outDir, dirname(config.outDir)])) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (name.startsWith(STAGING_PREFIX)) await rm(join(dir, name), { recursive: true, force: true });
-    }
-  }
-  const lockBase = basename(config.lockfile);
-  for (const name of await readdir(dirname(config.lockfile)).catch(() => [] as string[])) {
-    if (name.endsWith('.tmp') && (name.startsWith(`.${lockBase}.`) || name.startsWith(`.${lockBase}.sig.`))) await rm(join(dirname(config.lockfile), name), { force: true });
-  }
-}
-
-async function removeLeftoverContainers(engine: DockerEngine, report: BuildReporter): Promise<void> {
-  const orphans = (await engine.listContainers({ [MANAGED_LABEL]: 'true' })).filter((c) => {
-    const owner = parseOwner(c.labels[OWNER_LABEL] ?? '');
-    return owner !== null && isAlive(owner) === false;
-  });
-  for (const orphan of orphans) await engine.removeContainer(orphan.id);
-  if (orphans.length > 0) report({ type: 'step', message: `removed ${orphans.length} container(s) left by an interrupted earlier run` });
-}
-
-/**
- * Both results once both have settled, or the first one's error: unlike Promise.all, nothing
- * is still running when the caller goes on to clean up.
- */
-async function settled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  await Promise.allSettled([a, b]);
-  return [await a, await b];
 }
 
 /** Create outDir and the lockfile's directory before building, and check they are still inside the project. */
@@ -415,59 +256,6 @@ export async function buildProject(whole: ProjectConfig, options: BuildOptions, 
   }
 }
 
-/** `current` when it is a canonical lockfile saying what `lock` says (the generator aside), else null. */
-function unchangedLockText(current: string, lock: LockDocument): string | null {
-  try {
-    const parsed = parseLockDocument(current);
-    return serializeLockfile(parsed) === current && sameLockContent(parsed, lock) ? current : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Where a lockfile section says something this run did not find: every field the build writes
- * (host and builder sections, each plugin's entry), compared with what it wrote now. Only the
- * plugins' artifact hashes are left to the per-plugin verdicts. Claims the probes contradict, or
- * that no build writes (a forged pluginPath, deps, a source that does not exist), fail --check.
- */
-function lockfileClaims(previous: Lockfile, fresh: Lockfile, unproven: boolean): string[] {
-  // --check --no-prove did not load anything, so it has nothing to say about the proofs.
-  const strip = (lock: Lockfile) => ({
-    host: lock.host,
-    builder: lock.builder,
-    plugins: Object.fromEntries(Object.entries(lock.plugins).map(([name, { sha256: _, size: __, proof, ...rest }]) => [name, unproven ? rest : { ...rest, ...(proof ? { proof } : {}) }])),
-  });
-  const out = jsonDifferences(strip(previous), strip(fresh), '', 8);
-  for (const role of ['host', 'builder'] as const) {
-    if (previous[role].fingerprintHash !== fingerprintHash(previous[role].fingerprint)) out.push(`${role}.fingerprintHash is not the hash of its fingerprint`);
-  }
-  return out;
-}
-
-/**
- * `build NAME… --sign-key` keeps the other plugins as the lockfile has them, and the key would
- * sign those entries too. The repository's lockfile is input: its entries are signed again only
- * when this key signed them before (a valid signature of the very lockfile they come from) and
- * their artifacts are the locked bytes. Otherwise a hand-edited entry would come out signed.
- */
-function refuseToVouchForKept(plugins: readonly PluginReport[], config: ProjectConfig, current: string | null, envelope: string | null, signer: LockfileSigner): void {
-  const kept = plugins.filter((p) => p.status === 'kept');
-  if (kept.length === 0) return;
-  const names = kept.map((p) => p.name).join(', ');
-  const stale = kept.filter((p) => p.stale);
-  if (stale.length > 0) {
-    throw new BuilderError('HASH_MISMATCH', `Refusing to sign: ${stale.map((p) => `${p.name} (${p.file})`).join(', ')} ${stale.length === 1 ? 'is' : 'are'} kept as locked, but the artifact on disk is not the locked one. Nothing was written.`, {
-      fix: 'Build them too (name them, or build everything), then sign.',
-    });
-  }
-  if (current === null || envelope === null || signer.vouched(current, envelope) === null) {
-    throw new BuilderError('UNSIGNED_KEPT_PLUGINS', `Refusing to sign: ${names} ${kept.length === 1 ? 'is' : 'are'} kept from ${config.lockfile}, which this key (${signer.keyId.slice(0, 16)}…) has not signed: the key would vouch for entries this build did not make. Nothing was written.`, {
-      fix: 'Build every plugin with --sign-key (no names), or sign the current lockfile first (`builder sign --key KEY` checks every artifact).',
-    });
-  }
-}
-
 /** Plugin names given on the command line (`build NAME…`, `plan NAME…`) must be the config's. */
 export function refuseUnknownPlugins(config: ProjectConfig, names: readonly string[]): void {
   const known = config.plugins.map((p) => p.name);
@@ -483,36 +271,6 @@ function refuseUnknownNames(config: ProjectConfig, options: BuildOptions): void 
   if (!options.only) return;
   refuseUnknownPlugins(config, options.only);
   if (options.shard) throw new BuilderError('BAD_OPTION', 'Plugin names and --shard do not go together: a shard is its own subset.');
-}
-
-/**
- * The plugins not named, as the lockfile has them. They were built in the locked environment, so
- * the environment must still be that one: a lockfile whose builder section names one image and
- * whose entries were made by another would lie about them.
- */
-async function keptPlugins(config: ProjectConfig, previous: Lockfile | null, env: BuildEnvironment, named: readonly PluginConfig[], report: BuildReporter): Promise<PluginReport[]> {
-  const others = config.plugins.filter((p) => !named.includes(p));
-  const locked = others.flatMap((p) => {
-    const entry = previous ? lockedPlugin(previous, p.name) : undefined;
-    if (!entry) report({ type: 'step', message: `${p.name}: not named and not in the lockfile: left out of it (build it by name, or build everything)` });
-    return entry ? [{ plugin: p, entry }] : [];
-  });
-  if (locked.length > 0 && previous && (previous.builder.imageId !== env.builder.imageId || previous.host.imageId !== env.host.imageId)) {
-    const what = previous.host.imageId !== env.host.imageId ? `the host image (${previous.host.imageId.slice(0, 19)} → ${env.host.imageId.slice(0, 19)})` : `the builder image (${previous.builder.imageId.slice(0, 19)} → ${env.builder.imageId.slice(0, 19)})`;
-    throw new BuilderError('ENVIRONMENT_CHANGED', `Cannot build only some plugins: ${what} changed since the lockfile, and the plugins not named were built for the old one.`, {
-      fix: 'Build every plugin: `builder build` without names (`builder drift` shows what changed).',
-    });
-  }
-  const reports: PluginReport[] = [];
-  for (const { plugin, entry } of locked) {
-    const intact = await artifactIntact(config.outDir, entry);
-    reports.push({ ...entry, name: plugin.name, status: 'kept', seconds: 0, ...(intact ? {} : { stale: true }), reason: intact ? 'not named: kept as locked' : `not named: kept as locked, but ${entry.file} is missing or changed (build it)` });
-  }
-  return reports;
-}
-
-export function sourceHashes(files: readonly { path: string; sha256: string }[]): Record<string, string> {
-  return Object.fromEntries(files.map((f) => [f.path, f.sha256]));
 }
 
 /** What one platform's share of a build produced (the whole build for a single-platform config). */
@@ -603,7 +361,6 @@ async function buildPlatform(
   };
 }
 
-
 /**
  * Every artifact this run locks is loaded for real in the host image first (src/proof/): one that
  * does not load fails its plugin with the loader's own words, and nothing is written for it.
@@ -637,60 +394,13 @@ async function proveBuilt(reports: PluginReport[], job: PluginJob, how: { prove:
   }
 }
 
-async function removeRunContainers(engine: DockerEngine, runId: string): Promise<void> {
-  for (const container of await engine.listContainers({ [RUN_LABEL]: runId })) await engine.removeContainer(container.id);
-}
-
-interface PluginJob {
-  config: ProjectConfig;
+interface PluginJob extends DecisionInputs {
   options: BuildOptions;
   ctx: BuildContext;
-  env: BuildEnvironment;
-  previous: Lockfile | null;
   staging: string;
-  cache: boolean;
   cacheVolume: string;
   artifacts: Map<string, string>;
   now: () => number;
-}
-
-/** What a plugin's build would be: its sources, its plan, and whether the locked artifact already is its result. */
-export interface PluginDecision {
-  sources: Awaited<ReturnType<typeof collectPluginSources>>;
-  plan: PluginBuildPlan;
-  /** A go-plugin whose host was built without -trimpath and whose modules cannot follow it. */
-  refused: string | null;
-  moves: readonly GoSourceMove[];
-  lockedEntry: LockedPlugin | undefined;
-  /** Same inputs and file name as locked (whether the artifact on disk is still the locked one is artifactIntact's question). */
-  inputsMatch: boolean;
-}
-
-export async function decidePlugin(plugin: PluginConfig, job: Pick<PluginJob, 'config' | 'env' | 'previous' | 'cache'> & { skipGoModuleCheck?: boolean }): Promise<PluginDecision> {
-  const { config, env, previous } = job;
-  const sources = await collectPluginSources(plugin, config.projectDir);
-  const hostBinary = env.host.goBuildInfo;
-  const layout: GoSourceLayout =
-    plugin.kind === 'go-plugin' && hostBinary && config.hostBinary
-      ? goSourceLayout(sources.files, sources.workdir, sources.goMod, hostBinary, config.hostBinary, env.toolchain.goroot)
-      : { moves: [] };
-  const moves = 'moves' in layout ? layout.moves : [];
-  const plan = planPluginBuild(
-    plugin,
-    { files: sources.files, workdir: sources.workdir, hasGoMod: sources.goMod !== null },
-    {
-      builderImageId: env.builder.imageId,
-      sourceDateEpoch: config.sourceDateEpoch,
-      cCompiler: cCompiler(env.manager, env.target),
-      cache: job.cache,
-      ...(env.host.fingerprint.go ? { goHostSettings: env.host.fingerprint.go.settings } : {}),
-      ...(moves.length > 0 ? { goSourceMoves: moves } : {}),
-      ...(job.skipGoModuleCheck && plugin.kind === 'go-plugin' ? { moduleCheckSkipped: true } : {}),
-    },
-  );
-  const lockedEntry = previous ? lockedPlugin(previous, plugin.name) : undefined;
-  const inputsMatch = lockedEntry?.inputsHash === plan.inputsHash && lockedEntry.file === plan.file;
-  return { sources, plan, refused: 'refused' in layout ? layout.refused : null, moves, lockedEntry, inputsMatch };
 }
 
 async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginReport> {
@@ -751,26 +461,4 @@ async function buildOne(plugin: PluginConfig, job: PluginJob): Promise<PluginRep
     ...(lockedSha256 ? { lockedSha256 } : {}),
     ...(identical ? {} : { reason: lockedSha256 ? 'bytes differ from the lockfile' : 'not in the lockfile' }),
   };
-}
-
-export function toLockfile(report: Pick<BuildReport, 'host' | 'builder' | 'plugins' | 'shard'>): Lockfile {
-  const plugins: Lockfile['plugins'] = {};
-  for (const p of report.plugins) {
-    if (p.status === 'failed') continue;
-    if (p.sha256 === undefined || p.size === undefined || p.inputsHash === undefined) continue;
-    plugins[p.name] = {
-      kind: p.kind,
-      file: p.file,
-      sha256: p.sha256,
-      size: p.size,
-      inputsHash: p.inputsHash,
-      ...(p.goVersion ? { goVersion: p.goVersion } : {}),
-      ...(p.pluginPath ? { pluginPath: p.pluginPath } : {}),
-      ...(p.deps ? { deps: p.deps } : {}),
-      ...(p.sources ? { sources: p.sources } : {}),
-      ...(p.proof ? { proof: p.proof } : {}),
-      ...(p.goModuleCheck ? { goModuleCheck: p.goModuleCheck } : {}),
-    };
-  }
-  return { lockfileVersion: LOCKFILE_VERSION, host: report.host, builder: report.builder, plugins, ...(report.shard ? { shard: report.shard } : {}) };
 }

@@ -1,5 +1,5 @@
 import type { BuildEvent } from '../building/build-events.js';
-import type { BuildReport } from '../building/build-project.js';
+import type { BuildReport } from '../building/build-report.js';
 import { printable, printableLines } from '../util/printable.js';
 
 const OUTPUT_TAIL_LINES = 40;

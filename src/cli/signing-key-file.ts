@@ -6,7 +6,7 @@ import { parseSigningKey, type SigningKey, type TrustedKey } from '../trust/keys
 import { verifyEnvelope } from '../trust/dsse.js';
 import { signLockfile, verifyLockfileSignature } from '../trust/lockfile-signature.js';
 import { IN_TOTO_PAYLOAD_TYPE, MAX_SERIAL_AHEAD_MS, parseStatement } from '../trust/statement.js';
-import type { LockfileSigner } from '../building/build-project.js';
+import type { LockfileSigner } from '../building/lock-signer.js';
 import { toolVersion } from '../version.js';
 
 /** Read a private signing key; warns (through `warn`) when others may read it. */

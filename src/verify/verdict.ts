@@ -1,5 +1,5 @@
 /** What verify says about one plugin: the report's shape, shared by the model and the real loads. */
-import type { LoadCheck } from './predict-load.js';
+import type { LoadCheck } from './load-problem.js';
 import type { GoProblem } from './go-plugin-checks.js';
 
 export type ProblemCheck = 'bytes' | 'environment' | 'elf' | 'real-load' | LoadCheck | GoProblem['check'];

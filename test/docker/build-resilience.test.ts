@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUN_LABEL } from '../../src/building/build-project.js';
+import { RUN_LABEL } from '../../src/building/leftovers.js';
 import { MANAGED_LABEL } from '../../src/docker/engine.js';
 import { sha256FileHex } from '../../src/util/sha256.js';
 import { startCli } from '../helpers/cli-process.js';

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { BuildReport } from '../../src/building/build-project.js';
+import type { BuildReport } from '../../src/building/build-report.js';
 import { compilerCacheScope } from '../../src/building/cache-scope.js';
 import { managedLabels } from '../../src/docker/engine.js';
 import { ImagePullError } from '../../src/errors.js';

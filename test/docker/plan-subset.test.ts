@@ -2,7 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { BuildReport } from '../../src/building/build-project.js';
+import type { BuildReport } from '../../src/building/build-report.js';
 import type { PluginPlanEntry } from '../../src/building/plan-project.js';
 import { requireDocker, skipDocker } from '../helpers/docker.js';
 import { cli, copyProject, editJson } from '../helpers/project.js';

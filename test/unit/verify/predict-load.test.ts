@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { readElf } from '../../../src/elf/read-elf.js';
 import type { FoundLibrary } from '../../../src/verify/library-search.js';
-import { builtAgainst, isMuslBuiltin, predictLoad } from '../../../src/verify/predict-load.js';
+import { isMuslBuiltin } from '../../../src/verify/library-search.js';
+import { builtAgainst } from '../../../src/verify/object-checks.js';
+import { predictLoad } from '../../../src/verify/predict-load.js';
 import { buildElf } from '../elf/build-elf.js';
 
 const GLIBC_236 = { os: { id: 'debian', versionId: '12' }, arch: 'x86_64', libc: { family: 'glibc' as const, version: '2.36' } };
