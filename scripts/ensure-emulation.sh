@@ -5,7 +5,9 @@
 #   --stop   disable the qemu-aarch64 entry again, if this script enabled it
 set -euo pipefail
 say() { printf '[emulation] %s\n' "$*" >&2; }
-state=/run/plugin-builder-emulation.enabled
+# Where "this script enabled it" is remembered: per caller (scripts/test.sh passes one per run),
+# so a stale or concurrent run's mark never makes --stop disable what another run relies on.
+state=${PB_EMULATION_STATE:-/run/plugin-builder-emulation.enabled}
 binfmt=/proc/sys/fs/binfmt_misc
 
 if [ "${1:-}" = --stop ]; then

@@ -8,11 +8,12 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-dockerd_pidfile=$(mktemp /tmp/pb-test-dockerd.XXXXXX)
-registry_pidfile=$(mktemp /tmp/pb-test-registry.XXXXXX)
-results=$(mktemp /tmp/pb-test-results.XXXXXX.json)
-rm -f "$dockerd_pidfile" "$registry_pidfile"
-export PB_DOCKERD_PIDFILE=$dockerd_pidfile PB_REGISTRY_PIDFILE=$registry_pidfile
+# One private directory per run for what it started: a stale or concurrent run's files are never ours.
+run_dir=$(mktemp -d /tmp/pb-test-run.XXXXXX)
+dockerd_pidfile=$run_dir/dockerd.pid
+registry_pidfile=$run_dir/registry.pid
+results=$run_dir/results.json
+export PB_DOCKERD_PIDFILE=$dockerd_pidfile PB_REGISTRY_PIDFILE=$registry_pidfile PB_EMULATION_STATE=$run_dir/emulation.enabled
 
 stop_started() {
   # Every run re-tags the test and builder images it makes: untagged ones of ours would pile up.
@@ -21,11 +22,14 @@ stop_started() {
   bash scripts/ensure-emulation.sh --stop
   if [ -s "$dockerd_pidfile" ]; then
     pid=$(cat "$dockerd_pidfile")
-    echo "[test] stopping the Docker engine started here (pid $pid)" >&2
-    kill "$pid" 2>/dev/null
-    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    # Only the daemon this run started: the pid must still be a dockerd.
+    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q dockerd; then
+      echo "[test] stopping the Docker engine started here (pid $pid)" >&2
+      kill "$pid" 2>/dev/null
+      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    fi
   fi
-  rm -f "$dockerd_pidfile" "$registry_pidfile" "$results"
+  rm -rf "$run_dir"
 }
 trap stop_started EXIT
 

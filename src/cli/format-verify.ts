@@ -1,15 +1,17 @@
 import type { DriftReport } from '../drift/detect-drift.js';
 import type { EnvironmentFingerprint } from '../env/fingerprint.js';
+import { printable as escaped } from '../util/printable.js';
 import type { Problem, VerifyReport } from '../verify/verify-plugins.js';
 
 const describe = (f: EnvironmentFingerprint) => `${f.os.id} ${f.os.versionId}, ${f.arch}, ${f.libc.family} ${f.libc.version}`;
 
 function problemLines(problems: readonly Problem[]): string[] {
-  return problems.flatMap((p) => [`    - ${p.check}: ${p.message}`, `      fix: ${p.fix}`]);
+  // Messages quote the plugin's and the image's own strings (symbol and library names): one line each, escaped.
+  return problems.flatMap((p) => [`    - ${p.check}: ${escaped(p.message)}`, `      fix: ${escaped(p.fix)}`]);
 }
 
 export function formatVerify(report: VerifyReport): string {
-  const lines = [`verify against ${report.image} (${report.imageId.slice(0, 19)}): ${describe(report.fingerprint)}`];
+  const lines = [`verify against ${escaped(report.image)} (${report.imageId.slice(0, 19)}): ${describe(report.fingerprint)}`];
   lines.push(
     report.environment.length === 0
       ? 'environment: matches the lockfile'
@@ -17,8 +19,8 @@ export function formatVerify(report: VerifyReport): string {
   );
   lines.push(
     report.program
-      ? `judged for the program ${report.program.path} (${report.program.how}) and the ${report.program.libraries.length} libraries it loads first` +
-          (report.program.unresolved.length > 0 ? ` (not found for it: ${report.program.unresolved.join(', ')})` : '')
+      ? `judged for the program ${escaped(report.program.path)} (${report.program.how}) and the ${report.program.libraries.length} libraries it loads first` +
+          (report.program.unresolved.length > 0 ? ` (not found for it: ${escaped(report.program.unresolved.join(', '))})` : '')
       : 'judged for a program that loads nothing before the plugins (no Entrypoint/Cmd found; pass --loader-program PATH)',
   );
   if (report.fingerprint.libc.family === 'glibc') {
@@ -32,7 +34,7 @@ export function formatVerify(report: VerifyReport): string {
       : '  which opens a sealed copy of each plugin, as the host runtimes do ($ORIGIN = /proc/self/fd; --loads-by-path if it opens the deployed file)',
   );
   if (report.real) {
-    lines.push(report.real.program ? `really loaded in a throwaway container of the image by ${report.real.program}` : `NOT really loaded (every answer below is the model's prediction): ${report.real.reason ?? 'no loading program'}`);
+    lines.push(report.real.program ? `really loaded in a throwaway container of the image by ${escaped(report.real.program)}` : `NOT really loaded (every answer below is the model's prediction): ${escaped(report.real.reason ?? 'no loading program')}`);
   }
   for (const p of report.plugins) {
     const load = p.answer === 'proven'
@@ -42,9 +44,9 @@ export function formatVerify(report: VerifyReport): string {
     lines.push(...problemLines(p.problems));
     if (p.model?.disagrees) {
       lines.push(`    MODEL_DISAGREES: the model predicted "${p.model.outcome}"; the real load wins (a model bug: please report it)`);
-      lines.push(...p.model.problems.map((m) => `      model said: ${m.check}: ${m.message}`));
+      lines.push(...p.model.problems.map((m) => `      model said: ${m.check}: ${escaped(m.message)}`));
     }
-    lines.push(...p.notes.map((n) => `    note: ${n}`));
+    lines.push(...p.notes.map((n) => `    note: ${escaped(n)}`));
   }
   const bad = report.plugins.filter((p) => p.problems.length > 0).length;
   lines.push(`${report.plugins.length} plugin(s), ${bad} with problems`, '');
@@ -59,8 +61,8 @@ const HEADLINE: Record<DriftReport['outcome'], string> = {
 
 export function formatDrift(report: DriftReport): string {
   const headline = report.outcome === 'breaking' && report.differences.length === 0 ? 'BREAKING drift: the environment fingerprint is the same, but plugins did not load in this image (a real load)' : HEADLINE[report.outcome];
-  const lines = [`drift of ${report.image}: ${headline}`];
-  if (report.real) lines.push(report.real.program ? `  really loaded by ${report.real.program}` : `  not really loaded (answers are predicted): ${report.real.reason ?? ''}`);
+  const lines = [`drift of ${escaped(report.image)}: ${headline}`];
+  if (report.real) lines.push(report.real.program ? `  really loaded by ${escaped(report.real.program)}` : `  not really loaded (answers are predicted): ${escaped(report.real.reason ?? '')}`);
   const digest = report.repoDigest;
   if (digest.locked !== digest.current && digest.current !== null) lines.push(`  repo digest: ${digest.locked ?? '(none locked)'} → ${digest.current}`);
   if (report.imageId.locked !== report.imageId.current) lines.push(`  image ID: ${report.imageId.locked} → ${report.imageId.current}`);

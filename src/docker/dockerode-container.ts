@@ -1,10 +1,12 @@
+import { BuilderError } from '../errors.js';
+import { printable } from '../util/printable.js';
 import { type Duplex, PassThrough, type Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { FsEntry } from './fs-entry.js';
 import { TailBuffer } from '../util/tail-buffer.js';
 import { type ContainerHandle, OUTPUT_TAIL_BYTES, type PipedRunResult, type RunResult } from './engine.js';
 import { DockerFrameDecoder } from './frame-decoder.js';
-import { readFirstEntry } from './tar-streams.js';
+import { EntryTooLargeError, readFirstEntry } from './tar-streams.js';
 import { abortable, type CallKind, RunLimitReached, statusOf } from './call-supervisor.js';
 
 /** One container of a run, through dockerode: files in, run, output out, removal. */
@@ -167,9 +169,11 @@ export class DockerodeContainer implements ContainerHandle {
     try {
       return await this.readArchive(path, (tar) => readFirstEntry(tar));
     } catch (err) {
+      if (err instanceof EntryTooLargeError) throw new BuilderError('FILE_TOO_LARGE', `${printable(path)} in the image: ${err.message}`, { fix: err.fix ?? '' });
       // A path through a regular file (/usr/bin/setarch/x86_64) is ENOTDIR, which the engine
       // answers with a 500 rather than a 404: for a reader, the file is not there either way.
-      if (statusOf(err) === 404 || (statusOf(err) === 500 && /: not a directory\b/.test((err as Error).message))) return null;
+      // So is a path the kernel refuses to resolve (a symlink loop, a name too long): open() fails the loader the same way.
+      if (statusOf(err) === 404 || (statusOf(err) === 500 && /: not a directory\b|too many (levels of symbolic )?links|file name too long/i.test((err as Error).message))) return null;
       throw err;
     }
   }

@@ -4,15 +4,22 @@ import { basename, join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tarStream from 'tar-stream';
-import { OutputWriteError, UnsafeArtifactError } from '../errors.js';
+import { BuilderError, OutputWriteError, UnsafeArtifactError } from '../errors.js';
 import type { FsEntry } from './fs-entry.js';
+
+/** An entry of an image larger than what the reader takes: the image's file, not the engine, is the problem. */
+export class EntryTooLargeError extends BuilderError {
+  constructor(limit: number) {
+    super('FILE_TOO_LARGE', `the entry is larger than ${limit} bytes, more than any file this tool reads from an image`, { fix: 'Check the file the message names in the image.' });
+  }
+}
 
 async function collect(stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new Error(`entry larger than ${limit} bytes`);
+    if (size > limit) throw new EntryTooLargeError(limit);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);

@@ -53,7 +53,8 @@ export function readDynamicSymbols(r: ByteReader, is64: boolean, machine: string
     const info = r.u8(at + (is64 ? 4 : 12), 'st_info');
     const other = r.u8(at + (is64 ? 5 : 13), 'st_other');
     const shndx = r.u16(at + (is64 ? 6 : 14), 'st_shndx');
-    const value = r.word(at + (is64 ? 8 : 4), is64, 'st_value');
+    // Both loaders ask only whether st_value is 0; any 64-bit value is a valid definition.
+    const zeroValue = is64 ? r.u32(at + 8, 'st_value') === 0 && r.u32(at + 12, 'st_value') === 0 : r.u32(at + 4, 'st_value') === 0;
     const bind = info >> 4;
     const type = info & 0xf;
     if (shndx === SHN_UNDEF) {
@@ -63,8 +64,8 @@ export function readDynamicSymbols(r: ByteReader, is64: boolean, machine: string
       continue;
     }
     const visibility = other & 3;
-    if (name.startsWith(GO_PACKAGE_HASH) && bind !== STB_LOCAL && value !== 0 && visibility === STV_DEFAULT) {
-      const hash = bytesAt(r, loadSegments, value, r.word(at + (is64 ? 16 : 8), is64, 'st_size'));
+    if (name.startsWith(GO_PACKAGE_HASH) && bind !== STB_LOCAL && !zeroValue && visibility === STV_DEFAULT) {
+      const hash = bytesAt(r, loadSegments, r.word(at + (is64 ? 8 : 4), is64, 'st_value'), r.word(at + (is64 ? 16 : 8), is64, 'st_size'));
       if (hash) facts.goPackageHashes[name.slice(GO_PACKAGE_HASH.length)] = hash;
     }
     const entry = versymOf(i);
@@ -78,7 +79,7 @@ export function readDynamicSymbols(r: ByteReader, is64: boolean, machine: string
       type,
       binding: bind,
       visibility,
-      zeroValue: value === 0,
+      zeroValue,
       absolute: shndx === SHN_ABS,
     });
   }

@@ -109,12 +109,16 @@ export function childProcessCanary(command: readonly string[], limitMs = 60_000)
   };
 }
 
+// What the child's own verify-then-load can refuse with; any other code it prints is the plugin's
+// code talking (it runs in the child and can read the nonce), not the runtime's verdict.
+const CHILD_CODES: ReadonlySet<ErrorCode> = new Set(['LOAD_FAILED', 'BAD_MANIFEST', 'HASH_MISMATCH', 'SIZE_MISMATCH', 'SEAL_FAILED', 'FILE_TOO_LARGE', 'NOT_A_REGULAR_FILE', 'FILE_UNREADABLE']);
+
 /** The child's own verdict, `CODE: message`, as the error the host would have raised itself. */
-function childFailure(text: string): BuilderError {
+export function childFailure(text: string): BuilderError {
   const match = /^([A-Z][A-Z_]{1,40}): (.*)$/s.exec(text);
   // Only a code of the catalogue passes through: the child is the plugin's process, not a source of codes.
   const named = match?.[1];
-  const code: ErrorCode = named !== undefined && isErrorCode(named) ? named : 'LOAD_FAILED';
+  const code: ErrorCode = named !== undefined && isErrorCode(named) && CHILD_CODES.has(named) ? named : 'LOAD_FAILED';
   return new BuilderError(code, `${match ? match[2]! : text} (in the canary process)`, {
     fix: 'Run `builder verify --real` against this host image; rebuild the plugin with `builder build`.',
   });

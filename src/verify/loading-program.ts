@@ -1,3 +1,5 @@
+import { BuilderError } from '../errors.js';
+import { printable } from '../util/printable.js';
 import { dirname, posix } from 'node:path';
 import { envValue } from '../env/env-value.js';
 import type { RootFileSource } from '../env/file-source.js';
@@ -31,6 +33,8 @@ export interface ProgramScope {
    * global scope (RTLD_LOCAL), but their TLS may already sit in the static TLS surplus.
    */
   dlopenedFirst: Array<{ path: string; facts: ElfFacts }>;
+  /** What could not be read of it (an unreadable addon), for the report. */
+  notes: string[];
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -89,22 +93,43 @@ export async function resolveLoadingProgram(
 
 const NODE_ARCH: Readonly<Record<string, string>> = { x86_64: 'x64', aarch64: 'arm64', arm: 'arm', i386: 'ia32', riscv64: 'riscv64', ppc64: 'ppc64', s390x: 's390x' };
 
+/** How far up from the script koffi's loader is looked for: a hostile Cmd cannot make the walk long. */
+const MAX_ADDON_WALK = 32;
+
 /**
  * The native addon koffi dlopen()s when the Node runtime starts, before any plugin: from the
  * runtime script's node_modules, where koffi's loader looks (@koromix/koffi-linux-<arch>, then
- * koffi/build/koffi/<triplet>; linux_ for glibc, musl_ for musl).
+ * koffi/build/koffi/<triplet>; linux_ for glibc, musl_ for musl). The image controls the script
+ * path and the files: an unreadable candidate (too large, not ELF) is skipped with a note.
  */
-async function koffiAddon(files: RootFileSource, program: LoadingProgram, family: string, machine: string): Promise<string | null> {
-  if (!/^node(js)?$/.test(posix.basename(program.path)) || !program.script) return null;
+async function koffiAddon(files: RootFileSource, program: LoadingProgram, family: string, machine: string, notes: string[]): Promise<{ path: string; facts: ElfFacts } | null> {
+  if (!/^node(js)?$/.test(posix.basename(program.path)) || !program.script || program.script.length > 4096) return null;
   const arch = NODE_ARCH[machine];
   if (!arch) return null;
   const triplet = `${family === 'musl' ? 'musl' : 'linux'}_${arch}`;
-  for (let dir = posix.dirname(program.script); ; dir = posix.dirname(dir)) {
+  let dir = posix.dirname(program.script);
+  for (let level = 0; level < MAX_ADDON_WALK; level++, dir = posix.dirname(dir)) {
     for (const candidate of [`${dir}/node_modules/@koromix/koffi-linux-${arch}/${triplet}/koffi.node`, `${dir}/node_modules/koffi/build/koffi/${triplet}/koffi.node`]) {
-      if (await files.readFile(candidate)) return candidate;
+      let bytes: Buffer | null;
+      try {
+        bytes = await files.readFile(candidate);
+      } catch (err) {
+        if (!(err instanceof BuilderError) || err.code !== 'FILE_TOO_LARGE') throw err;
+        notes.push(`${printable(candidate)} is too large to read; koffi's static TLS is not counted`);
+        return null;
+      }
+      if (!bytes) continue;
+      try {
+        return { path: candidate, facts: readElf(bytes) };
+      } catch (err) {
+        if (!(err instanceof ElfFormatError)) throw err;
+        notes.push(`${printable(candidate)} is not a readable ELF object (${err.message}); koffi's static TLS is not counted`);
+        return null;
+      }
     }
     if (dir === '/') return null;
   }
+  return null;
 }
 
 /**
@@ -154,17 +179,9 @@ export async function programScope(files: RootFileSource, search: LibrarySearch,
       objects.push(result);
     },
   );
-  const dlopenedFirst: ProgramScope['dlopenedFirst'] = [];
-  const addon = await koffiAddon(files, program, search.setup.family, facts.machine);
-  const addonBytes = addon ? await files.readFile(addon) : null;
-  if (addon && addonBytes) {
-    try {
-      dlopenedFirst.push({ path: addon, facts: readElf(addonBytes) });
-    } catch (err) {
-      if (!(err instanceof ElfFormatError)) throw err;
-    }
-  }
-  return { program, executable, objects, unresolved, dlopenedFirst };
+  const notes: string[] = [];
+  const addon = await koffiAddon(files, program, search.setup.family, facts.machine, notes);
+  return { program, executable, objects, unresolved, dlopenedFirst: addon ? [addon] : [], notes };
 }
 
 /** The global scope in lookup order: the executable, then its libraries. */

@@ -1,7 +1,7 @@
 import type { ElfFacts, TlsBlock } from '../elf/read-elf.js';
 import { compareVersions } from '../elf/versions.js';
 import { bindSymbol, type ScopeObject } from './symbol-binding.js';
-import { STATIC_TLS_SURPLUS, staticTlsShortfall } from './static-tls.js';
+import { OPTIONAL_STATIC_TLS, STATIC_TLS_SURPLUS, staticTlsShortfall } from './static-tls.js';
 import { type LoadProblem, type LoadTarget, bindingRules, loaderName } from './load-problem.js';
 
 /** Initial-exec TLS of the newly loaded objects against the static TLS the loading process has left. */
@@ -49,7 +49,8 @@ export function staticTlsProblems(
     surplus: target.staticTlsSurplus ?? STATIC_TLS_SURPLUS,
     startup: global.flatMap((o) => (o.facts.tls ? [o.facts.tls] : [])),
     earlierOptional: (target.scope?.dlopenedFirst ?? []).flatMap((o) => (o.facts.tls && usesTlsDescriptors(o.facts) ? [o.facts.tls] : [])),
-    ...(target.optionalStaticTls !== undefined ? { optional: target.optionalStaticTls } : {}),
+    // glibc.rtld.optional_static_tls arrived in 2.32; before it, TLS descriptors could take the whole surplus.
+    optional: compareVersions(target.fingerprint.libc.version, '2.32') < 0 ? Number.MAX_SAFE_INTEGER : (target.optionalStaticTls ?? OPTIONAL_STATIC_TLS),
     wanted: [...wanted.values()],
   });
   if (shortfall === null) {

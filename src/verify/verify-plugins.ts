@@ -171,7 +171,7 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
         });
       }
       let loadable: boolean | null = null;
-      const notes: string[] = [];
+      const notes: string[] = [...(scope?.notes ?? [])];
       try {
         const facts = readElf(bytes);
         const sameKind = scope && scope.executable.facts.class === facts.class && scope.executable.facts.machine === facts.machine;
