@@ -53,8 +53,8 @@ export function retagNeeded(bytes: Buffer, library: string, tag: number): void {
   throw new Error(`no DT_NEEDED ${library}`);
 }
 
-/** Rewrite a .dynsym entry's st_info and/or st_other (ELF64 little-endian, in place). */
-export function patchDynamicSymbol(bytes: Buffer, symbol: string, edit: { info?: number; other?: number }): void {
+/** The offset of `symbol`'s .dynsym entry (ELF64 little-endian). */
+function dynamicSymbolEntry(bytes: Buffer, symbol: string): number {
   const shoff = Number(bytes.readBigUInt64LE(40));
   const section = (i: number) => shoff + 64 * i;
   for (let i = 0; i < bytes.readUInt16LE(60); i++) {
@@ -64,30 +64,20 @@ export function patchDynamicSymbol(bytes: Buffer, symbol: string, edit: { info?:
     const strings = Number(bytes.readBigUInt64LE(section(bytes.readUInt32LE(section(i) + 40)) + 24));
     for (let at = start; at < start + size; at += 24) {
       const name = strings + bytes.readUInt32LE(at);
-      if (bytes.toString('latin1', name, bytes.indexOf(0, name)) !== symbol) continue;
-      if (edit.info !== undefined) bytes[at + 4] = edit.info;
-      if (edit.other !== undefined) bytes[at + 5] = edit.other;
-      return;
+      if (bytes.toString('latin1', name, bytes.indexOf(0, name)) === symbol) return at;
     }
   }
   throw new Error(`no dynamic symbol ${symbol}`);
 }
 
+/** Rewrite a .dynsym entry's st_info and/or st_other (ELF64 little-endian, in place). */
+export function patchDynamicSymbol(bytes: Buffer, symbol: string, edit: { info?: number; other?: number }): void {
+  const at = dynamicSymbolEntry(bytes, symbol);
+  if (edit.info !== undefined) bytes[at + 4] = edit.info;
+  if (edit.other !== undefined) bytes[at + 5] = edit.other;
+}
+
 /** Rewrite a .dynsym entry's st_value (ELF64 little-endian, in place). */
 export function patchDynamicSymbolValue(bytes: Buffer, symbol: string, value: bigint): void {
-  const shoff = Number(bytes.readBigUInt64LE(40));
-  const section = (i: number) => shoff + 64 * i;
-  for (let i = 0; i < bytes.readUInt16LE(60); i++) {
-    if (bytes.readUInt32LE(section(i) + 4) !== 11 /* SHT_DYNSYM */) continue;
-    const start = Number(bytes.readBigUInt64LE(section(i) + 24));
-    const size = Number(bytes.readBigUInt64LE(section(i) + 32));
-    const strings = Number(bytes.readBigUInt64LE(section(bytes.readUInt32LE(section(i) + 40)) + 24));
-    for (let at = start; at < start + size; at += 24) {
-      const name = strings + bytes.readUInt32LE(at);
-      if (bytes.toString('latin1', name, bytes.indexOf(0, name)) !== symbol) continue;
-      bytes.writeBigUInt64LE(value, at + 8);
-      return;
-    }
-  }
-  throw new Error(`no dynamic symbol ${symbol}`);
+  bytes.writeBigUInt64LE(value, dynamicSymbolEntry(bytes, symbol) + 8);
 }
