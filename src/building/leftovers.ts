@@ -22,7 +22,7 @@ export function ownerLabel(identity: ProcessIdentity): string {
   return `${identity.host}/${identity.pid}/${identity.start ?? ''}`;
 }
 
-export function parseOwner(label: string): ProcessIdentity | null {
+function parseOwner(label: string): ProcessIdentity | null {
   const [host, pid, start] = label.split('/');
   return host && pid && /^\d+$/.test(pid) ? { host, pid: Number(pid), start: start || null } : null;
 }
@@ -36,7 +36,7 @@ export async function removeLeftovers(engine: DockerEngine, config: ProjectConfi
   await settled(removeLeftoverFiles(config), removeLeftoverContainers(engine, report));
 }
 
-export async function removeLeftoverFiles(config: ProjectConfig): Promise<void> {
+async function removeLeftoverFiles(config: ProjectConfig): Promise<void> {
   for (const dir of new Set([config.outDir, dirname(config.outDir)])) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       if (name.startsWith(STAGING_PREFIX)) await rm(join(dir, name), { recursive: true, force: true });
@@ -48,7 +48,7 @@ export async function removeLeftoverFiles(config: ProjectConfig): Promise<void> 
   }
 }
 
-export async function removeLeftoverContainers(engine: DockerEngine, report: BuildReporter): Promise<void> {
+async function removeLeftoverContainers(engine: DockerEngine, report: BuildReporter): Promise<void> {
   const orphans = (await engine.listContainers({ [MANAGED_LABEL]: 'true' })).filter((c) => {
     const owner = parseOwner(c.labels[OWNER_LABEL] ?? '');
     return owner !== null && isAlive(owner) === false;

@@ -6,7 +6,7 @@ import type { EngineTimeouts } from './engine.js';
 
 export type CallKind = 'request' | 'transfer' | 'run';
 
-export const OPTION_FOR: Record<CallKind, string> = { request: '--engine-timeout', transfer: '--engine-timeout (transfers get 20× it)', run: '--compile-timeout' };
+const OPTION_FOR: Record<CallKind, string> = { request: '--engine-timeout', transfer: '--engine-timeout (transfers get 20× it)', run: '--compile-timeout' };
 
 // dockerode passes `abortSignal` on to docker-modem for every call, but its type definitions
 // only know it for some: one typed hole instead of a cast at each call.
@@ -26,7 +26,7 @@ export interface Scope {
 }
 
 /** Shared by an engine and its scoped copies: once the engine is known lost, cleanup calls fail at once instead of each waiting out its limit. */
-export interface Health {
+interface Health {
   lost: EngineLostError | null;
 }
 

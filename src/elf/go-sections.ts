@@ -9,7 +9,7 @@ import { type Section, contents } from './sections.js';
 
 export const GO_PACKAGE_HASH = 'go.link.pkghashbytes.';
 
-export const MAX_GO_HASH_BYTES = 64;
+const MAX_GO_HASH_BYTES = 64;
 
 /** The file bytes (hex) behind a virtual address range, through the PT_LOAD segments; null when not in the file. */
 export function bytesAt(r: ByteReader, segments: ElfFacts['loadSegments'], vaddr: number, size: number): string | null {

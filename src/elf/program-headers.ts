@@ -15,15 +15,15 @@ export const PT_LOAD = 1;
 
 export const PT_DYNAMIC = 2;
 
-export const MAX_LISTED_SEGMENTS = 64;
+const MAX_LISTED_SEGMENTS = 64;
 
-export type ProgramHeaderFacts = Pick<ElfFacts, 'interpreter' | 'executableStack' | 'tls' | 'phentsize' | 'loadSegments' | 'hasDynamicSegment' | 'x86IsaNeeded'>;
+type ProgramHeaderFacts = Pick<ElfFacts, 'interpreter' | 'executableStack' | 'tls' | 'phentsize' | 'loadSegments' | 'hasDynamicSegment' | 'x86IsaNeeded'>;
 
-export const PT_NOTE = 4;
+const PT_NOTE = 4;
 
-export const PT_GNU_PROPERTY = 0x6474e553;
+const PT_GNU_PROPERTY = 0x6474e553;
 
-export const NT_GNU_PROPERTY_TYPE_0 = 5;
+const NT_GNU_PROPERTY_TYPE_0 = 5;
 
 export const GNU_PROPERTY_X86_ISA_1_NEEDED = 0xc0008002;
 
@@ -32,7 +32,7 @@ export const GNU_PROPERTY_X86_ISA_1_NEEDED = 0xc0008002;
  * _dl_process_pt_note read it: its X86_ISA_1_NEEDED value, 0 without one; null when the segment
  * holds no property note.
  */
-export function x86IsaNeededIn(r: ByteReader, is64: boolean, offset: number, size: number): number | null {
+function x86IsaNeededIn(r: ByteReader, is64: boolean, offset: number, size: number): number | null {
   const align = is64 ? 8 : 4;
   const end = offset + size;
   for (let at = offset, notes = 0; at + 12 <= end && notes < 64; notes++) {
@@ -59,7 +59,7 @@ export function x86IsaNeededIn(r: ByteReader, is64: boolean, offset: number, siz
 
 // glibc's DEFAULT_STACK_PERMS when an object has no PT_GNU_STACK: executable on x86 (and most
 // others), not on aarch64.
-export const STACK_EXECUTABLE_BY_DEFAULT = (machine: string) => machine !== 'aarch64';
+const STACK_EXECUTABLE_BY_DEFAULT = (machine: string) => machine !== 'aarch64';
 
 /** What the program headers say: PT_INTERP, PT_GNU_STACK, PT_TLS, PT_LOAD, PT_DYNAMIC, the GNU property note. */
 export function programHeaders(r: ByteReader, is64: boolean, machine: string): ProgramHeaderFacts {

@@ -4,7 +4,7 @@ import { ElfFormatError } from './elf-error.js';
 /** Section headers, their contents, and the record chains and relocation tables inside them. */
 
 // Caps that keep hostile input from turning into huge loops or allocations.
-export const MAX_SECTIONS = 65_535;
+const MAX_SECTIONS = 65_535;
 
 export const MAX_ENTRIES = 1_000_000;
 
@@ -18,9 +18,9 @@ export const SHT_GNU_VERNEED = 0x6ffffffe;
 
 export const SHT_GNU_VERSYM = 0x6fffffff;
 
-export const SHT_RELA = 4;
+const SHT_RELA = 4;
 
-export const SHT_REL = 9;
+const SHT_REL = 9;
 
 export interface Section {
   name: string;

@@ -47,7 +47,7 @@ export const bindingRules = (target: LoadTarget): BindingRules => ({
 /** How the loader names an object in its messages: its path (the plugin's as the program opens it). */
 export const loaderName = (what: string, target: LoadTarget) => (what === 'the plugin' ? (target.pluginPath ?? '…') : what);
 
-export const MAX_LISTED = 8;
+const MAX_LISTED = 8;
 
 export const list = (items: readonly string[]) =>
   items.slice(0, MAX_LISTED).join(', ') + (items.length > MAX_LISTED ? ` and ${items.length - MAX_LISTED} more` : '');

@@ -17,15 +17,15 @@ export const DF_1_NOOPEN = 0x40;
 
 export const DF_1_PIE = 0x08000000;
 
-export const ELFOSABI_GNU = 3;
+const ELFOSABI_GNU = 3;
 
 // LIBC_ABI_MAX, from glibc's libc-abis (UNIQUE, IFUNC where the triple matches, ABSOLUTE): the
 // same in 2.36 and 2.41. Architectures without IFUNC in that file stop at 3.
 export const LIBC_ABI_MAX: Record<string, number> = { x86_64: 4, i386: 4, ppc64: 4, riscv64: 4 };
 
-export const PAGE_SIZE = 4096;
+const PAGE_SIZE = 4096;
 
-export const PHDR_SIZE = { 32: 32, 64: 56 } as const;
+const PHDR_SIZE = { 32: 32, 64: 56 } as const;
 
 /**
  * What the loader refuses before looking at dependencies: glibc's open_verify and
@@ -92,9 +92,9 @@ export function relrProblems(what: string, facts: ElfFacts): LoadProblem[] {
   }];
 }
 
-export const ISA_LEVEL_NAMES: Record<number, string> = { 1: 'x86-64 baseline', 2: 'x86-64-v2', 4: 'x86-64-v3', 8: 'x86-64-v4' };
+const ISA_LEVEL_NAMES: Record<number, string> = { 1: 'x86-64 baseline', 2: 'x86-64-v2', 4: 'x86-64-v3', 8: 'x86-64-v4' };
 
-export const isaNames = (bits: number) => [1, 2, 4, 8, 16, 32, 64, 128].filter((b) => (bits & b) !== 0).map((b) => ISA_LEVEL_NAMES[b] ?? `ISA bit ${b}`).join(' + ');
+const isaNames = (bits: number) => [1, 2, 4, 8, 16, 32, 64, 128].filter((b) => (bits & b) !== 0).map((b) => ISA_LEVEL_NAMES[b] ?? `ISA bit ${b}`).join(' + ');
 
 /**
  * glibc's dl_isa_level_check (x86, 2.33+): an object whose GNU property note needs an ISA level

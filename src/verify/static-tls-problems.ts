@@ -9,7 +9,7 @@ import { type LoadProblem, type LoadTarget, bindingRules, loaderName } from './l
 // R_X86_64_TLSDESC, R_AARCH64_TLSDESC: the relocations glibc resolves by TRY_STATIC_TLS.
 export const TLSDESC: Readonly<Record<string, number>> = { x86_64: 36, aarch64: 1031 };
 
-export const usesTlsDescriptors = (facts: ElfFacts) => facts.relocationTypes.includes(TLSDESC[facts.machine] ?? -1);
+const usesTlsDescriptors = (facts: ElfFacts) => facts.relocationTypes.includes(TLSDESC[facts.machine] ?? -1);
 
 /**
  * Initial-exec TLS in what a dlopen() brings in: each TPOFF relocation needs a static offset in

@@ -130,6 +130,8 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
     // process (a plugin calling cos() without -lm loads in node, whose libraries bring libm).
     const loading = await resolveLoadingProgram(files, { env, entrypoint, cmd, workingDir }, { hostBinary: binary, override: request.loaderProgram });
     const scope = loading ? await programScope(files, libraries({ class: 64, machine: fingerprint.arch }), loading, env) : null;
+    // The static TLS the loading process leaves: the image Env's tunables, the same for every plugin.
+    const tls = staticTlsSurplus(env);
     const program = loading && scope ? { ...loading, libraries: scope.objects.map((o) => o.path), unresolved: scope.unresolved } : null;
 
     const opens: VerifyReport['opens'] = request.loadsByPath ? { how: 'by path', origin: request.pluginsPath } : { how: 'sealed copy', origin: '/proc/self/fd' };
@@ -182,8 +184,8 @@ export async function verifyPlugins(engine: DockerEngine, request: VerifyRequest
           notes,
           pluginOrigin: opens.how === 'by path' ? opens.origin : null,
           pluginPath: opens.how === 'by path' ? `${opens.origin}/${entry.file}` : '/proc/self/fd/N',
-          staticTlsSurplus: staticTlsSurplus(env).surplus,
-          optionalStaticTls: staticTlsSurplus(env).optional,
+          staticTlsSurplus: tls.surplus,
+          optionalStaticTls: tls.optional,
           cpu,
         });
         if (goHost && binary && entry.kind === 'go-plugin') loadProblems.push(...checkGoPlugin(entry, bytes, facts.goPackageHashes, goHost, binary));

@@ -7,7 +7,7 @@ import { type ResolvedLibrary, type LoadProblem, list } from './load-problem.js'
 /** Symbol versions: what an object needs against what the libraries found define (glibc's dl-version.c; musl ignores versions). */
 
 /** The highest numbered version of a family (GLIBC_2.36 rather than GLIBC_PRIVATE). */
-export function highestVersion(definitions: readonly string[], family: string): string | null {
+function highestVersion(definitions: readonly string[], family: string): string | null {
   const numbered = definitions.filter((v) => v.startsWith(`${family}_`) && /^\d+(\.\d+)*$/.test(v.slice(family.length + 1)));
   if (numbered.length === 0) return null;
   return numbered.reduce((a, b) => (compareVersions(a.slice(family.length + 1), b.slice(family.length + 1)) >= 0 ? a : b));
@@ -18,7 +18,7 @@ export function highestVersion(definitions: readonly string[], family: string): 
  * version definitions ("no version information available", shown only with LD_WARN): what a
  * versioned reference then binds to is judged with the symbols.
  */
-export function missingVersions(need: { versions: readonly string[] }, provider: ResolvedLibrary): string[] {
+function missingVersions(need: { versions: readonly string[] }, provider: ResolvedLibrary): string[] {
   if (!provider.facts.hasVersionDefinitions) return [];
   return need.versions.filter((v) => !provider.facts.versionDefinitions.includes(v));
 }

@@ -32,22 +32,27 @@ export function renameVersionNeed(bytes: Buffer, from: string, to: string): void
   bytes.writeUInt32LE(elfHash(to), hashAt);
 }
 
-/** Give the DT_NEEDED entry naming `library` another tag (ELF64 little-endian, in place). */
-export function retagNeeded(bytes: Buffer, library: string, tag: number): void {
+/** Each entry of every section of `type` (ELF64 little-endian), with the offset of the string table it links to. */
+function* sectionEntries(bytes: Buffer, type: number, entrySize: number): Generator<{ at: number; strings: number }> {
   const shoff = Number(bytes.readBigUInt64LE(40));
   const section = (i: number) => shoff + 64 * i;
   for (let i = 0; i < bytes.readUInt16LE(60); i++) {
-    if (bytes.readUInt32LE(section(i) + 4) !== 6 /* SHT_DYNAMIC */) continue;
+    if (bytes.readUInt32LE(section(i) + 4) !== type) continue;
     const start = Number(bytes.readBigUInt64LE(section(i) + 24));
     const size = Number(bytes.readBigUInt64LE(section(i) + 32));
     const strings = Number(bytes.readBigUInt64LE(section(bytes.readUInt32LE(section(i) + 40)) + 24));
-    for (let at = start; at < start + size; at += 16) {
-      if (bytes.readBigInt64LE(at) !== 1n) continue;
-      const name = strings + Number(bytes.readBigUInt64LE(at + 8));
-      if (bytes.toString('latin1', name, bytes.indexOf(0, name)) === library) {
-        bytes.writeBigInt64LE(BigInt(tag), at);
-        return;
-      }
+    for (let at = start; at < start + size; at += entrySize) yield { at, strings };
+  }
+}
+
+const stringAt = (bytes: Buffer, offset: number) => bytes.toString('latin1', offset, bytes.indexOf(0, offset));
+
+/** Give the DT_NEEDED entry naming `library` another tag (ELF64 little-endian, in place). */
+export function retagNeeded(bytes: Buffer, library: string, tag: number): void {
+  for (const { at, strings } of sectionEntries(bytes, 6 /* SHT_DYNAMIC */, 16)) {
+    if (bytes.readBigInt64LE(at) === 1n && stringAt(bytes, strings + Number(bytes.readBigUInt64LE(at + 8))) === library) {
+      bytes.writeBigInt64LE(BigInt(tag), at);
+      return;
     }
   }
   throw new Error(`no DT_NEEDED ${library}`);
@@ -55,17 +60,8 @@ export function retagNeeded(bytes: Buffer, library: string, tag: number): void {
 
 /** The offset of `symbol`'s .dynsym entry (ELF64 little-endian). */
 function dynamicSymbolEntry(bytes: Buffer, symbol: string): number {
-  const shoff = Number(bytes.readBigUInt64LE(40));
-  const section = (i: number) => shoff + 64 * i;
-  for (let i = 0; i < bytes.readUInt16LE(60); i++) {
-    if (bytes.readUInt32LE(section(i) + 4) !== 11 /* SHT_DYNSYM */) continue;
-    const start = Number(bytes.readBigUInt64LE(section(i) + 24));
-    const size = Number(bytes.readBigUInt64LE(section(i) + 32));
-    const strings = Number(bytes.readBigUInt64LE(section(bytes.readUInt32LE(section(i) + 40)) + 24));
-    for (let at = start; at < start + size; at += 24) {
-      const name = strings + bytes.readUInt32LE(at);
-      if (bytes.toString('latin1', name, bytes.indexOf(0, name)) === symbol) return at;
-    }
+  for (const { at, strings } of sectionEntries(bytes, 11 /* SHT_DYNSYM */, 24)) {
+    if (stringAt(bytes, strings + bytes.readUInt32LE(at)) === symbol) return at;
   }
   throw new Error(`no dynamic symbol ${symbol}`);
 }
