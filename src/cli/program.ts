@@ -10,6 +10,8 @@ import { registerInit } from './commands/init.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerLock } from './commands/lock.js';
 import { registerPlan } from './commands/plan.js';
+import { registerPublish } from './commands/publish.js';
+import { registerPull } from './commands/pull.js';
 import { registerRehearse } from './commands/rehearse.js';
 import { registerPrepare } from './commands/prepare.js';
 import { registerSchema } from './commands/schema.js';
@@ -42,6 +44,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   registerKeygen(program, io, run);
   registerSign(program, io, run);
   registerDeploy(program, io, run);
+  registerPublish(program, io, run);
+  registerPull(program, io, run);
   registerLock(program, io, run);
   registerSchema(program, run);
   registerCanary(program, io, (code) => {

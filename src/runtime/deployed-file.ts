@@ -16,10 +16,11 @@ export interface DeployedCheck {
 export class DeployedFileChecker {
   private readonly verified = new Map<string, string>();
 
-  constructor(private readonly dir: string) {}
+  /** `dir` gives the serving directory at the time of each check: a reload by reference moves it. */
+  constructor(private readonly dir: () => string) {}
 
   async check(file: string, size: number, sha256: string, timeoutMs: number): Promise<DeployedCheck> {
-    const path = join(this.dir, file);
+    const path = join(this.dir(), file);
     let opened;
     try {
       opened = await openRegularFile(path, 'The deployed file', { exactSize: size });
@@ -31,7 +32,7 @@ export class DeployedFileChecker {
     const { handle, stats } = opened;
     try {
       const identity = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}:${sha256}`;
-      if (this.verified.get(file) === identity) return { onDisk: 'matches' };
+      if (this.verified.get(path) === identity) return { onDisk: 'matches' };
       let actual: string;
       try {
         actual = await hashOpenFile(handle.fd, size, AbortSignal.timeout(timeoutMs));
@@ -40,10 +41,10 @@ export class DeployedFileChecker {
         return { onDisk: 'unsafe', onDiskReason: `${path} could not be re-hashed: ${(err as Error).message}` };
       }
       if (actual !== sha256) {
-        this.verified.delete(file);
+        this.verified.delete(path);
         return { onDisk: 'changed', onDiskReason: `${path} now has sha256 ${actual}; the serving version is ${sha256}. Reload to load what the lockfile lists.` };
       }
-      this.verified.set(file, identity);
+      this.verified.set(path, identity);
       return { onDisk: 'matches' };
     } finally {
       await handle.close();

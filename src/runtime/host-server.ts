@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { PLUGIN_NAME } from '../config/schema.js';
 import { BadCallError, BuilderError, describeCause } from '../errors.js';
+import type { HostReport } from './host-types.js';
 import type { PluginHost } from './plugin-host.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -16,6 +17,11 @@ export interface HostServerOptions {
   /** Whole-request limit (headers and body), ms. */
   requestTimeoutMs?: number;
   log?: (level: 'info' | 'warn', message: string) => void;
+  /**
+   * `PUT /plugins/reload {"ref": "repo@sha256:…"}`: pull that set and reload from it (a host
+   * started with --from). None: a reload names no reference.
+   */
+  reloadByRef?: (ref: string) => Promise<HostReport>;
 }
 
 class HttpError extends Error {
@@ -129,7 +135,15 @@ export function createHostServer(host: PluginHost, options: HostServerOptions = 
     }
     if (path === '/plugins/reload') {
       if (method !== 'PUT' && method !== 'POST') throw new HttpError(405, 'use PUT or POST', { allow: 'PUT, POST' });
-      const report = await host.reload();
+      const body = await readJsonObject(req);
+      let report: HostReport;
+      if (Object.hasOwn(body, 'ref')) {
+        if (typeof body.ref !== 'string' || body.ref.length > 4096) throw new HttpError(400, '"ref" must be a reference like "registry/repo@sha256:…"');
+        if (!options.reloadByRef) throw new HttpError(400, 'this host was not started with --from: it loads from its plugin directory, not from a registry');
+        report = await options.reloadByRef(body.ref);
+      } else {
+        report = await host.reload();
+      }
       if (report.lockfile.status === 'refused') {
         return send(res, 409, { error: report.lockfile.reason, code: report.lockfile.code, fix: report.lockfile.fix, ...report });
       }

@@ -34,9 +34,20 @@ export const DEFAULT_HOST_LIMITS: HostLimits = {
   maxCallsInFlight: Math.max(0, threadPoolSize() - 2),
 };
 
+/** A plugin directory to load from: the deployed one, or a set laid out from a registry. */
+export interface PluginSource {
+  dir: string;
+  lockPath: string;
+  signaturePath: string;
+  /** The pinned reference (`repo@sha256:…`) of a set pulled from a registry. */
+  ref?: string;
+}
+
 export interface PluginHostOptions {
   /** Directory with the .so files (and, by default, builder.lock.json). */
   pluginDir: string;
+  /** The pinned reference the directory was pulled from, reported with the lockfile. */
+  ref?: string;
   /** Lockfile path; default `<pluginDir>/builder.lock.json`. */
   lockfile?: string;
   /** Signature path; default `<lockfile>.sig`. */
@@ -88,6 +99,8 @@ export interface PluginStatus {
 export interface LockfileState {
   status: 'accepted' | 'refused';
   path: string;
+  /** The set's pinned reference, when it came from a registry. */
+  ref?: string;
   /** sha256 of the accepted lockfile's bytes. */
   sha256?: string;
   /** Key ids whose signature was verified. */

@@ -11,6 +11,7 @@ export { FileSealer } from './file-sealer.js';
 export { MemfdSealer, type MemfdSyscalls } from './memfd-sealer.js';
 export type { SealedCopy, Sealer } from './sealer.js';
 export { liveFingerprint } from './live-environment.js';
+export { RegistrySource, type RegistrySourceOptions, readReference } from './registry-source.js';
 export { loadTrustedKeys } from './trust-store.js';
 export { MANIFEST_PROTOTYPE, type PluginManifest, parseManifest } from './manifest.js';
 export type { NativeLibrary, NativeLoader } from './native-loader.js';
@@ -21,6 +22,7 @@ export {
   type HostReport,
   type LockfileState,
   type PluginHostOptions,
+  type PluginSource,
   type PluginState,
   type PluginStatus,
   type TrustMode,

@@ -9,7 +9,7 @@ import type { TrustedKey } from '../trust/keys.js';
 import { type AcceptedLockfile, acceptLockfile, isLockfileRefusal } from './accept-lockfile.js';
 import { convertArguments, resultToJson } from './call-values.js';
 import { DeployedFileChecker } from './deployed-file.js';
-import { DEFAULT_HOST_LIMITS, threadPoolSize, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginStatus, type TrustMode } from './host-types.js';
+import { DEFAULT_HOST_LIMITS, threadPoolSize, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginSource, type PluginStatus, type TrustMode } from './host-types.js';
 import { type LoadedPlugin, LoadedButRefusedError, loadVerifiedPlugin } from './load-plugin.js';
 import type { NativeFunction } from './native-loader.js';
 import { CallSlots } from './call-slots.js';
@@ -45,24 +45,24 @@ export class PluginHost {
   private queue: Promise<unknown> = Promise.resolve();
   private waiting: Promise<HostReport> | null = null;
   private warnedUnsigned = false;
-  private readonly lockPath: string;
-  private readonly signaturePath: string;
+  /** Where the serving set comes from: the deployed directory, or a set laid out from a registry; replaced only by an accepted reload. */
+  private source: PluginSource;
   private readonly limits: HostLimits;
   private readonly trusted: readonly TrustedKey[];
   private readonly deployed: DeployedFileChecker;
   private readonly log: NonNullable<PluginHostOptions['log']>;
 
   private constructor(private readonly options: PluginHostOptions) {
-    this.lockPath = options.lockfile ?? join(options.pluginDir, 'builder.lock.json');
-    this.signaturePath = options.signature ?? signaturePathFor(this.lockPath);
+    const lockPath = options.lockfile ?? join(options.pluginDir, 'builder.lock.json');
+    this.source = { dir: options.pluginDir, lockPath, signaturePath: options.signature ?? signaturePathFor(lockPath), ...(options.ref ? { ref: options.ref } : {}) };
     this.limits = { ...DEFAULT_HOST_LIMITS, ...options.limits };
     this.minSerial = options.minSerial ?? 0;
     const max = this.limits.maxCallsInFlight;
     this.slots = new CallSlots(max, Math.max(1, Math.ceil(max / 4)), MAX_WAITING_CALLS);
     this.trusted = options.trustedKeys ?? [];
-    this.deployed = new DeployedFileChecker(options.pluginDir);
+    this.deployed = new DeployedFileChecker(() => this.source.dir);
     this.log = options.log ?? (() => {});
-    this.lockState = { status: 'refused', path: this.lockPath, code: 'NOT_LOADED', reason: 'no reload has finished yet' };
+    this.lockState = { status: 'refused', path: lockPath, code: 'NOT_LOADED', reason: 'no reload has finished yet' };
     const machine = options.liveEnvironment.arch;
     this.platform = platformOfMachine(machine) ?? `linux/${machine}`;
   }
@@ -103,6 +103,22 @@ export class PluginHost {
     this.waiting = run;
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Reload from another plugin directory (a set pulled by reference): the same checks as any
+   * reload, and the directory becomes the serving source only if its lockfile is accepted. Runs
+   * after the reloads queued before it; never merged with them, since its source differs.
+   */
+  reloadFrom(source: PluginSource): Promise<HostReport> {
+    const run = this.queue.then(() => this.reloadWithDeadline(source));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The directory (and, for a pulled set, the reference) the serving set comes from. */
+  get servingSource(): Readonly<PluginSource> {
+    return this.source;
   }
 
   plugins(): PluginStatus[] {
@@ -218,7 +234,7 @@ export class PluginHost {
     await this.options.sealer.close();
   }
 
-  private async reloadWithDeadline(): Promise<HostReport> {
+  private async reloadWithDeadline(source: PluginSource = this.source): Promise<HostReport> {
     const ms = this.limits.reloadTimeoutMs;
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -230,7 +246,7 @@ export class PluginHost {
         reject(error);
       }, ms);
     });
-    const work = this.doReload(controller.signal);
+    const work = this.doReload(source, controller.signal);
     work.catch(() => {}); // an abandoned reload rejects later, unobserved
     try {
       return await Promise.race([work, deadline]);
@@ -239,22 +255,22 @@ export class PluginHost {
     }
   }
 
-  private async doReload(signal: AbortSignal): Promise<HostReport> {
+  private async doReload(source: PluginSource, signal: AbortSignal): Promise<HostReport> {
     let accepted: AcceptedLockfile;
     try {
       const floor = this.servingSerial > this.minSerial ? { serial: this.servingSerial, what: "the serving lockfile's" } : { serial: this.minSerial, what: 'the configured floor (--min-serial)' };
-      accepted = await acceptLockfile(this.lockPath, this.signaturePath, this.trusted, this.limits, this.platform, floor);
+      accepted = await acceptLockfile(source.lockPath, source.signaturePath, this.trusted, this.limits, this.platform, floor);
     } catch (err) {
       signal.throwIfAborted();
       if (!isLockfileRefusal(err)) throw err;
-      this.lockState = { status: 'refused', path: this.lockPath, code: err.code, reason: err.message, ...(err.fix ? { fix: err.fix } : {}) };
+      this.lockState = { status: 'refused', path: source.lockPath, ...(source.ref ? { ref: source.ref } : {}), code: err.code, reason: err.message, ...(err.fix ? { fix: err.fix } : {}) };
       this.log('warn', `lockfile refused (${err.code}); ${this.active.size} plugin(s) keep serving: ${err.message}`);
       return this.report();
     }
     signal.throwIfAborted();
     if (this.trusted.length === 0 && !this.warnedUnsigned) {
       this.warnedUnsigned = true;
-      this.log('warn', `no trusted signing keys: lockfile signatures are not checked, so whoever can write ${this.options.pluginDir} decides what loads (configure --trust-key / --trust-dir)`);
+      this.log('warn', `no trusted signing keys: lockfile signatures are not checked, so whoever can write ${source.dir} decides what loads (configure --trust-key / --trust-dir)`);
     }
     const { lock, dir } = accepted;
     const envProblem = this.checkEnvironment(lock);
@@ -269,7 +285,7 @@ export class PluginHost {
       }
       try {
         if (envProblem) throw envProblem;
-        const loaded = await this.load(name, { ...entry, file: platformFile(dir, entry.file) }, signal);
+        const loaded = await this.load(source.dir, name, { ...entry, file: platformFile(dir, entry.file) }, signal);
         next.set(name, loaded);
         statuses.push(loadedStatus(loaded));
       } catch (err) {
@@ -284,11 +300,12 @@ export class PluginHost {
         );
       }
     }
-    statuses.push(...(await this.unknownFiles(lock, dir)));
+    statuses.push(...(await this.unknownFiles(source.dir, lock, dir)));
     signal.throwIfAborted();
     this.active = next;
     this.statuses = statuses;
-    this.lockState = { status: 'accepted', path: this.lockPath, sha256: accepted.sha256, signedBy: accepted.signedBy, ...(accepted.serial ? { serial: accepted.serial } : {}) };
+    this.source = source;
+    this.lockState = { status: 'accepted', path: source.lockPath, ...(source.ref ? { ref: source.ref } : {}), sha256: accepted.sha256, signedBy: accepted.signedBy, ...(accepted.serial ? { serial: accepted.serial } : {}) };
     this.servingSerial = Math.max(this.servingSerial, accepted.serial);
     return this.report();
   }
@@ -306,13 +323,13 @@ export class PluginHost {
     return null;
   }
 
-  private async load(name: string, entry: LockedPlugin, signal: AbortSignal): Promise<LoadedPlugin> {
+  private async load(pluginDir: string, name: string, entry: LockedPlugin, signal: AbortSignal): Promise<LoadedPlugin> {
     const versionKey = `${name}\n${entry.sha256}`;
     const known = this.versions.get(versionKey);
     if (known instanceof BuilderError) throw known;
     if (known) return known;
     try {
-      const loaded = await loadVerifiedPlugin(this.options.pluginDir, name, entry, this.options.sealer, this.options.loader, signal, this.options.canary);
+      const loaded = await loadVerifiedPlugin(pluginDir, name, entry, this.options.sealer, this.options.loader, signal, this.options.canary);
       this.versions.set(versionKey, loaded);
       this.log('info', `loaded ${name} ${loaded.manifest.version} (${entry.file}, sha256 ${entry.sha256.slice(0, 16)}…, ${this.options.sealer.kind} copy)`);
       return loaded;
@@ -324,12 +341,12 @@ export class PluginHost {
   }
 
   /** Shared objects on disk that no lockfile entry names: reported, never loaded. */
-  private async unknownFiles(lock: Lockfile, dir: string): Promise<PluginStatus[]> {
+  private async unknownFiles(pluginDir: string, lock: Lockfile, dir: string): Promise<PluginStatus[]> {
     const known = new Set(Object.values(lock.plugins).map((p) => p.file));
     const found: string[] = [];
     let more = 0;
     try {
-      for await (const dirent of await opendir(join(this.options.pluginDir, dir))) {
+      for await (const dirent of await opendir(join(pluginDir, dir))) {
         if (!dirent.name.endsWith('.so') || known.has(dirent.name)) continue;
         if (found.length < MAX_UNKNOWN_REPORTED) found.push(dirent.name);
         else more++;
@@ -337,7 +354,7 @@ export class PluginHost {
     } catch {
       return [];
     }
-    if (more > 0) this.log('warn', `${more} more unlisted .so files in ${this.options.pluginDir} are not reported`);
+    if (more > 0) this.log('warn', `${more} more unlisted .so files in ${pluginDir} are not reported`);
     return found.sort().map((name) => {
       const file = platformFile(dir, name);
       const { reason, code } = explain(new UnknownPluginError(file));
@@ -362,4 +379,4 @@ function explain(err: unknown): { reason: string; code: string } {
   return { reason: describeCause(err), code: 'INTERNAL' };
 }
 
-export { DEFAULT_HOST_LIMITS, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginState, type PluginStatus, type TrustMode } from './host-types.js';
+export { DEFAULT_HOST_LIMITS, type HostLimits, type HostReport, type LockfileState, type PluginHostOptions, type PluginSource, type PluginState, type PluginStatus, type TrustMode } from './host-types.js';

@@ -8,10 +8,18 @@ import type { PluginHost } from '../../runtime/plugin-host.js';
 import type { SealingChoice } from '../../runtime/create-sealer.js';
 import { BuilderError, describeCause, EXIT_UNUSABLE } from '../../errors.js';
 import { readSmallFile } from '../../util/safe-file.js';
+import { defaultStore } from './pull.js';
 import type { CliIo } from '../io.js';
 
 interface HostOptions {
-  plugins: string;
+  plugins?: string;
+  from?: string;
+  store?: string;
+  storeMaxBytes: string;
+  allowTag?: boolean;
+  plainHttp?: boolean;
+  pullTimeout: string;
+  registryTimeout: string;
   lock?: string;
   signature?: string;
   port: string;
@@ -39,6 +47,7 @@ function serialOption(value: string): number {
 }
 
 const SHUTDOWN_GRACE_MS = 1500;
+
 
 /** This CLI as a script node can run (the canary child is `node <it> canary …`): the package's bundle, not whatever started this process. */
 function cliScript(): string {
@@ -87,7 +96,14 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
   program
     .command('host')
     .description('serve the plugins of a directory over HTTP, loading only verified ones')
-    .requiredOption('--plugins <dir>', 'directory with the .so files')
+    .option('--plugins <dir>', 'directory with the .so files (or --from)')
+    .option('--from <ref>', 'pull the plugin set REGISTRY/REPO@sha256:… (what `builder publish` printed) into --store and serve it')
+    .option('--store <dir>', 'with --from: the local content-addressed store of pulled sets (default: $XDG_CACHE_HOME/plugin-builder/store)')
+    .option('--store-max-bytes <n>', 'with --from: collect the least recently used sets above this size', String(2 * 1024 * 1024 * 1024))
+    .option('--allow-tag', 'with --from: accept a tag, resolved once to a digest (logged)')
+    .option('--plain-http', 'with --from: speak plain HTTP to a registry that is not on loopback')
+    .option('--pull-timeout <seconds>', 'with --from: give up the first pull (retried with backoff while the registry is unreachable) after this', '300')
+    .option('--registry-timeout <seconds>', 'with --from: a registry connection silent this long fails', '30')
     .option('--lock <file>', 'lockfile (default: <plugins>/builder.lock.json)')
     .option('--signature <file>', 'lockfile signature (default: <lockfile>.sig)')
     .option('--port <n>', 'TCP port', '8080')
@@ -117,6 +133,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
       // One line per event, whatever the message holds: a lockfile's, a plugin's or a request's text cannot forge a line.
       const log = (level: 'info' | 'warn', message: string) => io.stderr(`${level === 'warn' ? 'WARN ' : ''}${printable(message)}\n`);
       let host: PluginHost | undefined;
+      let registry: import('../../runtime/registry-source.js').RegistrySource | undefined;
       let failed = false;
       try {
         const port = Number(options.port);
@@ -135,12 +152,33 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           throw new OptionError('--require-signature: no trusted key was found.', 'Pass --trust-key PUB or a --trust-dir holding *.pub files.');
         }
         for (const key of trustedKeys) log('info', `trusting key ${key.keyId} (${key.source})`);
+        if ((options.plugins === undefined) === (options.from === undefined)) throw new OptionError('Give exactly one of --plugins DIR and --from REF.');
+        if (options.from !== undefined && (options.lock || options.signature)) throw new OptionError('--lock and --signature go with --plugins; a set pulled by --from carries its own.');
+        let initial: { dir: string; lockPath?: string; signaturePath?: string; ref?: string; key?: string } = { dir: resolve(io.cwd, options.plugins ?? '.') };
+        if (options.from !== undefined) {
+          const { RegistrySource } = await import('../../runtime/registry-source.js');
+          const { platformOfMachine } = await import('../../lock/platform.js');
+          const live = await liveFingerprint();
+          registry = await RegistrySource.open({
+            storeDir: resolve(io.cwd, options.store ?? defaultStore(io.env)),
+            storeMaxBytes: positive(options.storeMaxBytes, '--store-max-bytes'),
+            platform: platformOfMachine(live.arch) ?? `linux/${live.arch}`,
+            trustedKeys,
+            allowTag: options.allowTag === true,
+            plainHttp: options.plainHttp === true,
+            idleTimeoutMs: positive(options.registryTimeout, '--registry-timeout', 3600) * 1000,
+            log,
+          });
+          initial = await registry.initial(options.from, positive(options.pullTimeout, '--pull-timeout', 86_400) * 1000);
+        }
         const sealer = await createSealer(options.sealing as SealingChoice);
-        const lockfile = options.lock ? resolve(io.cwd, options.lock) : undefined;
+        const lockfile = initial.lockPath ?? (options.lock ? resolve(io.cwd, options.lock) : undefined);
+        const signature = initial.signaturePath ?? (options.signature ? resolve(io.cwd, options.signature) : undefined);
         host = await PluginHost.open({
-          pluginDir: resolve(io.cwd, options.plugins),
+          pluginDir: initial.dir,
+          ...(initial.ref ? { ref: initial.ref } : {}),
           ...(lockfile ? { lockfile } : {}),
-          ...(options.signature ? { signature: resolve(io.cwd, options.signature) } : {}),
+          ...(signature ? { signature } : {}),
           loader: await createKoffiLoader(),
           sealer,
           ...(options.canary ? { canary: childProcessCanary([process.execPath, ...process.execArgv, cliScript()], Math.max(1000, Math.floor(limits.reloadTimeoutMs / 2))) } : {}),
@@ -151,7 +189,18 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           limits,
           log,
         });
-        const server = createHostServer(host, { ...(token !== undefined ? { token } : {}), requestTimeoutMs, log });
+        if (registry && initial.key && host.report().lockfile.status === 'accepted') registry.markServing(initial.key);
+        const serving = host;
+        const source = registry;
+        const reloadByRef = source
+          ? async (ref: string) => {
+              const pulled = await source.pull(ref, AbortSignal.timeout(limits.reloadTimeoutMs));
+              const report = await serving.reloadFrom(pulled);
+              if (report.lockfile.status === 'accepted' && report.lockfile.ref === pulled.ref) source.markServing(pulled.key);
+              return report;
+            }
+          : undefined;
+        const server = createHostServer(host, { ...(token !== undefined ? { token } : {}), requestTimeoutMs, log, ...(reloadByRef ? { reloadByRef } : {}) });
         const bound = await listen(server, port, options.listen);
         const report = host.report();
         io.stderr(
@@ -174,6 +223,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
       } finally {
         // A failed start removes what it made (a file sealer's directory); so does a stop.
         await host?.close();
+        await registry?.close();
       }
       // A call still running on a worker thread (stuck, or not yet at its limit) is never joined:
       // at exit libuv would wait for it forever, so the process ends through _exit instead.
