@@ -4,8 +4,10 @@ import { chmod, link, lstat, mkdir, open, readdir, readFile, rename, rm, stat, u
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { hexOf } from '../oci/descriptor.js';
-import { currentProcess, isAlive, type ProcessIdentity } from '../util/process-identity.js';
-import { readSmallFile, UnsafeFileError } from '../util/safe-file.js';
+import { acquireProcessLock, type ProcessLock } from '../util/process-lock.js';
+import { BuilderError } from '../errors.js';
+import { hashOpenFile } from '../util/hash-file.js';
+import { openRegularFile, readSmallFile, UnsafeFileError } from '../util/safe-file.js';
 import { RegistryError } from './registry-error.js';
 
 /** What a materialized set records about itself: which blobs and documents it uses. */
@@ -27,34 +29,58 @@ const KEY = /^[0-9a-f]{64}(?:-linux-[a-z0-9]+)?$/;
  * checks the signature and every plugin's sha256 on the bytes it loads, as for a deployed directory.
  */
 export class PluginStore {
-  private constructor(readonly dir: string, private readonly maxBytes: number, private readonly lockPath: string) {}
+  private constructor(readonly dir: string, private readonly maxBytes: number, private readonly lock: ProcessLock) {}
 
   static async open(dir: string, maxBytes: number): Promise<PluginStore> {
-    for (const sub of ['blobs/sha256', 'sets', 'tmp']) await mkdir(join(dir, sub), { recursive: true, mode: 0o755 });
+    for (const sub of ['blobs', 'blobs/sha256', 'sets', 'tmp']) {
+      await mkdir(join(dir, sub), { recursive: true, mode: 0o755 });
+      // The store itself may be a link (a mounted volume); what is inside is ours, never a link
+      // to elsewhere (a tmp/ linked to another directory would have it emptied).
+      if (!(await lstat(join(dir, sub))).isDirectory()) {
+        throw new BuilderError('WRITE_FAILED', `${join(dir, sub)} is not a directory (a symbolic link?); the plugin store keeps only its own directories.`, { fix: `Remove it (or give --store a new directory).` });
+      }
+    }
     const lockPath = join(dir, 'lock');
-    await takeLock(lockPath, dir);
-    const store = new PluginStore(dir, maxBytes, lockPath);
+    const lock = await acquireProcessLock(lockPath, {
+      wait: false,
+      otherHostIsStale: true,
+      locked: (holder) => new RegistryError('STORE_LOCKED', `The plugin store ${dir} is in use by process ${holder.pid} on ${holder.host.slice(0, 64)}, since ${holder.since.slice(0, 40)}.`, { fix: 'Give each host its own --store, or wait for the other process to finish.' }),
+      invalid: () => new RegistryError('STORE_LOCKED', `${lockPath} is not a lock this tool wrote.`, { fix: `Remove ${lockPath} if no process uses the store.` }),
+    });
+    const store = new PluginStore(dir, maxBytes, lock);
     // Leftovers of a pull that was killed: never renamed into place, so never used.
     for (const name of await readdir(join(dir, 'tmp'))) await rm(join(dir, 'tmp', name), { recursive: true, force: true });
     return store;
   }
 
   async close(): Promise<void> {
-    await rm(this.lockPath, { force: true });
+    await this.lock.release();
   }
 
   blobPath(digest: string): string {
     return join(this.dir, 'blobs', 'sha256', hexOf(digest));
   }
 
-  /** Whether a blob of this digest and size is stored. */
+  /**
+   * Whether a blob of this digest is stored, its bytes re-hashed: a stored blob altered since
+   * (a full disk, a hand, an attacker with the store) is removed, to be fetched again.
+   */
   async hasBlob(digest: string, size: number): Promise<boolean> {
+    let opened;
     try {
-      const s = await lstat(this.blobPath(digest));
-      return s.isFile() && s.size === size;
-    } catch {
+      opened = await openRegularFile(this.blobPath(digest), 'A stored blob', { exactSize: size });
+    } catch (err) {
+      if (!(err instanceof UnsafeFileError)) throw err;
+      if (err.code !== 'FILE_MISSING') await rm(this.blobPath(digest), { force: true });
       return false;
     }
+    try {
+      if (`sha256:${await hashOpenFile(opened.handle.fd, size, AbortSignal.timeout(600_000))}` === digest) return true;
+    } finally {
+      await opened.handle.close();
+    }
+    await rm(this.blobPath(digest), { force: true });
+    return false;
   }
 
   /**
@@ -121,7 +147,11 @@ export class PluginStore {
   async existingSet(key: string): Promise<string | null> {
     const path = this.setPath(key);
     try {
-      if (!(await lstat(path)).isDirectory()) return null;
+      if (!(await lstat(path)).isDirectory()) {
+        // Not something this store made: it goes, and the set is laid out again.
+        await rm(path, { force: true });
+        return null;
+      }
       const now = new Date();
       await utimes(path, now, now);
       return path;
@@ -142,15 +172,15 @@ export class PluginStore {
         await link(this.blobPath(file.digest), path);
       }
       await writeFile(join(temp, SET_RECORD), JSON.stringify(record), { mode: 0o444 });
-      await chmod(temp, 0o555);
       try {
         await rename(temp, target);
+        // Read-only once in place (a directory is renamed only while its owner may write it).
+        await chmod(target, 0o555);
       } catch (err) {
         // Another pull of the same set finished first: the same content, already in place.
         if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
     } finally {
-      await chmod(temp, 0o755).catch(() => {});
       await rm(temp, { recursive: true, force: true });
     }
     return target;
@@ -199,41 +229,13 @@ export class PluginStore {
     return removed;
   }
 
-  private async removeSet(key: string): Promise<void> {
+  async removeSet(key: string): Promise<void> {
     const path = this.setPath(key);
     const doomed = join(this.dir, 'tmp', `gone-${key}.${randomBytes(4).toString('hex')}`);
+    if ((await lstat(path).catch(() => null))?.isDirectory()) await chmod(path, 0o755).catch(() => {});
     await rename(path, doomed).catch(() => {});
-    await chmod(doomed, 0o755).catch(() => {});
     await rm(doomed, { recursive: true, force: true });
   }
 }
 
 export type { SetRecord };
-
-async function takeLock(lockPath: string, dir: string): Promise<void> {
-  const me = currentProcess();
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
-      await handle.writeFile(JSON.stringify(me));
-      await handle.close();
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let holder: ProcessIdentity | null = null;
-    try {
-      holder = JSON.parse(await readFile(lockPath, 'utf8')) as ProcessIdentity;
-    } catch {
-      holder = null;
-    }
-    // A lock left by a process that is gone (killed mid-pull) is taken over; one of a live process
-    // is not. One written under another hostname is a container since replaced (a pod's name
-    // changes on restart): its pid means nothing here, and a store is one host's, so it is stale.
-    if (holder && typeof holder.pid === 'number' && isAlive(holder) === true) {
-      throw new RegistryError('STORE_LOCKED', `The plugin store ${dir} is in use by process ${holder.pid} on ${String(holder.host).slice(0, 64)}.`, { fix: 'Give each host its own --store, or wait for the other process to finish.' });
-    }
-    await rm(lockPath, { force: true });
-  }
-  throw new RegistryError('STORE_LOCKED', `The plugin store ${dir} could not be locked.`);
-}

@@ -47,6 +47,8 @@ interface Source {
   blob(digest: string, size: number, what: string): Promise<void>;
   fetched: number;
   fetchedBytes: number;
+  /** A part was missing or altered in the store: a set laid out from it before is laid out again. */
+  repaired: boolean;
 }
 
 function sourceOf(client: RegistryClient | null, store: PluginStore, ref: Reference, request: PullRequest): Source {
@@ -56,6 +58,7 @@ function sourceOf(client: RegistryClient | null, store: PluginStore, ref: Refere
   const source: Source = {
     fetched: 0,
     fetchedBytes: 0,
+    repaired: false,
     async document(digest, what) {
       const stored = await store.readChecked(digest, SET_LIMITS.maxDocumentBytes);
       if (stored) return stored;
@@ -76,6 +79,7 @@ function sourceOf(client: RegistryClient | null, store: PluginStore, ref: Refere
     },
     async blob(digest, size, what) {
       if (await store.hasBlob(digest, size)) return;
+      source.repaired = true;
       if (!client) throw offline(what);
       const body = await client.openBlob(digest, request.signal);
       await store.writeBlob(digest, size, body, `${name}: ${what} (${digest})`);
@@ -102,6 +106,8 @@ export async function pullSet(client: RegistryClient | null, store: PluginStore,
   try {
     return await pull(client, store, request);
   } catch (err) {
+    // What a refused pull stored (documents, a lockfile) is collected: it must not pile up.
+    await store.collect(request.keep ?? []).catch(() => undefined);
     // A body cut off mid-stream (reset, the deadline) surfaces as a plain stream error.
     throw transportError(err, client?.origin ?? new URL('http://store'), request.signal);
   }
@@ -178,7 +184,8 @@ async function pull(client: RegistryClient | null, store: PluginStore, request: 
       files.push({ path: plugin.path, digest: plugin.descriptor.digest });
     }
   }
-  const dir = existing ?? (await store.materialize(key, { top: digest, platform: request.platform, documents: [digest, ...(top.kind === 'index' ? manifests.map((m) => m.digest) : [])], files }));
+  if (existing && source.repaired) await store.removeSet(key);
+  const dir = (source.repaired ? null : existing) ?? (await store.materialize(key, { top: digest, platform: request.platform, documents: [digest, ...(top.kind === 'index' ? manifests.map((m) => m.digest) : [])], files }));
   const removed = await store.collect([key, ...(request.keep ?? [])]);
   if (removed.length > 0) request.log('info', `store: collected ${removed.length} old set(s) to stay under its size limit`);
   return { digest, pinned: pinnedRef, key, dir, fetched: source.fetched, fetchedBytes: source.fetchedBytes, signedBy };

@@ -164,6 +164,10 @@ export class RegistryClient {
         return answer;
       }
       discard(answer.body);
+      // Credentials are the registry's: a 401 from where it redirected (blob storage) gets none.
+      if (answer.url.origin !== this.origin.origin) {
+        throw new RegistryError('REGISTRY_AUTH_FAILED', `${answer.url.host}, where ${this.ref.registry} redirected ${method} ${url.pathname.slice(0, 200)}, asks for credentials; the registry's are not sent elsewhere.`);
+      }
       const challenge = parseChallenge(answer.headers['www-authenticate'] as string | undefined);
       this.tokens.delete(scope);
       if (!(await this.authenticate(challenge, scope, signal))) {

@@ -10,7 +10,8 @@ export type RegistryErrorCode =
   | 'REGISTRY_INSECURE'
   | 'DIGEST_MISMATCH'
   | 'SET_INVALID'
-  | 'STORE_LOCKED';
+  | 'STORE_LOCKED'
+  | 'REF_NOT_ALLOWED';
 
 /** Why a publish or pull did not happen; nothing it fetched is kept as valid. */
 export class RegistryError extends BuilderError {

@@ -107,7 +107,8 @@ export class PluginHost {
 
   /**
    * Reload from another plugin directory (a set pulled by reference): the same checks as any
-   * reload, and the directory becomes the serving source only if its lockfile is accepted. Runs
+   * reload, and the directory becomes the serving source only if its lockfile is accepted (a
+   * refused one rejects with the refusal and changes nothing). Runs
    * after the reloads queued before it; never merged with them, since its source differs.
    */
   reloadFrom(source: PluginSource): Promise<HostReport> {
@@ -263,6 +264,9 @@ export class PluginHost {
     } catch (err) {
       signal.throwIfAborted();
       if (!isLockfileRefusal(err)) throw err;
+      // Another set (a reload by reference) that is refused is the caller's answer, not this
+      // host's state: the report keeps describing the set that serves.
+      if (source !== this.source) throw err;
       this.lockState = { status: 'refused', path: source.lockPath, ...(source.ref ? { ref: source.ref } : {}), code: err.code, reason: err.message, ...(err.fix ? { fix: err.fix } : {}) };
       this.log('warn', `lockfile refused (${err.code}); ${this.active.size} plugin(s) keep serving: ${err.message}`);
       return this.report();

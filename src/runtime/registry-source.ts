@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { BuilderError } from '../errors.js';
+import { readSmallFile } from '../util/safe-file.js';
+import { writeFileAtomic } from '../util/write-file-atomic.js';
 import { parseReference, ReferenceError, type Reference } from '../oci/reference.js';
 import { createRegistryClient, isTransient, PluginStore, pullSet, RegistryError, type PulledSet, type RegistryAccess } from '../registry/index.js';
 import { signaturePathFor } from '../trust/lockfile-signature.js';
@@ -13,6 +15,8 @@ export interface RegistrySourceOptions extends RegistryAccess {
   platform: string;
   trustedKeys: readonly TrustedKey[];
   allowTag: boolean;
+  /** `registry/repository` names a reload by reference may pull from, besides the --from one. */
+  allowRepositories?: readonly string[];
   log: (level: 'info' | 'warn', message: string) => void;
 }
 
@@ -32,6 +36,11 @@ export function readReference(text: string): Reference {
   }
 }
 
+/** In the store: the --from a host started with, and the set it serves since (a reload by reference). */
+const SERVING_RECORD = 'serving.json';
+
+const repositoryOf = (ref: Reference) => `${ref.registry}/${ref.repository}`;
+
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
@@ -44,6 +53,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
  */
 export class RegistrySource {
   private serving: string | null = null;
+  /** The --from this host was started with: what the record of the serving set is kept against. */
+  private declared: string | null = null;
   /** Pulls run one at a time: the collector of one must not remove what another is laying out. */
   private turn: Promise<unknown> = Promise.resolve();
 
@@ -95,7 +106,24 @@ export class RegistrySource {
    * signature) fails at once.
    */
   async initial(text: string, deadlineMs: number): Promise<PulledSource> {
+    this.declared = text;
     const signal = AbortSignal.timeout(deadlineMs);
+    // A set reloaded by reference since this --from was given survives a restart: the declared
+    // one is what changed when it differs, and then it wins.
+    const record = await this.readServingRecord();
+    if (record && record.from === text && record.serving !== text) {
+      try {
+        const resumed = await this.fetchFirst(record.serving, signal, deadlineMs);
+        this.options.log('info', `resuming ${resumed.ref}, reloaded by reference after the start from ${text} (a new --from replaces it)`);
+        return resumed;
+      } catch (err) {
+        this.options.log('warn', `cannot resume ${record.serving} (${(err as Error).message}); starting from ${text}`);
+      }
+    }
+    return this.fetchFirst(text, signal, deadlineMs);
+  }
+
+  private async fetchFirst(text: string, signal: AbortSignal, deadlineMs: number): Promise<PulledSource> {
     const ref = readReference(text);
     if (ref.digest) {
       try {
@@ -125,8 +153,38 @@ export class RegistrySource {
     }
   }
 
-  /** The set now serving: the store's collector keeps it. */
-  markServing(key: string): void {
+  private async readServingRecord(): Promise<{ from: string; serving: string } | null> {
+    try {
+      const value = JSON.parse((await readSmallFile(join(this.options.storeDir, SERVING_RECORD), 'The serving record', 16 * 1024)).toString('utf8')) as { from?: unknown; serving?: unknown };
+      return typeof value.from === 'string' && typeof value.serving === 'string' ? { from: value.from, serving: value.serving } : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A reload by reference, as an HTTP caller asks for it: only with trusted keys (else the
+   * caller would choose the code this host runs) and only from the --from repository or one
+   * allowed by name (else the caller would choose which hosts this one fetches from).
+   */
+  async pullForReload(text: string, signal: AbortSignal): Promise<PulledSource> {
+    const ref = readReference(text);
+    if (this.options.trustedKeys.length === 0) {
+      throw new RegistryError('REF_NOT_ALLOWED', 'This host trusts no signing key: a reload by reference would let the caller choose the code it runs.', { fix: 'Start the host with --trust-key or --trust-dir (or restart it with another --from).' });
+    }
+    const allowed = new Set([...(this.declared ? [repositoryOf(readReference(this.declared))] : []), ...(this.options.allowRepositories ?? [])]);
+    if (!allowed.has(repositoryOf(ref))) {
+      throw new RegistryError('REF_NOT_ALLOWED', `${repositoryOf(ref)} is not a repository this host pulls from (${[...allowed].join(', ')}).`, { fix: 'Publish the set to the --from repository, or start the host with --allow-repository REGISTRY/REPO.' });
+    }
+    return this.pull(text, signal);
+  }
+
+  /** The set now serving: the store's collector keeps it, and a restart with the same --from resumes it. */
+  async markServing(key: string, ref: string): Promise<void> {
     this.serving = key;
+    if (this.declared === null) return;
+    await writeFileAtomic(join(this.options.storeDir, SERVING_RECORD), JSON.stringify({ from: this.declared, serving: ref }) + '\n').catch((err: Error) => {
+      this.options.log('warn', `could not record the serving set in the store (${err.message}): a restart starts from --from again`);
+    });
   }
 }

@@ -17,6 +17,7 @@ interface HostOptions {
   store?: string;
   storeMaxBytes: string;
   allowTag?: boolean;
+  allowRepository: string[];
   plainHttp?: boolean;
   pullTimeout: string;
   registryTimeout: string;
@@ -101,6 +102,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .option('--store <dir>', 'with --from: the local content-addressed store of pulled sets (default: $XDG_CACHE_HOME/plugin-builder/store)')
     .option('--store-max-bytes <n>', 'with --from: collect the least recently used sets above this size', String(2 * 1024 * 1024 * 1024))
     .option('--allow-tag', 'with --from: accept a tag, resolved once to a digest (logged)')
+    .option('--allow-repository <registry/repo>', 'with --from: a repository a reload by reference may also pull from (repeatable)', collect, [])
     .option('--plain-http', 'with --from: speak plain HTTP to a registry that is not on loopback')
     .option('--pull-timeout <seconds>', 'with --from: give up the first pull (retried with backoff while the registry is unreachable) after this', '300')
     .option('--registry-timeout <seconds>', 'with --from: a registry connection silent this long fails', '30')
@@ -156,7 +158,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
         if (options.from !== undefined && (options.lock || options.signature)) throw new OptionError('--lock and --signature go with --plugins; a set pulled by --from carries its own.');
         let initial: { dir: string; lockPath?: string; signaturePath?: string; ref?: string; key?: string } = { dir: resolve(io.cwd, options.plugins ?? '.') };
         if (options.from !== undefined) {
-          const { RegistrySource } = await import('../../runtime/registry-source.js');
+          const { RegistrySource, readReference } = await import('../../runtime/registry-source.js');
           const { platformOfMachine } = await import('../../lock/platform.js');
           const live = await liveFingerprint();
           registry = await RegistrySource.open({
@@ -165,6 +167,10 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
             platform: platformOfMachine(live.arch) ?? `linux/${live.arch}`,
             trustedKeys,
             allowTag: options.allowTag === true,
+            allowRepositories: options.allowRepository.map((r) => {
+              const ref = readReference(r);
+              return `${ref.registry}/${ref.repository}`;
+            }),
             plainHttp: options.plainHttp === true,
             idleTimeoutMs: positive(options.registryTimeout, '--registry-timeout', 3600) * 1000,
             log,
@@ -189,14 +195,14 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           limits,
           log,
         });
-        if (registry && initial.key && host.report().lockfile.status === 'accepted') registry.markServing(initial.key);
+        if (registry && initial.key && initial.ref && host.report().lockfile.status === 'accepted') await registry.markServing(initial.key, initial.ref);
         const serving = host;
         const source = registry;
         const reloadByRef = source
           ? async (ref: string) => {
-              const pulled = await source.pull(ref, AbortSignal.timeout(limits.reloadTimeoutMs));
+              const pulled = await source.pullForReload(ref, AbortSignal.timeout(limits.reloadTimeoutMs));
               const report = await serving.reloadFrom(pulled);
-              if (report.lockfile.status === 'accepted' && report.lockfile.ref === pulled.ref) source.markServing(pulled.key);
+              if (report.lockfile.status === 'accepted' && report.lockfile.ref === pulled.ref) await source.markServing(pulled.key, pulled.ref);
               return report;
             }
           : undefined;

@@ -1,4 +1,4 @@
-import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BuilderError } from '../../errors.js';
@@ -34,6 +34,9 @@ async function copySetTo(from: string, target: string): Promise<void> {
   try {
     await mkdir(dirname(target), { recursive: true });
     await cp(from, temp, { recursive: true, filter: (src) => basename(src) !== '.set.json' });
+    // The store keeps its sets read-only; the copy is the user's (and renamed only while writable).
+    await chmod(temp, 0o755);
+    for (const entry of await readdir(temp, { withFileTypes: true })) if (entry.isDirectory()) await chmod(join(temp, entry.name), 0o755);
     if (present) await rm(target, { recursive: true });
     await rename(temp, target);
   } catch (err) {

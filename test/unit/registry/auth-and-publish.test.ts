@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serializeLockfile } from '../../../src/lock/lockfile.js';
 import { parseReference } from '../../../src/oci/reference.js';
-import { createRegistryClient, dockerConfigCredentials, PluginStore, publishSet, pullSet } from '../../../src/registry/index.js';
+import { type CredentialSource, createRegistryClient, dockerConfigCredentials, PluginStore, publishSet, pullSet } from '../../../src/registry/index.js';
 import { FakeRegistry } from '../../helpers/fake-registry.js';
 import { lockFor, tempDir } from '../../helpers/fake-plugins.js';
 
@@ -22,7 +22,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const publish = (ref: string, credentials = async () => null as null | { username: string; password: string }) =>
+const publish = (ref: string, credentials: CredentialSource = async () => null) =>
   publishSet(createRegistryClient(parseReference(ref), { credentials }), {
     ref: parseReference(ref),
     pluginDir: dir,
@@ -110,5 +110,26 @@ describe('publishing and authenticating', () => {
     const c = createRegistryClient(ref, { transport, credentials: async () => ({ username: 'u', password: 'p' }) });
     await expect(c.getDocument(ref.digest!, AbortSignal.timeout(1000))).rejects.toMatchObject({ code: 'REGISTRY_INSECURE' });
     expect(sent).toEqual([`https://registry.example/v2/r/manifests/${ref.digest} `]);
+  });
+
+  it('a 401 from where the registry redirected (blob storage) gets no credentials: not the basic ones, not a token from its realm', async () => {
+    const storage = await new FakeRegistry().start();
+    const tokenRequests: string[] = [];
+    storage.hooks.push((req, res, url) => {
+      if (url.pathname === '/token') tokenRequests.push(req.headers.authorization ?? '');
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${storage.host}/token"` }).end();
+      return true;
+    });
+    registry.hooks.push((req, res, url) => {
+      if (!url.pathname.includes('/blobs/')) return false;
+      res.writeHead(307, { location: `http://${storage.host}/bucket/blob` }).end();
+      return true;
+    });
+    const ref = parseReference(`${registry.host}/team/set@sha256:${'1'.repeat(64)}`);
+    const c = createRegistryClient(ref, { credentials: async () => ({ username: 'alice', password: 's3cret' }) });
+    await expect(c.openBlob(ref.digest!, AbortSignal.timeout(5000))).rejects.toMatchObject({ code: 'REGISTRY_AUTH_FAILED', message: expect.stringContaining('not sent elsewhere') });
+    expect(tokenRequests).toEqual([]);
+    expect(storage.requests.every((r) => r.authorization === undefined)).toBe(true);
+    await storage.stop();
   });
 });

@@ -1,0 +1,46 @@
+import { rm } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RegistrySource } from '../../../src/runtime/registry-source.js';
+import { generateSigningKeyPair, parseTrustedKey } from '../../../src/trust/keys.js';
+import { freePort } from '../../helpers/host-container.js';
+import { tempDir } from '../../helpers/fake-plugins.js';
+
+const D = `sha256:${'1'.repeat(64)}`;
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function source(keys = true) {
+  const dir = await tempDir('pb-store-');
+  dirs.push(dir);
+  const logs: string[] = [];
+  const trustedKeys = keys ? [parseTrustedKey(generateSigningKeyPair().publicPem, 'k.pub')] : [];
+  const s = await RegistrySource.open({ storeDir: dir, storeMaxBytes: 1 << 20, platform: 'linux/amd64', trustedKeys, allowTag: false, allowRepositories: ['127.0.0.1:1/also/allowed'], log: (_l, m) => logs.push(m) });
+  return { s, logs };
+}
+
+describe("a host's registry source", () => {
+  it('registry down and nothing stored: retried with backoff, then a clear REGISTRY_UNREACHABLE', async () => {
+    const { s, logs } = await source();
+    const port = await freePort();
+    const started = Date.now();
+    await expect(s.initial(`127.0.0.1:${port}/team/set@${D}`, 3500)).rejects.toMatchObject({ code: 'REGISTRY_UNREACHABLE', message: expect.stringMatching(/could not be pulled within 3.5 s \(\d attempts; .*ECONNREFUSED.*has no copy/) });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+    expect(logs.filter((l) => /retrying in/.test(l)).map((l) => /retrying in (\d+) s/.exec(l)![1])).toEqual(['1', '2', '4']);
+    await s.close();
+  }, 15_000);
+
+  it('a reload by reference needs trusted keys, and a repository the host pulls from', async () => {
+    const unsigned = await source(false);
+    await unsigned.s.initial(`127.0.0.1:1/team/set@${D}`, 10).catch(() => {});
+    await expect(unsigned.s.pullForReload(`127.0.0.1:1/team/set@${D}`, AbortSignal.timeout(1000))).rejects.toMatchObject({ code: 'REF_NOT_ALLOWED', message: expect.stringContaining('trusts no signing key') });
+    await unsigned.s.close();
+    const signed = await source();
+    await signed.s.initial(`127.0.0.1:1/team/set@${D}`, 10).catch(() => {});
+    await expect(signed.s.pullForReload(`evil.example/team/set@${D}`, AbortSignal.timeout(1000))).rejects.toMatchObject({ code: 'REF_NOT_ALLOWED', message: expect.stringContaining('127.0.0.1:1/team/set, 127.0.0.1:1/also/allowed') });
+    await expect(signed.s.pullForReload(`127.0.0.1:1/also/allowed@${D}`, AbortSignal.timeout(1000))).rejects.toMatchObject({ code: 'REGISTRY_UNREACHABLE' });
+    await expect(signed.s.pullForReload('127.0.0.1:1/team/set:latest', AbortSignal.timeout(1000))).rejects.toMatchObject({ code: 'TAG_REFUSED' });
+    await signed.s.close();
+  });
+});
