@@ -17,12 +17,12 @@ func (h *Host[R]) trust() string {
 	return "unsigned"
 }
 
-func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
-	state := LockfileState{Status: "accepted", Path: h.lockPath}
-	data, err := readSmallFile(h.lockPath, "The lockfile", h.opts.Limits.MaxLockfileBytes, false)
+func (h *Host[R]) acceptLockfile(src source) (*Lockfile, LockfileState, error) {
+	state := LockfileState{Status: "accepted", Path: src.lockPath}
+	data, err := readSmallFile(src.lockPath, "The lockfile", h.opts.Limits.MaxLockfileBytes, false)
 	if err != nil {
 		if e, ok := err.(*Error); ok && e.Code == ErrFileMissing.Code {
-			return nil, state, refuse(ErrLockfileMissing, "", fmt.Sprintf("No lockfile at %s: nothing is loaded.", h.lockPath), "Deploy builder.lock.json (and its .sig) together with the .so files, then reload.", err)
+			return nil, state, refuse(ErrLockfileMissing, "", fmt.Sprintf("No lockfile at %s: nothing is loaded.", src.lockPath), "Deploy builder.lock.json (and its .sig) together with the .so files, then reload.", err)
 		}
 		if e, ok := err.(*Error); ok && e.Code == ErrFileTooLarge.Code {
 			return nil, state, refuse(ErrLockfileTooLarge, "", e.Message, "Raise Limits.MaxLockfileBytes if this lockfile is genuine.", err)
@@ -31,10 +31,10 @@ func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
 	}
 	var subjects map[string]string
 	if len(h.opts.TrustedKeys) > 0 {
-		envelope, err := readSmallFile(h.sigPath, "The lockfile signature", h.opts.Limits.MaxSignatureBytes, false)
+		envelope, err := readSmallFile(src.sigPath, "The lockfile signature", h.opts.Limits.MaxSignatureBytes, false)
 		if err != nil {
 			if e, ok := err.(*Error); ok && e.Code == ErrFileMissing.Code {
-				return nil, state, refuse(ErrUnsignedLockfile, "", fmt.Sprintf("This host trusts signing keys, and %s has no signature (%s).", h.lockPath, h.sigPath), "Sign it with `builder sign --key KEY` (or build with --sign-key) and deploy the .sig beside it.", err)
+				return nil, state, refuse(ErrUnsignedLockfile, "", fmt.Sprintf("This host trusts signing keys, and %s has no signature (%s).", src.lockPath, src.sigPath), "Sign it with `builder sign --key KEY` (or build with --sign-key) and deploy the .sig beside it.", err)
 			}
 			return nil, state, refuse(ErrBadSignature, "", "The lockfile signature cannot be read: "+err.Error(), "Deploy the .sig written by `builder sign`.", err)
 		}
@@ -48,7 +48,7 @@ func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
 		// A serial far ahead of this clock is a signer's wrong clock: taken, it would lock out
 		// every honest signature after it.
 		if serial > time.Now().UnixMilli()+maxSerialAheadMs {
-			return nil, state, refuse(ErrBadSignature, "", fmt.Sprintf("%s is signed with serial %d (%s), more than a day ahead of this host's clock.", h.lockPath, serial, time.UnixMilli(serial).UTC().Format(time.RFC3339)), "Fix the signer's clock and sign again (or fix this host's clock).", nil)
+			return nil, state, refuse(ErrBadSignature, "", fmt.Sprintf("%s is signed with serial %d (%s), more than a day ahead of this host's clock.", src.lockPath, serial, time.UnixMilli(serial).UTC().Format(time.RFC3339)), "Fix the signer's clock and sign again (or fix this host's clock).", nil)
 		}
 		h.mu.RLock()
 		serving := h.servingSerial
@@ -58,20 +58,20 @@ func (h *Host[R]) acceptLockfile() (*Lockfile, LockfileState, error) {
 			if serving > floor {
 				floor, which = serving, "the serving lockfile's"
 			}
-			return nil, state, refuse(ErrRollbackRefused, "", fmt.Sprintf("%s is signed with serial %d, older than %s %d: a rollback is refused.", h.lockPath, serial, which, floor), "Deploy the newest signed lockfile (sign again with `builder sign` to give this one a new serial, if going back is intended).", nil)
+			return nil, state, refuse(ErrRollbackRefused, "", fmt.Sprintf("%s is signed with serial %d, older than %s %d: a rollback is refused.", src.lockPath, serial, which, floor), "Deploy the newest signed lockfile (sign again with `builder sign` to give this one a new serial, if going back is intended).", nil)
 		}
 		state.SignedBy, state.Serial, subjects = keys, serial, signed
 	}
 	lock, err := ParseLockfile(data)
 	var other PlatformNotLockedError
 	if errors.As(err, &other) {
-		return nil, state, refuse(ErrPlatformNotLocked, "", h.lockPath+" "+err.Error()+": nothing is loaded.", fmt.Sprintf("Add %q to host.platforms in builder.config.json, build, and deploy the new lockfile with its %s/ directory.", other.Platform, strings.Replace(other.Platform, "/", "-", 1)), err)
+		return nil, state, refuse(ErrPlatformNotLocked, "", src.lockPath+" "+err.Error()+": nothing is loaded.", fmt.Sprintf("Add %q to host.platforms in builder.config.json, build, and deploy the new lockfile with its %s/ directory.", other.Platform, strings.Replace(other.Platform, "/", "-", 1)), err)
 	}
 	if err != nil {
-		return nil, state, refuse(ErrLockfileInvalid, "", h.lockPath+": "+err.Error(), "Regenerate it with `builder build`, or restore it from version control.", err)
+		return nil, state, refuse(ErrLockfileInvalid, "", src.lockPath+": "+err.Error(), "Regenerate it with `builder build`, or restore it from version control.", err)
 	}
 	if len(lock.Plugins) > h.opts.Limits.MaxPlugins {
-		return nil, state, refuse(ErrLockfileTooLarge, "", fmt.Sprintf("%s lists %d plugins, more than the limit of %d.", h.lockPath, len(lock.Plugins), h.opts.Limits.MaxPlugins), "Raise Limits.MaxPlugins if this lockfile is genuine.", nil)
+		return nil, state, refuse(ErrLockfileTooLarge, "", fmt.Sprintf("%s lists %d plugins, more than the limit of %d.", src.lockPath, len(lock.Plugins), h.opts.Limits.MaxPlugins), "Raise Limits.MaxPlugins if this lockfile is genuine.", nil)
 	}
 	if subjects != nil {
 		if err := checkArtifactsSigned(lock, subjects); err != nil {

@@ -11,6 +11,8 @@ type Error struct {
 	Fix         string
 	Differences []Difference
 	Err         error
+	// transient: worth a retry (the registry may come back).
+	transient bool
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -49,6 +51,18 @@ var (
 	ErrBadRegister         = code("BAD_REGISTER")
 	ErrBadToken            = code("BAD_TOKEN")
 	ErrRollbackRefused     = code("ROLLBACK_REFUSED")
+	ErrBadReference        = code("BAD_REFERENCE")
+	ErrTagRefused          = code("TAG_REFUSED")
+	ErrRegistryUnreachable = code("REGISTRY_UNREACHABLE")
+	ErrRegistryTimeout     = code("REGISTRY_TIMEOUT")
+	ErrRegistryError       = code("REGISTRY_ERROR")
+	ErrRegistryAuthFailed  = code("REGISTRY_AUTH_FAILED")
+	ErrRegistryInsecure    = code("REGISTRY_INSECURE")
+	ErrDigestMismatch      = code("DIGEST_MISMATCH")
+	ErrSetInvalid          = code("SET_INVALID")
+	ErrStoreLocked         = code("STORE_LOCKED")
+	ErrRefNotAllowed       = code("REF_NOT_ALLOWED")
+	ErrWriteFailed         = code("WRITE_FAILED")
 )
 
 func refuse(c *Error, plugin, message, fix string, cause error) *Error {

@@ -55,6 +55,9 @@ type Options[R any] struct {
 	// first loaded in a throwaway child process of this program (see CanaryEnv), so a plugin
 	// that crashes in plugin.Open or Register costs the child, not the serving host.
 	NoCanary bool
+	// Registry: pull the plugin set from an OCI registry (published by `builder publish`) into a
+	// local store and load from there, instead of Dir. See RegistryOptions.
+	Registry *RegistryOptions
 }
 
 // Loaded is one loaded plugin version and what it registered.
@@ -70,10 +73,20 @@ type Loaded[R any] struct {
 // Named lets a registrar report what a plugin registered (PluginStatus.Functions).
 type Named interface{ Names() []string }
 
+// source is a plugin directory to load from: the deployed one, or a set pulled from a registry.
+type source struct {
+	dir, lockPath, sigPath string
+	// ref: the pinned reference of a pulled set.
+	ref string
+	// key: the pulled set's name in the store.
+	key string
+}
+
 type Host[R any] struct {
-	opts     Options[R]
-	lockPath string
-	sigPath  string
+	opts Options[R]
+	// src: where the serving set comes from; replaced only by an accepted reload (under reloadMu).
+	src      source
+	registry *registrySource
 	env      Fingerprint
 	seal     sealer
 	buildGo  string
@@ -107,17 +120,18 @@ type reloadCall struct {
 
 // Open makes a host and runs its first reload; a refused lockfile is reported, not returned.
 func Open[R any](opts Options[R]) (*Host[R], error) {
-	if opts.Dir == "" || opts.NewRegistrar == nil {
-		return nil, fmt.Errorf("pluginhost: Options.Dir and Options.NewRegistrar are required")
+	if (opts.Dir == "") == (opts.Registry == nil) || opts.NewRegistrar == nil {
+		return nil, fmt.Errorf("pluginhost: Options.NewRegistrar and one of Options.Dir and Options.Registry are required")
 	}
 	h := &Host[R]{opts: opts, active: map[string]*Loaded[R]{}, versions: map[string]versionResult[R]{}}
-	h.lockPath = opts.Lockfile
-	if h.lockPath == "" {
-		h.lockPath = filepath.Join(opts.Dir, "builder.lock.json")
+	h.src.dir = opts.Dir
+	h.src.lockPath = opts.Lockfile
+	if h.src.lockPath == "" {
+		h.src.lockPath = filepath.Join(opts.Dir, "builder.lock.json")
 	}
-	h.sigPath = opts.Signature
-	if h.sigPath == "" {
-		h.sigPath = h.lockPath + ".sig"
+	h.src.sigPath = opts.Signature
+	if h.src.sigPath == "" {
+		h.src.sigPath = h.src.lockPath + ".sig"
 	}
 	if h.opts.Limits == (Limits{}) {
 		h.opts.Limits = DefaultLimits
@@ -149,8 +163,18 @@ func Open[R any](opts Options[R]) (*Host[R], error) {
 	for _, d := range info.Deps {
 		h.buildMod[d.Path] = d.Version
 	}
-	h.lock = LockfileState{Status: "refused", Path: h.lockPath, Code: "NOT_LOADED", Reason: "no reload has finished yet"}
-	h.Reload()
+	if opts.Registry != nil {
+		rs, first, err := openRegistrySource(*opts.Registry, opts.TrustedKeys, h.opts.Log)
+		if err != nil {
+			return nil, err
+		}
+		h.registry, h.src = rs, first
+	}
+	h.lock = LockfileState{Status: "refused", Path: h.src.lockPath, Code: "NOT_LOADED", Reason: "no reload has finished yet"}
+	report := h.Reload()
+	if h.registry != nil && report.Lockfile.Status == "accepted" {
+		h.registry.markServing(h.src)
+	}
 	return h, nil
 }
 
@@ -174,8 +198,13 @@ func (h *Host[R]) Plugins() []*Loaded[R] {
 	return out
 }
 
-// Close removes the private copies' directory (loaded code stays mapped).
-func (h *Host[R]) Close() { h.seal.close() }
+// Close removes the private copies' directory (loaded code stays mapped) and lets go of the store.
+func (h *Host[R]) Close() {
+	h.seal.close()
+	if h.registry != nil {
+		h.registry.close()
+	}
+}
 
 // Reload re-reads the lockfile and loads what is new. At most one reload runs and one waits:
 // every call made meanwhile shares the waiting one, which reads the newest files anyway.
@@ -194,25 +223,30 @@ func (h *Host[R]) Reload() Report {
 	h.queueMu.Lock()
 	h.waiting = nil
 	h.queueMu.Unlock()
-	c.report = h.reload()
+	c.report, _ = h.reload(h.src)
 	h.reloadMu.Unlock()
 	close(c.done)
 	return c.report
 }
 
-func (h *Host[R]) reload() Report {
-	lock, state, err := h.acceptLockfile()
+// reload loads from src. A refused lockfile of the serving source is recorded in the report; one
+// of another source (a reload by reference) is returned and changes nothing.
+func (h *Host[R]) reload(src source) (Report, error) {
+	lock, state, err := h.acceptLockfile(src)
 	if err != nil {
 		e := asError(err)
+		if src != h.src {
+			return h.Report(), e
+		}
 		h.mu.Lock()
-		h.lock = LockfileState{Status: "refused", Path: h.lockPath, Code: e.Code, Reason: e.Message, Fix: e.Fix}
+		h.lock = LockfileState{Status: "refused", Path: src.lockPath, Ref: src.ref, Code: e.Code, Reason: e.Message, Fix: e.Fix}
 		h.mu.Unlock()
 		h.opts.Log("warn", fmt.Sprintf("lockfile refused (%s); %d plugin(s) keep serving: %s", e.Code, len(h.Plugins()), e.Message))
-		return h.Report()
+		return h.Report(), nil
 	}
 	if len(h.opts.TrustedKeys) == 0 && !h.warned {
 		h.warned = true
-		h.opts.Log("warn", "no trusted signing keys: lockfile signatures are not checked, so whoever can write "+h.opts.Dir+" decides what loads")
+		h.opts.Log("warn", "no trusted signing keys: lockfile signatures are not checked, so whoever can write "+src.dir+" decides what loads")
 	}
 	var envProblem error
 	if diffs := Diff(lock.Host.Fingerprint, h.env); len(diffs) > 0 {
@@ -238,7 +272,7 @@ func (h *Host[R]) reload() Report {
 			statuses = append(statuses, h.loadedStatus(current))
 			continue
 		}
-		loaded, err := h.load(name, entry, envProblem)
+		loaded, err := h.load(src.dir, name, entry, envProblem)
 		if err == nil {
 			next[name] = loaded
 			statuses = append(statuses, h.loadedStatus(loaded))
@@ -256,12 +290,14 @@ func (h *Host[R]) reload() Report {
 			statuses = append(statuses, PluginStatus{Name: name, Status: "rejected", File: entry.File, Sha256: entry.Sha256, Reason: e.Message, Code: e.Code})
 		}
 	}
-	statuses = append(statuses, h.unknownFiles(lock)...)
+	statuses = append(statuses, h.unknownFiles(src.dir, lock)...)
+	state.Ref = src.ref
 	h.mu.Lock()
+	h.src = src
 	h.active, h.statuses, h.lock = next, statuses, state
 	if state.Serial > h.servingSerial {
 		h.servingSerial = state.Serial
 	}
 	h.mu.Unlock()
-	return h.Report()
+	return h.Report(), nil
 }

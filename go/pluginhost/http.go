@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -125,7 +126,33 @@ func Handler[R any](h *Host[R], opts HandlerOptions) http.Handler {
 				send(w, http.StatusMethodNotAllowed, map[string]string{"error": "use PUT or POST"}, map[string]string{"allow": "PUT, POST"})
 				return
 			}
-			report := h.Reload()
+			var body struct {
+				Ref *string `json:"ref"`
+			}
+			data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+			if err != nil || len(data) > 1<<20 {
+				send(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body larger than 1048576 bytes"}, nil)
+				return
+			}
+			if len(strings.TrimSpace(string(data))) > 0 && json.Unmarshal(data, &body) != nil {
+				send(w, http.StatusBadRequest, map[string]string{"error": `request body must be a JSON object like {"ref":"registry/repo@sha256:…"}`}, nil)
+				return
+			}
+			var report Report
+			if body.Ref != nil {
+				if len(*body.Ref) > 4096 {
+					send(w, http.StatusBadRequest, map[string]string{"error": `"ref" must be a reference like "registry/repo@sha256:…"`}, nil)
+					return
+				}
+				report, err = h.ReloadRef(*body.Ref)
+				if err != nil {
+					e := asError(err)
+					send(w, http.StatusConflict, map[string]string{"error": e.Message, "code": e.Code, "fix": e.Fix}, nil)
+					return
+				}
+			} else {
+				report = h.Reload()
+			}
 			if report.Lockfile.Status == "refused" {
 				send(w, http.StatusConflict, struct {
 					Error string `json:"error"`

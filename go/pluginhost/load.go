@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-func (h *Host[R]) load(name string, entry LockedPlugin, envProblem error) (*Loaded[R], error) {
+func (h *Host[R]) load(dir, name string, entry LockedPlugin, envProblem error) (*Loaded[R], error) {
 	if envProblem != nil {
 		return nil, envProblem
 	}
@@ -19,7 +19,7 @@ func (h *Host[R]) load(name string, entry LockedPlugin, envProblem error) (*Load
 	if err := h.checkGo(name, entry); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(h.opts.Dir, entry.File)
+	path := filepath.Join(dir, entry.File)
 	if entry.Size > h.opts.Limits.MaxPluginBytes {
 		return nil, refuse(ErrFileTooLarge, name, fmt.Sprintf("Plugin %q: the lockfile says %d bytes, more than the limit of %d.", name, entry.Size, h.opts.Limits.MaxPluginBytes), "Raise Limits.MaxPluginBytes if the plugin is genuine.", nil)
 	}

@@ -524,15 +524,25 @@ func TestTrustDirectoryRules(t *testing.T) {
 // given serial (nil: none) — the shape `builder sign` writes (src/trust/statement.ts).
 func signLock(t *testing.T, dir string, priv ed25519.PrivateKey, serial interface{}) {
 	t.Helper()
+	signLockWith(t, dir, priv, serial, nil)
+}
+
+// signLockWith also names artifacts (path → sha256 hex) as subjects, as `builder sign` does.
+func signLockWith(t *testing.T, dir string, priv ed25519.PrivateKey, serial interface{}, artifacts map[string]string) {
+	t.Helper()
 	data, _ := os.ReadFile(filepath.Join(dir, "builder.lock.json"))
 	sum := sha256.Sum256(data)
+	subjects := []interface{}{map[string]interface{}{"name": lockfileSubject, "digest": map[string]string{"sha256": hex.EncodeToString(sum[:])}}}
+	for name, hexSum := range artifacts {
+		subjects = append(subjects, map[string]interface{}{"name": name, "digest": map[string]string{"sha256": hexSum}})
+	}
 	params := map[string]interface{}{}
 	if serial != nil {
 		params["serial"] = serial
 	}
 	statement, _ := json.Marshal(map[string]interface{}{
 		"_type": statementType, "predicateType": slsaProvenanceV1,
-		"subject":   []interface{}{map[string]interface{}{"name": lockfileSubject, "digest": map[string]string{"sha256": hex.EncodeToString(sum[:])}}},
+		"subject":   subjects,
 		"predicate": map[string]interface{}{"buildDefinition": map[string]interface{}{"buildType": buildType, "internalParameters": params}},
 	})
 	sig := ed25519.Sign(priv, pae(inTotoPayloadType, statement))

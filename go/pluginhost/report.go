@@ -24,6 +24,7 @@ type PluginStatus struct {
 type LockfileState struct {
 	Status   string   `json:"status"`
 	Path     string   `json:"path"`
+	Ref      string   `json:"ref,omitempty"`
 	Sha256   string   `json:"sha256,omitempty"`
 	SignedBy []string `json:"signedBy,omitempty"`
 	Serial   int64    `json:"serial,omitempty"`
@@ -56,12 +57,12 @@ func (h *Host[R]) loadedStatus(p *Loaded[R]) PluginStatus {
 const maxUnknownReported = 64
 
 // unknownFiles: shared objects that no lockfile entry names are reported, never loaded.
-func (h *Host[R]) unknownFiles(lock *Lockfile) []PluginStatus {
+func (h *Host[R]) unknownFiles(base string, lock *Lockfile) []PluginStatus {
 	known := map[string]bool{}
 	for _, p := range lock.Plugins {
 		known[path.Base(p.File)] = true
 	}
-	dir, err := os.Open(filepath.Join(h.opts.Dir, lock.Dir))
+	dir, err := os.Open(filepath.Join(base, lock.Dir))
 	if err != nil {
 		return nil
 	}

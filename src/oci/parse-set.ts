@@ -77,7 +77,10 @@ export function parseSetDocument(bytes: Buffer, what: string): SetManifest | Set
     throw new SetDocumentError(`${what} is not JSON (${(err as Error).message.slice(0, 120)})`);
   }
   if (!isObject(doc) || doc.schemaVersion !== 2) throw new SetDocumentError(`${what} is not an OCI manifest or index (schemaVersion 2)`);
-  if (doc.artifactType !== PLUGIN_SET_ARTIFACT) {
+  // An index only routes to the platforms' manifests, each fetched by digest and checked as a
+  // set itself; tools older than OCI 1.1 (skopeo 1.9) drop an index's artifactType when they copy it.
+  const routingIndex = doc.mediaType === OCI_INDEX && doc.artifactType === undefined;
+  if (doc.artifactType !== PLUGIN_SET_ARTIFACT && !routingIndex) {
     throw new SetDocumentError(`${what} is not a plugin set: its artifactType is ${JSON.stringify(String(doc.artifactType ?? 'absent').slice(0, 100))}, not ${PLUGIN_SET_ARTIFACT}`);
   }
   const annotations = annotationsOf(doc.annotations, what);

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { arch } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,9 @@ import { HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
 import { startHostContainer } from '../helpers/host-container.js';
 import { runWithFile } from '../helpers/images.js';
 import { cli, copyProject, editJson } from '../helpers/project.js';
+import { REGISTRY, requireRegistry } from '../helpers/registry.js';
+
+const run = promisify(execFile);
 
 const HOST_ARM64 = 'plugin-builder/example-host:bookworm-arm64';
 const docker = new Docker();
@@ -131,6 +136,51 @@ describe.skipIf(skipDocker || (!emulation && process.env.CI !== 'true'))('linux/
         const other = platform === 'linux/arm64' ? 'linux-amd64' : 'linux-arm64';
         expect((await running.exec(['ls', '/app/plugins'])).output.split(/\s+/).filter(Boolean).sort()).toEqual(['builder.lock.json', 'builder.lock.json.sig', dir]);
         expect((await running.exec(['ls', `/app/plugins/${other}`])).output).toMatch(/No such file/);
+      } finally {
+        await running.stop();
+      }
+    }
+  }, 900_000);
+
+  it('published as one OCI index over both platforms (real registry): skopeo copies it whole, and each host pulls only its own part and serves it', async () => {
+    requireRegistry();
+    const repo = `${REGISTRY}/pb-test/multi-${process.pid}`;
+    const published = await cli(project, ['publish', `${repo}:both`, '--json']);
+    expect(published.code, published.stderr).toBe(0);
+    const result = JSON.parse(published.stdout) as { pinned: string; mediaType: string; platforms: Array<{ platform: string; digest: string }> };
+    expect(result.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(result.platforms.map((p) => p.platform)).toEqual(['linux/amd64', 'linux/arm64']);
+    const index = JSON.parse((await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${result.pinned}`])).stdout);
+    expect(index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture)).toEqual(['amd64', 'arm64']);
+    // skopeo 1.9 copies the platform manifests and blobs byte for byte, but writes the index
+    // anew without the OCI 1.1 artifactType (so --preserve-digests is refused): the copy is
+    // pulled by the digest skopeo reports, and its platform manifests are ours.
+    const out = await mkdtemp(join(tmpdir(), 'pb-arm64-pull-'));
+    try {
+      await run('skopeo', ['copy', '--all', '--src-tls-verify=false', '--dest-tls-verify=false', '--digestfile', join(out, 'digest'), `docker://${result.pinned}`, `docker://${repo}-copy:both`]);
+      const digest = (await readFile(join(out, 'digest'), 'utf8')).trim();
+      const copied = JSON.parse((await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${repo}-copy@${digest}`])).stdout);
+      expect(copied.manifests.map((m: { digest: string }) => m.digest)).toEqual(result.platforms.map((p) => p.digest));
+      const pulled = await cli(project, ['pull', `${repo}-copy@${digest}`, '--platform', 'linux/arm64', '--dir', join(out, 'arm'), '--store', join(out, 'store')]);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      expect((await readdir(join(out, 'arm'))).sort()).toEqual(['builder.lock.json', 'builder.lock.json.sig', 'linux-arm64']);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+    const pub = await readFile(join(keyDir, 'ci.pub'), 'utf8');
+    for (const [image, machine, dir] of [[HOST_ARM64, 'aarch64', 'linux-arm64'], [HOST_BOOKWORM, 'x86_64', 'linux-amd64']] as const) {
+      const running = await startHostContainer(image, empty, {
+        command: (port) => ['node', '/app/dist/builder.js', 'host', '--from', result.pinned, '--store', '/tmp/store', '--trust-dir', '/app/trust', '--listen', '127.0.0.1', '--port', String(port)],
+        trust: { 'ci.pub': pub },
+      });
+      try {
+        const listed = await running.get('/plugins');
+        expect(listed.body.lockfile).toMatchObject({ status: 'accepted', ref: result.pinned });
+        expect(listed.body.plugins?.map((p) => [p.name, p.status, p.file])).toEqual([['greet', 'loaded', `${dir}/libgreet.so`], ['shout', 'loaded', `${dir}/libshout.so`]]);
+        expect(await running.post('/plugins/greet/call/Add', { args: [20, 22] })).toEqual({ status: 200, body: { result: 42 } });
+        expect((await running.exec(['uname', '-m'])).output.trim()).toBe(machine);
+        const sets = (await running.exec(['sh', '-c', 'ls /tmp/store/sets/*/'])).output.split(/\s+/).filter(Boolean).sort();
+        expect(sets).toEqual(['builder.lock.json', 'builder.lock.json.sig', dir]);
       } finally {
         await running.stop();
       }

@@ -8,6 +8,8 @@
 //	                                             PUT /plugins/reload (hot reload) until SIGTERM;
 //	                                             every route but /healthz needs the token, which
 //	                                             is required off loopback (-insecure-no-auth waives it)
+//	gohost -from REG/REPO@sha256:… -store DIR …   the plugin set from a registry (builder publish);
+//	                                             PUT /plugins/reload {"ref": "…"} switches sets
 //	gohost -print-environment                   this host's fingerprint and its hash
 package main
 
@@ -68,9 +70,15 @@ func main() {
 	floor, _ := strconv.ParseInt(os.Getenv("BUILDER_HOST_MIN_SERIAL"), 10, 64)
 	minSerial := flag.Int64("min-serial", floor, "with trusted keys: refuse signed lockfiles with a lower serial (rollback floor; default $BUILDER_HOST_MIN_SERIAL, which builder deploy sets)")
 	allowMismatch := flag.Bool("allow-environment-mismatch", false, "DANGEROUS: load despite a different environment (the Go release and module checks still apply)")
-	var trustKeys, trustDirs stringList
+	from := flag.String("from", "", "pull the plugin set REGISTRY/REPO@sha256:… (what `builder publish` printed) into -store and serve it, instead of -plugins")
+	store := flag.String("store", "/tmp/plugin-store", "with -from: the local content-addressed store of pulled sets (a restart serves from it without the registry)")
+	allowTag := flag.Bool("allow-tag", false, "with -from: accept a tag, resolved once to a digest (logged)")
+	plainHTTP := flag.Bool("plain-http", false, "with -from: plain HTTP to a registry that is not on loopback")
+	pullTimeout := flag.Duration("pull-timeout", 5*time.Minute, "with -from: give up the first pull (retried with backoff while the registry is unreachable) after this")
+	var trustKeys, trustDirs, allowRepos stringList
 	flag.Var(&trustKeys, "trust-key", "trusted public key (.pub from `builder keygen`); repeatable")
 	flag.Var(&trustDirs, "trust-dir", "directory of trusted *.pub keys; repeatable")
+	flag.Var(&allowRepos, "allow-repository", "with -from: a REGISTRY/REPO a reload by reference may also pull from; repeatable")
 	flag.Parse()
 
 	if *printEnv {
@@ -89,8 +97,14 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	var registry *pluginhost.RegistryOptions
+	if *from != "" {
+		registry = &pluginhost.RegistryOptions{Ref: *from, Store: *store, AllowTag: *allowTag, PlainHTTP: *plainHTTP, PullTimeout: *pullTimeout, AllowRepositories: allowRepos}
+		*dir = ""
+	}
 	host, err := pluginhost.Open(pluginhost.Options[shared.Registrar]{
 		Dir:                      *dir,
+		Registry:                 registry,
 		TrustedKeys:              keys,
 		MinSerial:                *minSerial,
 		NewRegistrar:             newRegistry,
