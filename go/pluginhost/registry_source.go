@@ -86,7 +86,10 @@ func (r *registrySource) initial() (source, error) {
 	defer cancel()
 	var record struct{ From, Serving string }
 	if data, err := readSmallFile(filepath.Join(r.opts.Store, servingRecord), "The serving record", 16<<10, false); err == nil && json.Unmarshal(data, &record) == nil && record.From == r.opts.Ref && record.Serving != "" && record.Serving != r.opts.Ref {
-		if src, err := r.first(ctx, record.Serving); err == nil {
+		// The record is the store's, so it gets the rule a reload by reference gets.
+		if _, err := r.reloadAllowed(record.Serving); err != nil {
+			r.log("warn", fmt.Sprintf("not resuming %s (%v); starting from %s", record.Serving, err, r.opts.Ref))
+		} else if src, err := r.resume(ctx, record.Serving); err == nil {
 			r.log("info", fmt.Sprintf("resuming %s, reloaded by reference after the start from %s (a new Ref replaces it)", src.ref, r.opts.Ref))
 			return src, nil
 		} else {
@@ -94,6 +97,19 @@ func (r *registrySource) initial() (source, error) {
 		}
 	}
 	return r.first(ctx, r.opts.Ref)
+}
+
+// resume: from the store, else one try of the registry (not the retries Ref gets).
+func (r *registrySource) resume(ctx context.Context, text string) (source, error) {
+	ref, err := ParseReference(text)
+	if err != nil {
+		return source{}, err
+	}
+	src, err := r.pull(ctx, ref, false)
+	if err != nil && isTransientErr(err) {
+		src, err = r.pull(ctx, ref, true)
+	}
+	return src, err
 }
 
 func (r *registrySource) first(ctx context.Context, text string) (source, error) {
@@ -136,12 +152,21 @@ func (r *registrySource) first(ctx context.Context, text string) (source, error)
 // pullForReload: a reload by reference, as an HTTP caller asks for it — only with trusted keys
 // (else the caller chooses the code this host runs) and only from Ref's repository or an allowed one.
 func (r *registrySource) pullForReload(ctx context.Context, text string) (source, error) {
-	ref, err := ParseReference(text)
+	ref, err := r.reloadAllowed(text)
 	if err != nil {
 		return source{}, err
 	}
+	return r.pull(ctx, ref, true)
+}
+
+// reloadAllowed is the rule for a set other than Ref (a reload by reference, or resuming one).
+func (r *registrySource) reloadAllowed(text string) (Reference, error) {
+	ref, err := ParseReference(text)
+	if err != nil {
+		return Reference{}, err
+	}
 	if len(r.keys) == 0 {
-		return source{}, &Error{Code: ErrRefNotAllowed.Code, Message: "This host trusts no signing key: a reload by reference would let the caller choose the code it runs.", Fix: "Configure TrustedKeys."}
+		return Reference{}, &Error{Code: ErrRefNotAllowed.Code, Message: "This host trusts no signing key: a reload by reference would let the caller choose the code it runs.", Fix: "Configure TrustedKeys."}
 	}
 	allowed := map[string]bool{}
 	if d, err := ParseReference(r.declared); err == nil {
@@ -153,9 +178,9 @@ func (r *registrySource) pullForReload(ctx context.Context, text string) (source
 		}
 	}
 	if !allowed[ref.Name()] {
-		return source{}, &Error{Code: ErrRefNotAllowed.Code, Message: ref.Name() + " is not a repository this host pulls from.", Fix: "Publish the set to the Ref repository, or add it to AllowRepositories."}
+		return Reference{}, &Error{Code: ErrRefNotAllowed.Code, Message: ref.Name() + " is not a repository this host pulls from.", Fix: "Publish the set to the Ref repository, or add it to AllowRepositories."}
 	}
-	return r.pull(ctx, ref, true)
+	return ref, nil
 }
 
 func (r *registrySource) markServing(src source) {

@@ -113,7 +113,11 @@ export class RegistrySource {
     const record = await this.readServingRecord();
     if (record && record.from === text && record.serving !== text) {
       try {
-        const resumed = await this.fetchFirst(record.serving, signal, deadlineMs);
+        // The record is the store's, so it gets the rule a reload by reference gets.
+        this.checkReloadAllowed(record.serving);
+        // From the store, else one try of the registry: a set that cannot be had at once is not
+        // worth the retries --from gets.
+        const resumed = await this.pull(record.serving, signal, false).catch((err: unknown) => (isTransient(err) ? this.pull(record.serving, signal, true) : Promise.reject(err)));
         this.options.log('info', `resuming ${resumed.ref}, reloaded by reference after the start from ${text} (a new --from replaces it)`);
         return resumed;
       } catch (err) {
@@ -168,6 +172,12 @@ export class RegistrySource {
    * allowed by name (else the caller would choose which hosts this one fetches from).
    */
   async pullForReload(text: string, signal: AbortSignal): Promise<PulledSource> {
+    this.checkReloadAllowed(text);
+    return this.pull(text, signal);
+  }
+
+  /** The rule for a set other than --from (a reload by reference, or resuming one): keys, and an allowed repository. */
+  private checkReloadAllowed(text: string): void {
     const ref = readReference(text);
     if (this.options.trustedKeys.length === 0) {
       throw new RegistryError('REF_NOT_ALLOWED', 'This host trusts no signing key: a reload by reference would let the caller choose the code it runs.', { fix: 'Start the host with --trust-key or --trust-dir (or restart it with another --from).' });
@@ -176,7 +186,6 @@ export class RegistrySource {
     if (!allowed.has(repositoryOf(ref))) {
       throw new RegistryError('REF_NOT_ALLOWED', `${repositoryOf(ref)} is not a repository this host pulls from (${[...allowed].join(', ')}).`, { fix: 'Publish the set to the --from repository, or start the host with --allow-repository REGISTRY/REPO.' });
     }
-    return this.pull(text, signal);
   }
 
   /** The set now serving: the store's collector keeps it, and a restart with the same --from resumes it. */

@@ -97,14 +97,14 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	var registry *pluginhost.RegistryOptions
+	var fromRegistry *pluginhost.RegistryOptions
 	if *from != "" {
-		registry = &pluginhost.RegistryOptions{Ref: *from, Store: *store, AllowTag: *allowTag, PlainHTTP: *plainHTTP, PullTimeout: *pullTimeout, AllowRepositories: allowRepos}
+		fromRegistry = &pluginhost.RegistryOptions{Ref: *from, Store: *store, AllowTag: *allowTag, PlainHTTP: *plainHTTP, PullTimeout: *pullTimeout, AllowRepositories: allowRepos}
 		*dir = ""
 	}
 	host, err := pluginhost.Open(pluginhost.Options[shared.Registrar]{
 		Dir:                      *dir,
-		Registry:                 registry,
+		Registry:                 fromRegistry,
 		TrustedKeys:              keys,
 		MinSerial:                *minSerial,
 		NewRegistrar:             newRegistry,

@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistrySource } from '../../../src/runtime/registry-source.js';
 import { generateSigningKeyPair, parseTrustedKey } from '../../../src/trust/keys.js';
@@ -42,5 +43,17 @@ describe("a host's registry source", () => {
     await expect(signed.s.pullForReload(`127.0.0.1:1/also/allowed@${D}`, AbortSignal.timeout(1000))).rejects.toMatchObject({ code: 'REGISTRY_UNREACHABLE' });
     await expect(signed.s.pullForReload('127.0.0.1:1/team/set:latest', AbortSignal.timeout(1000))).rejects.toMatchObject({ code: 'TAG_REFUSED' });
     await signed.s.close();
+  });
+
+  it('a serving record pointing elsewhere (a tampered store) is not resumed: --from is', async () => {
+    const dir = await tempDir('pb-store-');
+    dirs.push(dir);
+    const from = `127.0.0.1:1/team/set@${D}`;
+    await (await import('node:fs/promises')).writeFile(join(dir, 'serving.json'), JSON.stringify({ from, serving: `evil.example/x@sha256:${'2'.repeat(64)}` }));
+    const logs: string[] = [];
+    const s = await RegistrySource.open({ storeDir: dir, storeMaxBytes: 1 << 20, platform: 'linux/amd64', trustedKeys: [parseTrustedKey(generateSigningKeyPair().publicPem, 'k.pub')], allowTag: false, log: (_l, m) => logs.push(m) });
+    await expect(s.initial(from, 300)).rejects.toMatchObject({ code: expect.stringMatching(/REGISTRY_UNREACHABLE|REGISTRY_TIMEOUT/) });
+    expect(logs[0]).toMatch(/cannot resume evil\.example\/x@.*REF_NOT_ALLOWED|is not a repository this host pulls from/);
+    await s.close();
   });
 });
