@@ -12,6 +12,7 @@ bash scripts/setup-example.sh
 # linux/arm64 hosts run here under qemu (binfmt_misc); their base image is debootstrapped for arm64.
 bash scripts/ensure-emulation.sh
 bash scripts/ensure-sshd.sh
+bash scripts/ensure-skopeo.sh
 bash scripts/make-base-images.sh
 bash scripts/make-host-image.sh plugin-builder/debian:trixie plugin-builder/example-host:trixie
 bash scripts/make-host-image.sh plugin-builder/debian:bookworm-arm64 plugin-builder/example-host:bookworm-arm64 arm64

@@ -172,8 +172,11 @@ func Open[R any](opts Options[R]) (*Host[R], error) {
 	}
 	h.lock = LockfileState{Status: "refused", Path: h.src.lockPath, Code: "NOT_LOADED", Reason: "no reload has finished yet"}
 	report := h.Reload()
-	if h.registry != nil && report.Lockfile.Status == "accepted" {
-		h.registry.markServing(h.src)
+	if h.registry != nil {
+		if report.Lockfile.Status == "accepted" {
+			h.registry.markServing(h.src)
+		}
+		h.registry.release(h.src)
 	}
 	return h, nil
 }

@@ -127,7 +127,7 @@ func Handler[R any](h *Host[R], opts HandlerOptions) http.Handler {
 				return
 			}
 			var body struct {
-				Ref *string `json:"ref"`
+				Ref json.RawMessage `json:"ref"`
 			}
 			data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
 			if err != nil || len(data) > 1<<20 {
@@ -140,11 +140,16 @@ func Handler[R any](h *Host[R], opts HandlerOptions) http.Handler {
 			}
 			var report Report
 			if body.Ref != nil {
-				if len(*body.Ref) > 4096 {
+				var ref string
+				if body.Ref[0] != '"' || json.Unmarshal(body.Ref, &ref) != nil || len(ref) > 4096 {
 					send(w, http.StatusBadRequest, map[string]string{"error": `"ref" must be a reference like "registry/repo@sha256:…"`}, nil)
 					return
 				}
-				report, err = h.ReloadRef(*body.Ref)
+				if h.registry == nil {
+					send(w, http.StatusBadRequest, map[string]string{"error": "this host was not opened with Options.Registry: it loads from its plugin directory, not from a registry"}, nil)
+					return
+				}
+				report, err = h.ReloadRef(ref)
 				if err != nil {
 					e := asError(err)
 					send(w, http.StatusConflict, map[string]string{"error": e.Message, "code": e.Code, "fix": e.Fix}, nil)

@@ -249,7 +249,7 @@ func (c *registryClient) authenticate(ctx context.Context, header string) error 
 		Token       string `json:"token"`
 		AccessToken string `json:"access_token"`
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxSmallAnswer))
+	body, _ := io.ReadAll(idleReader(ctx, io.LimitReader(resp.Body, maxSmallAnswer), c.idle, resp.Body))
 	_ = json.Unmarshal(body, &answer)
 	token := answer.Token
 	if token == "" {
@@ -263,7 +263,7 @@ func (c *registryClient) authenticate(ctx context.Context, header string) error 
 }
 
 func (c *registryClient) failed(resp *http.Response, what string) *Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	body, _ := io.ReadAll(idleReader(resp.Request.Context(), io.LimitReader(resp.Body, 64<<10), c.idle, resp.Body))
 	resp.Body.Close()
 	detail := ""
 	var parsed struct {

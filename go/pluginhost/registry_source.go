@@ -41,6 +41,8 @@ type registrySource struct {
 	mu       sync.Mutex // one pull at a time: the collector of one must not remove what another lays out
 	serving  string
 	declared string
+	// pinned: sets pulled and not yet loaded or refused (by count); the collector keeps them.
+	pinned map[string]int
 }
 
 const servingRecord = "serving.json"
@@ -67,7 +69,7 @@ func openRegistrySource(opts RegistryOptions, keys []TrustedKey, log func(string
 	if err != nil {
 		return nil, source{}, err
 	}
-	rs := &registrySource{opts: opts, keys: keys, log: log, store: st, declared: opts.Ref}
+	rs := &registrySource{opts: opts, keys: keys, log: log, store: st, declared: opts.Ref, pinned: map[string]int{}}
 	first, err := rs.initial()
 	if err != nil {
 		st.close()
@@ -183,6 +185,17 @@ func (r *registrySource) reloadAllowed(text string) (Reference, error) {
 	return ref, nil
 }
 
+// release unpins a pulled set once it was loaded or refused.
+func (r *registrySource) release(src source) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pinned[src.key]--; r.pinned[src.key] <= 0 {
+		delete(r.pinned, src.key)
+	}
+}
+
+// markServing records what the host serves now (called under the host's reload lock, so the
+// record and the host never disagree).
 func (r *registrySource) markServing(src source) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -205,6 +218,9 @@ func (r *registrySource) pull(ctx context.Context, ref Reference, online bool) (
 	keep := []string{}
 	if r.serving != "" {
 		keep = append(keep, r.serving)
+	}
+	for key := range r.pinned {
+		keep = append(keep, key)
 	}
 	defer func() {
 		if err != nil {
@@ -365,6 +381,9 @@ func (r *registrySource) pull(ctx context.Context, ref Reference, online bool) (
 		files = append(files, setFile{Path: title, Digest: d.Digest})
 	}
 	dir := existing
+	if found && !repaired && !r.store.setMatches(existing, files) {
+		repaired = true
+	}
 	if !found || repaired {
 		if found {
 			r.store.removeSet(key)
@@ -374,6 +393,7 @@ func (r *registrySource) pull(ctx context.Context, ref Reference, online bool) (
 		}
 	}
 	r.store.collect(append(keep, key))
+	r.pinned[key]++
 	lockPath := filepath.Join(dir, "builder.lock.json")
 	return source{dir: dir, lockPath: lockPath, sigPath: lockPath + ".sig", ref: pinned, key: key}, nil
 }
@@ -392,11 +412,12 @@ func (h *Host[R]) ReloadRef(ref string) (Report, error) {
 	if err != nil {
 		return h.Report(), err
 	}
+	defer h.registry.release(src)
 	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
 	report, err := h.reload(src)
-	h.reloadMu.Unlock()
-	if err == nil && report.Lockfile.Status == "accepted" && report.Lockfile.Ref == src.ref {
-		h.registry.markServing(src)
+	if err == nil && h.src == src {
+		h.registry.markServing(h.src)
 	}
 	return report, err
 }

@@ -173,6 +173,19 @@ func (s *pluginStore) writeDocument(digest string, data []byte) error {
 
 func (s *pluginStore) setPath(key string) string { return filepath.Join(s.dir, "sets", key) }
 
+// setMatches: every file of a laid-out set is still the very file of its blob (a hard link to
+// it): a file replaced in the set directory makes the set laid out again.
+func (s *pluginStore) setMatches(dir string, files []setFile) bool {
+	for _, f := range files {
+		a, errA := os.Lstat(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		b, errB := os.Lstat(s.blobPath(f.Digest))
+		if errA != nil || errB != nil || !a.Mode().IsRegular() || !os.SameFile(a, b) {
+			return false
+		}
+	}
+	return true
+}
+
 // existingSet: a set already laid out, marked as just used; anything else at its name goes.
 func (s *pluginStore) existingSet(key string) (string, bool) {
 	path := s.setPath(key)

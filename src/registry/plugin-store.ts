@@ -143,6 +143,18 @@ export class PluginStore {
     return join(this.dir, 'sets', key);
   }
 
+  /**
+   * Every file of a laid-out set is still the very file of its blob (a hard link to it): a file
+   * replaced in the set directory (by whoever can write the store) makes the set laid out again.
+   */
+  async setMatches(dir: string, files: SetRecord['files']): Promise<boolean> {
+    for (const file of files) {
+      const [a, b] = await Promise.all([lstat(join(dir, file.path)).catch(() => null), lstat(this.blobPath(file.digest)).catch(() => null)]);
+      if (!a || !b || !a.isFile() || a.ino !== b.ino || a.dev !== b.dev) return false;
+    }
+    return true;
+  }
+
   /** A set already materialized (renamed into place whole), marked as just used. */
   async existingSet(key: string): Promise<string | null> {
     const path = this.setPath(key);

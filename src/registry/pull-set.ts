@@ -184,6 +184,7 @@ async function pull(client: RegistryClient | null, store: PluginStore, request: 
       files.push({ path: plugin.path, digest: plugin.descriptor.digest });
     }
   }
+  if (existing && !source.repaired && !(await store.setMatches(existing, files))) source.repaired = true;
   if (existing && source.repaired) await store.removeSet(key);
   const dir = (source.repaired ? null : existing) ?? (await store.materialize(key, { top: digest, platform: request.platform, documents: [digest, ...(top.kind === 'index' ? manifests.map((m) => m.digest) : [])], files }));
   const removed = await store.collect([key, ...(request.keep ?? [])]);

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { BuilderError } from '../errors.js';
 import { readSmallFile } from '../util/safe-file.js';
 import { writeFileAtomic } from '../util/write-file-atomic.js';
@@ -55,6 +55,8 @@ export class RegistrySource {
   private serving: string | null = null;
   /** The --from this host was started with: what the record of the serving set is kept against. */
   private declared: string | null = null;
+  /** Sets pulled and not yet loaded or refused (by count): the collector keeps them. */
+  private readonly pinned = new Map<string, number>();
   /** Pulls run one at a time: the collector of one must not remove what another is laying out. */
   private turn: Promise<unknown> = Promise.resolve();
 
@@ -91,10 +93,11 @@ export class RegistrySource {
       platform: this.options.platform,
       trustedKeys: this.options.trustedKeys,
       allowTag: this.options.allowTag,
-      keep: this.serving ? [this.serving] : [],
+      keep: [...(this.serving ? [this.serving] : []), ...this.pinned.keys()],
       log: this.options.log,
       signal,
     });
+    this.pinned.set(pulled.key, (this.pinned.get(pulled.key) ?? 0) + 1);
     const lockPath = join(pulled.dir, 'builder.lock.json');
     return { dir: pulled.dir, lockPath, signaturePath: signaturePathFor(lockPath), ref: pulled.pinned, key: pulled.key, pulled };
   }
@@ -188,8 +191,22 @@ export class RegistrySource {
     }
   }
 
-  /** The set now serving: the store's collector keeps it, and a restart with the same --from resumes it. */
-  async markServing(key: string, ref: string): Promise<void> {
+  /** A pulled set was loaded or refused: it needs no pin any more (the serving one is kept as serving). */
+  release(pulled: Pick<PulledSource, 'key'>): void {
+    const n = (this.pinned.get(pulled.key) ?? 0) - 1;
+    if (n > 0) this.pinned.set(pulled.key, n);
+    else this.pinned.delete(pulled.key);
+  }
+
+  /**
+   * What the host serves now (its serving source, read after its reload): the store's collector
+   * keeps it, and a restart with the same --from resumes it. Given the host's own state, two
+   * reloads finishing in either order record the one that serves.
+   */
+  async markServing(serving: Readonly<PluginSource>): Promise<void> {
+    if (!serving.ref) return;
+    const key = basename(serving.dir);
+    const ref = serving.ref;
     this.serving = key;
     if (this.declared === null) return;
     await writeFileAtomic(join(this.options.storeDir, SERVING_RECORD), JSON.stringify({ from: this.declared, serving: ref }) + '\n').catch((err: Error) => {

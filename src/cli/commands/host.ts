@@ -195,15 +195,22 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           limits,
           log,
         });
-        if (registry && initial.key && initial.ref && host.report().lockfile.status === 'accepted') await registry.markServing(initial.key, initial.ref);
+        if (registry && initial.key) {
+          if (host.report().lockfile.status === 'accepted') await registry.markServing(host.servingSource);
+          registry.release({ key: initial.key });
+        }
         const serving = host;
         const source = registry;
         const reloadByRef = source
           ? async (ref: string) => {
               const pulled = await source.pullForReload(ref, AbortSignal.timeout(limits.reloadTimeoutMs));
-              const report = await serving.reloadFrom(pulled);
-              if (report.lockfile.status === 'accepted' && report.lockfile.ref === pulled.ref) await source.markServing(pulled.key, pulled.ref);
-              return report;
+              try {
+                const report = await serving.reloadFrom(pulled);
+                await source.markServing(serving.servingSource);
+                return report;
+              } finally {
+                source.release(pulled);
+              }
             }
           : undefined;
         const server = createHostServer(host, { ...(token !== undefined ? { token } : {}), requestTimeoutMs, log, ...(reloadByRef ? { reloadByRef } : {}) });

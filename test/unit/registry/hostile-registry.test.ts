@@ -287,4 +287,17 @@ describe('pulling a plugin set from a registry that misbehaves', () => {
     const all = await pullSet(client(ref), store, request(ref, { platform: null }));
     expect((await readdir(all.dir)).sort()).toEqual(['.set.json', 'builder.lock.json', 'builder.lock.json.sig', 'linux-amd64', 'linux-arm64']);
   });
+
+  it('a file replaced in a laid-out set (the blob intact) is noticed: the set is laid out again from its blobs', async () => {
+    const digest = publishInto(registry);
+    const ref = `${registry.host}/team/set@${digest}`;
+    const pulled = await pullSet(client(ref), store, request(ref));
+    const { chmod, readFile, rm: remove, writeFile: write } = await import('node:fs/promises');
+    await chmod(pulled.dir, 0o755);
+    await remove(join(pulled.dir, 'libshout.so'));
+    await write(join(pulled.dir, 'libshout.so'), Buffer.alloc(FILES['libshout.so'].length, 0x58));
+    await registry.stop();
+    const again = await pullSet(null, store, request(ref));
+    expect(await readFile(join(again.dir, 'libshout.so'))).toEqual(FILES['libshout.so']);
+  });
 });

@@ -56,4 +56,40 @@ describe("a host's registry source", () => {
     expect(logs[0]).toMatch(/cannot resume evil\.example\/x@.*REF_NOT_ALLOWED|is not a repository this host pulls from/);
     await s.close();
   });
+
+  it('a pulled set is pinned until released: another pull over a tiny budget does not collect it', async () => {
+    const { FakeRegistry } = await import('../../helpers/fake-registry.js');
+    const { pluginSetArtifact } = await import('../../../src/oci/plugin-set.js');
+    const { serializeLockfile } = await import('../../../src/lock/lockfile.js');
+    const { lockFor } = await import('../../helpers/fake-plugins.js');
+    const { signLockfile } = await import('../../../src/trust/lockfile-signature.js');
+    const { parseSigningKey } = await import('../../../src/trust/keys.js');
+    const { existsSync } = await import('node:fs');
+    const registry = await new FakeRegistry().start();
+    const pair = generateSigningKeyPair();
+    const refs = ['a', 'b', 'c'].map((content) => {
+      const files = { 'libx.so': Buffer.from(content.repeat(100)) };
+      const lock = lockFor(files);
+      const text = serializeLockfile(lock);
+      const signature = Buffer.from(signLockfile(lock, text, parseSigningKey(pair.privatePem, 'k'), 't'));
+      const artifact = pluginSetArtifact(Buffer.from(text), lock, signature, {});
+      for (const blob of artifact.blobs) {
+        registry.blobs.set(blob.descriptor.digest, blob.source.kind === 'lockfile' ? Buffer.from(text) : blob.source.kind === 'signature' ? signature : blob.source.kind === 'empty' ? Buffer.from('{}') : files['libx.so']);
+      }
+      return `${registry.host}/team/set@${registry.addDocument(artifact.top.bytes, artifact.top.mediaType)}`;
+    });
+    const dir = await tempDir('pb-store-');
+    dirs.push(dir);
+    const s = await RegistrySource.open({ storeDir: dir, storeMaxBytes: 1, platform: 'linux/amd64', trustedKeys: [parseTrustedKey(pair.publicPem, 'k.pub')], allowTag: false, log: () => {} });
+    const first = await s.initial(refs[0]!, 5000);
+    const second = await s.pullForReload(refs[1]!, AbortSignal.timeout(5000));
+    expect(existsSync(first.dir) && existsSync(second.dir)).toBe(true);
+    s.release(first);
+    await s.markServing(second);
+    s.release(second);
+    const third = await s.pullForReload(refs[2]!, AbortSignal.timeout(5000));
+    expect([existsSync(first.dir), existsSync(second.dir), existsSync(third.dir)]).toEqual([false, true, true]);
+    await s.close();
+    await registry.stop();
+  });
 });
