@@ -91,8 +91,8 @@ func (r *registrySource) initial() (source, error) {
 		// The record is the store's, so it gets the rule a reload by reference gets.
 		if _, err := r.reloadAllowed(record.Serving); err != nil {
 			r.log("warn", fmt.Sprintf("not resuming %s (%v); starting from %s", record.Serving, err, r.opts.Ref))
-		} else if src, err := r.resume(ctx, record.Serving); err == nil {
-			r.log("info", fmt.Sprintf("resuming %s, reloaded by reference after the start from %s (a new Ref replaces it)", src.ref, r.opts.Ref))
+		} else if src, where, err := r.resume(ctx, record.Serving); err == nil {
+			r.log("info", fmt.Sprintf("resuming %s %s: it was reloaded by reference after the start from %s (a new Ref replaces it)", src.ref, where, r.opts.Ref))
 			return src, nil
 		} else {
 			r.log("warn", fmt.Sprintf("cannot resume %s (%v); starting from %s", record.Serving, err, r.opts.Ref))
@@ -102,16 +102,20 @@ func (r *registrySource) initial() (source, error) {
 }
 
 // resume: from the store, else one try of the registry (not the retries Ref gets).
-func (r *registrySource) resume(ctx context.Context, text string) (source, error) {
+func (r *registrySource) resume(ctx context.Context, text string) (source, string, error) {
 	ref, err := ParseReference(text)
 	if err != nil {
-		return source{}, err
+		return source{}, "", err
 	}
 	src, err := r.pull(ctx, ref, false)
-	if err != nil && isTransientErr(err) {
-		src, err = r.pull(ctx, ref, true)
+	if err == nil {
+		return src, "from the store; the registry was not asked", nil
 	}
-	return src, err
+	if !isTransientErr(err) {
+		return source{}, "", err
+	}
+	src, err = r.pull(ctx, ref, true)
+	return src, "from the registry", err
 }
 
 func (r *registrySource) first(ctx context.Context, text string) (source, error) {

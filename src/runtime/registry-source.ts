@@ -120,8 +120,13 @@ export class RegistrySource {
         this.checkReloadAllowed(record.serving);
         // From the store, else one try of the registry: a set that cannot be had at once is not
         // worth the retries --from gets.
-        const resumed = await this.pull(record.serving, signal, false).catch((err: unknown) => (isTransient(err) ? this.pull(record.serving, signal, true) : Promise.reject(err)));
-        this.options.log('info', `resuming ${resumed.ref}, reloaded by reference after the start from ${text} (a new --from replaces it)`);
+        let where = 'from the store; the registry was not asked';
+        const resumed = await this.pull(record.serving, signal, false).catch((err: unknown) => {
+          if (!isTransient(err)) throw err;
+          where = 'from the registry';
+          return this.pull(record.serving, signal, true);
+        });
+        this.options.log('info', `resuming ${resumed.ref} ${where}: it was reloaded by reference after the start from ${text} (a new --from replaces it)`);
         return resumed;
       } catch (err) {
         this.options.log('warn', `cannot resume ${record.serving} (${(err as Error).message}); starting from ${text}`);
