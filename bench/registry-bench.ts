@@ -5,13 +5,13 @@
  *     plugins answer (`GET /plugins` lists both loaded);
  *   - registry, cold store: the plain host image with `--from REPO@sha256:…` and an empty store;
  *   - registry, warm store: the same container restarted (the set in its store, the registry not asked);
- *   - reload by reference: `PUT /plugins/reload {"ref": v2}` on a running host, alternating v1/v2
- *     sets re-signed each round (a later serial), until it answers.
+ *   - reload by reference: `PUT /plugins/reload {"ref": …}` on the running (cold-started) host, to
+ *     a set whose greet was changed and rebuilt, until it answers (fetch, canary, load).
  * Usage: npx tsx bench/registry-bench.ts   (after scripts/setup.sh and scripts/ensure-registry.sh;
  * writes bench/results-registry.md)
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const baked = `pb-bench/baked:${process.pid}`;
   cli(dir, ['deploy', '--tag', baked, '--trust-key', 'keys/builder-signing.pub']);
   const trust = join(dir, 'keys');
-  const rows: Record<string, number[]> = { 'baked image: start until both plugins answer': [], 'registry, cold store: start until both plugins answer': [], 'registry, warm store (restart): until both plugins answer': [], 'reload by reference (PUT until 200)': [] };
+  const rows: Record<string, number[]> = { 'baked image: start until both plugins answer': [], 'registry, cold store: start until both plugins answer': [], 'registry, warm store (restart): until both plugins answer': [], 'reload by reference to a changed greet (PUT until 200)': [] };
   const containers: string[] = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -67,13 +67,15 @@ async function main(): Promise<void> {
       docker(['restart', '-t', '5', r.id]);
       await until(port + 1);
       rows['registry, warm store (restart): until both plugins answer']!.push((performance.now() - t0) / 1000);
-      // A new signature (later serial) of the same set: a distinct artifact, accepted as newer.
-      cli(dir, ['sign', '--key', 'keys/builder-signing.key']);
+      // greet changed and rebuilt (a new .so, signed later): the reload fetches it, loads it in
+      // the canary and then in the host.
+      appendFileSync(join(dir, 'plugins/greet/greet.c'), `int bench_round_${round};\n`);
+      cli(dir, ['build', '--sign-key', 'keys/builder-signing.key', '--progress', 'quiet']);
       const next = publish(`r${round}`);
       const t1 = performance.now();
       const answer = await fetch(`http://127.0.0.1:${port + 1}/plugins/reload`, { method: 'PUT', body: JSON.stringify({ ref: next }) });
       if (answer.status !== 200) throw new Error(`reload answered ${answer.status}: ${await answer.text()}`);
-      rows['reload by reference (PUT until 200)']!.push((performance.now() - t1) / 1000);
+      rows['reload by reference to a changed greet (PUT until 200)']!.push((performance.now() - t1) / 1000);
       docker(['rm', '-f', b.id, r.id]);
     }
   } finally {

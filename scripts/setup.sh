@@ -30,7 +30,7 @@ build_fixture_image() {
   say "Building $tag (apt inside the build: about a minute)..."
   local args=()
   for a in "$@"; do args+=(--build-arg "$a"); done
-  if ! docker build -q -f "$dockerfile" "${args[@]}" --label "io.plugin-builder.recipe=$recipe" \
+  if ! docker build -q --force-rm -f "$dockerfile" "${args[@]}" --label "io.plugin-builder.recipe=$recipe" \
       --label io.plugin-builder.managed=true -t "$tag" "$context" >/tmp/pb-fixture-image.log 2>&1; then
     tail -n 30 /tmp/pb-fixture-image.log >&2
     return 1
