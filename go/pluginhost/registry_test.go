@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -366,5 +367,71 @@ func TestStoreLockIsExclusive(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(victim); len(entries) != 1 {
 		t.Fatal("the link's target was touched")
+	}
+}
+
+// A multi-platform set: an index over one manifest per platform; this host (linux/amd64) fetches
+// its own manifest and plugin only, the signature covering both platforms' artifacts.
+func TestRegistrySourceMultiPlatformIndex(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the index below names amd64 as this host's platform")
+	}
+	reg := newFakeRegistry(t)
+	arm := env()
+	arm.Arch = "aarch64"
+	amdSo, armSo := []byte("amd64 plugin bytes"), []byte("arm64 plugin bytes")
+	section := func(fp Fingerprint, content []byte) map[string]interface{} {
+		return map[string]interface{}{
+			"host":    map[string]interface{}{"image": "img", "imageId": "sha256:1", "fingerprint": fp, "fingerprintHash": fp.Hash()},
+			"builder": map[string]interface{}{},
+			"plugins": map[string]interface{}{"hello": entry("libhello.so", string(content), nil)},
+		}
+	}
+	dir := t.TempDir()
+	lock, _ := json.Marshal(map[string]interface{}{"lockfileVersion": 1, "platforms": map[string]interface{}{"linux/amd64": section(env(), amdSo), "linux/arm64": section(arm, armSo)}})
+	os.WriteFile(filepath.Join(dir, "builder.lock.json"), lock, 0o644)
+	pubKey, priv, _ := ed25519.GenerateKey(nil)
+	der, _ := x509.MarshalPKIXPublicKey(pubKey)
+	key, _ := ParseTrustedKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), "k.pub")
+	signLockWith(t, dir, priv, time.Now().UnixMilli(), map[string]string{
+		"linux-amd64/libhello.so": strings.TrimPrefix(digestOf(amdSo), "sha256:"),
+		"linux-arm64/libhello.so": strings.TrimPrefix(digestOf(armSo), "sha256:"),
+	})
+	sig, _ := os.ReadFile(filepath.Join(dir, "builder.lock.json.sig"))
+	reg.blobs[digestOf(lock)], reg.blobs[digestOf(sig)], reg.blobs[digestOf(amdSo)], reg.blobs[digestOf(armSo)] = lock, sig, amdSo, armSo
+	manifests := []map[string]interface{}{}
+	for _, p := range []struct {
+		arch, dir string
+		so        []byte
+	}{{"amd64", "linux-amd64", amdSo}, {"arm64", "linux-arm64", armSo}} {
+		m, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": ociManifest, "artifactType": pluginSetArtifact, "layers": []map[string]interface{}{
+			{"mediaType": lockfileMedia, "digest": digestOf(lock), "size": len(lock), "annotations": map[string]string{titleAnnotation: "builder.lock.json"}},
+			{"mediaType": signatureMedia, "digest": digestOf(sig), "size": len(sig), "annotations": map[string]string{titleAnnotation: "builder.lock.json.sig"}},
+			{"mediaType": pluginMedia, "digest": digestOf(p.so), "size": len(p.so), "annotations": map[string]string{titleAnnotation: p.dir + "/libhello.so"}},
+		}})
+		reg.docs[digestOf(m)] = m
+		manifests = append(manifests, map[string]interface{}{"mediaType": ociManifest, "digest": digestOf(m), "size": len(m), "platform": map[string]string{"os": "linux", "architecture": p.arch}})
+	}
+	// As skopeo 1.9 writes a copied index: no artifactType on it.
+	index, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": ociIndex, "manifests": manifests})
+	reg.docs[digestOf(index)] = index
+	store := t.TempDir()
+	h, _, err := openFrom(t, RegistryOptions{Ref: reg.host() + "/team/multi@" + digestOf(index), Store: store}, []TrustedKey{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.Report(); r.Lockfile.Status != "accepted" || len(r.Plugins) != 1 || r.Plugins[0].File != "linux-amd64/libhello.so" {
+		t.Fatalf("%#v", r)
+	}
+	if n := reg.fetches["/v2/team/multi/blobs/"+digestOf(armSo)]; n != 0 {
+		t.Fatalf("the arm64 plugin was fetched %d times", n)
+	}
+	entries, _ := os.ReadDir(filepath.Join(store, "sets", strings.TrimPrefix(digestOf(index), "sha256:")+"-linux-amd64"))
+	names := []string{}
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, ",") != ".set.json,builder.lock.json,builder.lock.json.sig,linux-amd64" {
+		t.Fatalf("laid out: %v", names)
 	}
 }
