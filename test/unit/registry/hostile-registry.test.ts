@@ -300,4 +300,58 @@ describe('pulling a plugin set from a registry that misbehaves', () => {
     const again = await pullSet(null, store, request(ref));
     expect(await readFile(join(again.dir, 'libshout.so'))).toEqual(FILES['libshout.so']);
   });
+
+  it('a full disk under the store (a tmpfs the test mounts) is WRITE_FAILED naming the errno; nothing partial is kept and the store works after', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const big = { 'libgreet.so': Buffer.alloc(600 * 1024, 1), 'libshout.so': Buffer.alloc(600 * 1024, 2) };
+    const digest = publishInto(registry, lockFor(big), big);
+    const mountPoint = await tempDir('pb-full-');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
+    try {
+      const small = await PluginStore.open(mountPoint, 1 << 30);
+      const ref = `${registry.host}/team/set@${digest}`;
+      await expect(pullSet(client(ref), small, request(ref))).rejects.toMatchObject({ code: 'WRITE_FAILED', message: expect.stringContaining('ENOSPC') });
+      expect(await readdir(join(mountPoint, 'sets'))).toEqual([]);
+      expect(await readdir(join(mountPoint, 'tmp'))).toEqual([]);
+      // The same store takes a set that fits.
+      const fits = publishInto(registry);
+      const ok = `${registry.host}/team/set@${fits}`;
+      await expect(pullSet(client(ok), small, request(ok))).resolves.toMatchObject({ digest: fits });
+      await small.close();
+    } finally {
+      execFileSync('umount', [mountPoint]);
+      await rm(mountPoint, { recursive: true, force: true });
+    }
+  });
+
+  it('a `builder pull` killed (SIGKILL) mid-transfer leaves no set and no lock in force: the next pull clears its leftovers and succeeds', async () => {
+    const { spawn } = await import('node:child_process');
+    const digest = publishInto(registry);
+    const shout = `sha256:${lockFor(FILES).plugins.shout!.sha256}`;
+    let started!: () => void;
+    const transferring = new Promise<void>((resolve) => (started = resolve));
+    registry.hooks.push((req, res, url) => {
+      if (!url.pathname.endsWith(shout) || req.method !== 'GET') return false;
+      res.writeHead(200, { 'content-length': FILES['libshout.so'].length });
+      res.write(FILES['libshout.so'].subarray(0, 100));
+      started();
+      return true; // never finishes
+    });
+    const killedStore = await tempDir('pb-store-');
+    const ref = `${registry.host}/team/set@${digest}`;
+    const main = join(import.meta.dirname, '../../../src/cli/main.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'pull', ref, '--store', killedStore], { stdio: 'ignore' });
+    await transferring;
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(await readdir(join(killedStore, 'tmp'))).not.toEqual([]);
+    expect(await readdir(killedStore)).toContain('lock');
+    registry.hooks = [];
+    const after = await PluginStore.open(killedStore, 1 << 30);
+    expect(await readdir(join(killedStore, 'tmp'))).toEqual([]);
+    await expect(pullSet(client(ref), after, request(ref))).resolves.toMatchObject({ digest });
+    await after.close();
+    await rm(killedStore, { recursive: true, force: true });
+  }, 30_000);
 });
