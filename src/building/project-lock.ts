@@ -23,6 +23,7 @@ export function acquireProjectLock(
   const path = lockPathFor(lockfile);
   return acquireProcessLock(path, {
     ...options,
+    name: 'the build lock',
     locked: (holder) => new BuildLockedError(path, holder),
     invalid: () => new BuilderError('BUILD_LOCK_INVALID', `${path} is not a build lock this tool wrote.`, { fix: `Remove ${path} if no builder build is running.` }),
   });

@@ -44,6 +44,7 @@ export class PluginStore {
     const lock = await acquireProcessLock(lockPath, {
       wait: false,
       otherHostIsStale: true,
+      name: 'the plugin store lock',
       locked: (holder) => new RegistryError('STORE_LOCKED', `The plugin store ${dir} is in use by process ${holder.pid} on ${holder.host.slice(0, 64)}, since ${holder.since.slice(0, 40)}.`, { fix: 'Give each host its own --store, or wait for the other process to finish.' }),
       invalid: () => new RegistryError('STORE_LOCKED', `${lockPath} is not a lock this tool wrote.`, { fix: `Remove ${lockPath} if no process uses the store.` }),
     });

@@ -21,6 +21,8 @@ export interface ProcessLockOptions {
   locked: (holder: LockHolder) => BuilderError;
   /** What a file at the lock's path that is not a lock is reported as. */
   invalid: () => BuilderError;
+  /** The lock's name in a write failure ("the build lock"). */
+  name: string;
   /**
    * A holder on another host counts as gone: for a lock only one machine uses, where another
    * hostname is a container since replaced (its pid means nothing here).
@@ -80,7 +82,7 @@ export async function acquireProcessLock(path: string, options: ProcessLockOptio
   const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(temp, JSON.stringify(me) + '\n', { flag: 'wx' }).catch(async (err: unknown) => {
     await rm(temp, { force: true });
-    throw new OutputWriteError(temp, err, 'create the lock');
+    throw new OutputWriteError(temp, err, `create ${options.name}`);
   });
   let told = false;
   try {
