@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readElf } from '../../src/elf/read-elf.js';
 import { type MultiPlatformLockfile, parseLockDocument } from '../../src/lock/lockfile.js';
 import type { VerifyReport } from '../../src/verify/verify-plugins.js';
-import { HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
+import { GO_HOST_BOOKWORM, HOST_BOOKWORM, requireDocker, skipDocker } from '../helpers/docker.js';
 import { startHostContainer } from '../helpers/host-container.js';
 import { runWithFile } from '../helpers/images.js';
 import { cli, copyProject, editJson } from '../helpers/project.js';
@@ -142,7 +142,7 @@ describe.skipIf(skipDocker || (!emulation && process.env.CI !== 'true'))('linux/
     }
   }, 900_000);
 
-  it('published as one OCI index over both platforms (real registry): skopeo copies it whole, and each host pulls only its own part and serves it', async () => {
+  it('published as one OCI index over both platforms (real registry): skopeo copies it whole, and each host (Node on arm64 and amd64, the Go pluginhost on amd64) pulls only its own part', async () => {
     requireRegistry();
     const repo = `${REGISTRY}/pb-test/multi-${process.pid}`;
     const published = await cli(project, ['publish', `${repo}:both`, '--json']);
@@ -184,6 +184,22 @@ describe.skipIf(skipDocker || (!emulation && process.env.CI !== 'true'))('linux/
       } finally {
         await running.stop();
       }
+    }
+    // The Go pluginhost's registry source on the same index: it takes linux/amd64's manifest,
+    // checks the signature, fetches only that platform's blobs. (These plugins are C and Go
+    // c-shared, which a Go host does not load: each is refused by kind, the set accepted.)
+    const go = await startHostContainer(GO_HOST_BOOKWORM, empty, {
+      command: (port) => ['-listen', `127.0.0.1:${port}`, '-trust-dir', '/app/trust', '-from', result.pinned, '-store', '/tmp/store'],
+      trust: { 'ci.pub': pub },
+    });
+    try {
+      const listed = await go.get('/plugins');
+      expect(listed.body.lockfile).toMatchObject({ status: 'accepted', ref: result.pinned, signedBy: [expect.any(String)] });
+      expect(listed.body.plugins?.map((p) => [p.file, p.status])).toEqual([['linux-amd64/libgreet.so', 'rejected'], ['linux-amd64/libshout.so', 'rejected']]);
+      const sets = (await go.exec(['sh', '-c', 'ls /tmp/store/sets/*/ /tmp/store/sets/*/linux-amd64'])).output.split(/\s+/).filter((x) => x && !x.endsWith(':')).sort();
+      expect(sets).toEqual(['builder.lock.json', 'builder.lock.json.sig', 'libgreet.so', 'libshout.so', 'linux-amd64']);
+    } finally {
+      await go.stop();
     }
   }, 900_000);
 
