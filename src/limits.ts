@@ -14,3 +14,6 @@ export const LOCKFILE_LIMITS = {
 
 /** A config is JSON a person writes; a larger one is a mistake or an attack (a 50 MB config took 1.16 GB here). */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** A plugin store's default size (`--store-max-bytes`; go/pluginhost's StoreMaxBytes default too): a few sets of the largest plugins, the least recently used collected first. */
+export const DEFAULT_STORE_BYTES = 2 * 1024 * 1024 * 1024;

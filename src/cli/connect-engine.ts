@@ -1,6 +1,7 @@
 import { DockerodeEngine } from '../docker/dockerode-engine.js';
 import type { DockerEngine, EngineTimeouts } from '../docker/engine.js';
 import { BuilderError } from '../errors.js';
+import { secondsOption } from './option-values.js';
 import type { CliIo } from './io.js';
 
 export interface EngineTimeoutOptions {
@@ -11,12 +12,7 @@ export interface EngineTimeoutOptions {
 }
 
 function seconds(value: string | undefined, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 86_400) {
-    throw new BuilderError('BAD_OPTION', `${option} must be a number of seconds between 0 and 86400, got "${value}".`);
-  }
-  return n * 1000;
+  return value === undefined ? undefined : secondsOption(value, option);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Tagged } from '../util/sha256.js';
 
 /** An OCI content descriptor, as far as a plugin set uses one. */
 export interface Descriptor {
@@ -10,6 +10,7 @@ export interface Descriptor {
   artifactType?: string;
 }
 
-export const digestOf = (bytes: Uint8Array): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+/** A blob's OCI digest: the tool's own `sha256:<hex>`. */
+export const digestOf = sha256Tagged;
 
 export const hexOf = (digest: string): string => digest.slice('sha256:'.length);

@@ -32,6 +32,3 @@ export function createRegistryClient(ref: Pick<Reference, 'registry' | 'reposito
     maxDocumentBytes: SET_LIMITS.maxDocumentBytes,
   });
 }
-
-/** Default store size: room for a few sets of the largest plugins, collected oldest first. */
-export const DEFAULT_STORE_BYTES = 2 * 1024 * 1024 * 1024;

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -7,6 +6,8 @@ import { hexOf } from '../oci/descriptor.js';
 import { acquireProcessLock, type ProcessLock } from '../util/process-lock.js';
 import { BuilderError } from '../errors.js';
 import { hashOpenFile } from '../util/hash-file.js';
+import { sha256Tagged } from '../util/sha256.js';
+import { writeNewFileSynced } from '../util/write-file-atomic.js';
 import { openRegularFile, readSmallFile, UnsafeFileError } from '../util/safe-file.js';
 import { RegistryError } from './registry-error.js';
 
@@ -32,6 +33,15 @@ export class PluginStore {
   private constructor(readonly dir: string, private readonly maxBytes: number, private readonly lock: ProcessLock) {}
 
   static async open(dir: string, maxBytes: number): Promise<PluginStore> {
+    try {
+      return await PluginStore.openUnchecked(dir, maxBytes);
+    } catch (err) {
+      if (err instanceof BuilderError) throw err;
+      throw new BuilderError('WRITE_FAILED', `The plugin store ${dir} cannot be used: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { fix: 'Give --store a directory this user can write (a volume, in a container).', cause: err });
+    }
+  }
+
+  private static async openUnchecked(dir: string, maxBytes: number): Promise<PluginStore> {
     for (const sub of ['blobs', 'blobs/sha256', 'sets', 'tmp']) {
       await mkdir(join(dir, sub), { recursive: true, mode: 0o755 });
       // The store itself may be a link (a mounted volume); what is inside is ours, never a link
@@ -121,7 +131,7 @@ export class PluginStore {
   /** Store bytes already checked against their digest (a document). */
   async writeDocument(digest: string, bytes: Buffer): Promise<void> {
     const temp = join(this.dir, 'tmp', `${hexOf(digest)}.${randomBytes(4).toString('hex')}`);
-    await writeFile(temp, bytes, { mode: 0o444, flag: 'wx' });
+    await writeNewFileSynced(temp, bytes, 0o444);
     await rename(temp, this.blobPath(digest));
   }
 
@@ -134,7 +144,7 @@ export class PluginStore {
       if (err instanceof UnsafeFileError) return null;
       throw err;
     }
-    if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` === digest) return bytes;
+    if (sha256Tagged(bytes) === digest) return bytes;
     await rm(this.blobPath(digest), { force: true });
     return null;
   }

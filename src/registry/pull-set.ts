@@ -91,10 +91,15 @@ function sourceOf(client: RegistryClient | null, store: PluginStore, ref: Refere
   return source;
 }
 
-const invalid = (err: unknown): never => {
-  if (err instanceof SetDocumentError) throw new RegistryError('SET_INVALID', err.message, { fix: 'Publish plugin sets with `builder publish`.' });
-  throw err;
-};
+/** A check of the set's documents, its SetDocumentError reported as SET_INVALID. */
+function asSet<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof SetDocumentError) throw new RegistryError('SET_INVALID', err.message, { fix: 'Publish plugin sets with `builder publish`.' });
+    throw err;
+  }
+}
 
 /**
  * Fetch a plugin set by digest into the store and lay it out as a plugin directory: documents
@@ -128,7 +133,8 @@ async function pull(client: RegistryClient | null, store: PluginStore, request: 
   }
   const pinnedRef = `${ref.registry}/${ref.repository}@${digest}`;
   const source = sourceOf(client, store, ref, request);
-  const top = await source.document(digest, `the set ${pinnedRef}`).then((b) => parseSetDocument(b, pinnedRef)).catch(invalid);
+  const topBytes = await source.document(digest, `the set ${pinnedRef}`);
+  const top = asSet(() => parseSetDocument(topBytes, pinnedRef));
   let manifests: Array<{ digest: string; platform: string | null; manifest: SetManifest }>;
   let key = hexOf(digest);
   if (top.kind === 'index') {
@@ -141,7 +147,7 @@ async function pull(client: RegistryClient | null, store: PluginStore, request: 
     for (const entry of wanted) {
       const bytes = await source.document(entry.digest, `the ${entry.platform} manifest of ${pinnedRef}`);
       if (bytes.length !== entry.size) throw new RegistryError('DIGEST_MISMATCH', `${pinnedRef}: the ${entry.platform} manifest is ${bytes.length} bytes; the index says ${entry.size}`);
-      const manifest = await Promise.resolve().then(() => parseSetDocument(bytes, `${pinnedRef} (${entry.platform})`)).catch(invalid);
+      const manifest = asSet(() => parseSetDocument(bytes, `${pinnedRef} (${entry.platform})`));
       if (manifest.kind !== 'manifest') throw new RegistryError('SET_INVALID', `${pinnedRef}: the ${entry.platform} entry is an index inside an index`);
       manifests.push({ digest: entry.digest, platform: entry.platform, manifest });
     }
@@ -170,13 +176,7 @@ async function pull(client: RegistryClient | null, store: PluginStore, request: 
     for (const view of views) checkArtifactsSigned(view.lock, verdict.statement, view.dir);
     signedBy = verdict.keyIds;
   }
-  for (const m of manifests) {
-    try {
-      checkLayersAgainstLockfile(m.manifest, document, m.platform, m.platform ? `${pinnedRef} (${m.platform})` : pinnedRef);
-    } catch (err) {
-      invalid(err);
-    }
-  }
+  for (const m of manifests) asSet(() => checkLayersAgainstLockfile(m.manifest, document, m.platform, m.platform ? `${pinnedRef} (${m.platform})` : pinnedRef));
   const files: SetRecord['files'] = [{ path: LOCKFILE_TITLE, digest: lockDescriptor.digest }, ...(sigDescriptor ? [{ path: SIGNATURE_TITLE, digest: sigDescriptor.digest }] : [])];
   for (const m of manifests) {
     for (const plugin of m.manifest.plugins) {

@@ -1,5 +1,5 @@
 import { basename, join } from 'node:path';
-import { BuilderError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readSmallFile } from '../util/safe-file.js';
 import { writeFileAtomic } from '../util/write-file-atomic.js';
 import { parseReference, ReferenceError, type Reference } from '../oci/reference.js';
@@ -41,12 +41,6 @@ const SERVING_RECORD = 'serving.json';
 
 const repositoryOf = (ref: Reference) => `${ref.registry}/${ref.repository}`;
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
-  });
-
 /**
  * A host's registry side: sets pulled into its store, laid out as plugin directories the host
  * loads from exactly as from a deployed one (signature, hashes, sealed copies, canary).
@@ -63,14 +57,7 @@ export class RegistrySource {
   private constructor(private readonly store: PluginStore, private readonly options: RegistrySourceOptions) {}
 
   static async open(options: RegistrySourceOptions): Promise<RegistrySource> {
-    let store: PluginStore;
-    try {
-      store = await PluginStore.open(options.storeDir, options.storeMaxBytes);
-    } catch (err) {
-      if (err instanceof BuilderError) throw err;
-      throw new BuilderError('WRITE_FAILED', `The plugin store ${options.storeDir} cannot be used: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { fix: 'Give --store a directory this user can write (a volume, in a container).', cause: err });
-    }
-    return new RegistrySource(store, options);
+    return new RegistrySource(await PluginStore.open(options.storeDir, options.storeMaxBytes), options);
   }
 
   async close(): Promise<void> {
@@ -152,10 +139,11 @@ export class RegistrySource {
         this.options.log('info', `pulled ${pulled.ref}: ${pulled.pulled.fetched} blob(s) fetched (${pulled.pulled.fetchedBytes} bytes), the rest from the store`);
         return pulled;
       } catch (err) {
-        if (!isTransient(err) || signal.aborted) throw signal.aborted && !(err instanceof RegistryError) ? new RegistryError('REGISTRY_TIMEOUT', `${text} could not be pulled within ${deadlineMs / 1000} s`) : err;
+        // pullSet turns a deadline into REGISTRY_TIMEOUT: what reaches here is a RegistryError or not transient.
+        if (!isTransient(err) || signal.aborted) throw err;
         this.options.log('warn', `pull ${attempt} of ${text} failed (${(err as RegistryError).code}): ${(err as Error).message}; the store has no copy; retrying in ${wait / 1000} s`);
         try {
-          await sleep(wait, signal);
+          await sleep(wait, undefined, { signal });
         } catch {
           throw new RegistryError('REGISTRY_UNREACHABLE', `${text} could not be pulled within ${deadlineMs / 1000} s (${attempt} attempts; last: ${(err as Error).message}), and the store ${this.options.storeDir} has no copy.`, {
             fix: 'Start the registry (or fix its address); a host restarted with the set in its store needs no registry.',

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../../package-root.js';
-import { LOCKFILE_LIMITS } from '../../limits.js';
+import { DEFAULT_STORE_BYTES, LOCKFILE_LIMITS } from '../../limits.js';
 import { printable, printableMessage } from '../../util/printable.js';
 import type { Command } from 'commander';
 import { isLoopback, listen, shutdownGracefully } from '../../runtime/host-service.js';
@@ -9,6 +9,7 @@ import type { SealingChoice } from '../../runtime/create-sealer.js';
 import { BuilderError, describeCause, EXIT_UNUSABLE } from '../../errors.js';
 import { readSmallFile } from '../../util/safe-file.js';
 import { defaultStore } from './pull.js';
+import { collectValues, positiveNumber, secondsOption } from '../option-values.js';
 import type { CliIo } from '../io.js';
 
 interface HostOptions {
@@ -55,18 +56,11 @@ function cliScript(): string {
   return join(packageRoot(), 'dist', 'builder.js');
 }
 const MIN_TOKEN_LENGTH = 16;
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 class OptionError extends BuilderError {
   constructor(message: string, fix?: string) {
     super('BAD_OPTION', message, { ...(fix ? { fix } : {}) });
   }
-}
-
-function positive(value: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > max) throw new OptionError(`${flag} must be a positive number, got "${value}"`);
-  return n;
 }
 
 /** The bearer token: --token-file or BUILDER_HOST_TOKEN; required off loopback unless waived. */
@@ -100,9 +94,9 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .option('--plugins <dir>', 'directory with the .so files (or --from)')
     .option('--from <ref>', 'pull the plugin set REGISTRY/REPO@sha256:… (what `builder publish` printed) into --store and serve it')
     .option('--store <dir>', 'with --from: the local content-addressed store of pulled sets (default: $XDG_CACHE_HOME/plugin-builder/store)')
-    .option('--store-max-bytes <n>', 'with --from: collect the least recently used sets above this size', String(2 * 1024 * 1024 * 1024))
+    .option('--store-max-bytes <n>', 'with --from: collect the least recently used sets above this size', String(DEFAULT_STORE_BYTES))
     .option('--allow-tag', 'with --from: accept a tag, resolved once to a digest (logged)')
-    .option('--allow-repository <registry/repo>', 'with --from: a repository a reload by reference may also pull from (repeatable)', collect, [])
+    .option('--allow-repository <registry/repo>', 'with --from: a repository a reload by reference may also pull from (repeatable)', collectValues, [])
     .option('--plain-http', 'with --from: speak plain HTTP to a registry that is not on loopback')
     .option('--pull-timeout <seconds>', 'with --from: give up the first pull (retried with backoff while the registry is unreachable) after this', '300')
     .option('--registry-timeout <seconds>', 'with --from: a registry connection silent this long fails', '30')
@@ -110,8 +104,8 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
     .option('--signature <file>', 'lockfile signature (default: <lockfile>.sig)')
     .option('--port <n>', 'TCP port', '8080')
     .option('--listen <address>', 'address to listen on (not loopback: a token is required)', '127.0.0.1')
-    .option('--trust-key <pub>', 'trust this public key (repeatable: key rotation); lockfiles must then be signed', collect, [])
-    .option('--trust-dir <dir>', 'trust every *.pub in this directory (repeatable)', collect, [])
+    .option('--trust-key <pub>', 'trust this public key (repeatable: key rotation); lockfiles must then be signed', collectValues, [])
+    .option('--trust-dir <dir>', 'trust every *.pub in this directory (repeatable)', collectValues, [])
     .option('--require-signature', 'refuse to start without at least one trusted key')
     .option('--token-file <file>', 'bearer token for every route but /healthz (or env BUILDER_HOST_TOKEN)')
     .option('--insecure-no-auth', 'DANGEROUS: serve a non-loopback address without a token')
@@ -142,12 +136,12 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new OptionError(`--port must be a port number, got "${options.port}"`);
         if (!['auto', 'memfd', 'file'].includes(options.sealing)) throw new OptionError(`--sealing must be auto, memfd or file, got "${options.sealing}"`);
         const limits = {
-          maxLockfileBytes: positive(options.maxLockfileBytes, '--max-lockfile-bytes'),
-          maxPlugins: positive(options.maxPlugins, '--max-plugins'),
-          reloadTimeoutMs: positive(options.reloadTimeout, '--reload-timeout', 86_400) * 1000,
-          callTimeoutMs: positive(options.callTimeout, '--call-timeout', 86_400) * 1000,
+          maxLockfileBytes: positiveNumber(options.maxLockfileBytes, '--max-lockfile-bytes'),
+          maxPlugins: positiveNumber(options.maxPlugins, '--max-plugins'),
+          reloadTimeoutMs: secondsOption(options.reloadTimeout, '--reload-timeout', 86_400),
+          callTimeoutMs: secondsOption(options.callTimeout, '--call-timeout', 86_400),
         };
-        const requestTimeoutMs = positive(options.requestTimeout, '--request-timeout', 3600) * 1000;
+        const requestTimeoutMs = secondsOption(options.requestTimeout, '--request-timeout', 3600);
         const token = await resolveToken(options, io, (m) => log('warn', m));
         const trustedKeys = await loadTrustedKeys(options.trustKey.map((k) => resolve(io.cwd, k)), options.trustDir.map((d) => resolve(io.cwd, d)));
         if (options.requireSignature && trustedKeys.length === 0) {
@@ -156,15 +150,15 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
         for (const key of trustedKeys) log('info', `trusting key ${key.keyId} (${key.source})`);
         if ((options.plugins === undefined) === (options.from === undefined)) throw new OptionError('Give exactly one of --plugins DIR and --from REF.');
         if (options.from !== undefined && (options.lock || options.signature)) throw new OptionError('--lock and --signature go with --plugins; a set pulled by --from carries its own.');
+        const liveEnvironment = await liveFingerprint();
         let initial: { dir: string; lockPath?: string; signaturePath?: string; ref?: string; key?: string } = { dir: resolve(io.cwd, options.plugins ?? '.') };
         if (options.from !== undefined) {
           const { RegistrySource, readReference } = await import('../../runtime/registry-source.js');
           const { platformOfMachine } = await import('../../lock/platform.js');
-          const live = await liveFingerprint();
           registry = await RegistrySource.open({
             storeDir: resolve(io.cwd, options.store ?? defaultStore(io.env)),
-            storeMaxBytes: positive(options.storeMaxBytes, '--store-max-bytes'),
-            platform: platformOfMachine(live.arch) ?? `linux/${live.arch}`,
+            storeMaxBytes: positiveNumber(options.storeMaxBytes, '--store-max-bytes'),
+            platform: platformOfMachine(liveEnvironment.arch) ?? `linux/${liveEnvironment.arch}`,
             trustedKeys,
             allowTag: options.allowTag === true,
             allowRepositories: options.allowRepository.map((r) => {
@@ -172,10 +166,10 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
               return `${ref.registry}/${ref.repository}`;
             }),
             plainHttp: options.plainHttp === true,
-            idleTimeoutMs: positive(options.registryTimeout, '--registry-timeout', 3600) * 1000,
+            idleTimeoutMs: secondsOption(options.registryTimeout, '--registry-timeout', 3600),
             log,
           });
-          initial = await registry.initial(options.from, positive(options.pullTimeout, '--pull-timeout', 86_400) * 1000);
+          initial = await registry.initial(options.from, secondsOption(options.pullTimeout, '--pull-timeout', 86_400));
         }
         const sealer = await createSealer(options.sealing as SealingChoice);
         const lockfile = initial.lockPath ?? (options.lock ? resolve(io.cwd, options.lock) : undefined);
@@ -188,7 +182,7 @@ export function registerHost(program: Command, io: CliIo, setExit: (code: number
           loader: await createKoffiLoader(),
           sealer,
           ...(options.canary ? { canary: childProcessCanary([process.execPath, ...process.execArgv, cliScript()], Math.max(1000, Math.floor(limits.reloadTimeoutMs / 2))) } : {}),
-          liveEnvironment: await liveFingerprint(),
+          liveEnvironment,
           trustedKeys,
           minSerial: serialOption(options.minSerial ?? io.env.BUILDER_HOST_MIN_SERIAL ?? '0'),
           allowEnvironmentMismatch: options.allowEnvironmentMismatch === true,

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BuilderError } from '../../errors.js';
 import type { CliIo } from '../io.js';
+import { secondsOption } from '../option-values.js';
 import type { CommandResult } from '../run-command.js';
 
 interface PublishOptions {
@@ -13,12 +14,6 @@ interface PublishOptions {
   plainHttp?: boolean;
   timeout: string;
   json?: boolean;
-}
-
-function seconds(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 86_400) throw new BuilderError('BAD_OPTION', `${flag} must be a number of seconds (at most 86400), got "${value}"`);
-  return n * 1000;
 }
 
 export function registerPublish(program: Command, io: CliIo, run: (action: () => Promise<CommandResult>, json: boolean) => Promise<void>): void {
@@ -58,7 +53,7 @@ export function registerPublish(program: Command, io: CliIo, run: (action: () =>
           signaturePath: signaturePathFor(location.lockPath),
           annotations: { ...(created ? { created } : {}), ...(options.source ? { source: options.source } : {}), ...(options.revision ? { revision: options.revision } : {}) },
           log: (level, message) => io.stderr(`${level === 'warn' ? 'WARN ' : ''}${printable(message)}\n`),
-          signal: AbortSignal.timeout(seconds(options.timeout, '--timeout')),
+          signal: AbortSignal.timeout(secondsOption(options.timeout, '--timeout')),
         });
         const lines = [
           `Published ${resolve(location.lockPath)} (${result.signed ? 'signed' : 'UNSIGNED'})`,

@@ -2,7 +2,9 @@ import { chmod, cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BuilderError } from '../../errors.js';
+import { DEFAULT_STORE_BYTES } from '../../limits.js';
 import type { CliIo } from '../io.js';
+import { collectValues, positiveInteger, secondsOption } from '../option-values.js';
 import type { CommandResult } from '../run-command.js';
 
 interface PullOptions {
@@ -17,8 +19,6 @@ interface PullOptions {
   timeout: string;
   json?: boolean;
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Where pulled sets are kept by default: the user's cache (XDG). */
 export function defaultStore(env: NodeJS.ProcessEnv): string {
@@ -52,10 +52,10 @@ export function registerPull(program: Command, io: CliIo, run: (action: () => Pr
     .description('fetch a published plugin set by digest, checked blob by blob and (with trusted keys) by signature, into the store and --dir')
     .option('--dir <dir>', 'also write the set here as a plugin directory (new or empty)')
     .option('--store <dir>', 'the local content-addressed store (default: $XDG_CACHE_HOME/plugin-builder/store)')
-    .option('--store-max-bytes <n>', 'collect the least recently used sets above this size', String(2 * 1024 * 1024 * 1024))
+    .option('--store-max-bytes <n>', 'collect the least recently used sets above this size', String(DEFAULT_STORE_BYTES))
     .option('--platform <os/arch>', "only this platform's part of a multi-platform set (default: all)")
-    .option('--trust-key <pub>', 'require a signature by this key before any plugin is fetched (repeatable)', collect, [])
-    .option('--trust-dir <dir>', 'trust every *.pub in this directory (repeatable)', collect, [])
+    .option('--trust-key <pub>', 'require a signature by this key before any plugin is fetched (repeatable)', collectValues, [])
+    .option('--trust-dir <dir>', 'trust every *.pub in this directory (repeatable)', collectValues, [])
     .option('--allow-tag', 'accept a tag, resolved once to a digest (printed)')
     .option('--plain-http', 'speak plain HTTP to a registry that is not on loopback')
     .option('--timeout <seconds>', 'give up the whole pull after this', '600')
@@ -63,19 +63,17 @@ export function registerPull(program: Command, io: CliIo, run: (action: () => Pr
     .action((refText: string, options: PullOptions) =>
       run(async () => {
         const { readReference } = await import('../../runtime/registry-source.js');
-        const { createRegistryClient, PluginStore, pullSet, DEFAULT_STORE_BYTES } = await import('../../registry/index.js');
+        const { createRegistryClient, PluginStore, pullSet } = await import('../../registry/index.js');
         const { loadTrustedKeys } = await import('../../runtime/trust-store.js');
         const { PLATFORM_PATTERN } = await import('../../lock/platform.js');
         const { printable } = await import('../../util/printable.js');
         if (options.platform !== undefined && !PLATFORM_PATTERN.test(options.platform)) throw new BuilderError('BAD_OPTION', `--platform must be like linux/amd64, got "${options.platform}"`);
-        const timeout = Number(options.timeout);
-        const maxBytes = Number(options.storeMaxBytes);
-        if (!(timeout > 0 && timeout <= 86_400)) throw new BuilderError('BAD_OPTION', `--timeout must be seconds (at most 86400), got "${options.timeout}"`);
-        if (!(Number.isSafeInteger(maxBytes) && maxBytes > 0)) throw new BuilderError('BAD_OPTION', `--store-max-bytes must be a positive integer, got "${options.storeMaxBytes}"`);
+        const timeoutMs = secondsOption(options.timeout, '--timeout');
+        const maxBytes = positiveInteger(options.storeMaxBytes, '--store-max-bytes');
         const ref = readReference(refText);
         const trustedKeys = await loadTrustedKeys(options.trustKey.map((k) => resolve(io.cwd, k)), options.trustDir.map((d) => resolve(io.cwd, d)));
         const storeDir = resolve(io.cwd, options.store ?? defaultStore(io.env));
-        const store = await PluginStore.open(storeDir, maxBytes || DEFAULT_STORE_BYTES);
+        const store = await PluginStore.open(storeDir, maxBytes);
         try {
           const pulled = await pullSet(createRegistryClient(ref, { ...(options.plainHttp ? { plainHttp: true } : {}) }), store, {
             ref,
@@ -83,7 +81,7 @@ export function registerPull(program: Command, io: CliIo, run: (action: () => Pr
             trustedKeys,
             allowTag: options.allowTag === true,
             log: (level, message) => io.stderr(`${level === 'warn' ? 'WARN ' : ''}${printable(message)}\n`),
-            signal: AbortSignal.timeout(timeout * 1000),
+            signal: AbortSignal.timeout(timeoutMs),
           });
           const dir = options.dir ? resolve(io.cwd, options.dir) : null;
           if (dir) await copySetTo(pulled.dir, dir);
