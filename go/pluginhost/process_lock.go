@@ -76,7 +76,7 @@ func acquireProcessLock(path, dir string) (*processLock, error) {
 	temp := path + "." + randomHex(6) + ".tmp"
 	text, _ := json.Marshal(me)
 	if err := os.WriteFile(temp, append(text, '\n'), 0o644); err != nil {
-		return nil, storeWriteFailed(temp, err)
+		return nil, storeWriteFailed(err)
 	}
 	defer os.Remove(temp)
 	for attempt := 0; attempt < 100; attempt++ {
@@ -85,7 +85,7 @@ func acquireProcessLock(path, dir string) (*processLock, error) {
 			return &processLock{path: path, me: me}, nil
 		}
 		if !os.IsExist(err) {
-			return nil, storeWriteFailed(path, err)
+			return nil, storeWriteFailed(err)
 		}
 		holder, err := readLockHolder(path)
 		if err != nil {

@@ -5,10 +5,7 @@ package pluginhost
 // and token bodies, concurrent reloads by reference over a store at its budget.
 
 import (
-	"crypto/ed25519"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,40 +15,6 @@ import (
 	"testing"
 	"time"
 )
-
-func rtKey(t *testing.T) (TrustedKey, ed25519.PrivateKey) {
-	pub, priv, _ := ed25519.GenerateKey(nil)
-	der, _ := x509.MarshalPKIXPublicKey(pub)
-	key, err := ParseTrustedKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), "k.pub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, priv
-}
-
-func (f *fakeRegistry) publishWith(t *testing.T, priv ed25519.PrivateKey, serial int64, content, repo string) (ref string, files map[string][]byte) {
-	t.Helper()
-	dir := t.TempDir()
-	writeLock(t, dir, map[string]map[string]interface{}{"hello": entry("libhello.so", content, nil)})
-	lock, _ := os.ReadFile(filepath.Join(dir, "builder.lock.json"))
-	files = map[string][]byte{"builder.lock.json": lock, "libhello.so": []byte(content)}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	layers := []map[string]interface{}{{"mediaType": lockfileMedia, "digest": digestOf(lock), "size": len(lock), "annotations": map[string]string{titleAnnotation: "builder.lock.json"}}}
-	f.blobs[digestOf(lock)] = lock
-	if priv != nil {
-		signLockWith(t, dir, priv, serial, map[string]string{"libhello.so": strings.TrimPrefix(digestOf([]byte(content)), "sha256:")})
-		sig, _ := os.ReadFile(filepath.Join(dir, "builder.lock.json.sig"))
-		files["builder.lock.json.sig"] = sig
-		f.blobs[digestOf(sig)] = sig
-		layers = append(layers, map[string]interface{}{"mediaType": signatureMedia, "digest": digestOf(sig), "size": len(sig), "annotations": map[string]string{titleAnnotation: "builder.lock.json.sig"}})
-	}
-	layers = append(layers, map[string]interface{}{"mediaType": pluginMedia, "digest": digestOf([]byte(content)), "size": len(content), "annotations": map[string]string{titleAnnotation: "libhello.so"}})
-	f.blobs[digestOf([]byte(content))] = []byte(content)
-	manifest, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": ociManifest, "artifactType": pluginSetArtifact, "layers": layers})
-	f.docs[digestOf(manifest)] = manifest
-	return f.host() + "/" + repo + "@" + digestOf(manifest), files
-}
 
 func keyOf(ref string) string { return strings.TrimPrefix(strings.Split(ref, "@")[1], "sha256:") }
 
@@ -163,16 +126,24 @@ func TestRedTeamStalledBodies(t *testing.T) {
 	}
 }
 
-func TestRedTeamConcurrentReloadRef(t *testing.T) {
+// threeSetsAtBudget: sets a, b, c (serials 1000 < 2000 < 3000, one key) and a host opened from a
+// over a store whose budget holds no set but the ones it must keep.
+func threeSetsAtBudget(t *testing.T) (h *Host[*testRegistry], a, b, c string) {
+	t.Helper()
 	reg := newFakeRegistry(t)
 	key, priv := rtKey(t)
-	a, _ := reg.publishWith(t, priv, 1000, hello, "team/set")
-	b, _ := reg.publishWith(t, priv, 2000, "B\n", "team/set")
-	c, _ := reg.publishWith(t, priv, 3000, "C\n", "team/set")
+	a, _ = reg.publishWith(t, priv, 1000, hello, "team/set")
+	b, _ = reg.publishWith(t, priv, 2000, "B\n", "team/set")
+	c, _ = reg.publishWith(t, priv, 3000, "C\n", "team/set")
 	h, _, err := openFrom(t, RegistryOptions{Ref: a, Store: t.TempDir(), StoreMaxBytes: 1}, []TrustedKey{key})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h, a, b, c
+}
+
+func TestRedTeamConcurrentReloadRef(t *testing.T) {
+	h, a, b, c := threeSetsAtBudget(t)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(3)
@@ -190,15 +161,7 @@ func TestRedTeamConcurrentReloadRef(t *testing.T) {
 }
 
 func TestRedTeamSequentialBudget(t *testing.T) {
-	reg := newFakeRegistry(t)
-	key, priv := rtKey(t)
-	a, _ := reg.publishWith(t, priv, 1000, hello, "team/set")
-	b, _ := reg.publishWith(t, priv, 2000, "B\n", "team/set")
-	c, _ := reg.publishWith(t, priv, 3000, "C\n", "team/set")
-	h, _, err := openFrom(t, RegistryOptions{Ref: a, Store: t.TempDir(), StoreMaxBytes: 1}, []TrustedKey{key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, a, b, c := threeSetsAtBudget(t)
 	for _, r := range []string{b, c} {
 		if _, err := h.ReloadRef(r); err != nil {
 			t.Fatal(err)

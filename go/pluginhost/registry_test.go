@@ -74,20 +74,30 @@ type publishedSet struct {
 	key         TrustedKey
 }
 
-// publish puts a set of one (non-loadable) plugin into the fake registry, signed unless told.
-func (f *fakeRegistry) publish(t *testing.T, signed bool, content string) publishedSet {
+func rtKey(t *testing.T) (TrustedKey, ed25519.PrivateKey) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	key, err := ParseTrustedKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), "k.pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, priv
+}
+
+func (f *fakeRegistry) publishWith(t *testing.T, priv ed25519.PrivateKey, serial int64, content, repo string) (ref string, files map[string][]byte) {
 	t.Helper()
 	dir := t.TempDir()
 	writeLock(t, dir, map[string]map[string]interface{}{"hello": entry("libhello.so", content, nil)})
-	pubKey, priv, _ := ed25519.GenerateKey(nil)
-	der, _ := x509.MarshalPKIXPublicKey(pubKey)
-	key, _ := ParseTrustedKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), "test.pub")
 	lock, _ := os.ReadFile(filepath.Join(dir, "builder.lock.json"))
+	files = map[string][]byte{"builder.lock.json": lock, "libhello.so": []byte(content)}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	layers := []map[string]interface{}{{"mediaType": lockfileMedia, "digest": digestOf(lock), "size": len(lock), "annotations": map[string]string{titleAnnotation: "builder.lock.json"}}}
 	f.blobs[digestOf(lock)] = lock
-	if signed {
-		signLockWith(t, dir, priv, time.Now().UnixMilli(), map[string]string{"libhello.so": strings.TrimPrefix(digestOf([]byte(content)), "sha256:")})
+	if priv != nil {
+		signLockWith(t, dir, priv, serial, map[string]string{"libhello.so": strings.TrimPrefix(digestOf([]byte(content)), "sha256:")})
 		sig, _ := os.ReadFile(filepath.Join(dir, "builder.lock.json.sig"))
+		files["builder.lock.json.sig"] = sig
 		f.blobs[digestOf(sig)] = sig
 		layers = append(layers, map[string]interface{}{"mediaType": signatureMedia, "digest": digestOf(sig), "size": len(sig), "annotations": map[string]string{titleAnnotation: "builder.lock.json.sig"}})
 	}
@@ -95,7 +105,18 @@ func (f *fakeRegistry) publish(t *testing.T, signed bool, content string) publis
 	f.blobs[digestOf([]byte(content))] = []byte(content)
 	manifest, _ := json.Marshal(map[string]interface{}{"schemaVersion": 2, "mediaType": ociManifest, "artifactType": pluginSetArtifact, "layers": layers})
 	f.docs[digestOf(manifest)] = manifest
-	return publishedSet{ref: f.host() + "/team/set@" + digestOf(manifest), plugin: digestOf([]byte(content)), pluginBytes: []byte(content), key: key}
+	return f.host() + "/" + repo + "@" + digestOf(manifest), files
+}
+
+// publish puts a set of one (non-loadable) plugin into the fake registry, signed unless told.
+func (f *fakeRegistry) publish(t *testing.T, signed bool, content string) publishedSet {
+	t.Helper()
+	key, priv := rtKey(t)
+	if !signed {
+		priv = nil
+	}
+	ref, _ := f.publishWith(t, priv, time.Now().UnixMilli(), content, "team/set")
+	return publishedSet{ref: ref, plugin: digestOf([]byte(content)), pluginBytes: []byte(content), key: key}
 }
 
 func openFrom(t *testing.T, opts RegistryOptions, keys []TrustedKey) (*Host[*testRegistry], []string, error) {

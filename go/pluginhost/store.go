@@ -46,7 +46,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func storeWriteFailed(path string, err error) *Error {
+func storeWriteFailed(err error) *Error {
 	return &Error{Code: ErrWriteFailed.Code, Message: fmt.Sprintf("The plugin store cannot be used: %v.", err), Fix: "Give the store a directory this user can write (a volume, in a container).", Err: err}
 }
 
@@ -54,7 +54,7 @@ func openStore(dir string, maxBytes int64) (*pluginStore, error) {
 	for _, sub := range []string{"blobs", "blobs/sha256", "sets", "tmp"} {
 		path := filepath.Join(dir, sub)
 		if err := os.MkdirAll(path, 0o755); err != nil {
-			return nil, storeWriteFailed(path, err)
+			return nil, storeWriteFailed(err)
 		}
 		// The store may itself be a link (a volume); what is inside is ours, never a link elsewhere.
 		if info, err := os.Lstat(path); err != nil || !info.IsDir() {
@@ -104,7 +104,7 @@ func (s *pluginStore) writeBlob(digest string, size int64, r io.Reader, what str
 	temp := filepath.Join(s.dir, "tmp", strings.TrimPrefix(digest, "sha256:")+"."+randomHex(4))
 	f, err := os.OpenFile(temp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
-		return storeWriteFailed(temp, err)
+		return storeWriteFailed(err)
 	}
 	keep := false
 	defer func() {
@@ -121,7 +121,7 @@ func (s *pluginStore) writeBlob(digest string, size int64, r io.Reader, what str
 			return own
 		}
 		if _, isPath := err.(*os.PathError); isPath {
-			return storeWriteFailed(temp, err)
+			return storeWriteFailed(err)
 		}
 		return &Error{Code: ErrRegistryUnreachable.Code, Message: fmt.Sprintf("%s: the transfer broke off: %v; nothing kept", what, err), Err: err, transient: true}
 	}
@@ -135,10 +135,10 @@ func (s *pluginStore) writeBlob(digest string, size int64, r io.Reader, what str
 		return &Error{Code: ErrDigestMismatch.Code, Message: fmt.Sprintf("%s: the registry sent bytes of %s, not %s; nothing kept.", what, actual, digest), Fix: "A registry or proxy serving other bytes under a digest is broken or compromised."}
 	}
 	if err := f.Sync(); err != nil {
-		return storeWriteFailed(temp, err)
+		return storeWriteFailed(err)
 	}
 	if err := os.Rename(temp, s.blobPath(digest)); err != nil {
-		return storeWriteFailed(temp, err)
+		return storeWriteFailed(err)
 	}
 	keep = true
 	return nil
@@ -162,11 +162,11 @@ func (s *pluginStore) writeDocument(digest string, data []byte) error {
 	temp := filepath.Join(s.dir, "tmp", strings.TrimPrefix(digest, "sha256:")+"."+randomHex(4))
 	if err := os.WriteFile(temp, data, 0o444); err != nil {
 		os.Remove(temp)
-		return storeWriteFailed(temp, err)
+		return storeWriteFailed(err)
 	}
 	if err := os.Rename(temp, s.blobPath(digest)); err != nil {
 		os.Remove(temp)
-		return storeWriteFailed(temp, err)
+		return storeWriteFailed(err)
 	}
 	return nil
 }
@@ -208,24 +208,24 @@ func (s *pluginStore) materialize(key string, record setRecord) (string, error) 
 	temp := filepath.Join(s.dir, "tmp", "set-"+key+"."+randomHex(4))
 	defer os.RemoveAll(temp)
 	if err := os.Mkdir(temp, 0o755); err != nil {
-		return "", storeWriteFailed(temp, err)
+		return "", storeWriteFailed(err)
 	}
 	for _, f := range record.Files {
 		path := filepath.Join(temp, filepath.FromSlash(f.Path))
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", storeWriteFailed(path, err)
+			return "", storeWriteFailed(err)
 		}
 		if err := os.Link(s.blobPath(f.Digest), path); err != nil {
-			return "", storeWriteFailed(path, err)
+			return "", storeWriteFailed(err)
 		}
 	}
 	text, _ := json.Marshal(record)
 	if err := os.WriteFile(filepath.Join(temp, setRecordName), text, 0o444); err != nil {
-		return "", storeWriteFailed(temp, err)
+		return "", storeWriteFailed(err)
 	}
 	if err := os.Rename(temp, target); err != nil {
 		if !errors.Is(err, os.ErrExist) && !strings.Contains(err.Error(), "not empty") {
-			return "", storeWriteFailed(target, err)
+			return "", storeWriteFailed(err)
 		}
 	} else {
 		os.Chmod(target, 0o555)
